@@ -1,0 +1,84 @@
+//! Admin routes: API clients.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::Caller;
+use super::json::ApiJson;
+use super::problem::Problem;
+use crate::access::{AccessError, Client, Scope};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/clients", get(list).post(create))
+        .route("/v1/admin/clients/{id}", delete(revoke))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    scopes: Vec<Scope>,
+}
+
+#[derive(Serialize)]
+struct Created {
+    id: String,
+    name: String,
+    scopes: Vec<Scope>,
+    /// Shown only in this response.
+    token: String,
+}
+
+#[derive(Serialize)]
+struct ClientList {
+    clients: Vec<Client>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(StatusCode, Json<Created>), Problem> {
+    caller.require(&[Scope::Admin])?;
+    let (client, token) = state
+        .access
+        .create_client(&body.name, &body.scopes, state.clock.now())
+        .await
+        .map_err(access_problem)?;
+    tracing::info!(client_id = %client.id, "API client created");
+    let created = Created { id: client.id, name: client.name, scopes: client.scopes, token: token.expose().to_string() };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ClientList>, Problem> {
+    caller.require(&[Scope::Admin])?;
+    let clients = state.access.list().await.map_err(access_problem)?;
+    Ok(Json(ClientList { clients }))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(&[Scope::Admin])?;
+    match state.access.revoke(&id, state.clock.now()).await.map_err(access_problem)? {
+        true => {
+            tracing::info!(client_id = %id, "API client revoked");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        false => Err(Problem::not_found("no active client with this id")),
+    }
+}
+
+fn access_problem(error: AccessError) -> Problem {
+    match error {
+        AccessError::BadName | AccessError::NoScopes => Problem::invalid(error.to_string()),
+        AccessError::Random | AccessError::Store(_) => Problem::internal(error),
+    }
+}

@@ -1,0 +1,25 @@
+//! Liveness and readiness.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+
+use super::AppState;
+use super::problem::Problem;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready))
+}
+
+/// Ready when the database answers.
+async fn ready(State(state): State<AppState>) -> Result<&'static str, Problem> {
+    state.store.ping().await.map(|()| "ready").map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed");
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "the database is not reachable",
+        )
+    })
+}

@@ -1,0 +1,37 @@
+//! Routes for MIMI hubs (and the backend): pseudonym status.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::AppState;
+use super::auth::Caller;
+use super::problem::Problem;
+use crate::access::Scope;
+use crate::clock::rfc3339;
+use crate::issuance::PseudonymStatus;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/pseudonyms/{id}", get(status))
+}
+
+#[derive(Serialize)]
+struct StatusBody {
+    uri: String,
+    status: PseudonymStatus,
+    not_after: String,
+}
+
+async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StatusBody>, Problem> {
+    caller.require(&[Scope::Hub, Scope::Backend])?;
+    match state.minter.status(&id).await {
+        Ok(Some(view)) => Ok(Json(StatusBody { uri: view.uri, status: view.status, not_after: rfc3339(view.not_after) })),
+        Ok(None) => Err(Problem::not_found("no such pseudonym")),
+        Err(e) => Err(Problem::internal(e)),
+    }
+}

@@ -1,0 +1,128 @@
+//! Service assembly: configuration, storage, keys and the first admin
+//! token become an `AppState`; shared by `veild`, `veilctl init` and tests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::access::{Access, AccessError, ApiToken, Scope};
+use crate::api::{AppState, Services};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::issuance::Minter;
+use crate::keys::directory::{ADMIN_TOKEN, KeyDirError, KeyDirectory};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("keys: {0}")]
+    Keys(#[from] KeyDirError),
+    #[error("key directory {0} does not exist and auto_init is off: run `veilctl init`")]
+    NotInitialized(PathBuf),
+    #[error("creating the first admin client: {0}")]
+    Admin(#[from] AccessError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What startup did that the operator should hear about once.
+#[derive(Debug, Default)]
+pub struct FirstStart {
+    /// Keys were generated in this run.
+    pub generated_keys: bool,
+    /// A first admin client was created; its token is in this file.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Connects, migrates, makes sure keys and a first admin exist, and loads
+/// everything into an `AppState`.
+pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<(AppState, FirstStart), StartError> {
+    let store = Store::connect(&config.database_url, config.db_max_connections).await?;
+    store.migrate().await?;
+    let directory = KeyDirectory::new(&config.keys_dir);
+    let mut first = FirstStart::default();
+    if !directory.is_initialized() {
+        if !config.auto_init {
+            return Err(StartError::NotInitialized(config.keys_dir.clone()));
+        }
+        directory.generate(&config.domain)?;
+        first.generated_keys = true;
+    }
+    let keys = Arc::new(directory.load()?);
+    let access = Access::new(store.clone());
+    if !access.has_clients().await? {
+        let (_, token) = access.create_client("first admin", &[Scope::Admin], clock.now()).await?;
+        first.admin_token_file = Some(write_admin_token(&directory, &token)?);
+    }
+    let minter = Minter::new(
+        keys.clone(),
+        store.clone(),
+        clock.clone(),
+        config.pseudonym_prefix(),
+        config.max_validity_days,
+    );
+    let services = Services { config, store, keys, access, minter, clock };
+    Ok((AppState(Arc::new(services)), first))
+}
+
+/// `veilctl init`: creates the key directory, migrates the database and
+/// creates an admin client whose token is returned (and written to the key
+/// directory) — the only time it is shown.
+pub async fn initialize(config: &Config, clock: &dyn Clock) -> Result<(ApiToken, PathBuf), StartError> {
+    let directory = KeyDirectory::new(&config.keys_dir);
+    directory.generate(&config.domain)?;
+    let store = Store::connect(&config.database_url, 1).await?;
+    store.migrate().await?;
+    let access = Access::new(store.clone());
+    let (_, token) = access.create_client("first admin", &[Scope::Admin], clock.now()).await?;
+    let path = write_admin_token(&directory, &token)?;
+    store.close().await;
+    Ok((token, path))
+}
+
+/// `veilctl migrate`: applies pending migrations.
+pub async fn migrate(config: &Config) -> Result<(), StartError> {
+    let store = Store::connect(&config.database_url, 1).await?;
+    store.migrate().await?;
+    store.close().await;
+    Ok(())
+}
+
+/// Writes the first admin token (mode 0600), replacing a stale one left by
+/// an earlier database.
+fn write_admin_token(directory: &KeyDirectory, token: &ApiToken) -> Result<PathBuf, KeyDirError> {
+    let path = directory.path(ADMIN_TOKEN);
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(|source| KeyDirError::Io { path: path.clone(), source })?;
+    }
+    directory.write(ADMIN_TOKEN, format!("{}\n", token.expose()).as_bytes())?;
+    Ok(path)
+}
+
+/// Binds the configured address (port 0 picks a free one).
+pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {
+    TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: config.listen, source })
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests and
+/// closes the pool.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let store = state.store.clone();
+    axum::serve(listener, crate::api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(StartError::Serve)?;
+    store.close().await;
+    Ok(())
+}

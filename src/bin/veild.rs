@@ -1,0 +1,110 @@
+//! veild: the veil service.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use veil::app::{self, FirstStart};
+use veil::clock::SystemClock;
+use veil::config::{Config, LogFormat};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("veild: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("veild: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), app::StartError> {
+    let listener = app::bind(&config).await?;
+    let (state, first) = app::prepare(config.clone(), Arc::new(SystemClock)).await?;
+    let addr = listener.local_addr().map_err(app::StartError::Serve)?;
+    tracing::info!(%addr, backend = ?state.store.backend(), domain = %config.domain, "veild listening");
+    print_banner(&config, addr, &first);
+    app::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("veild stopped");
+    Ok(())
+}
+
+fn print_banner(config: &Config, addr: std::net::SocketAddr, first: &FirstStart) {
+    let url = format!("http://{addr}");
+    println!("veil {} listening on {url}", env!("CARGO_PKG_VERSION"));
+    println!("  database: {}", redact_url(&config.database_url));
+    println!("  domain:   {} (pseudonyms look like mimi://{}/p/<id>)", config.domain, config.domain);
+    println!("  keys:     {}", config.keys_dir.display());
+    if first.generated_keys {
+        println!();
+        println!("First start: generated a pseudonym CA, link keys and issuer keys in {}.", config.keys_dir.display());
+        println!(
+            "WARNING: the break-glass private key is in {}/break-glass.key (dev mode).",
+            config.keys_dir.display()
+        );
+        println!("         Move it off this machine before production use.");
+    }
+    if let Some(path) = &first.admin_token_file {
+        println!();
+        println!("An admin token was written to {} (shown nowhere else). Try:", path.display());
+        println!();
+        println!("  export VEIL_URL={url} VEIL_TOKEN=$(cat {})", path.display());
+        println!("  curl -s -X POST $VEIL_URL/v1/admin/clients -H \"Authorization: Bearer $VEIL_TOKEN\" \\");
+        println!("       -H 'content-type: application/json' -d '{{\"name\":\"my backend\",\"scopes\":[\"backend\"]}}'");
+        println!();
+        println!("  or: cargo run --bin veilctl -- client create --name 'my backend' --scope backend");
+        println!("  README.md walks through minting a pseudonym from there.");
+    }
+}
+
+/// Hides a password in a database URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VEIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

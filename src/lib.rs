@@ -1,0 +1,14 @@
+//! veil: a privacy-focused pseudonym and identity issuer for MIMI providers.
+//!
+//! The library is what `veild`, `veilctl`, the tests and the examples use;
+//! `docs/ARCHITECTURE.md` maps the modules.
+
+pub mod access;
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod issuance;
+pub mod keys;
+pub mod linkage;
+pub mod store;

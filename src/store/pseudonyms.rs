@@ -1,0 +1,150 @@
+//! Pseudonym rows and the account's sealed index of them.
+
+use sqlx::any::AnyRow;
+
+use super::{NewAccount, Store, StoreError, get};
+
+#[derive(Debug, Clone)]
+pub struct NewPseudonym {
+    pub id: String,
+    pub public_key: Vec<u8>,
+    pub ops_link: Vec<u8>,
+    /// `id` sealed under k_ops with the account ref as AAD.
+    pub sealed_for_account: Vec<u8>,
+    pub connection_only: bool,
+    pub created_hour: i64,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PseudonymRow {
+    pub id: String,
+    pub public_key: Vec<u8>,
+    pub ops_link: Vec<u8>,
+    pub connection_only: bool,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl PseudonymRow {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: get(row, "id")?,
+            public_key: get(row, "public_key")?,
+            ops_link: get(row, "ops_link")?,
+            connection_only: get::<i64>(row, "connection_only")? != 0,
+            not_before: get(row, "not_before")?,
+            not_after: get(row, "not_after")?,
+            revoked_at: get(row, "revoked_at")?,
+        })
+    }
+}
+
+/// Rows per multi-row INSERT (8 binds each stays far below every backend's
+/// bind limit for the 32-key maximum batch).
+const COLUMNS_PER_ROW: usize = 8;
+
+impl Store {
+    /// Stores a batch of pseudonyms for one account in one transaction: all or
+    /// none. The account row is written first, so the transaction takes its
+    /// write lock up front (SQLite) and never has to upgrade.
+    pub async fn insert_pseudonyms(
+        &self,
+        account: &NewAccount<'_>,
+        batch: &[NewPseudonym],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO accounts (account_ref, glass_link, status, created_hour) VALUES ($1, $2, 'active', $3) \
+             ON CONFLICT (account_ref) DO NOTHING",
+        )
+        .bind(account.account_ref)
+        .bind(account.glass_link)
+        .bind(account.created_hour)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 && account.glass_link.is_none() {
+            // The account is new after all (e.g. just deleted): its first row
+            // must carry a glass link, so let the caller seal one and retry.
+            return Err(StoreError::AccountMissing);
+        }
+        if batch.is_empty() {
+            tx.commit().await?;
+            return Ok(());
+        }
+
+        let mut sql = String::from(
+            "INSERT INTO pseudonyms (id, public_key, ops_link, connection_only, created_hour, not_before, not_after, revoked_at) VALUES ",
+        );
+        push_placeholders(&mut sql, batch.len(), COLUMNS_PER_ROW - 1, ", NULL");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for p in batch {
+            query = query
+                .bind(p.id.as_str())
+                .bind(p.public_key.as_slice())
+                .bind(p.ops_link.as_slice())
+                .bind(i64::from(p.connection_only))
+                .bind(p.created_hour)
+                .bind(p.not_before)
+                .bind(p.not_after);
+        }
+        query.execute(&mut *tx).await?;
+
+        let mut sql = String::from("INSERT INTO account_pseudonyms (account_ref, sealed_pseudonym) VALUES ");
+        push_placeholders(&mut sql, batch.len(), 2, "");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for p in batch {
+            query = query.bind(account.account_ref).bind(p.sealed_for_account.as_slice());
+        }
+        query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn pseudonym(&self, id: &str) -> Result<Option<PseudonymRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, public_key, ops_link, connection_only, not_before, not_after, revoked_at \
+             FROM pseudonyms WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(PseudonymRow::from_row).transpose()
+    }
+
+    pub async fn count_pseudonyms(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM pseudonyms").fetch_one(&self.pool).await?;
+        get(&row, "n")
+    }
+}
+
+/// Appends `($1, …, $k<suffix>), (…)` for `rows` rows of `per_row` binds.
+fn push_placeholders(sql: &mut String, rows: usize, per_row: usize, suffix: &str) {
+    use std::fmt::Write;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..per_row {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${}", r * per_row + c + 1);
+        }
+        sql.push_str(suffix);
+        sql.push(')');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_every_row() {
+        let mut sql = String::new();
+        super::push_placeholders(&mut sql, 2, 2, ", NULL");
+        assert_eq!(sql, "($1, $2, NULL), ($3, $4, NULL)");
+    }
+}
