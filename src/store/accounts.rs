@@ -27,4 +27,9 @@ impl Store {
             .await?;
         row.as_ref().map(|r| get(r, "status")).transpose()
     }
+
+    pub async fn count_accounts(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&self.pool).await?;
+        get(&row, "n")
+    }
 }

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on an ephemeral port, a real database
+//! (SQLite always; PostgreSQL when `VEIL_TEST_POSTGRES_URL` is set), real
+//! openmls clients. Every storage test exists as `<name>::sqlite` and
+//! `<name>::postgres`.
+
+#[macro_use]
+mod support;
+
+mod bad_input;
+mod clients;
+mod minting;
+mod privacy;

@@ -1,0 +1,192 @@
+//! `TestApp`: one isolated veil instance per test (own key directory, own
+//! SQLite file or PostgreSQL schema), served on 127.0.0.1:0.
+
+pub mod mls;
+pub mod tools;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use veil::api::AppState;
+use veil::clock::SystemClock;
+use veil::config::Config;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `mod <name> { sqlite, postgres }` for a test body
+/// `async fn <name>(app: TestApp)` defined beside the macro call.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::support::TestApp::spawn($crate::support::Db::Sqlite).await.expect("sqlite app");
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match $crate::support::TestApp::spawn($crate::support::Db::Postgres).await {
+                        Some(app) => super::$name(app).await,
+                        None => eprintln!("skipped: set VEIL_TEST_POSTGRES_URL to run on PostgreSQL"),
+                    }
+                }
+            }
+        )+
+    };
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub admin_token: String,
+    pub state: AppState,
+    pub dir: TempDir,
+    pub db: Db,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// `None` when PostgreSQL is asked for but not configured.
+    pub async fn spawn(db: Db) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = match db {
+            Db::Sqlite => format!("sqlite://{}", dir.path().join("veil.db").display()),
+            Db::Postgres => fresh_postgres_schema().await?,
+        };
+        let config = Config::load(|name| match name {
+            "VEIL_DATABASE_URL" => Some(database_url.clone()),
+            "VEIL_LISTEN" => Some("127.0.0.1:0".into()),
+            "VEIL_KEYS_DIR" => Some(dir.path().join("keys").display().to_string()),
+            "VEIL_POLICIES_DIR" => Some(concat!(env!("CARGO_MANIFEST_DIR"), "/policies").into()),
+            "VEIL_DB_MAX_CONNECTIONS" => Some("4".into()),
+            _ => None,
+        })
+        .expect("config");
+        let listener = veil::app::bind(&config).await.expect("bind");
+        let (state, first) = veil::app::prepare(config, Arc::new(SystemClock)).await.expect("prepare");
+        let token_file = first.admin_token_file.expect("first start writes an admin token");
+        let admin_token = std::fs::read_to_string(token_file).expect("admin token").trim().to_string();
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            veil::app::serve(listener, served, shutdown).await.expect("serve");
+        });
+        Some(Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(tx) })
+    }
+
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        (self.db == Db::Sqlite).then(|| self.dir.path().join("veil.db"))
+    }
+
+    /// Creates an API client with these scopes and returns its token.
+    pub async fn token(&self, scopes: &[&str]) -> String {
+        let (status, body) = self
+            .post("/v1/admin/clients", &self.admin_token, &json!({"name": "test", "scopes": scopes}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("send");
+        decode(response).await
+    }
+
+    pub async fn post_raw(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+        let mut request = self.http.post(self.url(path)).header("content-type", "application/json").body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        decode(request.send().await.expect("send")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        decode(request.send().await.expect("send")).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> u16 {
+        self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("send").status().as_u16()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Mints for `account` with the given JWKs; returns (status, body).
+    pub async fn mint(&self, token: &str, account: &str, keys: Vec<Value>) -> (u16, Value) {
+        self.post("/v1/pseudonyms", token, &json!({"account": account, "keys": keys})).await
+    }
+
+    pub async fn pseudonym_count(&self) -> i64 {
+        self.state.store.count_pseudonyms().await.expect("count")
+    }
+
+    pub async fn account_count(&self) -> i64 {
+        self.state.store.count_accounts().await.expect("count")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts a problem+json response with this status and type slug.
+pub fn assert_problem(status: u16, body: &Value, expected_status: u16, slug: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(body["type"], format!("urn:veil:problem:{slug}"), "{body}");
+    assert_eq!(body["status"], expected_status, "{body}");
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+}
+
+async fn decode(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let problem = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or_default() == "application/problem+json");
+    let bytes = response.bytes().await.expect("body");
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    if status >= 400 {
+        assert!(problem, "error responses must be application/problem+json: {status} {value}");
+    }
+    (status, value)
+}
+
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().build().expect("http client")
+}
+
+/// A fresh schema in the PostgreSQL database named by
+/// `VEIL_TEST_POSTGRES_URL`, so tests run in parallel without interfering.
+async fn fresh_postgres_schema() -> Option<String> {
+    let base = std::env::var("VEIL_TEST_POSTGRES_URL").ok()?;
+    let schema = format!("veil_t_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&base).await.expect("connect to VEIL_TEST_POSTGRES_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool).await.expect("schema");
+    pool.close().await;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
+}
