@@ -41,7 +41,10 @@ pub struct FirstStart {
 
 /// Connects, migrates, makes sure keys and a first admin exist, and loads
 /// everything into an `AppState`.
-pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<(AppState, FirstStart), StartError> {
+pub async fn prepare(
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(AppState, FirstStart), StartError> {
     let store = Store::connect(&config.database_url, config.db_max_connections).await?;
     store.migrate().await?;
     let directory = KeyDirectory::new(&config.keys_dir);
@@ -73,7 +76,10 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<(AppState,
 /// `veilctl init`: creates the key directory, migrates the database and
 /// creates an admin client whose token is returned (and written to the key
 /// directory) — the only time it is shown.
-pub async fn initialize(config: &Config, clock: &dyn Clock) -> Result<(ApiToken, PathBuf), StartError> {
+pub async fn initialize(
+    config: &Config,
+    clock: &dyn Clock,
+) -> Result<(ApiToken, PathBuf), StartError> {
     let directory = KeyDirectory::new(&config.keys_dir);
     directory.generate(&config.domain)?;
     let store = Store::connect(&config.database_url, 1).await?;
@@ -98,7 +104,8 @@ pub async fn migrate(config: &Config) -> Result<(), StartError> {
 fn write_admin_token(directory: &KeyDirectory, token: &ApiToken) -> Result<PathBuf, KeyDirError> {
     let path = directory.path(ADMIN_TOKEN);
     if path.exists() {
-        std::fs::remove_file(&path).map_err(|source| KeyDirError::Io { path: path.clone(), source })?;
+        std::fs::remove_file(&path)
+            .map_err(|source| KeyDirError::Io { path: path.clone(), source })?;
     }
     directory.write(ADMIN_TOKEN, format!("{}\n", token.expose()).as_bytes())?;
     Ok(path)

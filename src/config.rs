@@ -84,10 +84,8 @@ impl Config {
     fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string(),
-        })
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
     }
 
     fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -119,14 +117,20 @@ impl Config {
             self.log_format = match v.as_str() {
                 "human" => LogFormat::Human,
                 "json" => LogFormat::Json,
-                other => return Err(invalid("VEIL_LOG_FORMAT", format!("`{other}` is not human or json"))),
+                other => {
+                    return Err(invalid(
+                        "VEIL_LOG_FORMAT",
+                        format!("`{other}` is not human or json"),
+                    ));
+                }
             };
         }
         Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres")) {
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
+        {
             return Err(invalid("database_url", "must start with sqlite: or postgres://".into()));
         }
         if !is_domain(&self.domain) {

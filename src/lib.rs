@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod disclosure;
 pub mod issuance;
 pub mod keys;
 pub mod linkage;

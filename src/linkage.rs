@@ -118,18 +118,30 @@ impl LinkKeys {
 
     /// `ops_link` for a pseudonym: binds the account ref to that pseudonym id,
     /// so a link cannot be moved to another pseudonym row.
-    pub fn seal_ops_link(&self, pseudonym_id: &str, account: &AccountRef) -> Result<Vec<u8>, LinkError> {
+    pub fn seal_ops_link(
+        &self,
+        pseudonym_id: &str,
+        account: &AccountRef,
+    ) -> Result<Vec<u8>, LinkError> {
         self.seal_ops(&account.0, pseudonym_id.as_bytes())
     }
 
-    pub fn open_ops_link(&self, pseudonym_id: &str, sealed: &[u8]) -> Result<AccountRef, LinkError> {
+    pub fn open_ops_link(
+        &self,
+        pseudonym_id: &str,
+        sealed: &[u8],
+    ) -> Result<AccountRef, LinkError> {
         let plain = self.open_ops(sealed, pseudonym_id.as_bytes())?;
         let bytes: [u8; 32] = plain.try_into().map_err(|_| LinkError::Open)?;
         Ok(AccountRef(bytes))
     }
 
     /// `glass_link`: `enc || ciphertext`, openable only with the break-glass key.
-    pub fn seal_glass_link(&self, account: &str, account_ref: &AccountRef) -> Result<Vec<u8>, LinkError> {
+    pub fn seal_glass_link(
+        &self,
+        account: &str,
+        account_ref: &AccountRef,
+    ) -> Result<Vec<u8>, LinkError> {
         let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, GlassKem>(
             &OpModeS::Base,
             &self.glass_public,
@@ -160,7 +172,8 @@ pub fn open_glass_link(
     if sealed.len() < ENC_LEN {
         return Err(LinkError::Open);
     }
-    let sk = <GlassKem as hpke::Kem>::PrivateKey::from_bytes(private_key).map_err(|_| LinkError::BadKey)?;
+    let sk = <GlassKem as hpke::Kem>::PrivateKey::from_bytes(private_key)
+        .map_err(|_| LinkError::BadKey)?;
     let (enc, ct) = sealed.split_at(ENC_LEN);
     let enc = <GlassKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| LinkError::Open)?;
     let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, GlassKem>(

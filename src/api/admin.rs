@@ -51,7 +51,12 @@ async fn create(
         .await
         .map_err(access_problem)?;
     tracing::info!(client_id = %client.id, "API client created");
-    let created = Created { id: client.id, name: client.name, scopes: client.scopes, token: token.expose().to_string() };
+    let created = Created {
+        id: client.id,
+        name: client.name,
+        scopes: client.scopes,
+        token: token.expose().to_string(),
+    };
     Ok((StatusCode::CREATED, Json(created)))
 }
 

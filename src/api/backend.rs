@@ -86,9 +86,12 @@ fn pseudonym_body(m: Minted, ca_der: &[u8]) -> PseudonymBody {
 fn mint_problem(error: MintError) -> Problem {
     match error {
         MintError::InvalidRequest(detail) => Problem::invalid(detail),
-        MintError::InvalidKey { .. } => {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-key", "Invalid key", error.to_string())
-        }
+        MintError::InvalidKey { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-key",
+            "Invalid key",
+            error.to_string(),
+        ),
         MintError::DuplicateKey { .. } | MintError::KeyInUse => {
             Problem::new(StatusCode::CONFLICT, "key-in-use", "Key already used", error.to_string())
         }

@@ -30,7 +30,11 @@ async fn status(
 ) -> Result<Json<StatusBody>, Problem> {
     caller.require(&[Scope::Hub, Scope::Backend])?;
     match state.minter.status(&id).await {
-        Ok(Some(view)) => Ok(Json(StatusBody { uri: view.uri, status: view.status, not_after: rfc3339(view.not_after) })),
+        Ok(Some(view)) => Ok(Json(StatusBody {
+            uri: view.uri,
+            status: view.status,
+            not_after: rfc3339(view.not_after),
+        })),
         Ok(None) => Err(Problem::not_found("no such pseudonym")),
         Err(e) => Err(Problem::internal(e)),
     }

@@ -48,6 +48,8 @@ fn problem(rejection: JsonRejection) -> Problem {
             "Payload too large",
             format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
         ),
-        other => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", other.body_text()),
+        other => {
+            Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", other.body_text())
+        }
     }
 }

@@ -42,11 +42,17 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, first: &FirstStart)
     let url = format!("http://{addr}");
     println!("veil {} listening on {url}", env!("CARGO_PKG_VERSION"));
     println!("  database: {}", redact_url(&config.database_url));
-    println!("  domain:   {} (pseudonyms look like mimi://{}/p/<id>)", config.domain, config.domain);
+    println!(
+        "  domain:   {} (pseudonyms look like mimi://{}/p/<id>)",
+        config.domain, config.domain
+    );
     println!("  keys:     {}", config.keys_dir.display());
     if first.generated_keys {
         println!();
-        println!("First start: generated a pseudonym CA, link keys and issuer keys in {}.", config.keys_dir.display());
+        println!(
+            "First start: generated a pseudonym CA, link keys and issuer keys in {}.",
+            config.keys_dir.display()
+        );
         println!(
             "WARNING: the break-glass private key is in {}/break-glass.key (dev mode).",
             config.keys_dir.display()
@@ -58,10 +64,16 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, first: &FirstStart)
         println!("An admin token was written to {} (shown nowhere else). Try:", path.display());
         println!();
         println!("  export VEIL_URL={url} VEIL_TOKEN=$(cat {})", path.display());
-        println!("  curl -s -X POST $VEIL_URL/v1/admin/clients -H \"Authorization: Bearer $VEIL_TOKEN\" \\");
-        println!("       -H 'content-type: application/json' -d '{{\"name\":\"my backend\",\"scopes\":[\"backend\"]}}'");
+        println!(
+            "  curl -s -X POST $VEIL_URL/v1/admin/clients -H \"Authorization: Bearer $VEIL_TOKEN\" \\"
+        );
+        println!(
+            "       -H 'content-type: application/json' -d '{{\"name\":\"my backend\",\"scopes\":[\"backend\"]}}'"
+        );
         println!();
-        println!("  or: cargo run --bin veilctl -- client create --name 'my backend' --scope backend");
+        println!(
+            "  or: cargo run --bin veilctl -- client create --name 'my backend' --scope backend"
+        );
         println!("  README.md walks through minting a pseudonym from there.");
     }
 }
@@ -96,7 +108,9 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             signal.recv().await;
         }
     };

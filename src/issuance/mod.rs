@@ -126,13 +126,15 @@ impl Minter {
         let mut minted = Vec::with_capacity(keys.len());
         let mut rows = Vec::with_capacity(keys.len());
         for key in &keys {
-            let (pseudonym, row) = self.issue_one(key, &account_ref, request.connection_only, not_before, not_after)?;
+            let (pseudonym, row) =
+                self.issue_one(key, &account_ref, request.connection_only, not_before, not_after)?;
             minted.push(pseudonym);
             rows.push(row);
         }
 
         let created_hour = coarsen_to_hour(now);
-        let account = |glass_link| NewAccount { account_ref: &account_ref.0, glass_link, created_hour };
+        let account =
+            |glass_link| NewAccount { account_ref: &account_ref.0, glass_link, created_hour };
         // HPKE costs several signatures: seal only when the account is new.
         let glass = match self.store.account_exists(&account_ref.0).await? {
             true => None,
@@ -168,7 +170,8 @@ impl Minter {
         let mut seen = HashSet::new();
         let mut keys = Vec::with_capacity(request.keys.len());
         for (index, jwk) in request.keys.iter().enumerate() {
-            let key = P256PublicKey::from_jwk(jwk).map_err(|source| MintError::InvalidKey { index, source })?;
+            let key = P256PublicKey::from_jwk(jwk)
+                .map_err(|source| MintError::InvalidKey { index, source })?;
             if !seen.insert(key.clone()) {
                 return Err(MintError::DuplicateKey { index });
             }
@@ -185,12 +188,19 @@ impl Minter {
         not_before: i64,
         not_after: i64,
     ) -> Result<(Minted, NewPseudonym), MintError> {
-        let id = pseudonym_id::random_id(&self.rng).ok_or_else(|| MintError::Internal("no randomness".into()))?;
+        let id = pseudonym_id::random_id(&self.rng)
+            .ok_or_else(|| MintError::Internal("no randomness".into()))?;
         let uri = format!("{}{id}", self.prefix);
         let leaf_der = self
             .keys
             .ca
-            .issue_pseudonym(&x509::PseudonymCertRequest { id: &id, uri: &uri, key, not_before, not_after })
+            .issue_pseudonym(&x509::PseudonymCertRequest {
+                id: &id,
+                uri: &uri,
+                key,
+                not_before,
+                not_after,
+            })
             .map_err(|e| MintError::Internal(e.to_string()))?;
         let mls_credential = mls::x509_credential(&[&leaf_der, self.keys.ca.cert_der()])
             .map_err(|e| MintError::Internal(e.to_string()))?;
@@ -204,7 +214,8 @@ impl Minter {
             not_before,
             not_after,
         };
-        let minted = Minted { id, uri, leaf_der, mls_credential, not_before, not_after, connection_only };
+        let minted =
+            Minted { id, uri, leaf_der, mls_credential, not_before, not_after, connection_only };
         Ok((minted, row))
     }
 
@@ -229,6 +240,10 @@ impl Minter {
                 _ => PseudonymStatus::Revoked,
             }
         };
-        Ok(Some(StatusView { uri: format!("{}{}", self.prefix, row.id), status, not_after: row.not_after }))
+        Ok(Some(StatusView {
+            uri: format!("{}{}", self.prefix, row.id),
+            status,
+            not_after: row.not_after,
+        }))
     }
 }

@@ -65,10 +65,16 @@ impl PseudonymCa {
 
     pub fn load(key_pem: &str, cert_pem: &str) -> Result<Self, X509Error> {
         let key = KeyPair::from_pem(key_pem)?;
-        let public = P256PublicKey::from_sec1(key.public_key_raw()).map_err(|e| X509Error::Field(e.to_string()))?;
+        let public = P256PublicKey::from_sec1(key.public_key_raw())
+            .map_err(|e| X509Error::Field(e.to_string()))?;
         let cert_der = pem_to_der(cert_pem)?;
         let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), key)?;
-        Ok(Self { issuer, cert_der, cert_pem: cert_pem.to_string(), key_id: crate::keys::key_id(&public) })
+        Ok(Self {
+            issuer,
+            cert_der,
+            cert_pem: cert_pem.to_string(),
+            key_id: crate::keys::key_id(&public),
+        })
     }
 
     pub fn cert_der(&self) -> &[u8] {
@@ -85,14 +91,16 @@ impl PseudonymCa {
 
     /// Issues the pseudonym certificate: SAN URI = pseudonym URI, CN = id,
     /// digitalSignature, clientAuth, CA:FALSE, random serial, AKI/SKI.
-    pub fn issue_pseudonym(&self, request: &PseudonymCertRequest<'_>) -> Result<Vec<u8>, X509Error> {
+    pub fn issue_pseudonym(
+        &self,
+        request: &PseudonymCertRequest<'_>,
+    ) -> Result<Vec<u8>, X509Error> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, request.id);
         params.distinguished_name = dn;
-        params.subject_alt_names = vec![SanType::URI(
-            request.uri.try_into().map_err(|_| X509Error::Field("uri".into()))?,
-        )];
+        params.subject_alt_names =
+            vec![SanType::URI(request.uri.try_into().map_err(|_| X509Error::Field("uri".into()))?)];
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];

@@ -84,8 +84,8 @@ impl KeyDirectory {
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
             .map_err(|source| self.io(&self.root, source))?;
 
-        let (ca_key_pem, ca_cert_pem) = PseudonymCa::generate(domain)
-            .map_err(|e| self.invalid(CA_KEY, e.to_string()))?;
+        let (ca_key_pem, ca_cert_pem) =
+            PseudonymCa::generate(domain).map_err(|e| self.invalid(CA_KEY, e.to_string()))?;
         let rng = SystemRandom::new();
         let mut k_ref = Zeroizing::new([0u8; 32]);
         let mut k_ops = Zeroizing::new([0u8; 32]);
@@ -98,7 +98,8 @@ impl KeyDirectory {
         self.write(GLASS_PUBLIC, Base64::encode_string(&glass_public).as_bytes())?;
         self.write(GLASS_PRIVATE, Base64::encode_string(&glass_private).as_bytes())?;
         for file in [SD_JWT_KEY, SD_CWT_KEY, AUDIT_KEY] {
-            let (_, der) = Es256Signer::generate("new").map_err(|e| self.invalid(file, e.to_string()))?;
+            let (_, der) =
+                Es256Signer::generate("new").map_err(|e| self.invalid(file, e.to_string()))?;
             self.write(file, &der)?;
         }
         self.write(CA_CERT, ca_cert_pem.as_bytes())?;
@@ -111,7 +112,8 @@ impl KeyDirectory {
     pub fn load(&self) -> Result<KeySet, KeyDirError> {
         let ca_key = self.read_text(CA_KEY)?;
         let ca_cert = self.read_text(CA_CERT)?;
-        let ca = PseudonymCa::load(&ca_key, &ca_cert).map_err(|e| self.invalid(CA_KEY, e.to_string()))?;
+        let ca = PseudonymCa::load(&ca_key, &ca_cert)
+            .map_err(|e| self.invalid(CA_KEY, e.to_string()))?;
         let k_ref = self.read_b64(K_REF)?;
         let k_ops = self.read_b64(K_OPS)?;
         let glass_public = self.read_b64(GLASS_PUBLIC)?;

@@ -57,34 +57,39 @@ impl Store {
     }
 
     /// The active (unrevoked) client holding this token, if any.
-    pub async fn client_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<ClientRow>, StoreError> {
+    pub async fn client_by_token_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<ClientRow>, StoreError> {
         let row = sqlx::query(select_clients!("WHERE token_hash = $1 AND revoked_at IS NULL"))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(ClientRow::from_row).transpose()
     }
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRow>, StoreError> {
-        let rows = sqlx::query(select_clients!("ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(select_clients!("ORDER BY created_at, id")).fetch_all(&self.pool).await?;
         rows.iter().map(ClientRow::from_row).collect()
     }
 
     /// Marks a client revoked; false when no active client has this id.
     pub async fn revoke_client(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE api_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Number of clients that were ever created (bootstrap runs only on zero).
     pub async fn count_clients(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_clients").fetch_one(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM api_clients").fetch_one(&self.pool).await?;
         get(&row, "n")
     }
 }

@@ -40,7 +40,8 @@ impl From<sqlx::Error> for StoreError {
         if let sqlx::Error::Database(db) = &error
             && db.is_unique_violation()
         {
-            let detail = db.constraint().map(str::to_string).unwrap_or_else(|| db.message().to_string());
+            let detail =
+                db.constraint().map(str::to_string).unwrap_or_else(|| db.message().to_string());
             return StoreError::Conflict(detail);
         }
         StoreError::Database(error)

@@ -92,7 +92,8 @@ impl Store {
         }
         query.execute(&mut *tx).await?;
 
-        let mut sql = String::from("INSERT INTO account_pseudonyms (account_ref, sealed_pseudonym) VALUES ");
+        let mut sql =
+            String::from("INSERT INTO account_pseudonyms (account_ref, sealed_pseudonym) VALUES ");
         push_placeholders(&mut sql, batch.len(), 2, "");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
         for p in batch {

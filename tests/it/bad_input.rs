@@ -7,7 +7,11 @@ use serde_json::{Value, json};
 use crate::support::mls::MlsClient;
 use crate::support::{TestApp, assert_problem};
 
-on_both_backends!(bad_mint_requests_are_refused_and_store_nothing, reused_keys_conflict, batch_with_one_bad_key_stores_nothing);
+on_both_backends!(
+    bad_mint_requests_are_refused_and_store_nothing,
+    reused_keys_conflict,
+    batch_with_one_bad_key_stores_nothing
+);
 
 async fn assert_nothing_stored(app: &TestApp) {
     assert_eq!(app.pseudonym_count().await, 0);
@@ -19,11 +23,13 @@ async fn bad_mint_requests_are_refused_and_store_nothing(app: TestApp) {
     let hub = app.token(&["hub"]).await;
     let key = MlsClient::new().jwk();
 
-    let (status, body) = app.post_raw("/v1/pseudonyms", Some(&backend), b"{\"account\": ".to_vec()).await;
+    let (status, body) =
+        app.post_raw("/v1/pseudonyms", Some(&backend), b"{\"account\": ".to_vec()).await;
     assert_problem(status, &body, 400, "malformed-json");
 
-    let (status, body) =
-        app.post("/v1/pseudonyms", &backend, &json!({"account": "a", "keys": [key], "colour": "red"})).await;
+    let (status, body) = app
+        .post("/v1/pseudonyms", &backend, &json!({"account": "a", "keys": [key], "colour": "red"}))
+        .await;
     assert_problem(status, &body, 422, "invalid-request");
     assert!(body["detail"].as_str().unwrap().contains("colour"), "{body}");
 
@@ -42,7 +48,8 @@ async fn bad_mint_requests_are_refused_and_store_nothing(app: TestApp) {
     let (status, body) = app.mint(&backend, "a", vec![p384]).await;
     assert_problem(status, &body, 422, "invalid-key");
     let rsa = json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"});
-    let (status, body) = app.post("/v1/pseudonyms", &backend, &json!({"account": "a", "keys": [rsa]})).await;
+    let (status, body) =
+        app.post("/v1/pseudonyms", &backend, &json!({"account": "a", "keys": [rsa]})).await;
     assert!(status == 422, "{status} {body}");
 
     let mut off_curve = key.clone();
@@ -53,7 +60,13 @@ async fn bad_mint_requests_are_refused_and_store_nothing(app: TestApp) {
     assert_problem(status, &body, 422, "invalid-key");
     assert!(body["detail"].as_str().unwrap().contains("curve"), "{body}");
 
-    let (status, body) = app.post("/v1/pseudonyms", &backend, &json!({"account": "a", "keys": [key], "validity_days": 0})).await;
+    let (status, body) = app
+        .post(
+            "/v1/pseudonyms",
+            &backend,
+            &json!({"account": "a", "keys": [key], "validity_days": 0}),
+        )
+        .await;
     assert_problem(status, &body, 422, "invalid-request");
 
     let big = vec![b' '; 70 * 1024];
@@ -64,7 +77,8 @@ async fn bad_mint_requests_are_refused_and_store_nothing(app: TestApp) {
     assert_problem(status, &body, 413, "payload-too-large");
 
     let request = json!({"account": "a", "keys": [key]});
-    let (status, body) = app.post_raw("/v1/pseudonyms", None, request.to_string().into_bytes()).await;
+    let (status, body) =
+        app.post_raw("/v1/pseudonyms", None, request.to_string().into_bytes()).await;
     assert_problem(status, &body, 401, "unauthorized");
     let (status, body) = app.post("/v1/pseudonyms", "veil_not-a-real-token", &request).await;
     assert_problem(status, &body, 401, "unauthorized");
@@ -77,7 +91,8 @@ async fn bad_mint_requests_are_refused_and_store_nothing(app: TestApp) {
 async fn reused_keys_conflict(app: TestApp) {
     let backend = app.token(&["backend"]).await;
     let key = MlsClient::new().jwk();
-    let (status, body) = app.mint(&backend, "a", vec![key.clone(), MlsClient::new().jwk(), key.clone()]).await;
+    let (status, body) =
+        app.mint(&backend, "a", vec![key.clone(), MlsClient::new().jwk(), key.clone()]).await;
     assert_problem(status, &body, 409, "key-in-use");
     assert!(body["detail"].as_str().unwrap().contains("keys[2]"), "{body}");
     assert_nothing_stored(&app).await;
@@ -86,7 +101,8 @@ async fn reused_keys_conflict(app: TestApp) {
     assert_eq!(status, 201, "{body}");
     // The same key again, by the same or another account: refused, nothing new stored.
     for account in ["a", "b"] {
-        let (status, body) = app.mint(&backend, account, vec![MlsClient::new().jwk(), key.clone()]).await;
+        let (status, body) =
+            app.mint(&backend, account, vec![MlsClient::new().jwk(), key.clone()]).await;
         assert_problem(status, &body, 409, "key-in-use");
     }
     assert_eq!(app.pseudonym_count().await, 1);

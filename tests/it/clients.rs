@@ -2,14 +2,15 @@
 
 use serde_json::json;
 
-use crate::support::{TestApp, assert_problem};
 use crate::support::mls::MlsClient;
+use crate::support::{TestApp, assert_problem};
 
 on_both_backends!(clients_are_created_listed_and_revoked);
 
 async fn clients_are_created_listed_and_revoked(app: TestApp) {
-    let (status, created) =
-        app.post("/v1/admin/clients", &app.admin_token, &json!({"name": "hub one", "scopes": ["hub"]})).await;
+    let (status, created) = app
+        .post("/v1/admin/clients", &app.admin_token, &json!({"name": "hub one", "scopes": ["hub"]}))
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["scopes"], json!(["hub"]));
     let token = created["token"].as_str().unwrap().to_string();
@@ -34,20 +35,35 @@ async fn clients_are_created_listed_and_revoked(app: TestApp) {
     assert_eq!(app.delete(&format!("/v1/admin/clients/{id}"), &app.admin_token).await, 404);
 
     let (_, list) = app.get("/v1/admin/clients", Some(&app.admin_token)).await;
-    let revoked = list["clients"].as_array().unwrap().iter().find(|c| c["id"] == id.as_str()).unwrap();
+    let revoked =
+        list["clients"].as_array().unwrap().iter().find(|c| c["id"] == id.as_str()).unwrap();
     assert!(revoked["revoked_at"].is_i64(), "{revoked}");
 
-    let (status, body) =
-        app.post("/v1/admin/clients", &app.admin_token, &json!({"name": "x", "scopes": ["root"]})).await;
+    let (status, body) = app
+        .post("/v1/admin/clients", &app.admin_token, &json!({"name": "x", "scopes": ["root"]}))
+        .await;
     assert_problem(status, &body, 422, "invalid-request");
-    let (status, body) = app.post("/v1/admin/clients", &app.admin_token, &json!({"name": "x", "scopes": []})).await;
+    let (status, body) =
+        app.post("/v1/admin/clients", &app.admin_token, &json!({"name": "x", "scopes": []})).await;
     assert_problem(status, &body, 422, "invalid-request");
 
     // A revoked backend can no longer mint.
-    let (_, created) =
-        app.post("/v1/admin/clients", &app.admin_token, &json!({"name": "backend", "scopes": ["backend"]})).await;
+    let (_, created) = app
+        .post(
+            "/v1/admin/clients",
+            &app.admin_token,
+            &json!({"name": "backend", "scopes": ["backend"]}),
+        )
+        .await;
     let backend = created["token"].as_str().unwrap();
-    assert_eq!(app.delete(&format!("/v1/admin/clients/{}", created["id"].as_str().unwrap()), &app.admin_token).await, 204);
+    assert_eq!(
+        app.delete(
+            &format!("/v1/admin/clients/{}", created["id"].as_str().unwrap()),
+            &app.admin_token
+        )
+        .await,
+        204
+    );
     let (status, body) = app.mint(backend, "dave", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 401, "unauthorized");
     assert_eq!(app.pseudonym_count().await, 0);

@@ -11,7 +11,11 @@ use x509_cert::der::{Decode, Encode};
 use crate::support::mls::{MlsClient, validate_key_package};
 use crate::support::{TestApp, tools};
 
-on_both_backends!(openmls_key_package_carries_a_valid_pseudonym_credential, status_reports_active_and_unknown, openssl_verifies_the_certificate);
+on_both_backends!(
+    openmls_key_package_carries_a_valid_pseudonym_credential,
+    status_reports_active_and_unknown,
+    openssl_verifies_the_certificate
+);
 
 fn b64(value: &Value) -> Vec<u8> {
     Base64::decode_vec(value.as_str().expect("string")).expect("standard base64")
@@ -54,7 +58,8 @@ async fn openmls_key_package_carries_a_valid_pseudonym_credential(app: TestApp) 
     assert_eq!(leaf_cert.tbs_certificate().issuer(), ca_cert.tbs_certificate().subject());
 
     // Its SAN URI is the pseudonym URI, its key the KeyPackage's signature key.
-    let spki_key = leaf_cert.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes();
+    let spki_key =
+        leaf_cert.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes();
     assert_eq!(spki_key, leaf.signature_key().as_slice());
     let der = certs[0].clone();
     assert!(contains(&der, uri.as_bytes()), "SAN URI present");
@@ -70,7 +75,9 @@ async fn openmls_key_package_carries_a_valid_pseudonym_credential(app: TestApp) 
         .0
         .iter()
         .filter_map(|name| match name {
-            x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(u) => Some(u.to_string()),
+            x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(u) => {
+                Some(u.to_string())
+            }
             _ => None,
         })
         .collect();
@@ -80,7 +87,8 @@ async fn openmls_key_package_carries_a_valid_pseudonym_credential(app: TestApp) 
 async fn status_reports_active_and_unknown(app: TestApp) {
     let backend = app.token(&["backend"]).await;
     let hub = app.token(&["hub"]).await;
-    let (status, body) = app.mint(&backend, "bob", vec![MlsClient::new().jwk(), MlsClient::new().jwk()]).await;
+    let (status, body) =
+        app.mint(&backend, "bob", vec![MlsClient::new().jwk(), MlsClient::new().jwk()]).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["pseudonyms"].as_array().unwrap().len(), 2);
     let id = body["pseudonyms"][1]["id"].as_str().unwrap();
@@ -115,7 +123,12 @@ async fn openssl_verifies_the_certificate(app: TestApp) {
         .arg(&leaf)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::process::Command::new("openssl")
         .args(["x509", "-noout", "-ext", "subjectAltName,basicConstraints,keyUsage", "-in"])
         .arg(&leaf)

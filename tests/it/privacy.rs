@@ -17,7 +17,9 @@ async fn database_holds_no_account_id(app: TestApp) {
     let backend = app.token(&["backend"]).await;
     for account in ACCOUNTS {
         for _ in 0..2 {
-            let (status, body) = app.mint(&backend, account, vec![MlsClient::new().jwk(), MlsClient::new().jwk()]).await;
+            let (status, body) = app
+                .mint(&backend, account, vec![MlsClient::new().jwk(), MlsClient::new().jwk()])
+                .await;
             assert_eq!(status, 201, "{body}");
             assert!(!body.to_string().contains(account), "the response never echoes the account");
         }
@@ -26,7 +28,11 @@ async fn database_holds_no_account_id(app: TestApp) {
     assert_eq!(app.pseudonym_count().await, 12);
 
     let dump = app.state.store.dump_all_tables().await.unwrap();
-    assert!(dump.contains("pseudonyms: "), "the dump covers the tables: {}", &dump[..dump.len().min(400)]);
+    assert!(
+        dump.contains("pseudonyms: "),
+        "the dump covers the tables: {}",
+        &dump[..dump.len().min(400)]
+    );
     for account in ACCOUNTS {
         for form in forms(account) {
             assert!(!dump.contains(&form), "table dump contains {form:?}");
@@ -43,7 +49,10 @@ async fn database_holds_no_account_id(app: TestApp) {
         assert!(bytes.len() > 4096);
         for account in ACCOUNTS {
             let needle = account.as_bytes();
-            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "database file contains {account:?}");
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "database file contains {account:?}"
+            );
         }
     }
 }

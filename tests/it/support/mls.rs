@@ -17,7 +17,8 @@ pub struct MlsClient {
 impl MlsClient {
     pub fn new() -> Self {
         let provider = OpenMlsRustCrypto::default();
-        let signer = SignatureKeyPair::new(SignatureScheme::ECDSA_SECP256R1_SHA256).expect("signature key");
+        let signer =
+            SignatureKeyPair::new(SignatureScheme::ECDSA_SECP256R1_SHA256).expect("signature key");
         Self { provider, signer }
     }
 

@@ -73,9 +73,11 @@ impl TestApp {
         })
         .expect("config");
         let listener = veil::app::bind(&config).await.expect("bind");
-        let (state, first) = veil::app::prepare(config, Arc::new(SystemClock)).await.expect("prepare");
+        let (state, first) =
+            veil::app::prepare(config, Arc::new(SystemClock)).await.expect("prepare");
         let token_file = first.admin_token_file.expect("first start writes an admin token");
-        let admin_token = std::fs::read_to_string(token_file).expect("admin token").trim().to_string();
+        let admin_token =
+            std::fs::read_to_string(token_file).expect("admin token").trim().to_string();
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel();
         let served = state.clone();
@@ -95,19 +97,31 @@ impl TestApp {
     /// Creates an API client with these scopes and returns its token.
     pub async fn token(&self, scopes: &[&str]) -> String {
         let (status, body) = self
-            .post("/v1/admin/clients", &self.admin_token, &json!({"name": "test", "scopes": scopes}))
+            .post(
+                "/v1/admin/clients",
+                &self.admin_token,
+                &json!({"name": "test", "scopes": scopes}),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
         body["token"].as_str().expect("token").to_string()
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("send");
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("send");
         decode(response).await
     }
 
     pub async fn post_raw(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-        let mut request = self.http.post(self.url(path)).header("content-type", "application/json").body(body);
+        let mut request =
+            self.http.post(self.url(path)).header("content-type", "application/json").body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -123,7 +137,14 @@ impl TestApp {
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> u16 {
-        self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("send").status().as_u16()
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send")
+            .status()
+            .as_u16()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -167,7 +188,8 @@ async fn decode(response: reqwest::Response) -> (u16, Value) {
         .get("content-type")
         .is_some_and(|v| v.to_str().unwrap_or_default() == "application/problem+json");
     let bytes = response.bytes().await.expect("body");
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
     if status >= 400 {
         assert!(problem, "error responses must be application/problem+json: {status} {value}");
     }
@@ -185,7 +207,10 @@ async fn fresh_postgres_schema() -> Option<String> {
     let base = std::env::var("VEIL_TEST_POSTGRES_URL").ok()?;
     let schema = format!("veil_t_{}", uuid::Uuid::new_v4().simple());
     let pool = sqlx::PgPool::connect(&base).await.expect("connect to VEIL_TEST_POSTGRES_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool).await.expect("schema");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .expect("schema");
     pool.close().await;
     let separator = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{separator}options=-c%20search_path%3D{schema}"))

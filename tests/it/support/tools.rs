@@ -7,7 +7,10 @@ use std::process::Command;
 pub fn available(program: &str, probe: &[&str]) -> bool {
     let ok = Command::new(program).args(probe).output().is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{program} is required under CI (.ci/run installs it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} is required under CI (.ci/run installs it)"
+        );
         eprintln!("skipped: {program} is not installed");
     }
     ok
