@@ -11,8 +11,11 @@ use crate::api::{AppState, Services};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::issuance::Minter;
+use crate::issuance::disclosures::{DisclosureIssuer, IssuerNames};
 use crate::keys::directory::{ADMIN_TOKEN, KeyDirError, KeyDirectory};
 use crate::store::{Store, StoreError};
+use crate::verify::Verifier;
+use crate::verify::policy::{PolicyError, RoomPolicies};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -28,6 +31,10 @@ pub enum StartError {
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    #[error("verifier: {0}")]
+    Verifier(String),
 }
 
 /// What startup did that the operator should hear about once.
@@ -45,6 +52,12 @@ pub async fn prepare(
     config: Config,
     clock: Arc<dyn Clock>,
 ) -> Result<(AppState, FirstStart), StartError> {
+    // Policies first: a bad policy file should stop startup before any write.
+    let rooms = config.policies_dir.join("rooms");
+    let policies = RoomPolicies::load_dir(&rooms)?;
+    if policies.names().next().is_none() {
+        tracing::warn!(dir = %rooms.display(), "no room policies found; only inline policies can be used");
+    }
     let store = Store::connect(&config.database_url, config.db_max_connections).await?;
     store.migrate().await?;
     let directory = KeyDirectory::new(&config.keys_dir);
@@ -69,7 +82,17 @@ pub async fn prepare(
         config.pseudonym_prefix(),
         config.max_validity_days,
     );
-    let services = Services { config, store, keys, access, minter, clock };
+    let names = IssuerNames::for_domain(&config.domain, config.pseudonym_prefix());
+    let disclosures = DisclosureIssuer::new(
+        keys.clone(),
+        store.clone(),
+        clock.clone(),
+        names.clone(),
+        config.max_validity_days,
+    );
+    let verifier = Verifier::new(keys.clone(), store.clone(), clock.clone(), names, policies)
+        .map_err(StartError::Verifier)?;
+    let services = Services { config, store, keys, access, minter, disclosures, verifier, clock };
     Ok((AppState(Arc::new(services)), first))
 }
 

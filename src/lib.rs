@@ -13,3 +13,4 @@ pub mod issuance;
 pub mod keys;
 pub mod linkage;
 pub mod store;
+pub mod verify;

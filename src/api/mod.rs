@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod backend;
+mod disclosures;
 mod health;
 mod hub;
 mod json;
@@ -23,8 +24,10 @@ use crate::access::Access;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::issuance::Minter;
+use crate::issuance::disclosures::DisclosureIssuer;
 use crate::keys::directory::KeySet;
 use crate::store::Store;
+use crate::verify::Verifier;
 
 /// Everything a handler may reach, shared by all requests.
 pub struct Services {
@@ -33,6 +36,8 @@ pub struct Services {
     pub keys: Arc<KeySet>,
     pub access: Access,
     pub minter: Minter,
+    pub disclosures: DisclosureIssuer,
+    pub verifier: Verifier,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -53,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(well_known::routes())
         .merge(backend::routes())
+        .merge(disclosures::routes())
         .merge(hub::routes())
         .merge(admin::routes())
         .fallback(|| async { problem::Problem::not_found("no such route") })

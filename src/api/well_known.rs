@@ -1,14 +1,24 @@
 //! Public issuer metadata: what a hub needs to trust our pseudonyms.
 
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use coset::{CborSerializable, CoseKeyBuilder, CoseKeySet, iana};
 use serde::Serialize;
 
 use super::AppState;
+use super::problem::Problem;
+use crate::keys::public_key::Jwk;
+use crate::keys::signer::Es256Signer;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/.well-known/veil-issuer", get(issuer))
+    Router::new()
+        .route("/.well-known/veil-issuer", get(issuer))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/jwt-vc-issuer", get(jwt_vc_issuer))
+        .route("/.well-known/cose-keys", get(cose_keys))
 }
 
 #[derive(Serialize)]
@@ -38,4 +48,60 @@ async fn issuer(State(state): State<AppState>) -> Json<IssuerMetadata> {
             sd_cwt: keys.sd_cwt.kid().to_string(),
         },
     })
+}
+
+#[derive(Serialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+/// The SD-JWT issuer keys, each with the `kid` our SD-JWT headers carry.
+fn sd_jwt_keys(state: &AppState) -> JwkSet {
+    JwkSet { keys: vec![signing_jwk(&state.keys.sd_jwt)] }
+}
+
+fn signing_jwk(signer: &Es256Signer) -> Jwk {
+    Jwk {
+        kid: Some(signer.kid().to_string()),
+        alg: Some("ES256".into()),
+        use_: Some("sig".into()),
+        ..signer.public_key().to_jwk()
+    }
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<JwkSet> {
+    Json(sd_jwt_keys(&state))
+}
+
+#[derive(Serialize)]
+struct JwtVcIssuer {
+    issuer: String,
+    jwks: JwkSet,
+}
+
+/// SD-JWT VC issuer metadata. Our `iss` is `https://<domain>` (no path), so
+/// a verifier fetches `https://<domain>/.well-known/jwt-vc-issuer`; the
+/// provider routes that path to veil.
+async fn jwt_vc_issuer(State(state): State<AppState>) -> Json<JwtVcIssuer> {
+    Json(JwtVcIssuer {
+        issuer: state.disclosures.names().issuer.clone(),
+        jwks: sd_jwt_keys(&state),
+    })
+}
+
+/// The SD-CWT issuer keys as a CBOR COSE_KeySet; each `kid` is the bytes
+/// of the key id our SD-CWT headers carry.
+async fn cose_keys(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
+    let signer = &state.keys.sd_cwt;
+    let public = signer.public_key();
+    let key = CoseKeyBuilder::new_ec2_pub_key(
+        iana::EllipticCurve::P_256,
+        public.x().to_vec(),
+        public.y().to_vec(),
+    )
+    .key_id(signer.kid().as_bytes().to_vec())
+    .algorithm(iana::Algorithm::ES256)
+    .build();
+    let bytes = CoseKeySet(vec![key]).to_vec().map_err(Problem::internal)?;
+    Ok(([(CONTENT_TYPE, "application/cose-key-set")], bytes))
 }

@@ -95,20 +95,39 @@ impl PseudonymCa {
         &self,
         request: &PseudonymCertRequest<'_>,
     ) -> Result<Vec<u8>, X509Error> {
+        let uri = request.uri.try_into().map_err(|_| X509Error::Field("uri".into()))?;
+        self.issue_end_entity(
+            request.id,
+            vec![SanType::URI(uri)],
+            request.key,
+            request.not_before,
+            request.not_after,
+        )
+    }
+
+    /// The end-entity profile shared by pseudonym and linked certificates,
+    /// so both look alike apart from their names.
+    pub(super) fn issue_end_entity(
+        &self,
+        common_name: &str,
+        subject_alt_names: Vec<SanType>,
+        key: &P256PublicKey,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<Vec<u8>, X509Error> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, request.id);
+        dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
-        params.subject_alt_names =
-            vec![SanType::URI(request.uri.try_into().map_err(|_| X509Error::Field("uri".into()))?)];
+        params.subject_alt_names = subject_alt_names;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         params.serial_number = Some(random_serial()?);
-        params.not_before = timestamp(request.not_before)?;
-        params.not_after = timestamp(request.not_after)?;
-        Ok(params.signed_by(request.key, &self.issuer)?.der().to_vec())
+        params.not_before = timestamp(not_before)?;
+        params.not_after = timestamp(not_after)?;
+        Ok(params.signed_by(key, &self.issuer)?.der().to_vec())
     }
 }
 

@@ -7,6 +7,7 @@ mod accounts;
 mod clients;
 mod dump;
 mod pseudonyms;
+mod replay;
 
 pub use accounts::NewAccount;
 pub use clients::{ClientRow, NewClient};

@@ -115,6 +115,34 @@ impl Store {
         row.as_ref().map(PseudonymRow::from_row).transpose()
     }
 
+    /// The pseudonym certified for this SEC1 key (unique index on `public_key`):
+    /// how a linked certificate, which names no pseudonym, finds its own.
+    pub async fn pseudonym_by_public_key(
+        &self,
+        public_key: &[u8],
+    ) -> Result<Option<PseudonymRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, public_key, ops_link, connection_only, not_before, not_after, revoked_at \
+             FROM pseudonyms WHERE public_key = $1",
+        )
+        .bind(public_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(PseudonymRow::from_row).transpose()
+    }
+
+    /// Marks a pseudonym revoked; false when it is unknown or already revoked.
+    pub async fn revoke_pseudonym(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE pseudonyms SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn count_pseudonyms(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM pseudonyms").fetch_one(&self.pool).await?;
         get(&row, "n")

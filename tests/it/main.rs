@@ -8,5 +8,6 @@ mod support;
 
 mod bad_input;
 mod clients;
+mod disclosures;
 mod minting;
 mod privacy;

@@ -6,20 +6,35 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use serde_json::{Value, json};
+use veil::keys::signer::Es256Signer;
 
 pub const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMP256_AES128GCM_SHA256_P256;
 
 pub struct MlsClient {
     pub provider: OpenMlsRustCrypto,
     pub signer: SignatureKeyPair,
+    pkcs8: Vec<u8>,
 }
 
 impl MlsClient {
+    /// The key is made by ring and handed to openmls as raw bytes, so the
+    /// same private key can also sign holder presentations (`es256_signer`).
     pub fn new() -> Self {
+        use p256::pkcs8::DecodePrivateKey;
         let provider = OpenMlsRustCrypto::default();
-        let signer =
-            SignatureKeyPair::new(SignatureScheme::ECDSA_SECP256R1_SHA256).expect("signature key");
-        Self { provider, signer }
+        let (holder, pkcs8) = Es256Signer::generate("holder").expect("signature key");
+        let secret = p256::SecretKey::from_pkcs8_der(&pkcs8).expect("PKCS#8");
+        let signer = SignatureKeyPair::from_raw(
+            SignatureScheme::ECDSA_SECP256R1_SHA256,
+            secret.to_bytes().to_vec(),
+            holder.public_key().sec1().to_vec(),
+        );
+        Self { provider, signer, pkcs8: pkcs8.to_vec() }
+    }
+
+    /// The MLS signature key as a ring signer, for holder presentations.
+    pub fn es256_signer(&self) -> Es256Signer {
+        Es256Signer::from_pkcs8("holder", &self.pkcs8).expect("ring key")
     }
 
     /// The uncompressed SEC1 point (the MLS `signature_key`).

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use veil::api::AppState;
-use veil::clock::SystemClock;
+use veil::clock::{Clock, SystemClock};
 use veil::config::Config;
 
 /// Which database a test runs on.
@@ -58,6 +58,11 @@ pub struct TestApp {
 impl TestApp {
     /// `None` when PostgreSQL is asked for but not configured.
     pub async fn spawn(db: Db) -> Option<Self> {
+        Self::spawn_with_clock(db, Arc::new(SystemClock)).await
+    }
+
+    /// As `spawn`, with a clock the test controls (expiry without sleeping).
+    pub async fn spawn_with_clock(db: Db, clock: Arc<dyn Clock>) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match db {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("veil.db").display()),
@@ -73,8 +78,7 @@ impl TestApp {
         })
         .expect("config");
         let listener = veil::app::bind(&config).await.expect("bind");
-        let (state, first) =
-            veil::app::prepare(config, Arc::new(SystemClock)).await.expect("prepare");
+        let (state, first) = veil::app::prepare(config, clock).await.expect("prepare");
         let token_file = first.admin_token_file.expect("first start writes an admin token");
         let admin_token =
             std::fs::read_to_string(token_file).expect("admin token").trim().to_string();

@@ -1,0 +1,258 @@
+//! The identity claims veil will vouch for in a disclosure, and their
+//! validation. Values are bounded by size, never by character class: names
+//! with emoji, CJK or right-to-left scripts are valid as they are.
+
+use serde_json::{Map, Value};
+
+/// Claims with a string value (OpenID Connect names; `user_uri` is the real
+/// MIMI user URI).
+const TEXT_CLAIMS: &[&str] = &[
+    "name",
+    "given_name",
+    "family_name",
+    "email",
+    "phone_number",
+    "preferred_username",
+    "user_uri",
+    "birthdate",
+    "locale",
+];
+/// Members an `address` object may hold (OpenID Connect §5.1.1).
+const ADDRESS_FIELDS: &[&str] =
+    &["formatted", "street_address", "locality", "region", "postal_code", "country"];
+const AGE_OVER: &str = "age_over_";
+/// Policy pattern matching every `age_over_NN` claim.
+pub const AGE_OVER_ANY: &str = "age_over_*";
+
+/// Longest text claim, in UTF-8 bytes.
+pub const MAX_TEXT_BYTES: usize = 256;
+/// Longest email address (RFC 5321 path limit).
+const MAX_EMAIL_BYTES: usize = 254;
+const MAX_PHONE_BYTES: usize = 32;
+const MAX_LOCALE_BYTES: usize = 35;
+const MAX_URI_BYTES: usize = 512;
+
+/// Why one claim was refused; the text names the claim, never its value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("claim `{name}`: {reason}")]
+pub struct ClaimError {
+    pub name: String,
+    pub reason: &'static str,
+}
+
+/// True for a claim name veil issues (and room policies may name).
+pub fn is_supported(name: &str) -> bool {
+    TEXT_CLAIMS.contains(&name) || name == "address" || age_over(name).is_some()
+}
+
+/// True when `pattern` (a policy entry) covers claim `name`.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    pattern == name || (pattern == AGE_OVER_ANY && age_over(name).is_some())
+}
+
+/// `age_over_NN` with NN two decimal digits (ISO 18013-5 style).
+fn age_over(name: &str) -> Option<u8> {
+    let digits = name.strip_prefix(AGE_OVER)?;
+    if digits.len() != 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Checks every claim; `user_prefix` is `mimi://<our domain>/u/`.
+pub fn validate(claims: &Map<String, Value>, user_prefix: &str) -> Result<(), ClaimError> {
+    for (name, value) in claims {
+        validate_one(name, value, user_prefix)
+            .map_err(|reason| ClaimError { name: truncated(name), reason })?;
+    }
+    Ok(())
+}
+
+fn validate_one(name: &str, value: &Value, user_prefix: &str) -> Result<(), &'static str> {
+    if age_over(name).is_some() {
+        return match value {
+            Value::Bool(_) => Ok(()),
+            _ => Err("must be true or false"),
+        };
+    }
+    if name == "address" {
+        return address(value);
+    }
+    if !TEXT_CLAIMS.contains(&name) {
+        return Err("is not a supported claim");
+    }
+    let Value::String(text) = value else {
+        return Err("must be a string");
+    };
+    if text.is_empty() {
+        return Err("must not be empty");
+    }
+    match name {
+        "email" => email(text),
+        "user_uri" => user_uri(text, user_prefix),
+        "birthdate" => birthdate(text),
+        "phone_number" => bounded(text, MAX_PHONE_BYTES),
+        "locale" => locale(text),
+        _ => bounded(text, MAX_TEXT_BYTES),
+    }
+}
+
+fn bounded(text: &str, max: usize) -> Result<(), &'static str> {
+    if text.len() > max { Err("is longer than its size limit") } else { Ok(()) }
+}
+
+fn address(value: &Value) -> Result<(), &'static str> {
+    let Value::Object(fields) = value else {
+        return Err("must be an object");
+    };
+    if fields.is_empty() {
+        return Err("must hold at least one field");
+    }
+    for (field, value) in fields {
+        if !ADDRESS_FIELDS.contains(&field.as_str()) {
+            return Err("holds an unsupported field");
+        }
+        match value {
+            Value::String(text) if !text.is_empty() => bounded(text, MAX_TEXT_BYTES)?,
+            _ => return Err("fields must be non-empty strings"),
+        }
+    }
+    Ok(())
+}
+
+/// `local@domain`: one `@`, both sides non-empty, no whitespace. Unicode is
+/// allowed (RFC 6531); the X.509 format additionally needs ASCII.
+fn email(text: &str) -> Result<(), &'static str> {
+    bounded(text, MAX_EMAIL_BYTES)?;
+    let Some((local, domain)) = text.split_once('@') else {
+        return Err("must look like local@domain");
+    };
+    let well_shaped = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+    if well_shaped { Ok(()) } else { Err("must look like local@domain") }
+}
+
+/// Our own user URIs only: a disclosure vouches for an account of this
+/// provider. ASCII because it becomes an X.509 SAN URI (IA5String);
+/// other characters are percent-encoded.
+fn user_uri(text: &str, prefix: &str) -> Result<(), &'static str> {
+    bounded(text, MAX_URI_BYTES)?;
+    match text.strip_prefix(prefix) {
+        Some(user) if !user.is_empty() && user.bytes().all(|b| b.is_ascii_graphic()) => Ok(()),
+        _ => Err("must be a user URI of this provider (mimi://<domain>/u/<user>, ASCII)"),
+    }
+}
+
+/// `YYYY-MM-DD` (a real date; year 0000 means "not disclosed", as in
+/// OpenID Connect) or `YYYY`.
+fn birthdate(text: &str) -> Result<(), &'static str> {
+    const MESSAGE: &str = "must be YYYY-MM-DD or YYYY";
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match text.split('-').collect::<Vec<_>>().as_slice() {
+        [year] if year.len() == 4 && all_digits(year) => Ok(()),
+        [year, month, day]
+            if year.len() == 4
+                && month.len() == 2
+                && day.len() == 2
+                && [year, month, day].iter().all(|p| all_digits(p)) =>
+        {
+            let number = |s: &str| s.parse::<u16>().map_err(|_| MESSAGE);
+            let month = time::Month::try_from(u8::try_from(number(month)?).map_err(|_| MESSAGE)?)
+                .map_err(|_| MESSAGE)?;
+            // Year 0000 is a leap year, so 02-29 stays valid when the year is withheld.
+            let year = i32::from(number(year)?);
+            time::Date::from_calendar_date(year, month, u8::try_from(number(day)?).unwrap_or(0))
+                .map(|_| ())
+                .map_err(|_| MESSAGE)
+        }
+        _ => Err(MESSAGE),
+    }
+}
+
+/// BCP 47 shape: ASCII letters, digits and `-` (or `_`, as OIDC examples use).
+fn locale(text: &str) -> Result<(), &'static str> {
+    bounded(text, MAX_LOCALE_BYTES)?;
+    if text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        Ok(())
+    } else {
+        Err("must be a BCP 47 language tag")
+    }
+}
+
+/// Claim names come from the request: keep error messages short.
+fn truncated(name: &str) -> String {
+    name.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PREFIX: &str = "mimi://example.com/u/";
+
+    fn check(claims: Value) -> Result<(), ClaimError> {
+        match claims {
+            Value::Object(map) => validate(&map, PREFIX),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn supported_claims_pass_with_arbitrary_unicode() {
+        check(json!({
+            "name": "Zoë 🦊 李小龍 مرحبا",
+            "given_name": "Zoë",
+            "family_name": "שלום",
+            "email": "zoë@example.com",
+            "phone_number": "+41 44 000 00 00",
+            "preferred_username": "crazykoala75",
+            "user_uri": "mimi://example.com/u/zoe",
+            "birthdate": "0000-02-29",
+            "age_over_18": true,
+            "age_over_65": false,
+            "locale": "de-CH",
+            "address": {"locality": "Zürich", "country": "CH"},
+        }))
+        .unwrap();
+        check(json!({"birthdate": "1990"})).unwrap();
+    }
+
+    #[test]
+    fn each_rule_names_the_claim() {
+        let cases = [
+            (json!({"nickname": "x"}), "nickname"),
+            (json!({"name": ""}), "name"),
+            (json!({"name": "x".repeat(MAX_TEXT_BYTES + 1)}), "name"),
+            (json!({"name": 7}), "name"),
+            (json!({"age_over_18": "yes"}), "age_over_18"),
+            (json!({"age_over_1": true}), "age_over_1"),
+            (json!({"email": "no-at-sign"}), "email"),
+            (json!({"email": "a b@example.com"}), "email"),
+            (json!({"user_uri": "mimi://other.example/u/zoe"}), "user_uri"),
+            (json!({"user_uri": "mimi://example.com/p/zoe"}), "user_uri"),
+            (json!({"birthdate": "1990-02-30"}), "birthdate"),
+            (json!({"birthdate": "90-01-01"}), "birthdate"),
+            (json!({"locale": "de CH"}), "locale"),
+            (json!({"address": "Main Street"}), "address"),
+            (json!({"address": {"planet": "Mars"}}), "address"),
+            (json!({"address": {}}), "address"),
+        ];
+        for (claims, name) in cases {
+            let error = check(claims.clone()).expect_err(&claims.to_string());
+            assert_eq!(error.name, name, "{claims}");
+        }
+    }
+
+    #[test]
+    fn policy_patterns() {
+        assert!(pattern_matches(AGE_OVER_ANY, "age_over_21"));
+        assert!(!pattern_matches(AGE_OVER_ANY, "age_over_"));
+        assert!(pattern_matches("email", "email"));
+        assert!(is_supported("age_over_18") && !is_supported("age_over_x8"));
+    }
+}
