@@ -8,6 +8,7 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, criterion_group};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use veil::abuse::policy::IssuancePolicy;
 use veil::clock::SystemClock;
 use veil::issuance::{MintRequest, Minter};
 use veil::keys::directory::KeyDirectory;
@@ -34,8 +35,22 @@ fn fixture() -> Fixture {
         store.migrate().await.expect("migrate");
         store
     });
-    let minter =
-        Minter::new(keys.clone(), store, Arc::new(SystemClock), "mimi://example.com/p/".into(), 90);
+    // Far above any real policy: the bench measures minting, not refusals.
+    let mut policy = IssuancePolicy::default();
+    policy.account.pseudonyms_per_hour = 1_000_000_000;
+    policy.account.pseudonyms_per_day = 1_000_000_000;
+    policy.account.max_active = 1_000_000_000;
+    policy.client.burst = 1_000_000_000;
+    policy.client.requests_per_second = 1_000_000_000;
+    policy.global.pseudonyms_per_minute = 1_000_000_000;
+    let minter = Minter::new(
+        keys.clone(),
+        store,
+        Arc::new(SystemClock),
+        "mimi://example.com/p/".into(),
+        90,
+        Arc::new(policy),
+    );
     Fixture { minter, keys, runtime, _dir: dir }
 }
 
@@ -82,6 +97,7 @@ fn benches(c: &mut Criterion) {
                 n += 1;
                 MintRequest {
                     account: format!("account-{}", n % 1000),
+                    client_id: "bench".into(),
                     keys: vec![client_key().to_jwk()],
                     connection_only: false,
                     validity_days: 30,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::abuse::policy::{IssuancePolicy, IssuancePolicyError};
 use crate::access::{Access, AccessError, ApiToken, Scope};
 use crate::api::{AppState, Services};
 use crate::clock::Clock;
@@ -33,6 +34,8 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("{0}")]
     Policy(#[from] PolicyError),
+    #[error("{0}")]
+    IssuancePolicy(#[from] IssuancePolicyError),
     #[error("verifier: {0}")]
     Verifier(String),
 }
@@ -55,6 +58,7 @@ pub async fn prepare(
     // Policies first: a bad policy file should stop startup before any write.
     let rooms = config.policies_dir.join("rooms");
     let policies = RoomPolicies::load_dir(&rooms)?;
+    let issuance = Arc::new(IssuancePolicy::load_dir(&config.policies_dir)?);
     if policies.names().next().is_none() {
         tracing::warn!(dir = %rooms.display(), "no room policies found; only inline policies can be used");
     }
@@ -81,6 +85,7 @@ pub async fn prepare(
         clock.clone(),
         config.pseudonym_prefix(),
         config.max_validity_days,
+        issuance,
     );
     let names = IssuerNames::for_domain(&config.domain, config.pseudonym_prefix());
     let disclosures = DisclosureIssuer::new(

@@ -3,6 +3,7 @@
 //! The library is what `veild`, `veilctl`, the tests and the examples use;
 //! `docs/ARCHITECTURE.md` maps the modules.
 
+pub mod abuse;
 pub mod access;
 pub mod api;
 pub mod app;

@@ -57,9 +57,10 @@ async fn mint(
     caller: Caller,
     ApiJson(body): ApiJson<MintBody>,
 ) -> Result<(StatusCode, Json<MintResponse>), Problem> {
-    caller.require(&[Scope::Backend])?;
+    let client = caller.require(&[Scope::Backend])?;
     let request = MintRequest {
         account: body.account,
+        client_id: client.id.clone(),
         keys: body.keys,
         connection_only: body.connection_only,
         validity_days: body.validity_days,
@@ -94,6 +95,9 @@ fn mint_problem(error: MintError) -> Problem {
         ),
         MintError::DuplicateKey { .. } | MintError::KeyInUse => {
             Problem::new(StatusCode::CONFLICT, "key-in-use", "Key already used", error.to_string())
+        }
+        MintError::RateLimited { retry_after, .. } => {
+            Problem::rate_limited(error.to_string(), retry_after)
         }
         MintError::Internal(cause) => Problem::internal(cause),
     }

@@ -16,6 +16,8 @@ pub struct Problem {
     pub slug: &'static str,
     pub title: &'static str,
     pub detail: String,
+    /// Seconds to send as `Retry-After` (429 responses).
+    pub retry_after: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -34,7 +36,15 @@ impl Problem {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Self { status, slug, title, detail: detail.into() }
+        Self { status, slug, title, detail: detail.into(), retry_after: None }
+    }
+
+    /// 429: a limit was reached; the client may retry after `seconds`.
+    pub fn rate_limited(detail: impl Into<String>, seconds: i64) -> Self {
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Rate limited", detail)
+        }
     }
 
     pub fn unauthorized(detail: &str) -> Self {
@@ -81,6 +91,9 @@ impl IntoResponse for Problem {
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use ring::rand::SystemRandom;
 
+use crate::abuse::limits::{self, LimitedAction};
+use crate::abuse::policy::IssuancePolicy;
 use crate::clock::{Clock, coarsen_to_hour};
 use crate::keys::directory::KeySet;
 use crate::keys::public_key::{Jwk, KeyError, P256PublicKey};
@@ -27,6 +29,8 @@ pub const MAX_ACCOUNT_LEN: usize = 256;
 #[derive(Debug, Clone)]
 pub struct MintRequest {
     pub account: String,
+    /// The API client asking: its own rate limit is charged.
+    pub client_id: String,
     pub keys: Vec<Jwk>,
     pub connection_only: bool,
     pub validity_days: u32,
@@ -54,6 +58,8 @@ pub enum MintError {
     DuplicateKey { index: usize },
     #[error("a key in this request is already bound to a pseudonym")]
     KeyInUse,
+    #[error("limit reached: {}", .action.describe())]
+    RateLimited { action: LimitedAction, retry_after: i64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -97,6 +103,7 @@ pub struct Minter {
     clock: Arc<dyn Clock>,
     prefix: String,
     max_validity_days: u32,
+    policy: Arc<IssuancePolicy>,
     rng: SystemRandom,
 }
 
@@ -107,8 +114,9 @@ impl Minter {
         clock: Arc<dyn Clock>,
         prefix: String,
         max_validity_days: u32,
+        policy: Arc<IssuancePolicy>,
     ) -> Self {
-        Self { keys, store, clock, prefix, max_validity_days, rng: SystemRandom::new() }
+        Self { keys, store, clock, prefix, max_validity_days, policy, rng: SystemRandom::new() }
     }
 
     pub fn uri_prefix(&self) -> &str {
@@ -148,14 +156,25 @@ impl Minter {
             true => None,
             false => Some(self.keys.link.seal_glass_link(&request.account, &account_ref)?),
         };
-        match self.store.insert_pseudonyms(&account(glass.as_deref()), &rows).await {
-            Err(StoreError::AccountMissing) => {
-                let glass = self.keys.link.seal_glass_link(&request.account, &account_ref)?;
-                self.store.insert_pseudonyms(&account(Some(&glass)), &rows).await?;
+        let amount = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let charges =
+            limits::mint_charges(&self.policy, &account_ref.0, &request.client_id, amount, now);
+        let stored =
+            match self.store.insert_pseudonyms(&account(glass.as_deref()), &rows, &charges).await {
+                Err(StoreError::AccountMissing) => {
+                    let glass = self.keys.link.seal_glass_link(&request.account, &account_ref)?;
+                    self.store.insert_pseudonyms(&account(Some(&glass)), &rows, &charges).await
+                }
+                other => other,
+            };
+        match stored {
+            Ok(()) => Ok(minted),
+            Err(StoreError::OverLimit(limited)) => {
+                let (action, retry_after) = limits::refusal(limited, now);
+                Err(MintError::RateLimited { action, retry_after })
             }
-            other => other?,
+            Err(other) => Err(other.into()),
         }
-        Ok(minted)
     }
 
     fn validate(&self, request: &MintRequest) -> Result<Vec<P256PublicKey>, MintError> {

@@ -6,11 +6,13 @@
 mod accounts;
 mod clients;
 mod dump;
+mod limits;
 mod pseudonyms;
 mod replay;
 
 pub use accounts::NewAccount;
 pub use clients::{ClientRow, NewClient};
+pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use pseudonyms::{NewPseudonym, PseudonymRow};
 
 use std::str::FromStr;
@@ -30,6 +32,9 @@ pub enum StoreError {
     /// An account row was needed but absent (the caller may retry with it).
     #[error("account row missing")]
     AccountMissing,
+    /// A rate limit refused the write; the transaction was rolled back.
+    #[error("over a rate limit ({0:?})")]
+    OverLimit(Limited),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{NewAccount, Store, StoreError, get};
+use super::{Charges, NewAccount, Store, StoreError, get};
 
 #[derive(Debug, Clone)]
 pub struct NewPseudonym {
@@ -49,11 +49,14 @@ const COLUMNS_PER_ROW: usize = 8;
 impl Store {
     /// Stores a batch of pseudonyms for one account in one transaction: all or
     /// none. The account row is written first, so the transaction takes its
-    /// write lock up front (SQLite) and never has to upgrade.
+    /// write lock up front (SQLite) and never has to upgrade. The rate limits
+    /// in `charges` are paid in the same transaction, so a refused batch
+    /// (`StoreError::OverLimit`) stores and consumes nothing.
     pub async fn insert_pseudonyms(
         &self,
         account: &NewAccount<'_>,
         batch: &[NewPseudonym],
+        charges: &Charges<'_>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -74,6 +77,9 @@ impl Store {
             tx.commit().await?;
             return Ok(());
         }
+        // A batch holds at most a request's keys, so the count always fits.
+        let amount = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+        charges.apply(&mut tx, account.account_ref, amount).await?;
 
         let mut sql = String::from(
             "INSERT INTO pseudonyms (id, public_key, ops_link, connection_only, created_hour, not_before, not_after, revoked_at) VALUES ",

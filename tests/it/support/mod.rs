@@ -45,6 +45,31 @@ macro_rules! on_both_backends {
     };
 }
 
+/// As `on_both_backends!`, with the test's argument made by `setup`, an
+/// `async fn(Db) -> Option<T>` beside the macro call (e.g. an app with its
+/// own issuance policy).
+macro_rules! on_both_backends_with {
+    ($setup:ident; $($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = super::$setup($crate::support::Db::Sqlite).await.expect("sqlite app");
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match super::$setup($crate::support::Db::Postgres).await {
+                        Some(app) => super::$name(app).await,
+                        None => eprintln!("skipped: set VEIL_TEST_POSTGRES_URL to run on PostgreSQL"),
+                    }
+                }
+            }
+        )+
+    };
+}
+
 pub struct TestApp {
     pub url: String,
     pub http: reqwest::Client,
@@ -63,7 +88,33 @@ impl TestApp {
 
     /// As `spawn`, with a clock the test controls (expiry without sleeping).
     pub async fn spawn_with_clock(db: Db, clock: Arc<dyn Clock>) -> Option<Self> {
+        Self::spawn_with(db, clock, None).await
+    }
+
+    /// As `spawn_with_clock`, with `issuance_policy` as the text of
+    /// `issuance.toml` (the repository's room policies are copied beside it).
+    pub async fn spawn_with(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        issuance_policy: Option<&str>,
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
+        let repo_policies = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+        let policies_dir = match issuance_policy {
+            None => repo_policies,
+            Some(text) => {
+                let policies = dir.path().join("policies");
+                let rooms = policies.join("rooms");
+                std::fs::create_dir_all(&rooms).expect("policies dir");
+                for entry in std::fs::read_dir(repo_policies.join("rooms")).expect("rooms") {
+                    let path = entry.expect("entry").path();
+                    std::fs::copy(&path, rooms.join(path.file_name().expect("name")))
+                        .expect("copy room policy");
+                }
+                std::fs::write(policies.join("issuance.toml"), text).expect("issuance.toml");
+                policies
+            }
+        };
         let database_url = match db {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("veil.db").display()),
             Db::Postgres => fresh_postgres_schema().await?,
@@ -72,7 +123,7 @@ impl TestApp {
             "VEIL_DATABASE_URL" => Some(database_url.clone()),
             "VEIL_LISTEN" => Some("127.0.0.1:0".into()),
             "VEIL_KEYS_DIR" => Some(dir.path().join("keys").display().to_string()),
-            "VEIL_POLICIES_DIR" => Some(concat!(env!("CARGO_MANIFEST_DIR"), "/policies").into()),
+            "VEIL_POLICIES_DIR" => Some(policies_dir.display().to_string()),
             "VEIL_DB_MAX_CONNECTIONS" => Some("4".into()),
             _ => None,
         })

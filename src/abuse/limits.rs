@@ -1,0 +1,140 @@
+//! The limited actions of minting (crates.io's `LimitedAction` model): each
+//! names its counter, window and policy limit, and turns a refusal from the
+//! store into "limit reached, retry after N seconds" — nothing else about
+//! the account.
+
+use crate::store::{BucketCharge, Charges, Limited, WindowCharge};
+
+use super::policy::IssuancePolicy;
+
+/// Subject of the global counters (not an account ref: those are 32 bytes).
+const GLOBAL_SUBJECT: &[u8] = b"global";
+
+/// A limit that can refuse a mint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitedAction {
+    AccountPerHour,
+    AccountPerDay,
+    AccountActive,
+    ClientRate,
+    GlobalPerMinute,
+}
+
+impl LimitedAction {
+    /// Counter name in the database.
+    fn action(self) -> &'static str {
+        match self {
+            LimitedAction::AccountPerHour => "mint_hour",
+            LimitedAction::AccountPerDay => "mint_day",
+            LimitedAction::GlobalPerMinute => "mint_minute",
+            LimitedAction::AccountActive => "active",
+            LimitedAction::ClientRate => "client",
+        }
+    }
+
+    /// Length of the fixed window, for the windowed limits.
+    fn window_secs(self) -> i64 {
+        match self {
+            LimitedAction::AccountPerHour => 3600,
+            LimitedAction::AccountPerDay => 86_400,
+            LimitedAction::GlobalPerMinute => 60,
+            // Not windowed: a pseudonym must be revoked (or a remedy lifted)
+            // first, so an hour is an honest hint; a bucket refills in a second.
+            LimitedAction::AccountActive => 3600,
+            LimitedAction::ClientRate => 1,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            LimitedAction::AccountPerHour => "pseudonyms per account per hour",
+            LimitedAction::AccountPerDay => "pseudonyms per account per day",
+            LimitedAction::AccountActive => "active pseudonyms per account",
+            LimitedAction::ClientRate => "requests per API client",
+            LimitedAction::GlobalPerMinute => "pseudonyms per minute for the whole service",
+        }
+    }
+}
+
+/// Account windows in the order [`mint_charges`] lists them.
+const ACCOUNT_WINDOWS: [LimitedAction; 2] =
+    [LimitedAction::AccountPerHour, LimitedAction::AccountPerDay];
+const SHARED_WINDOWS: [LimitedAction; 1] = [LimitedAction::GlobalPerMinute];
+
+/// What minting `amount` pseudonyms for one account through one client costs.
+pub fn mint_charges<'a>(
+    policy: &IssuancePolicy,
+    account_ref: &'a [u8],
+    client_id: &'a str,
+    amount: i64,
+    now: i64,
+) -> Charges<'a> {
+    let window = |subject: &'a [u8], limited: LimitedAction, limit: i64| {
+        let length = limited.window_secs();
+        let window_start = now - now.rem_euclid(length);
+        WindowCharge {
+            subject,
+            action: limited.action(),
+            window_start,
+            expires_at: window_start + length,
+            amount,
+            limit,
+        }
+    };
+    let limit = |limited: LimitedAction| match limited {
+        LimitedAction::AccountPerHour => policy.account.pseudonyms_per_hour,
+        LimitedAction::AccountPerDay => policy.account.pseudonyms_per_day,
+        LimitedAction::GlobalPerMinute => policy.global.pseudonyms_per_minute,
+        LimitedAction::AccountActive => policy.account.max_active,
+        LimitedAction::ClientRate => policy.client.burst,
+    };
+    Charges {
+        windows: ACCOUNT_WINDOWS.iter().map(|&a| window(account_ref, a, limit(a))).collect(),
+        max_active: Some(policy.account.max_active),
+        bucket: Some(BucketCharge {
+            client_id,
+            cost: 1,
+            rate: policy.client.requests_per_second,
+            burst: policy.client.burst,
+        }),
+        shared_windows: SHARED_WINDOWS
+            .iter()
+            .map(|&a| window(GLOBAL_SUBJECT, a, limit(a)))
+            .collect(),
+        now,
+    }
+}
+
+/// The action behind a store refusal and the seconds until it may pass.
+pub fn refusal(limited: Limited, now: i64) -> (LimitedAction, i64) {
+    let action = match limited {
+        Limited::Active => LimitedAction::AccountActive,
+        Limited::Client => LimitedAction::ClientRate,
+        Limited::Window(i) => ACCOUNT_WINDOWS
+            .iter()
+            .chain(SHARED_WINDOWS.iter())
+            .nth(i)
+            .copied()
+            .unwrap_or(LimitedAction::AccountPerDay),
+    };
+    let length = action.window_secs();
+    (action, (length - now.rem_euclid(length)).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_map_back_to_their_actions_and_retry_at_the_window_end() {
+        let policy = IssuancePolicy::default();
+        let charges = mint_charges(&policy, &[1; 32], "client", 2, 7_200 + 600);
+        assert_eq!(charges.windows[0].window_start, 7_200);
+        assert_eq!(charges.windows[0].limit, 20);
+        assert_eq!(charges.windows[1].window_start, 0);
+        assert_eq!(refusal(Limited::Window(0), 7_800), (LimitedAction::AccountPerHour, 3_000));
+        assert_eq!(refusal(Limited::Window(1), 7_800).0, LimitedAction::AccountPerDay);
+        assert_eq!(refusal(Limited::Window(2), 7_830), (LimitedAction::GlobalPerMinute, 30));
+        assert_eq!(refusal(Limited::Client, 5).1, 1);
+    }
+}

@@ -1,0 +1,164 @@
+//! Rate-limit counters, charged inside the mint transaction: each charge is
+//! one statement that adds to a counter only if the result stays within its
+//! limit and returns no row otherwise, so concurrent requests on any number
+//! of replicas can never overshoot, and a refused batch rolls back whole.
+
+use sqlx::{Any, Transaction};
+
+use super::StoreError;
+
+/// Which limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// A fixed-window counter (the index into [`Charges::windows`]).
+    Window(usize),
+    /// The account's maximum of active pseudonyms.
+    Active,
+    /// The API client's token bucket.
+    Client,
+}
+
+/// A fixed-window counter to bump.
+#[derive(Debug, Clone)]
+pub struct WindowCharge<'a> {
+    pub subject: &'a [u8],
+    pub action: &'static str,
+    pub window_start: i64,
+    pub expires_at: i64,
+    pub amount: i64,
+    pub limit: i64,
+}
+
+/// A token bucket to draw from: `rate` tokens per second up to `burst`.
+#[derive(Debug, Clone)]
+pub struct BucketCharge<'a> {
+    pub client_id: &'a str,
+    pub cost: i64,
+    pub rate: i64,
+    pub burst: i64,
+}
+
+/// Everything one mint must pay, checked in the mint transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Charges<'a> {
+    /// Windows keyed by the account (charged early: they do not contend).
+    pub windows: Vec<WindowCharge<'a>>,
+    /// Bound on the account's active pseudonyms.
+    pub max_active: Option<i64>,
+    /// The client's bucket and the global windows: shared rows, so they are
+    /// charged last to hold their locks for the shortest time.
+    pub bucket: Option<BucketCharge<'a>>,
+    pub shared_windows: Vec<WindowCharge<'a>>,
+    pub now: i64,
+}
+
+impl Charges<'_> {
+    pub(super) async fn apply(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account_ref: &[u8],
+        amount: i64,
+    ) -> Result<(), StoreError> {
+        if let Some(max) = self.max_active {
+            let bumped = sqlx::query(
+                "UPDATE accounts SET active_pseudonyms = active_pseudonyms + $1 \
+                 WHERE account_ref = $2 AND active_pseudonyms + $1 <= $3 RETURNING active_pseudonyms",
+            )
+            .bind(amount)
+            .bind(account_ref)
+            .bind(max)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if bumped.is_none() {
+                return Err(StoreError::OverLimit(Limited::Active));
+            }
+        }
+        prune_windows(tx, account_ref, self.now).await?;
+        charge_windows(tx, &self.windows, 0).await?;
+        if let Some(bucket) = &self.bucket {
+            bucket.charge(tx, self.now).await?;
+        }
+        charge_windows(tx, &self.shared_windows, self.windows.len()).await
+    }
+}
+
+/// Deletes the subject's windows that have passed (keyed, never a scan).
+async fn prune_windows(
+    tx: &mut Transaction<'static, Any>,
+    subject: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM rate_windows WHERE subject = $1 AND expires_at <= $2")
+        .bind(subject)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn charge_windows(
+    tx: &mut Transaction<'static, Any>,
+    windows: &[WindowCharge<'_>],
+    first_index: usize,
+) -> Result<(), StoreError> {
+    for (i, w) in windows.iter().enumerate() {
+        let limited = StoreError::OverLimit(Limited::Window(first_index + i));
+        if w.amount > w.limit {
+            return Err(limited);
+        }
+        let row = sqlx::query(
+            "INSERT INTO rate_windows (subject, action, window_start, expires_at, n) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (subject, action, window_start) \
+             DO UPDATE SET n = rate_windows.n + excluded.n \
+             WHERE rate_windows.n + excluded.n <= $6 RETURNING n",
+        )
+        .bind(w.subject)
+        .bind(w.action)
+        .bind(w.window_start)
+        .bind(w.expires_at)
+        .bind(w.amount)
+        .bind(w.limit)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if row.is_none() {
+            return Err(limited);
+        }
+    }
+    Ok(())
+}
+
+impl BucketCharge<'_> {
+    /// Refills the bucket for the time since its last use (capped at the
+    /// burst), then takes `cost` if that many tokens are there.
+    async fn charge(&self, tx: &mut Transaction<'static, Any>, now: i64) -> Result<(), StoreError> {
+        let full = self.burst.saturating_mul(1000);
+        let cost = self.cost.saturating_mul(1000);
+        if cost > full {
+            return Err(StoreError::OverLimit(Limited::Client));
+        }
+        // $3 = now, $4 = refill in millitokens per second, $5 = bucket size.
+        let row = sqlx::query(
+            "INSERT INTO rate_buckets (client_id, millitokens, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (client_id) DO UPDATE SET \
+             millitokens = (CASE WHEN rate_buckets.millitokens + ($3 - rate_buckets.updated_at) * $4 > $5 \
+               THEN $5 ELSE rate_buckets.millitokens + ($3 - rate_buckets.updated_at) * $4 END) - $6, \
+             updated_at = $3 \
+             WHERE (CASE WHEN rate_buckets.millitokens + ($3 - rate_buckets.updated_at) * $4 > $5 \
+               THEN $5 ELSE rate_buckets.millitokens + ($3 - rate_buckets.updated_at) * $4 END) - $6 >= 0 \
+             RETURNING millitokens",
+        )
+        .bind(self.client_id)
+        .bind(full - cost)
+        .bind(now)
+        .bind(self.rate.saturating_mul(1000))
+        .bind(full)
+        .bind(cost)
+        .fetch_optional(&mut **tx)
+        .await?;
+        match row {
+            Some(_) => Ok(()),
+            None => Err(StoreError::OverLimit(Limited::Client)),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Rate limits enforced in the database: exact under concurrency, a refused
+//! batch consumes nothing, 429 with `Retry-After`, nothing about the account
+//! in the refusal.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use veil::clock::{ManualClock, SystemClock};
+
+use crate::support::mls::MlsClient;
+use crate::support::{Db, TestApp, assert_problem};
+
+/// Ten pseudonyms per account; client and global limits out of the way.
+const TEN_PER_ACCOUNT: &str = "\
+[account]\npseudonyms_per_hour = 10\npseudonyms_per_day = 10\nmax_active = 100\n\
+[client]\nrequests_per_second = 1000\nburst = 1000\n";
+
+/// Small client and global limits, on a clock the test moves.
+const TIGHT_SHARED: &str = "\
+[account]\npseudonyms_per_hour = 2\npseudonyms_per_day = 4\nmax_active = 3\n\
+[client]\nrequests_per_second = 1\nburst = 3\n\
+[global]\npseudonyms_per_minute = 5\n";
+
+/// A round hour (18:00 UTC), so windows start where the test expects.
+const START: i64 = 1_900_000_800;
+
+async fn ten_per_account(db: Db) -> Option<TestApp> {
+    TestApp::spawn_with(db, Arc::new(SystemClock), Some(TEN_PER_ACCOUNT)).await
+}
+
+async fn tight_shared(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+    let clock = ManualClock::new(START);
+    let app = TestApp::spawn_with(db, clock.clone(), Some(TIGHT_SHARED)).await?;
+    Some((app, clock))
+}
+
+on_both_backends_with!(ten_per_account;
+    fifty_concurrent_mints_for_one_account_exactly_ten_succeed,
+    a_refused_batch_consumes_nothing
+);
+on_both_backends_with!(tight_shared;
+    client_global_and_active_limits_hold_and_windows_reopen
+);
+
+fn keys(n: usize) -> Vec<Value> {
+    (0..n).map(|_| MlsClient::new().jwk()).collect()
+}
+
+/// Mints through a raw request, returning status, Retry-After and body.
+async fn mint_raw(
+    app: &TestApp,
+    token: &str,
+    account: &str,
+    n: usize,
+) -> (u16, Option<i64>, Value) {
+    let response = app
+        .http
+        .post(app.url("/v1/pseudonyms"))
+        .bearer_auth(token)
+        .json(&json!({"account": account, "keys": keys(n)}))
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().expect("ascii").parse().expect("seconds"));
+    let body: Value = response.json().await.expect("json");
+    (status, retry, body)
+}
+
+fn assert_limited(status: u16, retry: Option<i64>, body: &Value, account: &str, max_wait: i64) {
+    assert_problem(status, body, 429, "rate-limited");
+    let retry = retry.expect("Retry-After on 429");
+    assert!((1..=max_wait).contains(&retry), "Retry-After {retry}");
+    assert!(!body.to_string().contains(account), "the refusal names the account: {body}");
+}
+
+async fn fifty_concurrent_mints_for_one_account_exactly_ten_succeed(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let app = Arc::new(app);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (app, backend) = (app.clone(), backend.clone());
+        tasks.push(tokio::spawn(
+            async move { mint_raw(&app, &backend, "carol@a.example", 1).await },
+        ));
+    }
+    let mut created = 0;
+    for task in tasks {
+        let (status, retry, body) = task.await.expect("task");
+        match status {
+            201 => created += 1,
+            _ => assert_limited(status, retry, &body, "carol@a.example", 86_400),
+        }
+    }
+    assert_eq!(created, 10);
+    assert_eq!(app.pseudonym_count().await, 10);
+}
+
+async fn a_refused_batch_consumes_nothing(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let (status, _, body) = mint_raw(&app, &backend, "dave", 8).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, retry, body) = mint_raw(&app, &backend, "dave", 3).await;
+    assert_limited(status, retry, &body, "dave", 86_400);
+    assert_eq!(app.pseudonym_count().await, 8);
+    // The refused three took nothing: two more still fit, then none.
+    let (status, _, body) = mint_raw(&app, &backend, "dave", 2).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, retry, body) = mint_raw(&app, &backend, "dave", 1).await;
+    assert_limited(status, retry, &body, "dave", 86_400);
+    // Another account is not affected.
+    let (status, _, body) = mint_raw(&app, &backend, "erin", 10).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.pseudonym_count().await, 20);
+}
+
+async fn client_global_and_active_limits_hold_and_windows_reopen(
+    (app, clock): (TestApp, Arc<ManualClock>),
+) {
+    let backend = app.token(&["backend"]).await;
+    let detail = |body: &Value| body["detail"].as_str().expect("detail").to_string();
+    // Three requests drain the client's bucket of three; the fourth waits.
+    for account in ["a1", "a2", "a3"] {
+        let (status, _, body) = mint_raw(&app, &backend, account, 1).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, retry, body) = mint_raw(&app, &backend, "a4", 1).await;
+    assert_limited(status, retry, &body, "a4", 1);
+    assert!(detail(&body).contains("API client"), "{body}");
+
+    // Two seconds refill two tokens; the service-wide five per minute fill up.
+    clock.advance(2);
+    let (status, _, body) = mint_raw(&app, &backend, "a4", 2).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, retry, body) = mint_raw(&app, &backend, "a5", 1).await;
+    assert_limited(status, retry, &body, "a5", 58);
+    assert!(detail(&body).contains("whole service"), "{body}");
+
+    // Next minute: the account's two per hour bind.
+    clock.advance(60);
+    let (status, _, body) = mint_raw(&app, &backend, "a1", 1).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, retry, body) = mint_raw(&app, &backend, "a1", 1).await;
+    assert_limited(status, retry, &body, "a1", 3600 - 62);
+    assert!(detail(&body).contains("per hour"), "{body}");
+
+    // Next hour: the third pseudonym fits, a fourth active one does not.
+    clock.advance(3600);
+    let (status, _, body) = mint_raw(&app, &backend, "a1", 1).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, retry, body) = mint_raw(&app, &backend, "a1", 1).await;
+    assert_limited(status, retry, &body, "a1", 3600);
+    assert!(detail(&body).contains("active"), "{body}");
+    assert_eq!(app.pseudonym_count().await, 7);
+}
