@@ -1,0 +1,92 @@
+//! veilctl: the veil admin CLI. `client` commands call veild's admin API;
+//! `init` and `migrate` work on the database and key directory directly,
+//! configured exactly like veild.
+
+mod client;
+mod error;
+mod http;
+mod offline;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::error::Failure;
+use crate::output::Output;
+
+/// Keep in step with `error::Exit`.
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  refused or failed: the server (or, offline, the database or key directory)
+     said no, including an unknown id
+  2  usage or configuration error (arguments, VEIL_* settings, no token)
+  3  cannot reach the server
+  4  authentication failed: the token is unknown, revoked or lacks the admin scope
+     (HTTP 401 or 403)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "veilctl",
+    version,
+    about = "Administer a veil pseudonym issuer",
+    after_help = EXIT_CODES_HELP
+)]
+struct Cli {
+    #[command(flatten)]
+    server: http::ServerArgs,
+    /// Print JSON on stdout instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    /// Tell on stderr which token source and requests are used
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage API clients through the admin API of a running veild
+    #[command(after_help = EXIT_CODES_HELP)]
+    Client(client::Opts),
+    /// Create the keys, migrate the database and create the first admin (offline)
+    #[command(after_help = "Refuses when the key directory already holds keys.\n\n\
+                            Example:\n  VEIL_DOMAIN=chat.example VEIL_DATABASE_URL=sqlite://veil.db \
+                            VEIL_KEYS_DIR=/etc/veil/keys veilctl init")]
+    Init,
+    /// Apply pending database migrations (offline; veild also does this at start)
+    #[command(after_help = "Example:\n  VEIL_DATABASE_URL=postgres://veil@db/veil veilctl migrate")]
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return report(&Failure::usage(format!("cannot start the async runtime: {e}"))),
+    };
+    match runtime.block_on(run(cli, &matches)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(&failure),
+    }
+}
+
+async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
+    let output = Output { json: cli.json, verbose: cli.verbose };
+    match cli.command {
+        Command::Client(opts) => {
+            let api = http::Api::new(&cli.server, matches, output.verbose)?;
+            client::run(opts, &api, output).await
+        }
+        Command::Init => offline::init(output).await,
+        Command::Migrate => offline::migrate(output).await,
+    }
+}
+
+fn report(failure: &Failure) -> ExitCode {
+    eprintln!("error: {failure}");
+    failure.exit_code()
+}

@@ -1,0 +1,379 @@
+//! `veilctl` end to end: the real binaries, a real `veild`, each test with
+//! its own directory and database (SQLite, and PostgreSQL in a fresh schema
+//! when `VEIL_TEST_POSTGRES_URL` is set).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+const VEILCTL: &str = env!("CARGO_BIN_EXE_veilctl");
+const VEILD: &str = env!("CARGO_BIN_EXE_veild");
+
+/// One deployment: a working directory, a key directory and a database.
+struct Deployment {
+    dir: TempDir,
+    database_url: String,
+    /// PostgreSQL: (server URL, schema) to drop at the end.
+    schema: Option<(String, String)>,
+}
+
+/// What a `veilctl` run produced.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "veilctl failed: {self:#?}");
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
+    }
+}
+
+impl Deployment {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}", dir.path().join("veil.db").display());
+        Self { dir, database_url, schema: None }
+    }
+
+    /// None (after saying so) when `VEIL_TEST_POSTGRES_URL` is unset.
+    fn postgres(test: &str) -> Option<Self> {
+        let Ok(server) = std::env::var("VEIL_TEST_POSTGRES_URL") else {
+            eprintln!("skipping {test}: set VEIL_TEST_POSTGRES_URL to run it");
+            return None;
+        };
+        let schema = format!("veil_t_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        psql(&server, &format!("CREATE SCHEMA {schema}"));
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let database_url = format!("{server}{separator}options=-c%20search_path%3D{schema}");
+        let dir = tempfile::tempdir().unwrap();
+        Some(Self { dir, database_url, schema: Some((server, schema)) })
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    /// A command with this deployment's settings and none inherited from
+    /// the developer's shell.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("VEIL_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .current_dir(self.dir.path())
+            .env("VEIL_DATABASE_URL", &self.database_url)
+            .env("VEIL_KEYS_DIR", self.keys_dir())
+            .env("VEIL_DOMAIN", "chat.example");
+        command
+    }
+
+    fn veilctl(&self, args: &[&str]) -> Run {
+        let output = self.command(VEILCTL).args(args).stdin(Stdio::null()).output().unwrap();
+        Run {
+            code: output.status.code().expect("veilctl was killed by a signal"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    /// `veilctl init`, returning the admin token it printed.
+    fn init(&self) -> String {
+        let run = self.veilctl(&["init", "--json"]).ok();
+        let token = run.json()["admin_token"].as_str().unwrap().to_string();
+        let file = std::fs::read_to_string(self.keys_dir().join("admin-token")).unwrap();
+        assert_eq!(file.trim(), token);
+        token
+    }
+
+    /// Starts `veild` and waits until `/healthz` answers.
+    fn start(&self) -> Server {
+        let port = free_port();
+        let log = self.dir.path().join("veild.log");
+        let child = self
+            .command(VEILD)
+            .env("VEIL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("VEIL_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Server { child, url: format!("http://127.0.0.1:{port}") };
+        server.wait_healthy(port, &log);
+        server
+    }
+
+    /// `veilctl` against `server`, with the token fallback of the key directory.
+    fn online(&self, server: &Server, args: &[&str]) -> Run {
+        let mut all = vec!["--url", server.url.as_str()];
+        all.extend_from_slice(args);
+        self.veilctl(&all)
+    }
+
+    /// `client create --json`: (id, token).
+    fn create_client(&self, server: &Server, name: &str, scope: &str) -> (String, String) {
+        let created = self
+            .online(server, &["client", "create", "--name", name, "--scope", scope, "--json"])
+            .ok()
+            .json();
+        assert_eq!(created["name"], name);
+        assert_eq!(created["scopes"], serde_json::json!([scope]));
+        (
+            created["id"].as_str().unwrap().to_string(),
+            created["token"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some((server, schema)) = &self.schema {
+            psql(server, &format!("DROP SCHEMA {schema} CASCADE"));
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let status = Command::new("psql")
+        .args(["-q", url, "-c", sql])
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .status()
+        .expect("psql is needed");
+    assert!(status.success(), "psql failed: {sql}");
+}
+
+/// A running `veild`, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn wait_healthy(&mut self, port: u16, log: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("veild exited with {status}: {}", std::fs::read_to_string(log).unwrap());
+            }
+            if healthz(port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("veild did not become healthy: {}", std::fs::read_to_string(log).unwrap());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn healthz(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut response = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut response).is_ok()
+        && response.starts_with("HTTP/1.1 200")
+}
+
+/// A port nothing listens on (until someone takes it: a small race).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn init_then_create_client(deployment: &Deployment) {
+    let admin_token = deployment.init();
+    let server = deployment.start();
+    let (id, token) = deployment.create_client(&server, "ops", "admin");
+    assert!(token.starts_with("veil_"));
+    assert_ne!(token, admin_token);
+
+    let listed =
+        deployment.online(&server, &["client", "list", "--json", "--token", &token]).ok().json();
+    let ids: Vec<&str> =
+        listed["clients"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&id.as_str()));
+
+    // Human output: the token once, with the warning.
+    let run = deployment
+        .online(&server, &["client", "create", "--name", "chat backend", "--scope", "backend"])
+        .ok();
+    assert!(run.stdout.contains("veil_"), "{run:#?}");
+    assert!(run.stdout.contains("shown only once"), "{run:#?}");
+    assert!(run.stdout.contains("backend"), "{run:#?}");
+
+    // A backend token is authenticated but not allowed here: 403 -> 4.
+    let (_, backend_token) = deployment.create_client(&server, "backend", "backend");
+    let run = deployment.online(&server, &["client", "list", "--token", &backend_token]);
+    assert_eq!(run.code, 4, "{run:#?}");
+    assert!(run.stderr.contains("(HTTP 403)"), "{run:#?}");
+    assert!(!run.stderr.contains(&backend_token), "{run:#?}");
+}
+
+fn list_as_table_and_json(deployment: &Deployment) {
+    deployment.init();
+    let server = deployment.start();
+    let (id, _) = deployment.create_client(&server, "hub one", "hub");
+
+    let run = deployment.online(&server, &["client", "list"]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{run:#?}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["ID", "NAME", "SCOPES", "CREATED", "STATUS"]);
+    let row = lines.iter().find(|l| l.starts_with(&id)).unwrap();
+    assert!(row.contains("hub one") && row.ends_with("active"), "{row}");
+    // Columns are aligned: every row's status starts where the header's does.
+    let status_at = lines[0].find("STATUS").unwrap();
+    assert!(lines[1..].iter().all(|l| l.get(status_at..) == Some("active")), "{run:#?}");
+    let created = row.split_whitespace().rev().nth(1).unwrap();
+    assert!(
+        created.len() == 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T',
+        "{created}"
+    );
+
+    let listed = deployment.online(&server, &["client", "list", "--json"]).ok().json();
+    let clients = listed["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 2);
+    let hub = clients.iter().find(|c| c["id"] == id.as_str()).unwrap();
+    assert_eq!(hub["name"], "hub one");
+    assert_eq!(hub["scopes"], serde_json::json!(["hub"]));
+    assert!(hub["revoked_at"].is_null());
+}
+
+fn revoke_then_token_refused(deployment: &Deployment) {
+    deployment.init();
+    let server = deployment.start();
+    let (id, token) = deployment.create_client(&server, "doomed", "admin");
+
+    // No terminal to ask on, no --yes: nothing happens.
+    let run = deployment.online(&server, &["client", "revoke", &id]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains("--yes"), "{run:#?}");
+    deployment.online(&server, &["client", "list", "--token", &token]).ok();
+
+    let run = deployment.online(&server, &["client", "revoke", &id, "--yes"]).ok();
+    assert!(run.stdout.contains(&id), "{run:#?}");
+
+    let run = deployment.online(&server, &["client", "list", "--token", &token]);
+    assert_eq!(run.code, 4, "{run:#?}");
+    assert!(run.stderr.starts_with("error: Authentication required: "), "{run:#?}");
+    assert!(run.stderr.contains("(HTTP 401)"), "{run:#?}");
+    assert!(!run.stderr.contains(&token) && !run.stdout.contains(&token), "{run:#?}");
+
+    let listed = deployment.online(&server, &["client", "list", "--json"]).ok().json();
+    let revoked = listed["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert!(revoked["revoked_at"].is_i64(), "{revoked}");
+    let table = deployment.online(&server, &["client", "list"]).ok();
+    assert!(
+        table.stdout.lines().any(|l| l.starts_with(&id) && l.ends_with("revoked")),
+        "{table:#?}"
+    );
+}
+
+fn revoke_unknown_id_is_refused(deployment: &Deployment) {
+    deployment.init();
+    let server = deployment.start();
+    let run = deployment.online(&server, &["client", "revoke", "no-such-client", "--yes"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(run.stderr.trim(), "error: Not found: no active client with this id (HTTP 404)");
+}
+
+fn init_twice_refuses(deployment: &Deployment) {
+    let token = deployment.init();
+    let run = deployment.veilctl(&["init"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("already holds keys"), "{run:#?}");
+    let file = std::fs::read_to_string(deployment.keys_dir().join("admin-token")).unwrap();
+    assert_eq!(file.trim(), token, "the first admin token must survive");
+    deployment.veilctl(&["migrate"]).ok();
+}
+
+/// `name_sqlite` and `name_postgres` tests running `scenario`.
+macro_rules! on_both_backends {
+    ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[test]
+        fn $sqlite() {
+            $scenario(&Deployment::sqlite());
+        }
+
+        #[test]
+        fn $postgres() {
+            if let Some(deployment) = Deployment::postgres(stringify!($postgres)) {
+                $scenario(&deployment);
+            }
+        }
+    )*};
+}
+
+on_both_backends! {
+    init_then_create_client => init_then_create_client_sqlite, init_then_create_client_postgres;
+    list_as_table_and_json => list_as_table_and_json_sqlite, list_as_table_and_json_postgres;
+    revoke_then_token_refused => revoke_then_token_refused_sqlite, revoke_then_token_refused_postgres;
+    revoke_unknown_id_is_refused => revoke_unknown_id_is_refused_sqlite, revoke_unknown_id_is_refused_postgres;
+    init_twice_refuses => init_twice_refuses_sqlite, init_twice_refuses_postgres;
+}
+
+#[test]
+fn unreachable_server_exits_3() {
+    let deployment = Deployment::sqlite();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let run = deployment.veilctl(&["client", "list", "--url", &url, "--token", "veil_x"]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(run.stderr.starts_with("error: cannot reach veil at "), "{run:#?}");
+}
+
+#[test]
+fn missing_token_is_a_usage_error() {
+    let deployment = Deployment::sqlite();
+    let run = deployment.veilctl(&["client", "list"]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains("no admin token"), "{run:#?}");
+}
+
+#[test]
+fn help_documents_exit_codes_and_examples() {
+    let deployment = Deployment::sqlite();
+    let run = deployment.veilctl(&["--help"]).ok();
+    assert!(
+        run.stdout.contains("Exit codes:") && run.stdout.contains("3  cannot reach the server")
+    );
+    for command in [
+        &["client", "create"][..],
+        &["client", "list"],
+        &["client", "revoke"],
+        &["init"],
+        &["migrate"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let run = deployment.veilctl(&args).ok();
+        assert!(run.stdout.contains("Example:"), "{run:#?}");
+    }
+}
