@@ -202,6 +202,12 @@ async fn round_trip_in_every_format_with_a_unicode_name(app: TestApp) {
         assert_eq!(verdict["disclosed"], claims);
         assert_eq!(verdict["subject_pseudonym"], f.uri.as_str());
     }
+
+    // The service stores no claim value: none appears in any table.
+    let dump = app.state.store.dump_all_tables().await.unwrap();
+    for value in [DISPLAY_NAME, "zoe@example.com", USER_URI, "Zürich", "ليلى"] {
+        assert!(!dump.contains(value), "{value} is stored");
+    }
 }
 
 /// `<jwt>~…` with the issuer JWT's header changed and re-signed by `signer`.
