@@ -377,3 +377,25 @@ fn help_documents_exit_codes_and_examples() {
         assert!(run.stdout.contains("Example:"), "{run:#?}");
     }
 }
+
+#[test]
+fn policy_check_accepts_shipped_policies_and_names_the_bad_field() {
+    let deployment = Deployment::sqlite();
+    let rooms = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/rooms");
+    for name in ["open", "adults-only", "verified-staff"] {
+        let file = format!("{rooms}/{name}.toml");
+        let run = deployment.veilctl(&["policy", "check", &file, "--json"]).ok();
+        assert_eq!(run.json()["name"], name, "{run:#?}");
+        assert_eq!(run.json()["valid"], true, "{run:#?}");
+    }
+    let bad = deployment.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[claims]\nrequired = [\"age_over_18\", \"shoe_size\"]\n").unwrap();
+    let run = deployment.veilctl(&["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("bad.toml") && run.stderr.contains("claims.required[1]"),
+        "{run:#?}"
+    );
+    let run = deployment.veilctl(&["policy", "check", "--help"]).ok();
+    assert!(run.stdout.contains("Example:"), "{run:#?}");
+}

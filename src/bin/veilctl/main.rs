@@ -7,6 +7,7 @@ mod error;
 mod http;
 mod offline;
 mod output;
+mod policy;
 
 use std::process::ExitCode;
 
@@ -59,6 +60,8 @@ enum Command {
     /// Apply pending database migrations (offline; veild also does this at start)
     #[command(after_help = "Example:\n  VEIL_DATABASE_URL=postgres://veil@db/veil veilctl migrate")]
     Migrate,
+    /// Check room disclosure policy files (offline)
+    Policy(policy::Opts),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
         }
         Command::Init => offline::init(output).await,
         Command::Migrate => offline::migrate(output).await,
+        Command::Policy(opts) => policy::run(opts, output),
     }
 }
 
