@@ -103,6 +103,8 @@ pub enum AccessError {
     BadName,
     #[error("at least one scope is required")]
     NoScopes,
+    #[error("this is the last active admin client; create another admin first")]
+    LastAdmin,
     #[error("no randomness available")]
     Random,
     #[error(transparent)]
@@ -163,8 +165,15 @@ impl Access {
     }
 
     /// False when there is no active client with this id.
+    /// Refuses to revoke the last active admin.
     pub async fn revoke(&self, id: &str, now: i64) -> Result<bool, AccessError> {
-        Ok(self.store.revoke_client(id, now).await?)
+        if self.store.revoke_client(id, now).await? {
+            return Ok(true);
+        }
+        match self.store.client_is_active(id).await? {
+            true => Err(AccessError::LastAdmin),
+            false => Ok(false),
+        }
     }
 
     /// Whether any client was ever created (first-start bootstrap).

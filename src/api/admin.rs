@@ -84,6 +84,9 @@ async fn revoke(
 fn access_problem(error: AccessError) -> Problem {
     match error {
         AccessError::BadName | AccessError::NoScopes => Problem::invalid(error.to_string()),
+        AccessError::LastAdmin => {
+            Problem::new(StatusCode::CONFLICT, "last-admin", "Last admin", error.to_string())
+        }
         AccessError::Random | AccessError::Store(_) => Problem::internal(error),
     }
 }

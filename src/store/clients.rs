@@ -74,16 +74,30 @@ impl Store {
         rows.iter().map(ClientRow::from_row).collect()
     }
 
-    /// Marks a client revoked; false when no active client has this id.
+    /// Marks a client revoked; false when no active client has this id, or
+    /// when it is the last active admin (the statement itself refuses that,
+    /// so there is always someone left who can manage clients).
     pub async fn revoke_client(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE api_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            "UPDATE api_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+             AND (scopes NOT LIKE '%admin%' OR (SELECT COUNT(*) FROM api_clients \
+                  WHERE revoked_at IS NULL AND scopes LIKE '%admin%') > 1)",
         )
         .bind(now)
         .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether an unrevoked client has this id.
+    pub async fn client_is_active(&self, id: &str) -> Result<bool, StoreError> {
+        let row =
+            sqlx::query("SELECT 1 AS one FROM api_clients WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
     }
 
     /// Number of clients that were ever created (bootstrap runs only on zero).

@@ -47,21 +47,26 @@ async fn clients_are_created_listed_and_revoked(app: TestApp) {
         app.post("/v1/admin/clients", &app.admin_token, &json!({"name": "x", "scopes": []})).await;
     assert_problem(status, &body, 422, "invalid-request");
 
+    // The last active admin cannot be revoked: someone must manage clients.
+    let (_, list) = app.get("/v1/admin/clients", Some(&app.admin_token)).await;
+    let admin = list["clients"].as_array().unwrap().iter().find(|c| c["name"] == "first admin");
+    let admin_id = admin.unwrap()["id"].as_str().unwrap().to_string();
+    let status = app.delete(&format!("/v1/admin/clients/{admin_id}"), &app.admin_token).await;
+    assert_eq!(status, 409);
+    let second_admin = app.token(&["admin"]).await;
+    assert_eq!(app.delete(&format!("/v1/admin/clients/{admin_id}"), &second_admin).await, 204);
+    let (status, body) = app.get("/v1/admin/clients", Some(&app.admin_token)).await;
+    assert_problem(status, &body, 401, "unauthorized");
+    let app_admin = second_admin;
+
     // A revoked backend can no longer mint.
     let (_, created) = app
-        .post(
-            "/v1/admin/clients",
-            &app.admin_token,
-            &json!({"name": "backend", "scopes": ["backend"]}),
-        )
+        .post("/v1/admin/clients", &app_admin, &json!({"name": "backend", "scopes": ["backend"]}))
         .await;
     let backend = created["token"].as_str().unwrap();
     assert_eq!(
-        app.delete(
-            &format!("/v1/admin/clients/{}", created["id"].as_str().unwrap()),
-            &app.admin_token
-        )
-        .await,
+        app.delete(&format!("/v1/admin/clients/{}", created["id"].as_str().unwrap()), &app_admin)
+            .await,
         204
     );
     let (status, body) = app.mint(backend, "dave", vec![MlsClient::new().jwk()]).await;
