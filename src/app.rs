@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::abuse::Abuse;
 use crate::abuse::policy::{IssuancePolicy, IssuancePolicyError};
 use crate::access::{Access, AccessError, ApiToken, Scope};
 use crate::api::{AppState, Services};
@@ -85,8 +86,10 @@ pub async fn prepare(
         clock.clone(),
         config.pseudonym_prefix(),
         config.max_validity_days,
-        issuance,
+        issuance.clone(),
     );
+    let abuse =
+        Abuse::new(keys.clone(), store.clone(), clock.clone(), issuance, config.pseudonym_prefix());
     let names = IssuerNames::for_domain(&config.domain, config.pseudonym_prefix());
     let disclosures = DisclosureIssuer::new(
         keys.clone(),
@@ -97,7 +100,8 @@ pub async fn prepare(
     );
     let verifier = Verifier::new(keys.clone(), store.clone(), clock.clone(), names, policies)
         .map_err(StartError::Verifier)?;
-    let services = Services { config, store, keys, access, minter, disclosures, verifier, clock };
+    let services =
+        Services { config, store, keys, access, minter, abuse, disclosures, verifier, clock };
     Ok((AppState(Arc::new(services)), first))
 }
 

@@ -3,7 +3,7 @@
 //! store into "limit reached, retry after N seconds" — nothing else about
 //! the account.
 
-use crate::store::{BucketCharge, Charges, Limited, WindowCharge};
+use crate::store::{BucketCharge, Charges, Limited, Store, StoreError, WindowCharge};
 
 use super::policy::IssuancePolicy;
 
@@ -103,6 +103,22 @@ pub fn mint_charges<'a>(
             .collect(),
         now,
     }
+}
+
+/// Pseudonyms the account may still mint this hour and today.
+pub async fn remaining(
+    store: &Store,
+    policy: &IssuancePolicy,
+    account_ref: &[u8],
+    now: i64,
+) -> Result<(i64, i64), StoreError> {
+    let used = |limited: LimitedAction| {
+        let length = limited.window_secs();
+        store.window_count(account_ref, limited.action(), now - now.rem_euclid(length))
+    };
+    let hour = policy.account.pseudonyms_per_hour - used(LimitedAction::AccountPerHour).await?;
+    let day = policy.account.pseudonyms_per_day - used(LimitedAction::AccountPerDay).await?;
+    Ok((hour.max(0), day.max(0)))
 }
 
 /// The action behind a store refusal and the seconds until it may pass.

@@ -1,6 +1,13 @@
 //! Anti-abuse (DESIGN.md, "Anti-abuse"; draft-mahy-mimi-pseudonyms §5): the
-//! issuance policy, and the rate limits minting pays inside its transaction.
-//! Everything here acts on an account only through its `account_ref`.
+//! issuance policy, rate limits minting pays inside its transaction,
+//! reputation, hub abuse reports and remedies by pseudonym. Everything here
+//! acts on an account only through its `account_ref`.
 
 pub mod limits;
 pub mod policy;
+pub mod remedies;
+pub mod reports;
+pub mod reputation;
+mod service;
+
+pub use service::{Abuse, AbuseError, AccountStatus, Actor, RemedyOutcome, RemedyRequest, Signals};

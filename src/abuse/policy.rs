@@ -79,7 +79,6 @@ pub struct ReputationPolicy {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
-    pub pseudonym_minted: i64,
     /// Per unit of capped report weight (see [`ReportPolicy`]).
     pub abuse_report: i64,
     pub remedy_applied: i64,
@@ -142,7 +141,6 @@ impl Default for ReputationPolicy {
 impl Default for Weights {
     fn default() -> Self {
         Self {
-            pseudonym_minted: 0,
             abuse_report: -10,
             remedy_applied: -100,
             verified_phone: 20,
@@ -259,7 +257,6 @@ impl IssuancePolicy {
             ("reputation.initial", self.reputation.initial),
             ("reputation.min_to_mint", self.reputation.min_to_mint),
             ("reputation.min_to_disclose", self.reputation.min_to_disclose),
-            ("reputation.weights.pseudonym_minted", self.reputation.weights.pseudonym_minted),
             ("reputation.weights.abuse_report", self.reputation.weights.abuse_report),
             ("reputation.weights.remedy_applied", self.reputation.weights.remedy_applied),
             ("reputation.weights.verified_phone", self.reputation.weights.verified_phone),

@@ -96,6 +96,18 @@ fn mint_problem(error: MintError) -> Problem {
         MintError::DuplicateKey { .. } | MintError::KeyInUse => {
             Problem::new(StatusCode::CONFLICT, "key-in-use", "Key already used", error.to_string())
         }
+        MintError::AccountRestricted => Problem::new(
+            StatusCode::FORBIDDEN,
+            "account-restricted",
+            "Account restricted",
+            error.to_string(),
+        ),
+        MintError::ReputationTooLow => Problem::new(
+            StatusCode::FORBIDDEN,
+            "reputation-too-low",
+            "Reputation too low",
+            error.to_string(),
+        ),
         MintError::RateLimited { retry_after, .. } => {
             Problem::rate_limited(error.to_string(), retry_after)
         }

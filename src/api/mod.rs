@@ -1,6 +1,7 @@
 //! HTTP interface: one module per caller. Handlers parse, authenticate,
 //! call one domain method and map its error; no business logic here.
 
+mod abuse;
 mod admin;
 mod auth;
 mod backend;
@@ -20,6 +21,7 @@ use base64ct::{Base64, Encoding};
 
 pub use json::MAX_BODY_BYTES;
 
+use crate::abuse::Abuse;
 use crate::access::Access;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -36,6 +38,7 @@ pub struct Services {
     pub keys: Arc<KeySet>,
     pub access: Access,
     pub minter: Minter,
+    pub abuse: Abuse,
     pub disclosures: DisclosureIssuer,
     pub verifier: Verifier,
     pub clock: Arc<dyn Clock>,
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(disclosures::routes())
         .merge(hub::routes())
         .merge(admin::routes())
+        .merge(abuse::routes())
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())

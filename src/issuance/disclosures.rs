@@ -339,7 +339,7 @@ pub async fn pseudonym_status(
     let account = link
         .open_ops_link(&row.id, &row.ops_link)
         .map_err(|e| DisclosureError::Internal(format!("ops_link: {e}")))?;
-    Ok(match store.account_status(&account.0).await?.as_deref() {
+    Ok(match store.account_status(&account.0, now).await?.as_deref() {
         Some("active") => PseudonymStatus::Active,
         Some("suspended") => PseudonymStatus::Suspended,
         _ => PseudonymStatus::Revoked,

@@ -15,6 +15,7 @@ use ring::rand::SystemRandom;
 
 use crate::abuse::limits::{self, LimitedAction};
 use crate::abuse::policy::IssuancePolicy;
+use crate::abuse::reputation;
 use crate::clock::{Clock, coarsen_to_hour};
 use crate::keys::directory::KeySet;
 use crate::keys::public_key::{Jwk, KeyError, P256PublicKey};
@@ -58,6 +59,10 @@ pub enum MintError {
     DuplicateKey { index: usize },
     #[error("a key in this request is already bound to a pseudonym")]
     KeyInUse,
+    #[error("this account may not create pseudonyms now")]
+    AccountRestricted,
+    #[error("this account's reputation is below what minting needs")]
+    ReputationTooLow,
     #[error("limit reached: {}", .action.describe())]
     RateLimited { action: LimitedAction, retry_after: i64 },
     #[error("internal error: {0}")]
@@ -129,6 +134,17 @@ impl Minter {
         let keys = self.validate(request)?;
         let account_ref = self.keys.link.account_ref(&request.account);
         let now = self.clock.now();
+        // Standing first: a refused account costs no signature.
+        let standing = self.store.account_standing(&account_ref.0, now).await?;
+        if standing.as_ref().is_some_and(|s| s.status != "active") {
+            return Err(MintError::AccountRestricted);
+        }
+        let reputation = &self.policy.reputation;
+        if reputation::account_score(&self.store, reputation, &account_ref.0, now).await?
+            < reputation.min_to_mint
+        {
+            return Err(MintError::ReputationTooLow);
+        }
         // Certificates start at the hour: exact issuance times would let a
         // hub correlate pseudonyms minted together.
         let not_before = coarsen_to_hour(now);
@@ -152,9 +168,9 @@ impl Minter {
         let account =
             |glass_link| NewAccount { account_ref: &account_ref.0, glass_link, created_hour };
         // HPKE costs several signatures: seal only when the account is new.
-        let glass = match self.store.account_exists(&account_ref.0).await? {
-            true => None,
-            false => Some(self.keys.link.seal_glass_link(&request.account, &account_ref)?),
+        let glass = match standing {
+            Some(_) => None,
+            None => Some(self.keys.link.seal_glass_link(&request.account, &account_ref)?),
         };
         let amount = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let charges =
@@ -263,7 +279,7 @@ impl Minter {
             PseudonymStatus::Expired
         } else {
             let account = self.keys.link.open_ops_link(&row.id, &row.ops_link)?;
-            match self.store.account_status(&account.0).await?.as_deref() {
+            match self.store.account_status(&account.0, self.clock.now()).await?.as_deref() {
                 Some("active") => PseudonymStatus::Active,
                 Some("suspended") => PseudonymStatus::Suspended,
                 _ => PseudonymStatus::Revoked,

@@ -12,19 +12,22 @@ pub struct NewAccount<'a> {
 }
 
 impl Store {
-    pub async fn account_exists(&self, account_ref: &[u8]) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 AS one FROM accounts WHERE account_ref = $1")
-            .bind(account_ref)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
-    }
-
-    pub async fn account_status(&self, account_ref: &[u8]) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT status FROM accounts WHERE account_ref = $1")
-            .bind(account_ref)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// The status hubs see as of `now`: `active` or `suspended` (a muted
+    /// account's pseudonyms stay active; a timed remedy past its end is over).
+    pub async fn account_status(
+        &self,
+        account_ref: &[u8],
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT CASE WHEN status_until IS NOT NULL AND status_until <= $2 THEN 'active' \
+             WHEN status = 'muted' THEN 'active' ELSE status END AS status \
+             FROM accounts WHERE account_ref = $1",
+        )
+        .bind(account_ref)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(|r| get(r, "status")).transpose()
     }
 

@@ -4,16 +4,23 @@
 //! transaction here, never process memory.
 
 mod accounts;
+mod audit;
 mod clients;
 mod dump;
 mod limits;
 mod pseudonyms;
+mod remedies;
 mod replay;
+mod reports;
+mod reputation;
 
 pub use accounts::NewAccount;
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use pseudonyms::{NewPseudonym, PseudonymRow};
+pub use remedies::{RemedyEffect, RemedyWrite};
+pub use reports::{NewReport, ReportTally};
+pub use reputation::{NewReputationEvent, ReputationEvent, Standing};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod abuse_cases;
 mod abuse_limits;
 mod bad_input;
 mod clients;

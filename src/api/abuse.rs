@@ -1,0 +1,126 @@
+//! Anti-abuse routes: the backend asks about and seeds its own users, hubs
+//! report abuse, operators apply remedies. No response names an account.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::Caller;
+use super::json::ApiJson;
+use super::problem::Problem;
+use crate::abuse::remedies::RemedyAction;
+use crate::abuse::reports::AbuseReport;
+use crate::abuse::{AbuseError, AccountStatus, Actor, RemedyRequest, Signals};
+use crate::access::Scope;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/accounts/status", post(account_status))
+        .route("/v1/accounts/signals", post(signals))
+        .route("/v1/abuse-reports", post(report))
+        .route("/v1/remedies", post(remedy))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountBody {
+    account: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalsBody {
+    account: String,
+    #[serde(flatten)]
+    signals: Signals,
+}
+
+#[derive(Serialize)]
+struct ReportAccepted {
+    report_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemedyBody {
+    pseudonym: String,
+    action: RemedyAction,
+    #[serde(default)]
+    related: bool,
+    case_id: String,
+    reason: String,
+    #[serde(default)]
+    duration: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RemedyApplied {
+    remedy_id: String,
+    affected_pseudonyms: i64,
+}
+
+async fn account_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AccountBody>,
+) -> Result<Json<AccountStatus>, Problem> {
+    caller.require(&[Scope::Backend])?;
+    Ok(Json(state.abuse.account_status(&body.account).await.map_err(abuse_problem)?))
+}
+
+async fn signals(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SignalsBody>,
+) -> Result<StatusCode, Problem> {
+    caller.require(&[Scope::Backend])?;
+    state.abuse.seed_signals(&body.account, &body.signals).await.map_err(abuse_problem)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AbuseReport>,
+) -> Result<(StatusCode, Json<ReportAccepted>), Problem> {
+    let client = caller.require(&[Scope::Hub])?;
+    let report_id = state.abuse.report(&client.id, &body).await.map_err(abuse_problem)?;
+    Ok((StatusCode::ACCEPTED, Json(ReportAccepted { report_id })))
+}
+
+async fn remedy(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RemedyBody>,
+) -> Result<(StatusCode, Json<RemedyApplied>), Problem> {
+    let client = caller.require(&[Scope::Admin, Scope::Hub])?;
+    let actor = Actor { client_id: &client.id, is_admin: client.has_any(&[Scope::Admin]) };
+    let request = RemedyRequest {
+        pseudonym: body.pseudonym,
+        action: body.action,
+        related: body.related,
+        case_id: body.case_id,
+        reason: body.reason,
+        duration: body.duration,
+    };
+    let outcome = state.abuse.remedy(actor, &request).await.map_err(abuse_problem)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RemedyApplied {
+            remedy_id: outcome.remedy_id,
+            affected_pseudonyms: outcome.affected_pseudonyms,
+        }),
+    ))
+}
+
+fn abuse_problem(error: AbuseError) -> Problem {
+    match error {
+        AbuseError::Invalid(detail) => Problem::invalid(detail),
+        AbuseError::UnknownPseudonym => Problem::not_found(error.to_string()),
+        AbuseError::NotAllowed => Problem::forbidden_scope(),
+        AbuseError::Internal(cause) => Problem::internal(cause),
+    }
+}

@@ -1,0 +1,192 @@
+//! Remedies: one transaction changes the account and its pseudonyms, and
+//! writes the remedy row and its audit event.
+
+use super::audit;
+use super::reputation::{NewReputationEvent, put_event};
+use super::{Store, StoreError, get};
+use crate::audit::AuditEvent;
+
+/// Rows per `IN (…)` list: far below every backend's bind limit.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// What a remedy does to the account's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemedyEffect {
+    /// Set the account's status (until a time, or for good).
+    Status { status: &'static str, until: Option<i64> },
+    /// Suspend, and revoke every pseudonym.
+    SuspendAndRevoke,
+    /// Remove the account and every row naming it; pseudonyms stay only as
+    /// revoked tombstones (id, key, revocation time) so hubs see `revoked`
+    /// and the key is never certified again.
+    Delete,
+}
+
+/// A remedy to apply to one account.
+#[derive(Debug, Clone)]
+pub struct RemedyWrite<'a> {
+    pub id: &'a str,
+    pub account_ref: &'a [u8],
+    /// The account's pseudonym ids (opened from its sealed index).
+    pub pseudonyms: &'a [String],
+    pub effect: RemedyEffect,
+    pub action: &'static str,
+    pub case_id: &'a str,
+    pub reason: &'a str,
+    pub actor: &'a str,
+    pub now: i64,
+    pub expires_at: Option<i64>,
+    /// Reputation points the remedy costs (not written for a deletion).
+    pub points: i64,
+    pub audit: AuditEvent<'a>,
+}
+
+impl Store {
+    /// The account's sealed pseudonym index entries.
+    pub async fn sealed_pseudonyms(&self, account_ref: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows =
+            sqlx::query("SELECT sealed_pseudonym FROM account_pseudonyms WHERE account_ref = $1")
+                .bind(account_ref)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| get(r, "sealed_pseudonym")).collect()
+    }
+
+    /// Applies a remedy; returns how many of the account's pseudonyms it
+    /// affected (those not already revoked). `None` when the account is gone.
+    pub async fn apply_remedy(&self, remedy: &RemedyWrite<'_>) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A write first: the transaction holds the write lock from here on.
+        let status = match remedy.effect {
+            RemedyEffect::Status { status, .. } => status,
+            RemedyEffect::SuspendAndRevoke | RemedyEffect::Delete => "suspended",
+        };
+        let until = match remedy.effect {
+            RemedyEffect::Status { until, .. } => until,
+            _ => None,
+        };
+        let found = sqlx::query(
+            "UPDATE accounts SET status = $1, status_until = $2 WHERE account_ref = $3",
+        )
+        .bind(status)
+        .bind(until)
+        .bind(remedy.account_ref)
+        .execute(&mut *tx)
+        .await?;
+        if found.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let mut affected = 0;
+        for ids in remedy.pseudonyms.chunks(IDS_PER_STATEMENT) {
+            // Placeholders only; every value is bound. Status remedies only
+            // count; the others revoke (deletion also drops the ops_link).
+            let (sql, first_id) = match remedy.effect {
+                RemedyEffect::Status { .. } => (
+                    format!(
+                        "SELECT id FROM pseudonyms WHERE revoked_at IS NULL AND id IN ({})",
+                        placeholders(1, ids.len())
+                    ),
+                    1,
+                ),
+                RemedyEffect::SuspendAndRevoke => (
+                    format!(
+                        "UPDATE pseudonyms SET revoked_at = $1 \
+                         WHERE revoked_at IS NULL AND id IN ({}) RETURNING id",
+                        placeholders(2, ids.len())
+                    ),
+                    2,
+                ),
+                RemedyEffect::Delete => (
+                    format!(
+                        "UPDATE pseudonyms SET revoked_at = COALESCE(revoked_at, $1), ops_link = $2 \
+                         WHERE id IN ({}) RETURNING id",
+                        placeholders(3, ids.len())
+                    ),
+                    3,
+                ),
+            };
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            if first_id > 1 {
+                query = query.bind(remedy.now);
+            }
+            if first_id > 2 {
+                query = query.bind(Vec::<u8>::new());
+            }
+            for id in ids {
+                query = query.bind(id.as_str());
+            }
+            affected += query.fetch_all(&mut *tx).await?.len() as i64;
+        }
+        let remedy_account = match remedy.effect {
+            RemedyEffect::Delete => {
+                delete_account(&mut tx, remedy.account_ref).await?;
+                None
+            }
+            RemedyEffect::SuspendAndRevoke => {
+                sqlx::query("UPDATE accounts SET active_pseudonyms = 0 WHERE account_ref = $1")
+                    .bind(remedy.account_ref)
+                    .execute(&mut *tx)
+                    .await?;
+                Some(remedy.account_ref)
+            }
+            RemedyEffect::Status { .. } => Some(remedy.account_ref),
+        };
+        if remedy_account.is_some() && remedy.points != 0 {
+            put_event(
+                &mut tx,
+                &NewReputationEvent {
+                    id: remedy.id.as_bytes(),
+                    account_ref: remedy.account_ref,
+                    kind: "remedy_applied",
+                    points: remedy.points,
+                    at: remedy.now,
+                    decays: true,
+                },
+            )
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO remedies (id, account_ref, action, case_id, reason, actor, created_at, expires_at, affected) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(remedy.id)
+        .bind(remedy_account)
+        .bind(remedy.action)
+        .bind(remedy.case_id)
+        .bind(remedy.reason)
+        .bind(remedy.actor)
+        .bind(remedy.now)
+        .bind(remedy.expires_at)
+        .bind(affected)
+        .execute(&mut *tx)
+        .await?;
+        audit::append(&mut tx, &remedy.audit).await?;
+        tx.commit().await?;
+        Ok(Some(affected))
+    }
+}
+
+/// Removes every row that names the account (its earlier remedies keep
+/// their case record without it).
+async fn delete_account(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    account_ref: &[u8],
+) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM account_pseudonyms WHERE account_ref = $1",
+        "DELETE FROM reputation_events WHERE account_ref = $1",
+        "DELETE FROM abuse_reports WHERE account_ref = $1",
+        "DELETE FROM report_weights WHERE account_ref = $1",
+        "DELETE FROM rate_windows WHERE subject = $1",
+        "UPDATE remedies SET account_ref = NULL WHERE account_ref = $1",
+        "DELETE FROM accounts WHERE account_ref = $1",
+    ] {
+        sqlx::query(sql).bind(account_ref).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `$first, …` for `n` binds.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,335 @@
+//! Reputation, abuse reports and remedies on both backends: gating and
+//! recovery, idempotent reports that one reporter alone cannot turn into a
+//! remedy, each remedy's effect, and deletion that leaves no trace of the
+//! account.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use veil::clock::{ManualClock, SystemClock};
+
+use crate::support::mls::MlsClient;
+use crate::support::{Db, TestApp, assert_problem};
+
+/// Strict thresholds and a one-hour half-life, on a clock the test moves.
+const STRICT: &str = "[reputation]\ninitial = 100\nmin_to_mint = 50\nmin_to_disclose = 50\n\
+half_life_hours = 1\n";
+
+async fn strict(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+    let clock = ManualClock::new(1_900_000_800);
+    let app = TestApp::spawn_with(db, clock.clone(), Some(STRICT)).await?;
+    Some((app, clock))
+}
+
+async fn defaults(db: Db) -> Option<TestApp> {
+    TestApp::spawn_with(db, Arc::new(SystemClock), None).await
+}
+
+on_both_backends_with!(strict; reputation_gates_minting_and_recovers);
+on_both_backends_with!(defaults;
+    account_status_tells_the_backend_its_standing,
+    reports_count_once_and_one_reporter_cannot_suspend,
+    remedies_act_on_every_pseudonym_of_the_account,
+    delete_leaves_no_row_naming_the_account,
+    bad_remedies_and_reports_are_refused_and_store_nothing
+);
+
+/// Mints `n` pseudonyms for `account`; returns their URIs.
+async fn mint(app: &TestApp, backend: &str, account: &str, n: usize) -> Vec<String> {
+    let keys = (0..n).map(|_| MlsClient::new().jwk()).collect();
+    let (status, body) = app.mint(backend, account, keys).await;
+    assert_eq!(status, 201, "{body}");
+    body["pseudonyms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["uri"].as_str().unwrap().into())
+        .collect()
+}
+
+async fn status_of(app: &TestApp, hub: &str, uri: &str) -> String {
+    let id = uri.rsplit('/').next().unwrap();
+    let (status, body) = app.get(&format!("/v1/pseudonyms/{id}"), Some(hub)).await;
+    assert_eq!(status, 200, "{body}");
+    body["status"].as_str().unwrap().to_string()
+}
+
+async fn remedy(app: &TestApp, uri: &str, action: &str) -> (u16, Value) {
+    let body = json!({"pseudonym": uri, "action": action, "case_id": "case-1", "reason": "spam"});
+    app.post("/v1/remedies", &app.admin_token, &body).await
+}
+
+fn report(uri: &str, note: &str) -> Value {
+    json!({
+        "room": "mimi://hub.example/r/lobby",
+        "reporting_user": "mimi://hub.example/u/reporter",
+        "alleged_abuser": uri,
+        "reason_code": 1,
+        "note": note,
+        "messages": [{"mimi_content": "aGVsbG8=", "frank": "ZnJhbms=", "accepted_timestamp": 1}]
+    })
+}
+
+async fn rows(app: &TestApp, table: &str) -> usize {
+    let dump = app.state.store.dump_all_tables().await.unwrap();
+    dump.lines().filter(|l| l.starts_with(&format!("{table}: "))).count()
+}
+
+async fn reputation_gates_minting_and_recovers((app, clock): (TestApp, Arc<ManualClock>)) {
+    let backend = app.token(&["backend"]).await;
+    let uris = mint(&app, &backend, "rita", 1).await;
+    // A 30-minute mute costs 100 points that halve every hour.
+    let body = json!({"pseudonym": uris[0], "action": "mute", "case_id": "c", "reason": "r",
+                      "duration": "30m"});
+    let (status, body) = app.post("/v1/remedies", &app.admin_token, &body).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app.mint(&backend, "rita", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
+
+    // The mute is over, but the score (100 − 100·2^−½ ≈ 29) is below 50.
+    clock.advance(1800);
+    let (status, body) = app.mint(&backend, "rita", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "reputation-too-low");
+    assert!(!body.to_string().contains("rita"), "{body}");
+    // A verified phone adds 20 (still under 50).
+    let seed = json!({"account": "rita", "verified_phone": true});
+    let (status, body) = app.post("/v1/accounts/signals", &backend, &seed).await;
+    assert_eq!(status, 204, "{body}");
+    let (_, standing) =
+        app.post("/v1/accounts/status", &backend, &json!({"account": "rita"})).await;
+    assert_eq!(standing["score"], 49, "{standing}");
+    assert_eq!(standing["status"], "active", "{standing}");
+    let (status, body) = app.mint(&backend, "rita", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "reputation-too-low");
+
+    // Decay: 90 minutes later the penalty is 25, the score 95.
+    clock.advance(5400);
+    mint(&app, &backend, "rita", 1).await;
+    let (_, standing) =
+        app.post("/v1/accounts/status", &backend, &json!({"account": "rita"})).await;
+    assert_eq!(standing["score"], 95, "{standing}");
+}
+
+async fn account_status_tells_the_backend_its_standing(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let ask = json!({"account": "sam"});
+    let (status, body) = app.post("/v1/accounts/status", &backend, &ask).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["score"], 100);
+    assert_eq!(body["remaining_this_hour"], 20);
+    assert_eq!(body["active_pseudonyms"], 0);
+    assert_eq!(app.account_count().await, 0, "asking stores nothing");
+
+    mint(&app, &backend, "sam", 2).await;
+    let (_, body) = app.post("/v1/accounts/status", &backend, &ask).await;
+    assert_eq!(body["remaining_this_hour"], 18, "{body}");
+    assert_eq!(body["remaining_today"], 98, "{body}");
+    assert_eq!(body["active_pseudonyms"], 2, "{body}");
+    assert!(!body.to_string().contains("sam"), "{body}");
+
+    let (status, body) = app.post("/v1/accounts/status", &hub, &ask).await;
+    assert_problem(status, &body, 403, "insufficient-scope");
+    let (status, body) = app.post("/v1/accounts/status", &backend, &json!({"account": ""})).await;
+    assert_problem(status, &body, 422, "invalid-request");
+}
+
+async fn reports_count_once_and_one_reporter_cannot_suspend(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hubs = [app.token(&["hub"]).await, app.token(&["hub"]).await, app.token(&["hub"]).await];
+    let uris = mint(&app, &backend, "mallory", 2).await;
+
+    let (status, first) = app.post("/v1/abuse-reports", &hubs[0], &report(&uris[0], "spam")).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = app.post("/v1/abuse-reports", &hubs[0], &report(&uris[0], "spam")).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(first["report_id"], again["report_id"]);
+    assert_eq!(rows(&app, "abuse_reports").await, 1, "the same report counts once");
+
+    // One hub, many reports: its weight is capped below the threshold.
+    for i in 0..10 {
+        let (status, body) =
+            app.post("/v1/abuse-reports", &hubs[0], &report(&uris[i % 2], &format!("n{i}"))).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    assert_eq!(status_of(&app, &hubs[0], &uris[0]).await, "active");
+    mint(&app, &backend, "mallory", 1).await;
+
+    // A second hub: still below (weight 4 of 5, two reporters of three).
+    for note in ["a", "b", "c"] {
+        app.post("/v1/abuse-reports", &hubs[1], &report(&uris[1], note)).await;
+    }
+    assert_eq!(status_of(&app, &hubs[1], &uris[1]).await, "active");
+
+    // A third, distinct hub tips it: reports on any pseudonym add up.
+    let (status, body) = app.post("/v1/abuse-reports", &hubs[2], &report(&uris[0], "x")).await;
+    assert_eq!(status, 202, "{body}");
+    for uri in &uris {
+        assert_eq!(status_of(&app, &hubs[2], uri).await, "suspended");
+    }
+    let (status, body) = app.mint(&backend, "mallory", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
+    assert_eq!(rows(&app, "remedies").await, 1);
+    assert_eq!(rows(&app, "audit_events").await, 1);
+
+    // Unknown pseudonyms are accepted alike and store nothing.
+    let before = rows(&app, "abuse_reports").await;
+    let unknown = "mimi://example.com/p/AAAAAAAAAAAAAAAAAAAAAA";
+    let (status, body) = app.post("/v1/abuse-reports", &hubs[0], &report(unknown, "x")).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body["report_id"].is_string());
+    assert_eq!(rows(&app, "abuse_reports").await, before);
+    let (status, body) = app.post("/v1/abuse-reports", &backend, &report(&uris[0], "x")).await;
+    assert_problem(status, &body, 403, "insufficient-scope");
+}
+
+async fn remedies_act_on_every_pseudonym_of_the_account(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let trudy = mint(&app, &backend, "trudy", 3).await;
+    let victor = mint(&app, &backend, "victor", 1).await;
+    let walt = mint(&app, &backend, "walt", 2).await;
+    let xena = mint(&app, &backend, "xena", 2).await;
+
+    let (status, body) = remedy(&app, &trudy[1], "suspend").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["affected_pseudonyms"], 3, "{body}");
+    assert!(body["remedy_id"].is_string());
+    assert_eq!(body.as_object().unwrap().len(), 2, "only the remedy id and count: {body}");
+    for uri in &trudy {
+        assert_eq!(status_of(&app, &hub, uri).await, "suspended");
+    }
+    assert_eq!(status_of(&app, &hub, &victor[0]).await, "active");
+    let (status, body) = app.mint(&backend, "trudy", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
+    assert!(!body.to_string().contains("trudy"), "{body}");
+    mint(&app, &backend, "victor", 1).await;
+
+    let (status, body) = remedy(&app, &walt[0], "suspend_and_revoke").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["affected_pseudonyms"], 2, "{body}");
+    for uri in &walt {
+        assert_eq!(status_of(&app, &hub, uri).await, "revoked");
+    }
+    let (_, standing) =
+        app.post("/v1/accounts/status", &backend, &json!({"account": "walt"})).await;
+    assert_eq!(standing["status"], "suspended", "{standing}");
+    assert_eq!(standing["active_pseudonyms"], 0, "{standing}");
+
+    let (status, body) = remedy(&app, &xena[0], "mute").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["affected_pseudonyms"], 2, "{body}");
+    assert_eq!(status_of(&app, &hub, &xena[1]).await, "active", "muted pseudonyms stay usable");
+    let (status, body) = app.mint(&backend, "xena", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
+
+    assert_eq!(rows(&app, "audit_events").await, 3, "every remedy is an audit event");
+    let dump = app.state.store.dump_all_tables().await.unwrap();
+    for name in ["trudy", "walt", "xena"] {
+        assert!(!dump.contains(name), "{name} is stored in clear");
+    }
+
+    // Hubs may not apply remedies unless the policy says so.
+    let (status, body) = app
+        .post(
+            "/v1/remedies",
+            &hub,
+            &json!({"pseudonym": victor[0], "action": "suspend",
+                                             "case_id": "c", "reason": "r"}),
+        )
+        .await;
+    assert_problem(status, &body, 403, "insufficient-scope");
+    assert_eq!(status_of(&app, &hub, &victor[0]).await, "active");
+}
+
+async fn delete_leaves_no_row_naming_the_account(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hubs = [app.token(&["hub"]).await, app.token(&["hub"]).await];
+    let zoe = mint(&app, &backend, "zoe", 2).await;
+    mint(&app, &backend, "yann", 1).await;
+    app.post("/v1/abuse-reports", &hubs[0], &report(&zoe[0], "x")).await;
+    app.post("/v1/abuse-reports", &hubs[1], &report(&zoe[1], "y")).await;
+    let seed = json!({"account": "zoe", "verified_phone": true, "account_age_days": 800});
+    assert_eq!(app.post("/v1/accounts/signals", &backend, &seed).await.0, 204);
+    assert_eq!(remedy(&app, &zoe[0], "suspend").await.0, 201);
+
+    let (status, body) = remedy(&app, &zoe[1], "delete").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["affected_pseudonyms"], 2, "{body}");
+    for uri in &zoe {
+        assert_eq!(status_of(&app, &hubs[0], uri).await, "revoked");
+    }
+    assert_eq!(app.account_count().await, 1, "only yann is left");
+    let account_ref = app.state.keys.link.account_ref("zoe");
+    let hex: String = account_ref.0.iter().map(|b| format!("{b:02x}")).collect();
+    let dump = app.state.store.dump_all_tables().await.unwrap().to_lowercase();
+    assert!(!dump.contains(&hex), "a row still names the deleted account");
+    assert_eq!(rows(&app, "audit_events").await, 2);
+
+    // Nothing is left to act on; a new account under the same id starts over.
+    let (status, body) = remedy(&app, &zoe[0], "suspend").await;
+    assert_problem(status, &body, 404, "not-found");
+    mint(&app, &backend, "zoe", 1).await;
+}
+
+async fn bad_remedies_and_reports_are_refused_and_store_nothing(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let uri = mint(&app, &backend, "ursula", 1).await.remove(0);
+    let base = json!({"pseudonym": uri, "action": "suspend", "case_id": "c", "reason": "r"});
+    let with = |key: &str, value: Value| {
+        let mut body = base.clone();
+        body[key] = value;
+        body
+    };
+    let mut missing_case = base.clone();
+    missing_case.as_object_mut().unwrap().remove("case_id");
+    for body in [
+        with("action", json!("ban")),
+        missing_case,
+        with("case_id", json!("  ")),
+        with("pseudonym", json!("mimi://other.example/p/AAAAAAAAAAAAAAAAAAAAAA")),
+        with("pseudonym", json!("not a uri")),
+        with("related", json!(true)),
+        with("duration", json!("forever")),
+        {
+            let mut b = with("action", json!("delete"));
+            b["duration"] = json!("1d");
+            b
+        },
+    ] {
+        let (status, response) = app.post("/v1/remedies", &app.admin_token, &body).await;
+        assert_problem(status, &response, 422, "invalid-request");
+    }
+    let unknown = with("pseudonym", json!("mimi://example.com/p/AAAAAAAAAAAAAAAAAAAAAA"));
+    let (status, response) = app.post("/v1/remedies", &app.admin_token, &unknown).await;
+    assert_problem(status, &response, 404, "not-found");
+
+    let long_note = "n".repeat(4097);
+    let mut many = report(&uri, "x");
+    many["messages"] = json!(vec![many["messages"][0].clone(); 11]);
+    let mut big_content = report(&uri, "x");
+    big_content["messages"][0]["mimi_content"] = json!("a".repeat(4097));
+    for body in [
+        report(&long_note, "x"),
+        report(&uri, &long_note),
+        many,
+        big_content,
+        report("mimi://other.example/p/AAAAAAAAAAAAAAAAAAAAAA", "x"),
+    ] {
+        let (status, response) = app.post("/v1/abuse-reports", &hub, &body).await;
+        assert_problem(status, &response, 422, "invalid-request");
+    }
+    let mut unknown_field = report(&uri, "x");
+    unknown_field["severity"] = json!(3);
+    let (status, response) = app.post("/v1/abuse-reports", &hub, &unknown_field).await;
+    assert_problem(status, &response, 422, "invalid-request");
+
+    for table in
+        ["abuse_reports", "report_weights", "remedies", "audit_events", "reputation_events"]
+    {
+        assert_eq!(rows(&app, table).await, 0, "{table}");
+    }
+    assert_eq!(status_of(&app, &hub, &uri).await, "active");
+}
