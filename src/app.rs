@@ -88,8 +88,13 @@ pub async fn prepare(
         config.max_validity_days,
         issuance.clone(),
     );
-    let abuse =
-        Abuse::new(keys.clone(), store.clone(), clock.clone(), issuance, config.pseudonym_prefix());
+    let abuse = Abuse::new(
+        keys.clone(),
+        store.clone(),
+        clock.clone(),
+        issuance.clone(),
+        config.pseudonym_prefix(),
+    );
     let names = IssuerNames::for_domain(&config.domain, config.pseudonym_prefix());
     let disclosures = DisclosureIssuer::new(
         keys.clone(),
@@ -97,6 +102,7 @@ pub async fn prepare(
         clock.clone(),
         names.clone(),
         config.max_validity_days,
+        issuance,
     );
     let verifier = Verifier::new(keys.clone(), store.clone(), clock.clone(), names, policies)
         .map_err(StartError::Verifier)?;

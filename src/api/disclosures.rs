@@ -111,6 +111,18 @@ fn disclosure_problem(error: DisclosureError) -> Problem {
             "Pseudonym not active",
             error.to_string(),
         ),
+        DisclosureError::AccountRestricted => Problem::new(
+            StatusCode::FORBIDDEN,
+            "account-restricted",
+            "Account restricted",
+            error.to_string(),
+        ),
+        DisclosureError::ReputationTooLow => Problem::new(
+            StatusCode::FORBIDDEN,
+            "reputation-too-low",
+            "Reputation too low",
+            error.to_string(),
+        ),
         DisclosureError::Internal(cause) => Problem::internal(cause),
     }
 }

@@ -15,6 +15,8 @@ use subtle::ConstantTimeEq;
 use super::claims::{self, ClaimError};
 use super::linked_x509::{self, LinkedIdentity, MAX_COMMON_NAME_CHARS};
 use super::{MAX_ACCOUNT_LEN, PseudonymStatus, mls, pseudonym_id};
+use crate::abuse::policy::IssuancePolicy;
+use crate::abuse::reputation;
 use crate::clock::{Clock, coarsen_to_hour};
 use crate::disclosure::{IssueError, IssueParams, sd_cwt, sd_jwt};
 use crate::keys::directory::KeySet;
@@ -85,6 +87,10 @@ pub enum DisclosureError {
     NotFound,
     #[error("the pseudonym is {}", status_word(*.0))]
     Inactive(PseudonymStatus),
+    #[error("this account may not be issued disclosures now")]
+    AccountRestricted,
+    #[error("this account's reputation is below what a disclosure needs")]
+    ReputationTooLow,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -136,6 +142,7 @@ pub struct DisclosureIssuer {
     clock: Arc<dyn Clock>,
     names: IssuerNames,
     max_validity_days: u32,
+    policy: Arc<IssuancePolicy>,
 }
 
 impl DisclosureIssuer {
@@ -145,8 +152,9 @@ impl DisclosureIssuer {
         clock: Arc<dyn Clock>,
         names: IssuerNames,
         max_validity_days: u32,
+        policy: Arc<IssuancePolicy>,
     ) -> Self {
-        Self { keys, store, clock, names, max_validity_days }
+        Self { keys, store, clock, names, max_validity_days, policy }
     }
 
     pub fn names(&self) -> &IssuerNames {
@@ -168,6 +176,7 @@ impl DisclosureIssuer {
         if status != PseudonymStatus::Active {
             return Err(DisclosureError::Inactive(status));
         }
+        self.check_standing(&request.account, now).await?;
         let key = P256PublicKey::from_sec1(&row.public_key)
             .map_err(|e| DisclosureError::Internal(format!("stored key: {e}")))?;
         let requested = now.saturating_add(i64::from(request.validity_days) * 86_400);
@@ -186,6 +195,23 @@ impl DisclosureIssuer {
             }
         };
         Ok(IssuedDisclosure { credential, not_after })
+    }
+
+    /// A muted account, or one under the reputation threshold, gets no
+    /// disclosure of its real identity (its pseudonyms keep working).
+    async fn check_standing(&self, account: &str, now: i64) -> Result<(), DisclosureError> {
+        let account_ref = self.keys.link.account_ref(account);
+        let standing = self.store.account_standing(&account_ref.0, now).await?;
+        if standing.is_some_and(|s| s.status != "active") {
+            return Err(DisclosureError::AccountRestricted);
+        }
+        let reputation = &self.policy.reputation;
+        if reputation::account_score(&self.store, reputation, &account_ref.0, now).await?
+            < reputation.min_to_disclose
+        {
+            return Err(DisclosureError::ReputationTooLow);
+        }
+        Ok(())
     }
 
     fn validate(&self, request: &DisclosureRequest) -> Result<(), DisclosureError> {

@@ -75,9 +75,18 @@ async fn rows(app: &TestApp, table: &str) -> usize {
     dump.lines().filter(|l| l.starts_with(&format!("{table}: "))).count()
 }
 
+/// Asks for an SD-JWT disclosure of `account`'s name bound to `uri`.
+async fn disclose(app: &TestApp, backend: &str, account: &str, uri: &str) -> (u16, Value) {
+    let id = uri.rsplit('/').next().unwrap();
+    let request = json!({"account": account, "format": "sd-jwt", "claims": {"name": "Rita"},
+                         "disclosable": ["name"], "validity_days": 1});
+    app.post(&format!("/v1/pseudonyms/{id}/disclosures"), backend, &request).await
+}
+
 async fn reputation_gates_minting_and_recovers((app, clock): (TestApp, Arc<ManualClock>)) {
     let backend = app.token(&["backend"]).await;
     let uris = mint(&app, &backend, "rita", 1).await;
+    assert_eq!(disclose(&app, &backend, "rita", &uris[0]).await.0, 201);
     // A 30-minute mute costs 100 points that halve every hour.
     let body = json!({"pseudonym": uris[0], "action": "mute", "case_id": "c", "reason": "r",
                       "duration": "30m"});
@@ -85,12 +94,16 @@ async fn reputation_gates_minting_and_recovers((app, clock): (TestApp, Arc<Manua
     assert_eq!(status, 201, "{body}");
     let (status, body) = app.mint(&backend, "rita", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "account-restricted");
+    let (status, body) = disclose(&app, &backend, "rita", &uris[0]).await;
+    assert_problem(status, &body, 403, "account-restricted");
 
     // The mute is over, but the score (100 − 100·2^−½ ≈ 29) is below 50.
     clock.advance(1800);
     let (status, body) = app.mint(&backend, "rita", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "reputation-too-low");
     assert!(!body.to_string().contains("rita"), "{body}");
+    let (status, body) = disclose(&app, &backend, "rita", &uris[0]).await;
+    assert_problem(status, &body, 403, "reputation-too-low");
     // A verified phone adds 20 (still under 50).
     let seed = json!({"account": "rita", "verified_phone": true});
     let (status, body) = app.post("/v1/accounts/signals", &backend, &seed).await;
@@ -105,6 +118,7 @@ async fn reputation_gates_minting_and_recovers((app, clock): (TestApp, Arc<Manua
     // Decay: 90 minutes later the penalty is 25, the score 95.
     clock.advance(5400);
     mint(&app, &backend, "rita", 1).await;
+    assert_eq!(disclose(&app, &backend, "rita", &uris[0]).await.0, 201);
     let (_, standing) =
         app.post("/v1/accounts/status", &backend, &json!({"account": "rita"})).await;
     assert_eq!(standing["score"], 95, "{standing}");
