@@ -9,6 +9,7 @@ mod disclosures;
 mod health;
 mod hub;
 mod json;
+mod mls;
 pub mod problem;
 mod well_known;
 
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(backend::routes())
         .merge(disclosures::routes())
         .merge(hub::routes())
+        .merge(mls::routes())
         .merge(admin::routes())
         .merge(abuse::routes())
         .fallback(|| async { problem::Problem::not_found("no such route") })

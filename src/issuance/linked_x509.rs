@@ -38,5 +38,5 @@ pub fn issue(
         let email = email.try_into().map_err(|_| X509Error::Field("email is not ASCII".into()))?;
         names.push(SanType::Rfc822Name(email));
     }
-    ca.issue_end_entity(identity.name, names, key, not_before, not_after)
+    ca.issue_end_entity(identity.name, names, key, not_before, not_after, Vec::new())
 }

@@ -15,6 +15,7 @@ use ring::rand::SystemRandom;
 
 use crate::abuse::limits::{self, LimitedAction};
 use crate::abuse::policy::IssuancePolicy;
+use crate::abuse::relations::{self, Relation};
 use crate::abuse::reputation;
 use crate::clock::{Clock, coarsen_to_hour};
 use crate::keys::directory::KeySet;
@@ -32,6 +33,8 @@ pub struct MintRequest {
     pub account: String,
     /// The API client asking: its own rate limit is charged.
     pub client_id: String,
+    /// Relation keys to attach to the account (for `related` remedies).
+    pub relations: Vec<Relation>,
     pub keys: Vec<Jwk>,
     pub connection_only: bool,
     pub validity_days: u32,
@@ -132,6 +135,8 @@ impl Minter {
     /// the batch is stored in one transaction, so a refused request stores nothing.
     pub async fn mint(&self, request: &MintRequest) -> Result<Vec<Minted>, MintError> {
         let keys = self.validate(request)?;
+        let relation_tags = relations::tags(&self.keys.link, &request.relations)
+            .map_err(MintError::InvalidRequest)?;
         let account_ref = self.keys.link.account_ref(&request.account);
         let now = self.clock.now();
         // Standing first: a refused account costs no signature.
@@ -165,8 +170,12 @@ impl Minter {
         }
 
         let created_hour = coarsen_to_hour(now);
-        let account =
-            |glass_link| NewAccount { account_ref: &account_ref.0, glass_link, created_hour };
+        let account = |glass_link| NewAccount {
+            account_ref: &account_ref.0,
+            glass_link,
+            created_hour,
+            relations: &relation_tags,
+        };
         // HPKE costs several signatures: seal only when the account is new.
         let glass = match standing {
             Some(_) => None,
@@ -245,6 +254,7 @@ impl Minter {
                 key,
                 not_before,
                 not_after,
+                connection_only,
             })
             .map_err(|e| MintError::Internal(e.to_string()))?;
         let mls_credential = mls::x509_credential(&[&leaf_der, self.keys.ca.cert_der()])

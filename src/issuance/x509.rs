@@ -2,8 +2,9 @@
 //! P-256 keys (ring-backed, via rcgen).
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
@@ -20,6 +21,16 @@ pub enum X509Error {
     Random,
 }
 
+/// Marks a pseudonym certificate as valid only for connection rooms
+/// (draft-mahy-mimi-pseudonyms §7). It sits under 1.3.6.1.4.1.32473, the
+/// enterprise number RFC 5612 reserves for documentation: a private-use
+/// placeholder until veil registers its own PEN (docs/API.md). Non-critical,
+/// so a relying party that does not know it still accepts the certificate;
+/// hubs learn it from `POST /v1/mls/key-packages/validate`.
+pub const CONNECTION_ONLY_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 32473, 1, 1];
+/// The extension's value: DER `NULL`; its presence is the whole signal.
+const DER_NULL: [u8; 2] = [0x05, 0x00];
+
 /// What goes into a pseudonym certificate.
 #[derive(Debug, Clone)]
 pub struct PseudonymCertRequest<'a> {
@@ -28,6 +39,8 @@ pub struct PseudonymCertRequest<'a> {
     pub key: &'a P256PublicKey,
     pub not_before: i64,
     pub not_after: i64,
+    /// Adds the [`CONNECTION_ONLY_OID`] extension.
+    pub connection_only: bool,
 }
 
 /// The CA key and certificate, parsed once at startup.
@@ -90,18 +103,25 @@ impl PseudonymCa {
     }
 
     /// Issues the pseudonym certificate: SAN URI = pseudonym URI, CN = id,
-    /// digitalSignature, clientAuth, CA:FALSE, random serial, AKI/SKI.
+    /// digitalSignature, clientAuth, CA:FALSE, random serial, AKI/SKI, and
+    /// the connection-only marker when asked.
     pub fn issue_pseudonym(
         &self,
         request: &PseudonymCertRequest<'_>,
     ) -> Result<Vec<u8>, X509Error> {
         let uri = request.uri.try_into().map_err(|_| X509Error::Field("uri".into()))?;
+        let extensions = if request.connection_only {
+            vec![CustomExtension::from_oid_content(CONNECTION_ONLY_OID, DER_NULL.to_vec())]
+        } else {
+            Vec::new()
+        };
         self.issue_end_entity(
             request.id,
             vec![SanType::URI(uri)],
             request.key,
             request.not_before,
             request.not_after,
+            extensions,
         )
     }
 
@@ -114,8 +134,10 @@ impl PseudonymCa {
         key: &P256PublicKey,
         not_before: i64,
         not_after: i64,
+        custom_extensions: Vec<CustomExtension>,
     ) -> Result<Vec<u8>, X509Error> {
         let mut params = CertificateParams::default();
+        params.custom_extensions = custom_extensions;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;

@@ -10,6 +10,7 @@
 //! once the credential and its key binding are cryptographically genuine, so
 //! garbage cannot burn a room's nonces.
 
+pub mod key_package;
 pub mod policy;
 pub mod x509;
 
@@ -330,21 +331,21 @@ impl Verifier {
     ) -> Result<(), VerifyRequestError> {
         let status =
             pseudonym_status(&self.store, &self.keys.link, row, now).await.map_err(internal)?;
-        let finding = match status {
-            PseudonymStatus::Active => return Ok(()),
-            PseudonymStatus::Revoked => {
-                Finding::new("pseudonym_revoked", "the pseudonym is revoked")
-            }
-            PseudonymStatus::Suspended => {
-                Finding::new("pseudonym_suspended", "the pseudonym is suspended")
-            }
-            PseudonymStatus::Expired => {
-                Finding::new("pseudonym_expired", "the pseudonym has expired")
-            }
-        };
-        errors.push(finding);
+        errors.extend(status_finding(status));
         Ok(())
     }
+}
+
+/// The finding for a pseudonym that is not active, if it is not.
+fn status_finding(status: PseudonymStatus) -> Option<Finding> {
+    Some(match status {
+        PseudonymStatus::Active => return None,
+        PseudonymStatus::Revoked => Finding::new("pseudonym_revoked", "the pseudonym is revoked"),
+        PseudonymStatus::Suspended => {
+            Finding::new("pseudonym_suspended", "the pseudonym is suspended")
+        }
+        PseudonymStatus::Expired => Finding::new("pseudonym_expired", "the pseudonym has expired"),
+    })
 }
 
 /// A named policy is borrowed; an inline one lives for the request.

@@ -61,7 +61,24 @@ pub fn verify(
         return Err(VerifyError::TooLarge("presentation"));
     }
     let der = leaf_der(presentation)?;
-    let cert = Certificate::from_der(&der)
+    let cert = verify_issued(&der, anchor, now)?;
+    let tbs = cert.tbs_certificate();
+    let spki = tbs.subject_public_key_info().subject_public_key.raw_bytes();
+    let key = P256PublicKey::from_sec1(spki)
+        .map_err(|_| VerifyError::Malformed("the certified key is not P-256"))?;
+    let claims = identity_claims(&cert, pseudonym_prefix)?;
+    Ok(LinkedCertificate { key, claims })
+}
+
+/// Parses an end-entity certificate and checks it was issued by our CA:
+/// issuer name, ECDSA P-256 signature over the TBS DER, validity (with clock
+/// skew) and CA:FALSE. Shared by linked disclosures and MLS credentials.
+pub fn verify_issued(
+    der: &[u8],
+    anchor: &TrustAnchor,
+    now: i64,
+) -> Result<Certificate, VerifyError> {
+    let cert = Certificate::from_der(der)
         .map_err(|_| VerifyError::Malformed("not a DER X.509 certificate"))?;
     let tbs = cert.tbs_certificate();
     if cert.signature_algorithm().oid != ECDSA_WITH_SHA256
@@ -86,11 +103,7 @@ pub fn verify(
     if is_ca {
         return Err(VerifyError::WrongTyp);
     }
-    let spki = tbs.subject_public_key_info().subject_public_key.raw_bytes();
-    let key = P256PublicKey::from_sec1(spki)
-        .map_err(|_| VerifyError::Malformed("the certified key is not P-256"))?;
-    let claims = identity_claims(&cert, pseudonym_prefix)?;
-    Ok(LinkedCertificate { key, claims })
+    Ok(cert)
 }
 
 /// The first certificate of a PEM text, or the decoded base64 DER.

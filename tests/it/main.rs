@@ -11,5 +11,6 @@ mod abuse_limits;
 mod bad_input;
 mod clients;
 mod disclosures;
+mod key_packages;
 mod minting;
 mod privacy;
