@@ -98,6 +98,7 @@ fn benches(c: &mut Criterion) {
                 MintRequest {
                     account: format!("account-{}", n % 1000),
                     client_id: "bench".into(),
+                    relations: Vec::new(),
                     keys: vec![client_key().to_jwk()],
                     connection_only: false,
                     validity_days: 30,

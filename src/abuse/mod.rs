@@ -5,6 +5,7 @@
 
 pub mod limits;
 pub mod policy;
+pub mod relations;
 pub mod remedies;
 pub mod reports;
 pub mod reputation;

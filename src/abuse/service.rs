@@ -229,7 +229,9 @@ impl Abuse {
                     AUTO_ACTOR,
                 )
                 .await?;
-            tracing::warn!(remedy_id = %outcome.remedy_id, "account suspended automatically after abuse reports");
+            if let Some(outcome) = outcome {
+                tracing::warn!(remedy_id = %outcome.remedy_id, "account suspended automatically after abuse reports");
+            }
         }
         Ok(report_id)
     }
@@ -252,11 +254,6 @@ impl Abuse {
         if reason.is_empty() || reason.len() > remedies::MAX_REASON {
             return Err(invalid("`reason` must be 1 to 2000 bytes"));
         }
-        if request.related {
-            return Err(invalid(
-                "`related` needs relation keys, which this provider does not record yet",
-            ));
-        }
         let duration = match (&request.duration, request.action) {
             (None, _) => None,
             (Some(text), RemedyAction::Mute | RemedyAction::Suspend) => {
@@ -269,9 +266,32 @@ impl Abuse {
         let id = pseudonym_id::id_from_uri(&request.pseudonym, &self.prefix)
             .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
         let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
-        let outcome = self
+        // Found before acting: a deletion removes the relation keys too.
+        let related = match request.related {
+            true => self.store.related_accounts(&account_ref.0).await?,
+            false => Vec::new(),
+        };
+        let mut outcome = self
             .apply(&account_ref, request.action, duration, case_id, reason, actor.client_id)
-            .await?;
+            .await?
+            .ok_or(AbuseError::UnknownPseudonym)?;
+        // Each related account gets its own remedy row and audit event.
+        for other in related {
+            let other = <[u8; 32]>::try_from(other.as_slice()).map_err(|_| {
+                AbuseError::Internal("stored account ref has the wrong length".into())
+            })?;
+            let applied = self
+                .apply(
+                    &AccountRef(other),
+                    request.action,
+                    duration,
+                    case_id,
+                    reason,
+                    actor.client_id,
+                )
+                .await?;
+            outcome.affected_pseudonyms += applied.map_or(0, |a| a.affected_pseudonyms);
+        }
         tracing::info!(
             remedy_id = %outcome.remedy_id,
             action = request.action.as_str(),
@@ -296,6 +316,7 @@ impl Abuse {
         }
     }
 
+    /// Applies one remedy to one account; `None` when the account is gone.
     async fn apply(
         &self,
         account_ref: &AccountRef,
@@ -304,7 +325,7 @@ impl Abuse {
         case_id: &str,
         reason: &str,
         actor: &str,
-    ) -> Result<RemedyOutcome, AbuseError> {
+    ) -> Result<Option<RemedyOutcome>, AbuseError> {
         let now = self.clock.now();
         let pseudonyms = self
             .store
@@ -347,9 +368,8 @@ impl Abuse {
                     reason,
                 ),
             })
-            .await?
-            .ok_or(AbuseError::UnknownPseudonym)?;
-        Ok(RemedyOutcome { remedy_id, affected_pseudonyms: affected })
+            .await?;
+        Ok(affected.map(|affected| RemedyOutcome { remedy_id, affected_pseudonyms: affected }))
     }
 }
 

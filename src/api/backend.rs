@@ -10,6 +10,7 @@ use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
 use super::{AppState, b64};
+use crate::abuse::relations::Relation;
 use crate::access::Scope;
 use crate::clock::rfc3339;
 use crate::issuance::x509::der_to_pem;
@@ -29,6 +30,8 @@ struct MintBody {
     connection_only: bool,
     #[serde(default = "default_validity")]
     validity_days: u32,
+    #[serde(default)]
+    relations: Vec<Relation>,
 }
 
 fn default_validity() -> u32 {
@@ -61,6 +64,7 @@ async fn mint(
     let request = MintRequest {
         account: body.account,
         client_id: client.id.clone(),
+        relations: body.relations,
         keys: body.keys,
         connection_only: body.connection_only,
         validity_days: body.validity_days,

@@ -9,6 +9,8 @@ pub struct NewAccount<'a> {
     /// Present when the caller sealed one (first sight of the account).
     pub glass_link: Option<&'a [u8]>,
     pub created_hour: i64,
+    /// Keyed tags of relation keys to attach (see `abuse::relations`).
+    pub relations: &'a [[u8; 32]],
 }
 
 impl Store {

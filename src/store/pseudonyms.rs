@@ -80,6 +80,16 @@ impl Store {
         // A batch holds at most a request's keys, so the count always fits.
         let amount = i64::try_from(batch.len()).unwrap_or(i64::MAX);
         charges.apply(&mut tx, account.account_ref, amount).await?;
+        if !account.relations.is_empty() {
+            let mut sql = String::from("INSERT INTO account_relations (tag, account_ref) VALUES ");
+            push_placeholders(&mut sql, account.relations.len(), 2, "");
+            sql.push_str(" ON CONFLICT (tag, account_ref) DO NOTHING");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for tag in account.relations {
+                query = query.bind(tag.as_slice()).bind(account.account_ref);
+            }
+            query.execute(&mut *tx).await?;
+        }
 
         let mut sql = String::from(
             "INSERT INTO pseudonyms (id, public_key, ops_link, connection_only, created_hour, not_before, not_after, revoked_at) VALUES ",

@@ -52,6 +52,19 @@ impl Store {
         rows.iter().map(|r| get(r, "sealed_pseudonym")).collect()
     }
 
+    /// Other accounts sharing a relation key with this one.
+    pub async fn related_accounts(&self, account_ref: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT other.account_ref AS account_ref FROM account_relations mine \
+             JOIN account_relations other ON other.tag = mine.tag \
+             WHERE mine.account_ref = $1 AND other.account_ref <> $1",
+        )
+        .bind(account_ref)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| get(r, "account_ref")).collect()
+    }
+
     /// Applies a remedy; returns how many of the account's pseudonyms it
     /// affected (those not already revoked). `None` when the account is gone.
     pub async fn apply_remedy(&self, remedy: &RemedyWrite<'_>) -> Result<Option<i64>, StoreError> {
@@ -174,6 +187,7 @@ async fn delete_account(
 ) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM account_pseudonyms WHERE account_ref = $1",
+        "DELETE FROM account_relations WHERE account_ref = $1",
         "DELETE FROM reputation_events WHERE account_ref = $1",
         "DELETE FROM abuse_reports WHERE account_ref = $1",
         "DELETE FROM report_weights WHERE account_ref = $1",

@@ -31,6 +31,7 @@ on_both_backends_with!(defaults;
     reports_count_once_and_one_reporter_cannot_suspend,
     remedies_act_on_every_pseudonym_of_the_account,
     delete_leaves_no_row_naming_the_account,
+    related_remedies_reach_accounts_sharing_a_relation_key,
     bad_remedies_and_reports_are_refused_and_store_nothing
 );
 
@@ -287,6 +288,55 @@ async fn delete_leaves_no_row_naming_the_account(app: TestApp) {
     mint(&app, &backend, "zoe", 1).await;
 }
 
+async fn mint_related(app: &TestApp, backend: &str, account: &str, email: &str) -> Vec<String> {
+    let keys = vec![MlsClient::new().jwk(), MlsClient::new().jwk()];
+    let body = json!({"account": account, "keys": keys,
+                      "relations": [{"kind": "email", "value": email}]});
+    let (status, body) = app.post("/v1/pseudonyms", backend, &body).await;
+    assert_eq!(status, 201, "{body}");
+    body["pseudonyms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["uri"].as_str().unwrap().into())
+        .collect()
+}
+
+async fn related_remedies_reach_accounts_sharing_a_relation_key(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let first = mint_related(&app, &backend, "eve-1", "Eve@Example.com").await;
+    let second = mint_related(&app, &backend, "eve-2", " eve@example.com").await;
+    let other = mint_related(&app, &backend, "frank", "frank@example.com").await;
+    let dump = app.state.store.dump_all_tables().await.unwrap().to_lowercase();
+    assert!(!dump.contains("eve@example.com"), "relation keys are stored only as tags");
+
+    // Without `related`, only the account behind the pseudonym.
+    let (status, body) = remedy(&app, &first[0], "mute").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["affected_pseudonyms"], 2, "{body}");
+    mint(&app, &backend, "eve-2", 1).await;
+
+    let body = json!({"pseudonym": first[0], "action": "suspend_and_revoke", "related": true,
+                      "case_id": "case-7", "reason": "ban evasion"});
+    let (status, body) = app.post("/v1/remedies", &app.admin_token, &body).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["affected_pseudonyms"], 5, "two + three pseudonyms: {body}");
+    for uri in first.iter().chain(&second) {
+        assert_eq!(status_of(&app, &hub, uri).await, "revoked");
+    }
+    assert_eq!(status_of(&app, &hub, &other[0]).await, "active");
+    let (status, body) = app.mint(&backend, "eve-2", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
+
+    let body = json!({"pseudonym": second[1], "action": "delete", "related": true,
+                      "case_id": "case-7", "reason": "ban evasion"});
+    let (status, body) = app.post("/v1/remedies", &app.admin_token, &body).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.account_count().await, 1, "only frank is left");
+    assert_eq!(rows(&app, "account_relations").await, 1);
+}
+
 async fn bad_remedies_and_reports_are_refused_and_store_nothing(app: TestApp) {
     let backend = app.token(&["backend"]).await;
     let hub = app.token(&["hub"]).await;
@@ -305,7 +355,7 @@ async fn bad_remedies_and_reports_are_refused_and_store_nothing(app: TestApp) {
         with("case_id", json!("  ")),
         with("pseudonym", json!("mimi://other.example/p/AAAAAAAAAAAAAAAAAAAAAA")),
         with("pseudonym", json!("not a uri")),
-        with("related", json!(true)),
+        with("related", json!("yes")),
         with("duration", json!("forever")),
         {
             let mut b = with("action", json!("delete"));
