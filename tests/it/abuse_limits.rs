@@ -36,6 +36,7 @@ async fn tight_shared(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
 
 on_both_backends_with!(ten_per_account;
     fifty_concurrent_mints_for_one_account_exactly_ten_succeed,
+    two_replicas_on_one_database_share_the_limit,
     a_refused_batch_consumes_nothing
 );
 on_both_backends_with!(tight_shared;
@@ -97,6 +98,26 @@ async fn fifty_concurrent_mints_for_one_account_exactly_ten_succeed(app: TestApp
     }
     assert_eq!(created, 10);
     assert_eq!(app.pseudonym_count().await, 10);
+}
+
+async fn two_replicas_on_one_database_share_the_limit(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let replicas = [Arc::new(app.replica().await), Arc::new(app)];
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (app, backend) = (replicas[i % 2].clone(), backend.clone());
+        tasks.push(tokio::spawn(async move { mint_raw(&app, &backend, "grace", 1).await }));
+    }
+    let mut created = [0, 0];
+    for (i, task) in tasks.into_iter().enumerate() {
+        let (status, retry, body) = task.await.expect("task");
+        match status {
+            201 => created[i % 2] += 1,
+            _ => assert_limited(status, retry, &body, "grace", 86_400),
+        }
+    }
+    assert_eq!(created[0] + created[1], 10, "{created:?}");
+    assert_eq!(replicas[1].pseudonym_count().await, 10);
 }
 
 async fn a_refused_batch_consumes_nothing(app: TestApp) {

@@ -145,6 +145,34 @@ impl TestApp {
         Some(Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(tx) })
     }
 
+    /// A second veild on the same database and key directory, as a second
+    /// process behind a load balancer would be (shares the admin token).
+    pub async fn replica(&self) -> Self {
+        let mut config = self.state.config.clone();
+        config.listen = "127.0.0.1:0".parse().expect("address");
+        let listener = veil::app::bind(&config).await.expect("bind");
+        let (state, _) =
+            veil::app::prepare(config, self.state.clock.clone()).await.expect("prepare replica");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            veil::app::serve(listener, served, shutdown).await.expect("serve");
+        });
+        Self {
+            url,
+            http: http_client(),
+            admin_token: self.admin_token.clone(),
+            state,
+            dir: tempfile::tempdir().expect("tempdir"),
+            db: self.db,
+            shutdown: Some(tx),
+        }
+    }
+
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         (self.db == Db::Sqlite).then(|| self.dir.path().join("veil.db"))
     }
