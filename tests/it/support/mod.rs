@@ -1,6 +1,7 @@
 //! `TestApp`: one isolated veil instance per test (own key directory, own
 //! SQLite file or PostgreSQL schema), served on 127.0.0.1:0.
 
+pub mod hub;
 pub mod mls;
 pub mod tools;
 

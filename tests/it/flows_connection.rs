@@ -1,0 +1,120 @@
+//! The connection flow (draft-mahy-mimi-pseudonyms §3.1) with real openmls
+//! clients: Alice meets Bob in a bootstrap room under pseudonym A1, proves
+//! who she is there (each disclosure format in turn), and hands Bob a second
+//! pseudonym A2 and its KeyPackage inside the encrypted room; Bob opens the
+//! real conversation under B1 and adds A2. The hub, which sees every room,
+//! must be unable to tell that A1 and A2 are the same person.
+
+use base64ct::{Base64, Encoding};
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+use crate::support::hub::{Ask, Hub, disclose, member_uris, mint};
+
+on_both_backends!(alice_and_bob_connect_without_linking_her_pseudonyms);
+
+const ALICE: &str = "alice@provider.example";
+const BOB: &str = "bob@provider.example";
+const BOOTSTRAP: &str = "mimi://hub.example/r/bootstrap-7f3a";
+const CONVERSATION: &str = "mimi://hub.example/r/conversation-19c2";
+
+async fn alice_and_bob_connect_without_linking_her_pseudonyms(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let mut hub = Hub::new(&app).await;
+    let alice = mint(&app, &backend, ALICE, 3, false).await;
+    let bob = mint(&app, &backend, BOB, 2, false).await;
+    let (a1, a2, b0, b1) = (&alice[0], &alice[1], &bob[0], &bob[1]);
+
+    // Alice opens the bootstrap room under A1 and adds Bob's first pseudonym.
+    let mut room1 = a1.create_group();
+    hub.open_room(BOOTSTRAP, "open", true, &a1.uri);
+    let bob_package = b0.key_package();
+    assert_eq!(hub.admit(BOOTSTRAP, &bob_package).await, Ok(b0.uri.clone()));
+    let (_, welcome) = a1.add(&mut room1, &bob_package);
+    let mut bob_room1 = b0.join(&welcome);
+
+    // In the room, Alice proves her identity in each format, and sends A2
+    // and a KeyPackage for it; the hub relays ciphertext only.
+    let a2_package = a2.key_package();
+    let claims = json!({"name": "Alice Martin", "email": "alice@example.com"});
+    for format in ["sd-jwt", "sd-cwt", "x509"] {
+        let nonce = hub.nonce();
+        let claims = match format {
+            "x509" => json!({"name": "Alice Martin", "user_uri": "mimi://example.com/u/alice"}),
+            _ => claims.clone(),
+        };
+        let reveal = ["name"];
+        let ask = Ask { format, claims, reveal: &reveal, room: BOOTSTRAP, nonce: &nonce };
+        let presentation = disclose(&app, &backend, ALICE, a1, &ask).await;
+        let payload = json!({
+            "format": format,
+            "presentation": presentation,
+            "nonce": nonce,
+            "next_pseudonym": a2.uri,
+            "key_package": Base64::encode_string(&a2_package),
+        });
+        let message = a1.send(&mut room1, payload.to_string().as_bytes());
+        hub.relay(BOOTSTRAP, &message);
+
+        // Bob reads it and has the hub check the disclosure against A1's leaf.
+        let received = b0.receive(&mut bob_room1, &message);
+        let payload: Value =
+            serde_json::from_slice(&received.application.expect("application message")).unwrap();
+        assert_eq!(received.sender_key, a1.client.public_key(), "the leaf Bob saw is A1's");
+        let presentation = payload["presentation"].as_str().unwrap();
+        let nonce = payload["nonce"].as_str().unwrap();
+        let verdict =
+            hub.verify(BOOTSTRAP, format, presentation, nonce, &received.sender_key).await;
+        assert_eq!(verdict["valid"], true, "{format}: {verdict}");
+        assert_eq!(verdict["disclosed"]["name"], "Alice Martin", "{format}: {verdict}");
+        if format != "x509" {
+            assert_eq!(verdict["subject_pseudonym"], a1.uri.as_str());
+        }
+        assert_eq!(payload["next_pseudonym"], a2.uri.as_str());
+    }
+
+    // Bob opens the conversation under B1 and adds A2 by its KeyPackage.
+    let mut room2 = b1.create_group();
+    hub.open_room(CONVERSATION, "open", false, &b1.uri);
+    assert_eq!(hub.admit(CONVERSATION, &a2_package).await, Ok(a2.uri.clone()));
+    let (_, welcome) = b1.add(&mut room2, &a2_package);
+    let mut alice_room2 = a2.join(&welcome);
+    let hello = b1.send(&mut room2, b"hello Alice");
+    hub.relay(CONVERSATION, &hello);
+    let received = a2.receive(&mut alice_room2, &hello);
+    assert_eq!(received.application.as_deref(), Some(&b"hello Alice"[..]));
+
+    // The conversation holds only pseudonyms, in the hub's records and in
+    // the MLS tree itself.
+    let expected = [a2.uri.clone(), b1.uri.clone()].into_iter().collect();
+    assert_eq!(hub.rooms[CONVERSATION].members, expected);
+    assert_eq!(member_uris(&room2), expected);
+    assert_eq!(member_uris(&alice_room2), expected);
+
+    // Nothing the hub holds links A1, A2 or Alice's account: no room names
+    // both pseudonyms, the account appears nowhere, and the relayed
+    // bootstrap messages (which carried A2) are opaque to it.
+    let state = format!("{:?}", hub.rooms);
+    assert!(!state.contains(ALICE), "the hub never learns the account");
+    for (uri, room) in &hub.rooms {
+        let named = format!("{room:?}");
+        assert!(!(named.contains(&a1.uri) && named.contains(&a2.uri)), "{uri} links A1 and A2");
+        for message in &room.relayed {
+            for secret in [a2.uri.as_bytes(), ALICE.as_bytes(), &a2_package[..40]] {
+                assert!(!contains(message, secret), "{uri} relayed a readable secret");
+            }
+        }
+    }
+    // veil itself tells the hub nothing that links them either.
+    for persona in [a1, a2] {
+        let report = hub.validate(&persona.key_package()).await;
+        let text = report.to_string();
+        assert_eq!(report["pseudonym"], persona.uri.as_str());
+        let other = if persona.uri == a1.uri { &a2.uri } else { &a1.uri };
+        assert!(!text.contains(other.as_str()) && !text.contains(ALICE), "{text}");
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
