@@ -9,7 +9,9 @@ use crate::clock::{Clock, coarsen_to_hour};
 use crate::issuance::{MAX_ACCOUNT_LEN, pseudonym_id};
 use crate::keys::directory::KeySet;
 use crate::linkage::{AccountRef, LinkError};
-use crate::store::{NewReport, NewReputationEvent, RemedyEffect, RemedyWrite, Store, StoreError};
+use crate::store::{
+    Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyRow, RemedyWrite, Store, StoreError,
+};
 
 use super::limits;
 use super::policy::IssuancePolicy;
@@ -25,6 +27,10 @@ pub enum AbuseError {
     UnknownPseudonym,
     #[error("this client may not apply remedies")]
     NotAllowed,
+    #[error("no remedy has this id")]
+    UnknownRemedy,
+    #[error("this remedy was already lifted, or deleted an account")]
+    NotLiftable,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -89,6 +95,8 @@ pub struct Actor<'a> {
 }
 
 const AUTO_ACTOR: &str = "auto";
+/// Remedies one listing returns.
+const MAX_LISTED: i64 = 500;
 const AUTO_CASE: &str = "auto:abuse-reports";
 const AUTO_REASON: &str = "abuse reports from distinct reporters reached the policy threshold";
 
@@ -300,6 +308,30 @@ impl Abuse {
             "remedy applied"
         );
         Ok(outcome)
+    }
+
+    /// The most recent remedies (at most `MAX_LISTED`), newest first.
+    pub async fn list_remedies(&self) -> Result<Vec<RemedyRow>, AbuseError> {
+        Ok(self.store.list_remedies(MAX_LISTED).await?)
+    }
+
+    /// Lifts a remedy: the account may mint again and its pseudonyms that
+    /// were not revoked show active; an audit event records who and why.
+    pub async fn lift_remedy(&self, actor: &str, id: &str, reason: &str) -> Result<(), AbuseError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > remedies::MAX_REASON {
+            return Err(AbuseError::Invalid("`reason` must be 1 to 2000 bytes".into()));
+        }
+        let event =
+            AuditEvent::new(self.clock.now(), actor, AuditAction::RemedyLifted, id, None, reason);
+        match self.store.lift_remedy(id, &event).await? {
+            Lifted::Lifted => {
+                tracing::info!(remedy_id = %id, "remedy lifted");
+                Ok(())
+            }
+            Lifted::Unknown => Err(AbuseError::UnknownRemedy),
+            Lifted::NotLiftable => Err(AbuseError::NotLiftable),
+        }
     }
 
     /// The account behind a pseudonym; `None` for unknown ids and for

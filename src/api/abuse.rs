@@ -1,7 +1,7 @@
 //! Anti-abuse routes: the backend asks about and seeds its own users, hubs
 //! report abuse, operators apply remedies. No response names an account.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -15,13 +15,15 @@ use crate::abuse::remedies::RemedyAction;
 use crate::abuse::reports::AbuseReport;
 use crate::abuse::{AbuseError, AccountStatus, Actor, RemedyRequest, Signals};
 use crate::access::Scope;
+use crate::store::RemedyRow;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/accounts/status", post(account_status))
         .route("/v1/accounts/signals", post(signals))
         .route("/v1/abuse-reports", post(report))
-        .route("/v1/remedies", post(remedy))
+        .route("/v1/remedies", post(remedy).get(list_remedies))
+        .route("/v1/remedies/{id}/lift", post(lift_remedy))
 }
 
 #[derive(Deserialize)]
@@ -116,11 +118,49 @@ async fn remedy(
     ))
 }
 
+#[derive(Serialize)]
+struct RemedyList {
+    remedies: Vec<RemedyRow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiftBody {
+    reason: String,
+}
+
+async fn list_remedies(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RemedyList>, Problem> {
+    caller.require(&[Scope::Admin])?;
+    let remedies = state.abuse.list_remedies().await.map_err(abuse_problem)?;
+    Ok(Json(RemedyList { remedies }))
+}
+
+async fn lift_remedy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LiftBody>,
+) -> Result<StatusCode, Problem> {
+    let client = caller.require(&[Scope::Admin])?;
+    state.abuse.lift_remedy(&client.id, &id, &body.reason).await.map_err(abuse_problem)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn abuse_problem(error: AbuseError) -> Problem {
     match error {
         AbuseError::Invalid(detail) => Problem::invalid(detail),
         AbuseError::UnknownPseudonym => Problem::not_found(error.to_string()),
         AbuseError::NotAllowed => Problem::forbidden_scope(),
+        AbuseError::UnknownRemedy => Problem::not_found(error.to_string()),
+        AbuseError::NotLiftable => Problem::new(
+            StatusCode::CONFLICT,
+            "remedy-not-liftable",
+            "Remedy not liftable",
+            error.to_string(),
+        ),
         AbuseError::Internal(cause) => Problem::internal(cause),
     }
 }

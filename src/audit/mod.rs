@@ -1,4 +1,4 @@
-//! Audit events: every remedy (and, later, every break-glass step) is
+//! Audit events: every remedy (applied or lifted) (and, later, every break-glass step) is
 //! written through [`AuditEvent`] in the same transaction as the change it
 //! records, so no change lands without its event. For now the store keeps
 //! them in an insert-only table; issue 5 turns it into a hash-chained log
@@ -10,6 +10,7 @@ use crate::abuse::remedies::RemedyAction;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     RemedyApplied(RemedyAction),
+    RemedyLifted,
 }
 
 impl AuditAction {
@@ -21,6 +22,7 @@ impl AuditAction {
                 RemedyAction::SuspendAndRevoke => "remedy.suspend_and_revoke",
                 RemedyAction::Delete => "remedy.delete",
             },
+            AuditAction::RemedyLifted => "remedy.lift",
         }
     }
 }

@@ -18,7 +18,7 @@ pub use accounts::NewAccount;
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use pseudonyms::{NewPseudonym, PseudonymRow};
-pub use remedies::{RemedyEffect, RemedyWrite};
+pub use remedies::{Lifted, RemedyEffect, RemedyRow, RemedyWrite};
 pub use reports::{NewReport, ReportTally};
 pub use reputation::{NewReputationEvent, ReputationEvent, Standing};
 

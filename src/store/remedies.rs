@@ -22,6 +22,29 @@ pub enum RemedyEffect {
     Delete,
 }
 
+/// A remedy as listed to operators (no account).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemedyRow {
+    pub id: String,
+    pub action: String,
+    pub case_id: String,
+    pub reason: String,
+    pub actor: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub lifted_at: Option<i64>,
+    pub affected_pseudonyms: i64,
+}
+
+/// What lifting a remedy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifted {
+    Lifted,
+    Unknown,
+    /// Already lifted, or a deletion (nothing left to restore).
+    NotLiftable,
+}
+
 /// A remedy to apply to one account.
 #[derive(Debug, Clone)]
 pub struct RemedyWrite<'a> {
@@ -50,6 +73,68 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(|r| get(r, "sealed_pseudonym")).collect()
+    }
+
+    /// The most recent remedies, newest first.
+    pub async fn list_remedies(&self, limit: i64) -> Result<Vec<RemedyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, action, case_id, reason, actor, created_at, expires_at, lifted_at, affected \
+             FROM remedies ORDER BY created_at DESC, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RemedyRow {
+                    id: get(r, "id")?,
+                    action: get(r, "action")?,
+                    case_id: get(r, "case_id")?,
+                    reason: get(r, "reason")?,
+                    actor: get(r, "actor")?,
+                    created_at: get(r, "created_at")?,
+                    expires_at: get(r, "expires_at")?,
+                    lifted_at: get(r, "lifted_at")?,
+                    affected_pseudonyms: get(r, "affected")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Lifts a remedy: the account is active again (revoked pseudonyms stay
+    /// revoked). Written with its audit event in one transaction.
+    pub async fn lift_remedy(
+        &self,
+        id: &str,
+        audit_event: &AuditEvent<'_>,
+    ) -> Result<Lifted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let lifted = sqlx::query(
+            "UPDATE remedies SET lifted_at = $1 \
+             WHERE id = $2 AND lifted_at IS NULL AND account_ref IS NOT NULL AND action <> 'delete' \
+             RETURNING account_ref",
+        )
+        .bind(audit_event.at)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = lifted else {
+            let known = sqlx::query("SELECT 1 AS one FROM remedies WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Ok(if known.is_some() { Lifted::NotLiftable } else { Lifted::Unknown });
+        };
+        let account_ref: Vec<u8> = get(&row, "account_ref")?;
+        sqlx::query(
+            "UPDATE accounts SET status = 'active', status_until = NULL WHERE account_ref = $1",
+        )
+        .bind(account_ref)
+        .execute(&mut *tx)
+        .await?;
+        audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(Lifted::Lifted)
     }
 
     /// Other accounts sharing a relation key with this one.

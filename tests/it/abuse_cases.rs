@@ -32,6 +32,7 @@ on_both_backends_with!(defaults;
     remedies_act_on_every_pseudonym_of_the_account,
     delete_leaves_no_row_naming_the_account,
     related_remedies_reach_accounts_sharing_a_relation_key,
+    remedies_are_listed_and_lifted,
     bad_remedies_and_reports_are_refused_and_store_nothing
 );
 
@@ -335,6 +336,48 @@ async fn related_remedies_reach_accounts_sharing_a_relation_key(app: TestApp) {
     assert_eq!(status, 201, "{body}");
     assert_eq!(app.account_count().await, 1, "only frank is left");
     assert_eq!(rows(&app, "account_relations").await, 1);
+}
+
+async fn remedies_are_listed_and_lifted(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let lena = mint(&app, &backend, "lena", 2).await;
+    let (_, applied) = remedy(&app, &lena[0], "suspend").await;
+    let id = applied["remedy_id"].as_str().unwrap().to_string();
+
+    let (status, list) = app.get("/v1/remedies", Some(&app.admin_token)).await;
+    assert_eq!(status, 200, "{list}");
+    let listed = &list["remedies"][0];
+    assert_eq!(listed["id"], id.as_str());
+    assert_eq!(listed["action"], "suspend");
+    assert_eq!(listed["case_id"], "case-1");
+    assert_eq!(listed["affected_pseudonyms"], 2);
+    assert!(listed["lifted_at"].is_null());
+    assert!(!list.to_string().contains("lena"), "{list}");
+    let (status, body) = app.get("/v1/remedies", Some(&hub)).await;
+    assert_problem(status, &body, 403, "insufficient-scope");
+
+    let lift = |id: &str| format!("/v1/remedies/{id}/lift");
+    let (status, body) = app.post(&lift(&id), &app.admin_token, &json!({})).await;
+    assert_problem(status, &body, 422, "invalid-request");
+    let (status, body) = app.post(&lift(&id), &app.admin_token, &json!({"reason": "appeal"})).await;
+    assert_eq!(status, 204, "{body}");
+    for uri in &lena {
+        assert_eq!(status_of(&app, &hub, uri).await, "active");
+    }
+    mint(&app, &backend, "lena", 1).await;
+    let (status, body) = app.post(&lift(&id), &app.admin_token, &json!({"reason": "again"})).await;
+    assert_problem(status, &body, 409, "remedy-not-liftable");
+    let (status, body) = app.post(&lift("nope"), &app.admin_token, &json!({"reason": "x"})).await;
+    assert_problem(status, &body, 404, "not-found");
+    let (_, list) = app.get("/v1/remedies", Some(&app.admin_token)).await;
+    assert!(list["remedies"][0]["lifted_at"].is_i64(), "{list}");
+
+    let (_, deleted) = remedy(&app, &lena[1], "delete").await;
+    let deleted = deleted["remedy_id"].as_str().unwrap().to_string();
+    let (status, body) = app.post(&lift(&deleted), &app.admin_token, &json!({"reason": "x"})).await;
+    assert_problem(status, &body, 409, "remedy-not-liftable");
+    assert_eq!(rows(&app, "audit_events").await, 3, "applied, lifted, applied");
 }
 
 async fn bad_remedies_and_reports_are_refused_and_store_nothing(app: TestApp) {
