@@ -1,0 +1,69 @@
+//! The connection flow (draft-mahy-mimi-pseudonyms §3.1), step by step:
+//! Alice meets Bob in a bootstrap room under one pseudonym, proves who she
+//! is, and hands him a second pseudonym for the real conversation.
+//!
+//! Run: `cargo run --example connection_flow`
+
+mod common;
+
+use base64ct::{Base64, Encoding};
+use common::{Hub, Res, Veil, members, mint, step};
+use serde_json::{Value, json};
+
+const BOOTSTRAP: &str = "mimi://hub.example/r/bootstrap";
+const CONVERSATION: &str = "mimi://hub.example/r/alice-and-bob";
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let veil = Veil::start().await?;
+    let backend = veil.token("provider backend", &["backend"]).await?;
+    let hub = Hub::new(&veil).await?;
+
+    step("The provider mints pseudonyms for Alice (A1, A2) and Bob (B0, B1)");
+    let alice = mint(&veil, &backend, "alice", 2, false).await?;
+    let bob = mint(&veil, &backend, "bob", 2, false).await?;
+    let (a1, a2, b0, b1) = (&alice[0], &alice[1], &bob[0], &bob[1]);
+    println!("    A1 = {}\n    A2 = {}\n    B0 = {}\n    B1 = {}", a1.uri, a2.uri, b0.uri, b1.uri);
+
+    step("Alice creates the bootstrap room under A1; the hub checks Bob's KeyPackage with veil");
+    let mut room1 = a1.create_room()?;
+    let bob_package = b0.key_package()?;
+    assert!(hub.may_add(&bob_package, true).await?);
+    let mut bob_room1 = b0.join(&a1.add(&mut room1, &bob_package)?)?;
+
+    step("Alice sends, encrypted: her name (an SD-JWT bound to A1), A2 and a KeyPackage for A2");
+    let nonce = hub.nonce();
+    let claims = json!({"name": "Alice Martin", "email": "alice@example.com"});
+    let presentation =
+        a1.sd_jwt(&veil, &backend, "alice", (claims, &["name"]), (BOOTSTRAP, &nonce)).await?;
+    let a2_package = a2.key_package()?;
+    let payload = json!({"presentation": presentation, "nonce": nonce, "next": a2.uri,
+                         "key_package": Base64::encode_string(&a2_package)});
+    let message = a1.send(&mut room1, payload.to_string().as_bytes())?;
+    println!("    the hub relays {} opaque bytes", message.len());
+
+    step("Bob reads it and asks veil (through the hub) whether the disclosure is genuine");
+    let (text, _) = b0.receive(&mut bob_room1, &message)?;
+    let payload: Value = serde_json::from_slice(&text.ok_or("no application message")?)?;
+    let shown = payload["presentation"].as_str().ok_or("presentation")?;
+    let nonce = payload["nonce"].as_str().ok_or("nonce")?;
+    let verdict = hub.verify(BOOTSTRAP, "open", shown, nonce, &a1.leaf_key()).await?;
+    println!("    valid: {}, disclosed: {}", verdict["valid"], verdict["disclosed"]);
+
+    step("Bob creates the conversation under B1 and adds A2 with the KeyPackage Alice sent");
+    let package = Base64::decode_vec(payload["key_package"].as_str().ok_or("key_package")?)?;
+    let mut room2 = b1.create_room()?;
+    assert!(hub.may_add(&package, false).await?);
+    let mut alice_room2 = a2.join(&b1.add(&mut room2, &package)?)?;
+    let hello = b1.send(&mut room2, b"Hello Alice, nice to see you here")?;
+    let (text, _) = a2.receive(&mut alice_room2, &hello)?;
+    println!("    Alice (as A2) reads: {}", String::from_utf8_lossy(&text.unwrap_or_default()));
+
+    step("What the hub sees in the conversation: only pseudonyms");
+    for uri in members(&room2) {
+        println!("    member {uri}");
+    }
+    println!("    Nothing there links A2 to A1 or to Alice's account.");
+    println!("    (The bootstrap room was {BOOTSTRAP}; the conversation is {CONVERSATION}.)");
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! The knock flow (draft-mahy-mimi-pseudonyms §3.3): Cathy knocks on a
+//! closed room by leaving a second pseudonym's KeyPackage and a disclosure
+//! in its knock room, then leaves; the admin lets her in later.
+//!
+//! Run: `cargo run --example knock`
+
+mod common;
+
+use base64ct::{Base64, Encoding};
+use common::{Hub, Res, Veil, members, mint, step};
+use serde_json::{Value, json};
+
+const TARGET: &str = "mimi://hub.example/r/staff";
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let veil = Veil::start().await?;
+    let backend = veil.token("provider backend", &["backend"]).await?;
+    let hub = Hub::new(&veil).await?;
+    let admin = &mint(&veil, &backend, "dana", 1, false).await?[0];
+    let cathy = mint(&veil, &backend, "cathy", 2, false).await?;
+    let (c1, c2) = (&cathy[0], &cathy[1]);
+
+    step("The admin runs a knock room and the closed staff room");
+    let mut knock = admin.create_room()?;
+    let mut target = admin.create_room()?;
+
+    step(&format!("Cathy enters the knock room under C1 = {}", c1.uri));
+    let (mut cathy_knock, commit) = c1.join_by_link(&admin.group_info(&knock)?)?;
+    admin.receive(&mut knock, &commit)?;
+
+    step(&format!("She knocks: a KeyPackage of C2 = {} and a disclosure bound to C2", c2.uri));
+    let nonce = hub.nonce();
+    let claims = json!({"name": "Cathy Ng", "email": "cathy@example.com",
+                        "user_uri": "mimi://example.com/u/cathy"});
+    let reveal = ["name", "email", "user_uri"];
+    let shown = c2.sd_jwt(&veil, &backend, "cathy", (claims, &reveal), (TARGET, &nonce)).await?;
+    let c2_package = c2.key_package()?;
+    let note = json!({"key_package": Base64::encode_string(&c2_package), "presentation": shown,
+                      "nonce": nonce});
+    let (text, _) =
+        admin.receive(&mut knock, &c1.send(&mut cathy_knock, note.to_string().as_bytes())?)?;
+    let note: Value = serde_json::from_slice(&text.ok_or("no knock")?)?;
+
+    step("Cathy removes herself from the knock room");
+    admin.receive(&mut knock, &c1.leave(&mut cathy_knock)?)?;
+    admin.commit_pending(&mut knock)?;
+    println!("    knock room members: {:?}", members(&knock));
+
+    step("The moderators check the knock with veil (policy verified-staff)");
+    let shown = note["presentation"].as_str().ok_or("presentation")?;
+    let nonce = note["nonce"].as_str().ok_or("nonce")?;
+    let verdict = hub.verify(TARGET, "verified-staff", shown, nonce, &c2.leaf_key()).await?;
+    println!("    valid: {}, disclosed: {}", verdict["valid"], verdict["disclosed"]);
+
+    step("Later the admin adds Cathy to the staff room with C2's KeyPackage");
+    let package = Base64::decode_vec(note["key_package"].as_str().ok_or("key_package")?)?;
+    assert!(hub.may_add(&package, false).await?);
+    c2.join(&admin.add(&mut target, &package)?)?;
+    println!("    staff room members: {:?}", members(&target));
+
+    step("A connection-only KeyPackage may open a knock room, never the staff room");
+    let first_contact = &mint(&veil, &backend, "cathy", 1, true).await?[0];
+    let allowed = hub.may_add(&first_contact.key_package()?, false).await?;
+    println!("    allowed into the staff room: {allowed}");
+    Ok(())
+}
