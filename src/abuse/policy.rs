@@ -37,7 +37,7 @@ pub struct IssuancePolicy {
 pub struct AccountLimits {
     pub pseudonyms_per_hour: i64,
     pub pseudonyms_per_day: i64,
-    /// Pseudonyms minted and not revoked.
+    /// Pseudonyms neither revoked nor expired.
     pub max_active: i64,
 }
 

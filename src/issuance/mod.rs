@@ -21,7 +21,7 @@ use crate::clock::{Clock, coarsen_to_hour};
 use crate::keys::directory::KeySet;
 use crate::keys::public_key::{Jwk, KeyError, P256PublicKey};
 use crate::linkage::{AccountRef, LinkError};
-use crate::store::{NewAccount, NewPseudonym, Store, StoreError};
+use crate::store::{Limited, NewAccount, NewPseudonym, Store, StoreError};
 
 /// Most keys (so pseudonyms) one request may mint.
 pub const MAX_KEYS_PER_REQUEST: usize = 32;
@@ -170,28 +170,43 @@ impl Minter {
         }
 
         let created_hour = coarsen_to_hour(now);
-        let account = |glass_link| NewAccount {
-            account_ref: &account_ref.0,
-            glass_link,
-            created_hour,
-            relations: &relation_tags,
-        };
         // HPKE costs several signatures: seal only when the account is new.
-        let glass = match standing {
+        let mut glass = match standing {
             Some(_) => None,
             None => Some(self.keys.link.seal_glass_link(&request.account, &account_ref)?),
         };
         let amount = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let charges =
             limits::mint_charges(&self.policy, &account_ref.0, &request.client_id, amount, now);
-        let stored =
-            match self.store.insert_pseudonyms(&account(glass.as_deref()), &rows, &charges).await {
-                Err(StoreError::AccountMissing) => {
-                    let glass = self.keys.link.seal_glass_link(&request.account, &account_ref)?;
-                    self.store.insert_pseudonyms(&account(Some(&glass)), &rows, &charges).await
-                }
-                other => other,
+        let mut recounted = false;
+        let stored = loop {
+            let account = NewAccount {
+                account_ref: &account_ref.0,
+                glass_link: glass.as_deref(),
+                created_hour,
+                relations: &relation_tags,
             };
+            let attempt = self.store.insert_pseudonyms(&account, &rows, &charges).await;
+            match attempt {
+                // The account is new after all (e.g. just deleted): seal its link.
+                Err(StoreError::AccountMissing) if glass.is_none() => {
+                    glass = Some(self.keys.link.seal_glass_link(&request.account, &account_ref)?);
+                }
+                // The active count still holds pseudonyms that have expired
+                // since: recount once, then try again.
+                Err(StoreError::OverLimit(Limited::Active)) if !recounted => {
+                    recounted = true;
+                    let link = &self.keys.link;
+                    let open = |sealed: &[u8]| {
+                        link.open_ops(sealed, &account_ref.0)
+                            .ok()
+                            .and_then(|id| String::from_utf8(id).ok())
+                    };
+                    self.store.recount_active(&account_ref.0, now, open).await?;
+                }
+                other => break other,
+            }
+        };
         match stored {
             Ok(()) => Ok(minted),
             Err(StoreError::OverLimit(limited)) => {

@@ -5,7 +5,62 @@
 
 use sqlx::{Any, Transaction};
 
-use super::StoreError;
+use super::{Store, StoreError, get};
+
+/// Ids per `IN (…)` list when recounting.
+const IDS_PER_STATEMENT: usize = 500;
+
+impl Store {
+    /// Sets the account's active count to its pseudonyms that are neither
+    /// revoked nor expired. The account row is written first, so concurrent
+    /// mints of this account wait and none is missed. `open` turns a sealed
+    /// index entry into a pseudonym id. Runs only when `max_active` refused
+    /// a mint: its cost grows with the account's pseudonyms.
+    pub async fn recount_active(
+        &self,
+        account_ref: &[u8],
+        now: i64,
+        open: impl Fn(&[u8]) -> Option<String>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1",
+        )
+        .bind(account_ref)
+        .execute(&mut *tx)
+        .await?;
+        let sealed: Vec<Vec<u8>> =
+            sqlx::query("SELECT sealed_pseudonym FROM account_pseudonyms WHERE account_ref = $1")
+                .bind(account_ref)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| get(r, "sealed_pseudonym"))
+                .collect::<Result<_, _>>()?;
+        let ids: Vec<String> = sealed.iter().filter_map(|s| open(s)).collect();
+        let mut live = 0;
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let list = (2..chunk.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM pseudonyms \
+                 WHERE revoked_at IS NULL AND not_after > $1 AND id IN ({list})"
+            );
+            // Placeholders only; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            live += get::<i64>(&query.fetch_one(&mut *tx).await?, "n")?;
+        }
+        sqlx::query("UPDATE accounts SET active_pseudonyms = $1 WHERE account_ref = $2")
+            .bind(live)
+            .bind(account_ref)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(live)
+    }
+}
 
 /// Which limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

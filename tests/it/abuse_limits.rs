@@ -40,7 +40,8 @@ on_both_backends_with!(ten_per_account;
     a_refused_batch_consumes_nothing
 );
 on_both_backends_with!(tight_shared;
-    client_global_and_active_limits_hold_and_windows_reopen
+    client_global_and_active_limits_hold_and_windows_reopen,
+    expired_pseudonyms_stop_counting_as_active
 );
 
 fn keys(n: usize) -> Vec<Value> {
@@ -176,4 +177,31 @@ async fn client_global_and_active_limits_hold_and_windows_reopen(
     assert_limited(status, retry, &body, "a1", 3600);
     assert!(detail(&body).contains("active"), "{body}");
     assert_eq!(app.pseudonym_count().await, 7);
+}
+
+async fn expired_pseudonyms_stop_counting_as_active((app, clock): (TestApp, Arc<ManualClock>)) {
+    let backend = app.token(&["backend"]).await;
+    let mint = |n: usize| {
+        let keys: Vec<Value> = (0..n).map(|_| MlsClient::new().jwk()).collect();
+        let body = json!({"account": "olga", "keys": keys, "validity_days": 1});
+        let app = &app;
+        let backend = &backend;
+        async move { app.post("/v1/pseudonyms", backend, &body).await }
+    };
+    // Three active, the maximum (over two hours: two per hour).
+    assert_eq!(mint(2).await.0, 201);
+    clock.advance(3600);
+    assert_eq!(mint(1).await.0, 201);
+    let (status, body) = mint(1).await;
+    assert_problem(status, &body, 429, "rate-limited");
+    assert!(body["detail"].as_str().unwrap().contains("active"), "{body}");
+
+    // Two days later all three have expired: they no longer count.
+    clock.advance(2 * 86_400);
+    assert_eq!(mint(2).await.0, 201);
+    clock.advance(3600);
+    assert_eq!(mint(1).await.0, 201);
+    let (status, body) = mint(1).await;
+    assert_problem(status, &body, 429, "rate-limited");
+    assert!(body["detail"].as_str().unwrap().contains("active"), "{body}");
 }
