@@ -24,7 +24,9 @@ use crate::disclosure::{MAX_PRESENTATION_BYTES, VerifyError};
 use crate::issuance::StatusView;
 use crate::issuance::disclosures::pseudonym_status;
 use crate::issuance::pseudonym_id;
-use crate::issuance::x509::CONNECTION_ONLY_OID;
+
+/// [`crate::issuance::x509::CONNECTION_ONLY_OID`] in x509-cert's form (checked equal by a test).
+const CONNECTION_ONLY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.32473.1.1");
 
 /// The only suite whose signature scheme (ECDSA P-256) our certificates
 /// carry: a package in another suite cannot be signed by a pseudonym key.
@@ -62,6 +64,7 @@ impl Verifier {
         let package = decode(bytes)?;
         let claimed = package.unverified_credential();
         let mut errors = Vec::new();
+        // openmls judges the leaf lifetime by the system clock, not ours.
         match package.validate(&RustCrypto::default(), ProtocolVersion::Mls10) {
             Ok(valid) if !ACCEPTED_SUITES.contains(&valid.ciphersuite()) => errors.push(
                 Finding::new(
@@ -94,7 +97,7 @@ impl Verifier {
                 "the certificate certifies a different key than the leaf signature_key",
             ));
         }
-        let connection_only = has_connection_only_marker(&cert)?;
+        let connection_only = has_connection_only_marker(&cert);
         let row = match self.pseudonym_of(&cert).await? {
             Some(row) if row.public_key == cert_key => row,
             _ => {
@@ -180,12 +183,9 @@ fn leaf_certificate(content: &[u8]) -> Result<Vec<u8>, VerifyError> {
     Ok(leaf.as_slice().to_vec())
 }
 
-fn has_connection_only_marker(cert: &Certificate) -> Result<bool, KeyPackageError> {
-    let components = CONNECTION_ONLY_OID.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
-    let oid = ObjectIdentifier::new(&components)
-        .map_err(|_| KeyPackageError::Internal("connection-only OID".into()))?;
+fn has_connection_only_marker(cert: &Certificate) -> bool {
     let extensions = cert.tbs_certificate().extensions();
-    Ok(extensions.is_some_and(|list| list.iter().any(|ext| ext.extn_id == oid)))
+    extensions.is_some_and(|list| list.iter().any(|ext| ext.extn_id == CONNECTION_ONLY))
 }
 
 fn openmls_finding(error: &KeyPackageVerifyError) -> Finding {
@@ -211,5 +211,24 @@ fn certificate_finding(error: VerifyError) -> Finding {
             "certificate_untrusted",
             format!("the certificate does not chain to this issuer's CA: {other}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issuance::x509::CONNECTION_ONLY_OID;
+
+    #[test]
+    fn the_marker_oid_is_the_one_the_ca_writes() {
+        let written = CONNECTION_ONLY_OID.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
+        assert_eq!(CONNECTION_ONLY.to_string(), written);
+    }
+
+    #[test]
+    fn undecodable_bytes_are_malformed() {
+        for bytes in [&b""[..], b"garbage", &[0, 1, 0, 5], &[0, 1, 0, 1, 0, 0]] {
+            assert!(matches!(decode(bytes), Err(KeyPackageError::Malformed(_))));
+        }
     }
 }
