@@ -27,6 +27,10 @@ pub enum StartError {
     Keys(#[from] KeyDirError),
     #[error("key directory {0} does not exist and auto_init is off: run `veilctl init`")]
     NotInitialized(PathBuf),
+    #[error(
+        "the database already has API clients: it belongs to an initialized veil; point VEIL_DATABASE_URL at a new database"
+    )]
+    DatabaseInUse,
     #[error("creating the first admin client: {0}")]
     Admin(#[from] AccessError),
     #[error("cannot listen on {addr}: {source}")]
@@ -118,11 +122,16 @@ pub async fn initialize(
     config: &Config,
     clock: &dyn Clock,
 ) -> Result<(ApiToken, PathBuf), StartError> {
-    let directory = KeyDirectory::new(&config.keys_dir);
-    directory.generate(&config.domain)?;
+    // The database first: a failure there must not leave keys behind that
+    // would make every later `init` refuse.
     let store = Store::connect(&config.database_url, 1).await?;
     store.migrate().await?;
     let access = Access::new(store.clone());
+    if access.has_clients().await? {
+        return Err(StartError::DatabaseInUse);
+    }
+    let directory = KeyDirectory::new(&config.keys_dir);
+    directory.generate(&config.domain)?;
     let (_, token) = access.create_client("first admin", &[Scope::Admin], clock.now()).await?;
     let path = write_admin_token(&directory, &token)?;
     store.close().await;

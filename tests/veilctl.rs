@@ -313,6 +313,21 @@ fn init_twice_refuses(deployment: &Deployment) {
     let file = std::fs::read_to_string(deployment.keys_dir().join("admin-token")).unwrap();
     assert_eq!(file.trim(), token, "the first admin token must survive");
     deployment.veilctl(&["migrate"]).ok();
+
+    // A fresh key directory against the same database would orphan every
+    // pseudonym minted under the first CA: refused, and no keys are written.
+    let other_keys = deployment.dir.path().join("other-keys");
+    let output = deployment
+        .command(VEILCTL)
+        .env("VEIL_KEYS_DIR", &other_keys)
+        .arg("init")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already has API clients"), "{stderr}");
+    assert!(!other_keys.join("ca.key.pem").exists());
 }
 
 /// `name_sqlite` and `name_postgres` tests running `scenario`.
