@@ -95,6 +95,8 @@ pub struct Actor<'a> {
 }
 
 const AUTO_ACTOR: &str = "auto";
+/// Largest adjustment an operator may make at once.
+const MAX_ADJUSTMENT: i64 = 1_000_000;
 /// Remedies one listing returns.
 const MAX_LISTED: i64 = 500;
 const AUTO_CASE: &str = "auto:abuse-reports";
@@ -308,6 +310,54 @@ impl Abuse {
             "remedy applied"
         );
         Ok(outcome)
+    }
+
+    /// An operator's adjustment of the score of the account behind a
+    /// pseudonym (e.g. after an appeal); it decays like other events.
+    pub async fn adjust(
+        &self,
+        actor: &str,
+        pseudonym: &str,
+        points: i64,
+        case_id: &str,
+        reason: &str,
+    ) -> Result<String, AbuseError> {
+        let invalid = |m: &str| AbuseError::Invalid(m.to_string());
+        if points == 0 || !(-MAX_ADJUSTMENT..=MAX_ADJUSTMENT).contains(&points) {
+            return Err(invalid("`points` must be non-zero, at most 1000000 either way"));
+        }
+        let case_id = case_id.trim();
+        if case_id.is_empty() || case_id.len() > remedies::MAX_CASE_ID {
+            return Err(invalid("`case_id` must be 1 to 200 bytes"));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > remedies::MAX_REASON {
+            return Err(invalid("`reason` must be 1 to 2000 bytes"));
+        }
+        let id = pseudonym_id::id_from_uri(pseudonym, &self.prefix)
+            .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
+        let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
+        let now = self.clock.now();
+        let adjustment_id = uuid::Uuid::new_v4().to_string();
+        let event = NewReputationEvent {
+            id: adjustment_id.as_bytes(),
+            account_ref: &account_ref.0,
+            kind: "admin_adjustment",
+            points,
+            at: now,
+            decays: true,
+        };
+        let audit_event = AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ReputationAdjusted,
+            &adjustment_id,
+            Some(case_id),
+            reason,
+        );
+        self.store.adjust_reputation(&event, &audit_event).await?;
+        tracing::info!(adjustment_id = %adjustment_id, points, case_id, "reputation adjusted");
+        Ok(adjustment_id)
     }
 
     /// The most recent remedies (at most `MAX_LISTED`), newest first.

@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/abuse-reports", post(report))
         .route("/v1/remedies", post(remedy).get(list_remedies))
         .route("/v1/remedies/{id}/lift", post(lift_remedy))
+        .route("/v1/reputation-adjustments", post(adjust))
 }
 
 #[derive(Deserialize)]
@@ -127,6 +128,34 @@ struct RemedyList {
 #[serde(deny_unknown_fields)]
 struct LiftBody {
     reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdjustBody {
+    pseudonym: String,
+    points: i64,
+    case_id: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct Adjusted {
+    adjustment_id: String,
+}
+
+async fn adjust(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AdjustBody>,
+) -> Result<(StatusCode, Json<Adjusted>), Problem> {
+    let client = caller.require(&[Scope::Admin])?;
+    let adjustment_id = state
+        .abuse
+        .adjust(&client.id, &body.pseudonym, body.points, &body.case_id, &body.reason)
+        .await
+        .map_err(abuse_problem)?;
+    Ok((StatusCode::CREATED, Json(Adjusted { adjustment_id })))
 }
 
 async fn list_remedies(

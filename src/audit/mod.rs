@@ -1,4 +1,4 @@
-//! Audit events: every remedy (applied or lifted) (and, later, every break-glass step) is
+//! Audit events: every remedy (applied or lifted) and reputation adjustment (and, later, every break-glass step) is
 //! written through [`AuditEvent`] in the same transaction as the change it
 //! records, so no change lands without its event. For now the store keeps
 //! them in an insert-only table; issue 5 turns it into a hash-chained log
@@ -11,6 +11,7 @@ use crate::abuse::remedies::RemedyAction;
 pub enum AuditAction {
     RemedyApplied(RemedyAction),
     RemedyLifted,
+    ReputationAdjusted,
 }
 
 impl AuditAction {
@@ -23,6 +24,7 @@ impl AuditAction {
                 RemedyAction::Delete => "remedy.delete",
             },
             AuditAction::RemedyLifted => "remedy.lift",
+            AuditAction::ReputationAdjusted => "reputation.adjust",
         }
     }
 }

@@ -3,6 +3,7 @@
 use sqlx::{Any, Transaction};
 
 use super::{Store, StoreError, get};
+use crate::audit::AuditEvent;
 
 /// An account's row as anti-abuse sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         put_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An operator's adjustment: the event and its audit record together.
+    pub async fn adjust_reputation(
+        &self,
+        event: &NewReputationEvent<'_>,
+        audit_event: &AuditEvent<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        put_event(&mut tx, event).await?;
+        super::audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
         Ok(())
     }

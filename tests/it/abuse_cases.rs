@@ -117,13 +117,21 @@ async fn reputation_gates_minting_and_recovers((app, clock): (TestApp, Arc<Manua
     let (status, body) = app.mint(&backend, "rita", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "reputation-too-low");
 
-    // Decay: 90 minutes later the penalty is 25, the score 95.
-    clock.advance(5400);
+    // An operator's adjustment (by pseudonym, audited) lifts it to 59.
+    let adjust = json!({"pseudonym": uris[0], "points": 10, "case_id": "c", "reason": "appeal"});
+    let (status, body) = app.post("/v1/reputation-adjustments", &app.admin_token, &adjust).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["adjustment_id"].is_string() && body.as_object().unwrap().len() == 1);
+    let (status, body) = app.post("/v1/reputation-adjustments", &backend, &adjust).await;
+    assert_problem(status, &body, 403, "insufficient-scope");
     mint(&app, &backend, "rita", 1).await;
+
+    // Decay: 90 minutes later the penalty is 25 and the adjustment 3.5.
+    clock.advance(5400);
     assert_eq!(disclose(&app, &backend, "rita", &uris[0]).await.0, 201);
     let (_, standing) =
         app.post("/v1/accounts/status", &backend, &json!({"account": "rita"})).await;
-    assert_eq!(standing["score"], 95, "{standing}");
+    assert_eq!(standing["score"], 99, "{standing}");
 }
 
 async fn account_status_tells_the_backend_its_standing(app: TestApp) {
