@@ -21,11 +21,17 @@ async fn strict(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
     Some((app, clock))
 }
 
+async fn hubs_may_remedy(db: Db) -> Option<TestApp> {
+    let policy = "[reputation.reports]\nhub_may_remedy = true\n";
+    TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
+}
+
 async fn defaults(db: Db) -> Option<TestApp> {
     TestApp::spawn_with(db, Arc::new(SystemClock), None).await
 }
 
 on_both_backends_with!(strict; reputation_gates_minting_and_recovers);
+on_both_backends_with!(hubs_may_remedy; a_policy_can_let_hubs_apply_remedies);
 on_both_backends_with!(defaults;
     account_status_tells_the_backend_its_standing,
     reports_count_once_and_one_reporter_cannot_suspend,
@@ -447,4 +453,18 @@ async fn bad_remedies_and_reports_are_refused_and_store_nothing(app: TestApp) {
         assert_eq!(rows(&app, table).await, 0, "{table}");
     }
     assert_eq!(status_of(&app, &hub, &uri).await, "active");
+}
+
+async fn a_policy_can_let_hubs_apply_remedies(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let uris = mint(&app, &backend, "hugo", 2).await;
+    let body = json!({"pseudonym": uris[0], "action": "suspend", "case_id": "h-1", "reason": "r"});
+    let (status, body) = app.post("/v1/remedies", &hub, &body).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["affected_pseudonyms"], 2);
+    assert_eq!(status_of(&app, &hub, &uris[1]).await, "suspended");
+    // Listing and lifting stay with operators.
+    let (status, body) = app.get("/v1/remedies", Some(&hub)).await;
+    assert_problem(status, &body, 403, "insufficient-scope");
 }
