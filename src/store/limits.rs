@@ -128,27 +128,12 @@ impl Charges<'_> {
                 return Err(StoreError::OverLimit(Limited::Active));
             }
         }
-        prune_windows(tx, account_ref, self.now).await?;
         charge_windows(tx, &self.windows, 0).await?;
         if let Some(bucket) = &self.bucket {
             bucket.charge(tx, self.now).await?;
         }
         charge_windows(tx, &self.shared_windows, self.windows.len()).await
     }
-}
-
-/// Deletes the subject's windows that have passed (keyed, never a scan).
-async fn prune_windows(
-    tx: &mut Transaction<'static, Any>,
-    subject: &[u8],
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM rate_windows WHERE subject = $1 AND expires_at <= $2")
-        .bind(subject)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 async fn charge_windows(
@@ -176,8 +161,21 @@ async fn charge_windows(
         .bind(w.limit)
         .fetch_optional(&mut **tx)
         .await?;
-        if row.is_none() {
+        let Some(row) = row else {
             return Err(limited);
+        };
+        // The first charge of a window (its count is just this amount)
+        // deletes the counter's earlier windows: once per window, keyed,
+        // so neither accounts nor the global counter leave rows behind.
+        if get::<i64>(&row, "n")? == w.amount {
+            sqlx::query(
+                "DELETE FROM rate_windows WHERE subject = $1 AND action = $2 AND window_start < $3",
+            )
+            .bind(w.subject)
+            .bind(w.action)
+            .bind(w.window_start)
+            .execute(&mut **tx)
+            .await?;
         }
     }
     Ok(())

@@ -177,6 +177,12 @@ async fn client_global_and_active_limits_hold_and_windows_reopen(
     assert_limited(status, retry, &body, "a1", 3600);
     assert!(detail(&body).contains("active"), "{body}");
     assert_eq!(app.pseudonym_count().await, 7);
+
+    // Passed windows are deleted when a new one opens: one global row left.
+    let dump = app.state.store.dump_all_tables().await.unwrap();
+    let minutes =
+        dump.lines().filter(|l| l.starts_with("rate_windows: ") && l.contains("mint_minute"));
+    assert_eq!(minutes.count(), 1, "{dump}");
 }
 
 async fn expired_pseudonyms_stop_counting_as_active((app, clock): (TestApp, Arc<ManualClock>)) {
