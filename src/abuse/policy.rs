@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// File name inside the policies directory.
 pub const FILE_NAME: &str = "issuance.toml";
@@ -22,7 +22,7 @@ pub enum IssuancePolicyError {
 }
 
 /// The whole policy; every section and field has a default.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IssuancePolicy {
     pub account: AccountLimits,
@@ -32,7 +32,7 @@ pub struct IssuancePolicy {
 }
 
 /// Limits per account (counted per `account_ref`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccountLimits {
     pub pseudonyms_per_hour: i64,
@@ -43,7 +43,7 @@ pub struct AccountLimits {
 
 /// Limits per API client. A provider's backend is one client carrying all
 /// its users, so these must sit far above the per-account limits.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientLimits {
     /// Sustained mint requests per second (token refill rate).
@@ -53,14 +53,14 @@ pub struct ClientLimits {
 }
 
 /// Limits over the whole service, across all replicas.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GlobalLimits {
     pub pseudonyms_per_minute: i64,
 }
 
 /// Reputation: a score per account from weighted events that decay.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReputationPolicy {
     /// Score of an account with no events.
@@ -76,7 +76,7 @@ pub struct ReputationPolicy {
 }
 
 /// Points each event adds (negative: takes away).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
     /// Per unit of capped report weight (see [`ReportPolicy`]).
@@ -94,7 +94,7 @@ pub struct Weights {
 /// client) adds `weight_per_report` per report, up to `max_weight_per_reporter`,
 /// so one reporter alone can never reach `auto_suspend_weight` when the cap
 /// is below it — validation enforces that.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportPolicy {
     pub weight_per_report: i64,
@@ -281,7 +281,8 @@ impl IssuancePolicy {
     }
 }
 
-/// Reads and validates one policy file: what `veilctl policy check` calls.
+/// Reads and validates one policy file: what `veilctl policy check` calls
+/// (the result serializes to JSON for `--json` output).
 pub fn check_file(path: &Path) -> Result<IssuancePolicy, IssuancePolicyError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
