@@ -10,7 +10,8 @@ use crate::issuance::{MAX_ACCOUNT_LEN, pseudonym_id};
 use crate::keys::directory::KeySet;
 use crate::linkage::{AccountRef, LinkError};
 use crate::store::{
-    Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyRow, RemedyWrite, Store, StoreError,
+    Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyRow, RemedyWrite, Standing, Store,
+    StoreError,
 };
 
 use super::limits;
@@ -420,9 +421,10 @@ impl Abuse {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let until = duration.map(|d| now + d);
+        let current = self.store.account_standing(&account_ref.0, now).await?;
         let effect = match action {
-            RemedyAction::Mute => RemedyEffect::Status { status: "muted", until },
-            RemedyAction::Suspend => RemedyEffect::Status { status: "suspended", until },
+            RemedyAction::Mute => strongest("muted", until, current.as_ref()),
+            RemedyAction::Suspend => strongest("suspended", until, current.as_ref()),
             RemedyAction::SuspendAndRevoke => RemedyEffect::SuspendAndRevoke,
             RemedyAction::Delete => RemedyEffect::Delete,
         };
@@ -452,6 +454,31 @@ impl Abuse {
             })
             .await?;
         Ok(affected.map(|affected| RemedyOutcome { remedy_id, affected_pseudonyms: affected }))
+    }
+}
+
+/// The account state after a status remedy: it never weakens the current
+/// one (a mute does not lift a suspension; a timed suspension does not
+/// shorten a permanent one).
+fn strongest(new: &'static str, until: Option<i64>, current: Option<&Standing>) -> RemedyEffect {
+    let rank = |status: &str| match status {
+        "suspended" => 2,
+        "muted" => 1,
+        _ => 0,
+    };
+    match current {
+        Some(c) if rank(&c.status) > rank(new) => {
+            let kept = if c.status == "suspended" { "suspended" } else { "muted" };
+            RemedyEffect::Status { status: kept, until: c.until }
+        }
+        Some(c) if rank(&c.status) == rank(new) => {
+            let until = match (c.until, until) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+            RemedyEffect::Status { status: new, until }
+        }
+        _ => RemedyEffect::Status { status: new, until },
     }
 }
 

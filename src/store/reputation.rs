@@ -10,6 +10,8 @@ use crate::audit::AuditEvent;
 pub struct Standing {
     /// `active`, `muted` or `suspended`, already past any expired remedy.
     pub status: String,
+    /// When a timed remedy ends (`None`: it does not, or none applies).
+    pub until: Option<i64>,
     pub active_pseudonyms: i64,
 }
 
@@ -44,7 +46,9 @@ impl Store {
         now: i64,
     ) -> Result<Option<Standing>, StoreError> {
         let sql = format!(
-            "SELECT {EFFECTIVE_STATUS} AS status, active_pseudonyms FROM accounts WHERE account_ref = $1"
+            "SELECT {EFFECTIVE_STATUS} AS status, \
+             CASE WHEN status_until IS NOT NULL AND status_until <= $2 THEN NULL ELSE status_until END AS until, \
+             active_pseudonyms FROM accounts WHERE account_ref = $1"
         );
         // Built from constants only.
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -55,6 +59,7 @@ impl Store {
         row.map(|r| {
             Ok(Standing {
                 status: get(&r, "status")?,
+                until: get(&r, "until")?,
                 active_pseudonyms: get(&r, "active_pseudonyms")?,
             })
         })

@@ -235,6 +235,11 @@ async fn remedies_act_on_every_pseudonym_of_the_account(app: TestApp) {
     assert_problem(status, &body, 403, "account-restricted");
     assert!(!body.to_string().contains("trudy"), "{body}");
     mint(&app, &backend, "victor", 1).await;
+    // A weaker remedy does not lift a stronger one.
+    let body = json!({"pseudonym": trudy[0], "action": "mute", "case_id": "c", "reason": "r",
+                      "duration": "1h"});
+    assert_eq!(app.post("/v1/remedies", &app.admin_token, &body).await.0, 201);
+    assert_eq!(status_of(&app, &hub, &trudy[0]).await, "suspended");
 
     let (status, body) = remedy(&app, &walt[0], "suspend_and_revoke").await;
     assert_eq!(status, 201, "{body}");
@@ -254,7 +259,7 @@ async fn remedies_act_on_every_pseudonym_of_the_account(app: TestApp) {
     let (status, body) = app.mint(&backend, "xena", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "account-restricted");
 
-    assert_eq!(rows(&app, "audit_events").await, 3, "every remedy is an audit event");
+    assert_eq!(rows(&app, "audit_events").await, 4, "every remedy is an audit event");
     let dump = app.state.store.dump_all_tables().await.unwrap();
     for name in ["trudy", "walt", "xena"] {
         assert!(!dump.contains(name), "{name} is stored in clear");
