@@ -3,6 +3,7 @@
 
 mod abuse;
 mod admin;
+mod audit;
 mod auth;
 mod backend;
 mod disclosures;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hub::routes())
         .merge(mls::routes())
         .merge(admin::routes())
+        .merge(audit::routes())
         .merge(abuse::routes())
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,10 +1,47 @@
-//! Audit events: every remedy (applied or lifted) and reputation adjustment (and, later, every break-glass step) is
-//! written through [`AuditEvent`] in the same transaction as the change it
-//! records, so no change lands without its event. For now the store keeps
-//! them in an insert-only table; issue 5 turns it into a hash-chained log
-//! behind this same type.
+//! Audit events: every remedy (applied or lifted) and reputation
+//! adjustment (and, later, every break-glass step) is written
+//! through [`AuditEvent`] in the same transaction as the change it records,
+//! so no change lands without its event. The store appends each to a
+//! hash-chained log ([`chain`]): any later edit, deletion, reordering or
+//! forged row is detectable by `veilctl audit verify`.
+
+pub mod chain;
+
+use base64ct::{Base64, Encoding};
 
 use crate::abuse::remedies::RemedyAction;
+use crate::keys::signer::{Es256Signer, SignError};
+use crate::store::{Store, StoreError};
+use chain::{AuditEntry, Checkpoint, checkpoint_message};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("signing the checkpoint failed")]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Largest page of entries one read returns.
+pub const MAX_PAGE: i64 = 1000;
+
+/// Up to `limit` (the caller caps it at [`MAX_PAGE`]) entries after
+/// sequence number `after`.
+pub async fn page(store: &Store, after: i64, limit: i64) -> Result<Vec<AuditEntry>, AuditError> {
+    Ok(store.audit_page(after.max(0), limit).await?)
+}
+
+/// Signs the current head of the log with the audit key, on demand.
+pub async fn checkpoint(store: &Store, signer: &Es256Signer) -> Result<Checkpoint, AuditError> {
+    let (seq, hash) = store.audit_last().await?;
+    let signature = signer.sign(&checkpoint_message(seq, &hash))?;
+    Ok(Checkpoint {
+        seq,
+        hash: Base64::encode_string(&hash),
+        kid: signer.kid().to_string(),
+        signature: Base64::encode_string(&signature),
+    })
+}
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

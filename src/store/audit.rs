@@ -1,17 +1,42 @@
-//! Audit events, written inside the caller's transaction.
+//! The hash-chained audit log: appended inside the caller's transaction,
+//! read in pages for auditors.
 
+use base64ct::{Base64, Encoding};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
-use super::StoreError;
+use super::{Store, StoreError, get};
 use crate::audit::AuditEvent;
+use crate::audit::chain::{AuditEntry, EntryFields, GENESIS};
 
+/// Appends `event` as the next entry of the chain. The first statement
+/// bumps the single `audit_head` row, which serializes appenders across
+/// connections and replicas (row lock on PostgreSQL, write lock on
+/// SQLite) until this transaction ends; the unique index on `seq` is the
+/// backstop. If anything here fails, the caller's action fails with it.
 pub(super) async fn append(
     tx: &mut Transaction<'static, Any>,
     event: &AuditEvent<'_>,
 ) -> Result<(), StoreError> {
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut **tx)
+        .await?;
+    let seq: i64 = get(&head, "seq")?;
+    let prev: Vec<u8> = get::<Option<Vec<u8>>>(&head, "hash")?.unwrap_or_else(|| GENESIS.to_vec());
+    let fields = EntryFields {
+        seq,
+        at: event.at,
+        actor: event.actor,
+        action: event.action.as_str(),
+        target: event.subject,
+        case_id: event.case_id,
+        justification: event.reason,
+        sealed: None,
+    };
+    let hash = fields.hash(&prev);
     sqlx::query(
-        "INSERT INTO audit_events (id, at, actor, action, subject, case_id, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_events (id, at, actor, action, subject, case_id, reason, seq, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(event.id.as_str())
     .bind(event.at)
@@ -20,7 +45,61 @@ pub(super) async fn append(
     .bind(event.subject)
     .bind(event.case_id)
     .bind(event.reason)
+    .bind(seq)
+    .bind(prev)
+    .bind(hash.to_vec())
     .execute(&mut **tx)
     .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(hash.to_vec())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+    let sealed: Option<Vec<u8>> = get(row, "sealed")?;
+    let prev_hash: Vec<u8> = get(row, "prev_hash")?;
+    let hash: Vec<u8> = get(row, "hash")?;
+    Ok(AuditEntry {
+        seq: get(row, "seq")?,
+        at: get(row, "at")?,
+        actor: get(row, "actor")?,
+        action: get(row, "action")?,
+        target: get(row, "subject")?,
+        case_id: get(row, "case_id")?,
+        justification: get(row, "reason")?,
+        sealed: sealed.map(|s| Base64::encode_string(&s)),
+        prev_hash: Base64::encode_string(&prev_hash),
+        hash: Base64::encode_string(&hash),
+    })
+}
+
+impl Store {
+    /// Up to `limit` chained entries after sequence number `after`, in order.
+    pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject, case_id, reason, sealed, prev_hash, hash \
+             FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// The last chained entry as stored, `(seq, hash)`; `(0, GENESIS)` when
+    /// the log is empty. What a checkpoint signs.
+    pub async fn audit_last(&self) -> Result<(i64, [u8; 32]), StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok((0, GENESIS)) };
+        let hash: Vec<u8> = get(&row, "hash")?;
+        let hash = hash.try_into().map_err(|_| StoreError::Corrupt("audit hash length"))?;
+        Ok((get(&row, "seq")?, hash))
+    }
 }

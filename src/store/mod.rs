@@ -42,6 +42,10 @@ pub enum StoreError {
     /// A rate limit refused the write; the transaction was rolled back.
     #[error("over a rate limit ({0:?})")]
     OverLimit(Limited),
+    /// A stored value has an impossible shape (e.g. a hash of the wrong
+    /// length): the database was edited outside the service.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(&'static str),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -8,6 +8,7 @@ mod support;
 
 mod abuse_cases;
 mod abuse_limits;
+mod audit_log;
 mod bad_input;
 mod clients;
 mod disclosures;

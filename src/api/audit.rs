@@ -1,0 +1,71 @@
+//! Audit log routes (scopes `auditor` or `admin`): page the hash-chained
+//! log and get a signed checkpoint of its head.
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::Caller;
+use super::problem::Problem;
+use crate::access::Scope;
+use crate::audit::chain::{AuditEntry, Checkpoint};
+use crate::audit::{self, AuditError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/audit", get(list))
+        .route("/v1/admin/audit/checkpoint", get(checkpoint))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    /// Entries after this sequence number (0: from the start).
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+#[derive(Serialize)]
+struct Page {
+    entries: Vec<AuditEntry>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_after: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Page>, Problem> {
+    caller.require(&[Scope::Auditor, Scope::Admin])?;
+    let limit = query.limit.clamp(1, audit::MAX_PAGE);
+    let entries = audit::page(&state.store, query.after, limit).await.map_err(audit_problem)?;
+    let next_after = match entries.last() {
+        Some(last) if entries.len() as i64 == limit => Some(last.seq),
+        _ => None,
+    };
+    Ok(Json(Page { entries, next_after }))
+}
+
+async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Checkpoint>, Problem> {
+    caller.require(&[Scope::Auditor, Scope::Admin])?;
+    let checkpoint =
+        audit::checkpoint(&state.store, &state.keys.audit).await.map_err(audit_problem)?;
+    Ok(Json(checkpoint))
+}
+
+fn audit_problem(error: AuditError) -> Problem {
+    Problem::internal(error)
+}
