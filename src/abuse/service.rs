@@ -150,7 +150,7 @@ impl Abuse {
             score,
             min_score_to_mint: self.policy.reputation.min_to_mint,
             min_score_to_disclose: self.policy.reputation.min_to_disclose,
-            remaining_this_hour: hour,
+            remaining_this_hour: hour.min(day),
             remaining_today: day,
             active_pseudonyms: active,
             max_active_pseudonyms: self.policy.account.max_active,
@@ -228,7 +228,7 @@ impl Abuse {
                 .store
                 .account_standing(&account_ref.0, now)
                 .await?
-                .is_some_and(|s| s.status == "active")
+                .is_some_and(|s| s.status != "suspended")
         {
             let outcome = self
                 .apply(

@@ -126,12 +126,14 @@ impl Store {
             return Ok(if known.is_some() { Lifted::NotLiftable } else { Lifted::Unknown });
         };
         let account_ref: Vec<u8> = get(&row, "account_ref")?;
-        sqlx::query(
+        // The accumulated report weights go too: otherwise the next report
+        // from a reporter already at its cap would suspend the account again.
+        for sql in [
             "UPDATE accounts SET status = 'active', status_until = NULL WHERE account_ref = $1",
-        )
-        .bind(account_ref)
-        .execute(&mut *tx)
-        .await?;
+            "DELETE FROM report_weights WHERE account_ref = $1",
+        ] {
+            sqlx::query(sql).bind(account_ref.as_slice()).execute(&mut *tx).await?;
+        }
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
         Ok(Lifted::Lifted)

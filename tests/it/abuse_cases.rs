@@ -212,6 +212,18 @@ async fn reports_count_once_and_one_reporter_cannot_suspend(app: TestApp) {
     assert_eq!(rows(&app, "abuse_reports").await, before);
     let (status, body) = app.post("/v1/abuse-reports", &backend, &report(&uris[0], "x")).await;
     assert_problem(status, &body, 403, "insufficient-scope");
+
+    // Lifting the automatic suspension clears the weights: one more report
+    // from a reporter that was at its cap does not suspend again.
+    let (_, list) = app.get("/v1/remedies", Some(&app.admin_token)).await;
+    assert_eq!(list["remedies"][0]["actor"], "auto", "{list}");
+    let id = list["remedies"][0]["id"].as_str().unwrap();
+    let lift = json!({"reason": "reports were a coordinated campaign"});
+    let (status, body) =
+        app.post(&format!("/v1/remedies/{id}/lift"), &app.admin_token, &lift).await;
+    assert_eq!(status, 204, "{body}");
+    app.post("/v1/abuse-reports", &hubs[0], &report(&uris[0], "after lift")).await;
+    assert_eq!(status_of(&app, &hubs[0], &uris[0]).await, "active");
 }
 
 async fn remedies_act_on_every_pseudonym_of_the_account(app: TestApp) {
