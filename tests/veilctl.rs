@@ -412,5 +412,16 @@ fn policy_check_accepts_shipped_policies_and_names_the_bad_field() {
         "{run:#?}"
     );
     let run = deployment.veilctl(&["policy", "check", "--help"]).ok();
-    assert!(run.stdout.contains("Example:"), "{run:#?}");
+    assert!(run.stdout.contains("Examples:"), "{run:#?}");
+
+    // The issuance policy goes through the same validation veild runs.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/issuance.toml");
+    let run = deployment.veilctl(&["policy", "check", shipped, "--json"]).ok();
+    assert_eq!(run.json()["kind"], "issuance", "{run:#?}");
+    assert_eq!(run.json()["policy"]["account"]["pseudonyms_per_hour"], 20, "{run:#?}");
+    let bad = deployment.dir.path().join("issuance.toml");
+    std::fs::write(&bad, "[account]\npseudonyms_per_hour = \"many\"\n").unwrap();
+    let run = deployment.veilctl(&["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("pseudonyms_per_hour"), "{run:#?}");
 }

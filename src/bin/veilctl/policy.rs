@@ -1,11 +1,13 @@
-//! `veilctl policy check <file>`: validates a room disclosure policy offline
-//! with the same code veild runs on every file of `policies/rooms/` at
-//! startup, so a policy can be checked before it is deployed.
+//! `veilctl policy check <file>`: validates a policy file offline with the
+//! same code veild runs at startup (`issuance.toml`, or a room disclosure
+//! policy from `policies/rooms/`), so a policy can be checked before it is
+//! deployed.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::json;
+use veil::abuse::policy::check_file as check_issuance_file;
 use veil::verify::policy::validate_policy_file;
 
 use crate::error::Failure;
@@ -19,10 +21,13 @@ pub struct Opts {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate one room policy file; an error names the file and the field
-    #[command(after_help = "Example:\n  veilctl policy check policies/rooms/adults-only.toml")]
+    /// Validate one policy file; an error names the file and the field
+    #[command(after_help = "A file named issuance.toml is checked as the issuance policy \
+(rate limits, reputation); any other file as a room disclosure policy.\n\n\
+Examples:\n  veilctl policy check policies/rooms/adults-only.toml\n  \
+veilctl policy check policies/issuance.toml")]
     Check {
-        /// The policy file (TOML); the room policy's name is its file stem
+        /// The policy file (TOML); a room policy's name is its file stem
         file: PathBuf,
     },
 }
@@ -34,6 +39,9 @@ pub fn run(opts: Opts, output: Output) -> Result<(), Failure> {
 }
 
 fn check(file: &Path, output: Output) -> Result<(), Failure> {
+    if file.file_stem().is_some_and(|stem| stem == "issuance") {
+        return check_issuance(file, output);
+    }
     let policy = validate_policy_file(file).map_err(|e| Failure::refused(e.to_string()))?;
     let formats: Vec<&str> = policy.formats.iter().map(|f| f.as_str()).collect();
     if output.json {
@@ -62,4 +70,24 @@ fn check(file: &Path, output: Output) -> Result<(), Failure> {
 
 fn list(claims: &[String]) -> String {
     if claims.is_empty() { "-".into() } else { claims.join(", ") }
+}
+
+fn check_issuance(file: &Path, output: Output) -> Result<(), Failure> {
+    let policy = check_issuance_file(file).map_err(|e| Failure::refused(e.to_string()))?;
+    if output.json {
+        print_json(&json!({"file": file, "kind": "issuance", "valid": true, "policy": policy}));
+        return Ok(());
+    }
+    let account = &policy.account;
+    println!("{}: valid issuance policy", file.display());
+    println!(
+        "  per account: {} per hour, {} per day, {} active",
+        account.pseudonyms_per_hour, account.pseudonyms_per_day, account.max_active
+    );
+    println!(
+        "  per client:  {} requests/s, burst {}",
+        policy.client.requests_per_second, policy.client.burst
+    );
+    println!("  global:      {} pseudonyms per minute", policy.global.pseudonyms_per_minute);
+    Ok(())
 }
