@@ -330,6 +330,107 @@ fn init_twice_refuses(deployment: &Deployment) {
     assert!(!other_keys.join("ca.key.pem").exists());
 }
 
+fn remedies_are_applied_listed_and_lifted(deployment: &Deployment) {
+    deployment.init();
+    let server = deployment.start();
+    let (_, backend) = deployment.create_client(&server, "backend", "backend");
+    let minted = post_json(
+        &server,
+        &backend,
+        "/v1/pseudonyms",
+        &serde_json::json!({
+            "account": "mallory@example.com", "keys": [client_jwk()]
+        }),
+    );
+    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+
+    let run = deployment.online(
+        &server,
+        &[
+            "remedy",
+            "apply",
+            "--pseudonym",
+            &uri,
+            "--action",
+            "suspend",
+            "--case-id",
+            "CASE-1",
+            "--reason",
+            "spam",
+        ],
+    );
+    assert_eq!(run.code, 2, "a state change needs --yes without a terminal: {run:#?}");
+    let run = deployment
+        .online(
+            &server,
+            &[
+                "remedy",
+                "apply",
+                "--pseudonym",
+                &uri,
+                "--action",
+                "suspend",
+                "--case-id",
+                "CASE-1",
+                "--reason",
+                "spam",
+                "--duration",
+                "7d",
+                "--yes",
+            ],
+        )
+        .ok();
+    assert!(run.stdout.contains("1 pseudonym(s) affected"), "{run:#?}");
+    assert!(!run.stdout.contains("mallory"), "never the account: {run:#?}");
+
+    let list = deployment.online(&server, &["remedy", "list", "--json"]).ok().json();
+    let remedy = &list["remedies"][0];
+    assert_eq!(remedy["action"], "suspend");
+    assert_eq!(remedy["case_id"], "CASE-1");
+    let id = remedy["id"].as_str().unwrap().to_string();
+    let table = deployment.online(&server, &["remedy", "list"]).ok();
+    assert!(table.stdout.lines().any(|l| l.starts_with(&id) && l.contains("until")), "{table:#?}");
+
+    deployment.online(&server, &["remedy", "lift", &id, "--reason", "appeal upheld", "--yes"]).ok();
+    let table = deployment.online(&server, &["remedy", "list"]).ok();
+    assert!(
+        table.stdout.lines().any(|l| l.starts_with(&id) && l.ends_with("lifted")),
+        "{table:#?}"
+    );
+    let run =
+        deployment.online(&server, &["remedy", "lift", "no-such-remedy", "--reason", "x", "--yes"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+}
+
+/// A fresh P-256 public key as a JWK.
+fn client_jwk() -> Value {
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let key = veil::keys::public_key::P256PublicKey::from_sec1(pair.public_key().as_ref()).unwrap();
+    serde_json::to_value(key.to_jwk()).unwrap()
+}
+
+/// A minimal HTTP/1.1 JSON POST, for the calls veilctl has no command for.
+fn post_json(server: &Server, token: &str, path: &str, body: &Value) -> Value {
+    let authority = server.url.trim_start_matches("http://");
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(authority).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, payload) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 201"), "{response}");
+    serde_json::from_str(payload).unwrap()
+}
+
 /// `name_sqlite` and `name_postgres` tests running `scenario`.
 macro_rules! on_both_backends {
     ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
@@ -353,6 +454,7 @@ on_both_backends! {
     revoke_then_token_refused => revoke_then_token_refused_sqlite, revoke_then_token_refused_postgres;
     revoke_unknown_id_is_refused => revoke_unknown_id_is_refused_sqlite, revoke_unknown_id_is_refused_postgres;
     init_twice_refuses => init_twice_refuses_sqlite, init_twice_refuses_postgres;
+    remedies_are_applied_listed_and_lifted => remedies_sqlite, remedies_postgres;
 }
 
 #[test]

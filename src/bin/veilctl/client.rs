@@ -1,7 +1,7 @@
 //! `veilctl client`: create, list and revoke API clients through the admin
 //! API (`/v1/admin/clients`).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
@@ -11,8 +11,9 @@ use veil::access::Scope;
 use veil::clock::rfc3339;
 
 use crate::error::Failure;
-use crate::http::Api;
+use crate::http::{Api, parse};
 use crate::output::{Output, print_json, print_table};
+use crate::prompt::confirm;
 
 #[derive(Debug, Args)]
 pub struct Opts {
@@ -146,8 +147,7 @@ async fn revoke(opts: RevokeOpts, api: &Api, output: Output) -> Result<(), Failu
     Ok(())
 }
 
-/// Shows which client would go and asks; a script must say `--yes` rather
-/// than have a prompt answered by whatever its stdin holds.
+/// Shows which client would go before asking.
 async fn confirm_revoke(id: &str, api: &Api) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
         return Err(Failure::usage(
@@ -160,28 +160,10 @@ async fn confirm_revoke(id: &str, api: &Api) -> Result<(), Failure> {
         .iter()
         .find(|c| c.id == id && c.revoked_at.is_none())
         .ok_or_else(|| Failure::refused(format!("no active client with id {id}")))?;
-    eprint!(
-        "Revoke API client {} ({}, scopes: {})? Requests with its token will be refused. [y/N] ",
+    confirm(&format!(
+        "Revoke API client {} ({}, scopes: {})? Requests with its token will be refused.",
         client.id,
         client.name,
         client.scopes.join(" ")
-    );
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
-    match answer.trim().to_ascii_lowercase().as_str() {
-        "y" | "yes" => Ok(()),
-        _ => Err(Failure::refused("not confirmed; nothing was revoked")),
-    }
-}
-
-/// Reads an answer into its documented shape. serde's message is left out:
-/// it may quote a value, and a value may be a token.
-fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Failure> {
-    serde_json::from_value(value).map_err(|_| {
-        Failure::refused("unexpected response from the server: not the documented JSON shape")
-    })
+    ))
 }

@@ -96,8 +96,13 @@ impl Api {
         body: Option<&impl Serialize>,
     ) -> Result<Value, Failure> {
         let response = self.request(method, path, body).await?;
-        response.json().await.map_err(|e| {
-            Failure::refused(format!("unexpected response from the server: {}", chain(&e)))
+        let bytes = response.bytes().await.map_err(|e| self.send_error(&e))?;
+        if bytes.is_empty() {
+            // 204 No Content: the action has no result to show.
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|_| {
+            Failure::refused("unexpected response from the server: the body is not JSON")
         })
     }
 
@@ -240,4 +245,12 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Reads an answer into its documented shape. serde's message is left out:
+/// it may quote a value, and a value may be a token.
+pub fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Failure> {
+    serde_json::from_value(value).map_err(|_| {
+        Failure::refused("unexpected response from the server: not the documented JSON shape")
+    })
 }

@@ -8,6 +8,8 @@ mod http;
 mod offline;
 mod output;
 mod policy;
+mod prompt;
+mod remedy;
 
 use std::process::ExitCode;
 
@@ -60,8 +62,11 @@ enum Command {
     /// Apply pending database migrations (offline; veild also does this at start)
     #[command(after_help = "Example:\n  VEIL_DATABASE_URL=postgres://veil@db/veil veilctl migrate")]
     Migrate,
-    /// Check room disclosure policy files (offline)
+    /// Check policy files: issuance.toml and room disclosure policies (offline)
     Policy(policy::Opts),
+    /// Apply, list and lift remedies on the account behind a pseudonym
+    #[command(after_help = EXIT_CODES_HELP)]
+    Remedy(remedy::Opts),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +92,10 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
         Command::Init => offline::init(output).await,
         Command::Migrate => offline::migrate(output).await,
         Command::Policy(opts) => policy::run(opts, output),
+        Command::Remedy(opts) => {
+            let api = http::Api::new(&cli.server, matches, output.verbose)?;
+            remedy::run(opts, &api, output).await
+        }
     }
 }
 
