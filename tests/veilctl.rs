@@ -344,42 +344,22 @@ fn remedies_are_applied_listed_and_lifted(deployment: &Deployment) {
     );
     let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
 
-    let run = deployment.online(
-        &server,
-        &[
-            "remedy",
-            "apply",
-            "--pseudonym",
-            &uri,
-            "--action",
-            "suspend",
-            "--case-id",
-            "CASE-1",
-            "--reason",
-            "spam",
-        ],
-    );
+    let apply = [
+        "remedy",
+        "apply",
+        "--pseudonym",
+        &uri,
+        "--action",
+        "suspend",
+        "--case-id",
+        "CASE-1",
+        "--reason",
+        "spam",
+    ];
+    let run = deployment.online(&server, &apply);
     assert_eq!(run.code, 2, "a state change needs --yes without a terminal: {run:#?}");
-    let run = deployment
-        .online(
-            &server,
-            &[
-                "remedy",
-                "apply",
-                "--pseudonym",
-                &uri,
-                "--action",
-                "suspend",
-                "--case-id",
-                "CASE-1",
-                "--reason",
-                "spam",
-                "--duration",
-                "7d",
-                "--yes",
-            ],
-        )
-        .ok();
+    let run =
+        deployment.online(&server, &[&apply[..], &["--duration", "7d", "--yes"]].concat()).ok();
     assert!(run.stdout.contains("1 pseudonym(s) affected"), "{run:#?}");
     assert!(!run.stdout.contains("mallory"), "never the account: {run:#?}");
 

@@ -116,12 +116,10 @@ async fn create(opts: CreateOpts, api: &Api, output: Output) -> Result<(), Failu
 }
 
 async fn list(api: &Api, output: Output) -> Result<(), Failure> {
-    let response = api.get(&["v1", "admin", "clients"]).await?;
-    if output.json {
-        print_json(&response);
+    let Some(list) = api.get_for_table::<ClientList>(&["v1", "admin", "clients"], output).await?
+    else {
         return Ok(());
-    }
-    let list: ClientList = parse(response)?;
+    };
     let rows = list
         .clients
         .into_iter()

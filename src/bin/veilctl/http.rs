@@ -80,6 +80,21 @@ impl Api {
         self.send(Method::GET, path, None::<&()>).await
     }
 
+    /// For list commands: with `--json` prints the answer as it came and
+    /// returns `None`; otherwise returns it parsed for a table.
+    pub async fn get_for_table<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &[&str],
+        output: crate::output::Output,
+    ) -> Result<Option<T>, Failure> {
+        let response = self.get(path).await?;
+        if output.json {
+            crate::output::print_json(&response);
+            return Ok(None);
+        }
+        parse(response).map(Some)
+    }
+
     pub async fn post(&self, path: &[&str], body: &impl Serialize) -> Result<Value, Failure> {
         self.send(Method::POST, path, Some(body)).await
     }

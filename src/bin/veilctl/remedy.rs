@@ -155,12 +155,9 @@ async fn apply(opts: ApplyOpts, api: &Api, output: Output) -> Result<(), Failure
 }
 
 async fn list(api: &Api, output: Output) -> Result<(), Failure> {
-    let response = api.get(&["v1", "remedies"]).await?;
-    if output.json {
-        print_json(&response);
+    let Some(list) = api.get_for_table::<RemedyList>(&["v1", "remedies"], output).await? else {
         return Ok(());
-    }
-    let list: RemedyList = parse(response)?;
+    };
     let rows = list
         .remedies
         .into_iter()
