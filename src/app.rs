@@ -10,6 +10,8 @@ use crate::abuse::Abuse;
 use crate::abuse::policy::{IssuancePolicy, IssuancePolicyError};
 use crate::access::{Access, AccessError, ApiToken, Scope};
 use crate::api::{AppState, Services};
+use crate::breakglass::BreakGlass;
+use crate::breakglass::policy::{BreakGlassPolicy, BreakGlassPolicyError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::issuance::Minter;
@@ -41,6 +43,8 @@ pub enum StartError {
     Policy(#[from] PolicyError),
     #[error("{0}")]
     IssuancePolicy(#[from] IssuancePolicyError),
+    #[error("{0}")]
+    BreakGlassPolicy(#[from] BreakGlassPolicyError),
     #[error("verifier: {0}")]
     Verifier(String),
 }
@@ -64,6 +68,7 @@ pub async fn prepare(
     let rooms = config.policies_dir.join("rooms");
     let policies = RoomPolicies::load_dir(&rooms)?;
     let issuance = Arc::new(IssuancePolicy::load_dir(&config.policies_dir)?);
+    let break_glass_policy = Arc::new(BreakGlassPolicy::load_dir(&config.policies_dir)?);
     if policies.names().next().is_none() {
         tracing::warn!(dir = %rooms.display(), "no room policies found; only inline policies can be used");
     }
@@ -110,8 +115,26 @@ pub async fn prepare(
     );
     let verifier = Verifier::new(keys.clone(), store.clone(), clock.clone(), names, policies)
         .map_err(StartError::Verifier)?;
-    let services =
-        Services { config, store, keys, access, minter, abuse, disclosures, verifier, clock };
+    let break_glass = BreakGlass::new(
+        keys.clone(),
+        store.clone(),
+        clock.clone(),
+        break_glass_policy,
+        config.pseudonym_prefix(),
+        config.break_glass_key_path(),
+    );
+    let services = Services {
+        config,
+        store,
+        keys,
+        access,
+        minter,
+        abuse,
+        break_glass,
+        disclosures,
+        verifier,
+        clock,
+    };
     Ok((AppState(Arc::new(services)), first))
 }
 

@@ -46,6 +46,9 @@ pub struct Config {
     /// Longest pseudonym validity a backend may request.
     pub max_validity_days: u32,
     pub log_format: LogFormat,
+    /// The break-glass private key (file custody), read only at a reveal.
+    /// Unset: `<keys_dir>/break-glass.key`, the dev setup veild warns about.
+    pub break_glass_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             auto_init: true,
             max_validity_days: 90,
             log_format: LogFormat::Human,
+            break_glass_key_file: None,
         }
     }
 }
@@ -113,6 +117,9 @@ impl Config {
         if let Some(v) = env("VEIL_MAX_VALIDITY_DAYS") {
             self.max_validity_days = parse("VEIL_MAX_VALIDITY_DAYS", &v)?;
         }
+        if let Some(v) = env("VEIL_BREAK_GLASS_KEY_FILE") {
+            self.break_glass_key_file = Some(v.into());
+        }
         if let Some(v) = env("VEIL_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "human" => LogFormat::Human,
@@ -143,6 +150,13 @@ impl Config {
             return Err(invalid("max_validity_days", "must be between 1 and 3650".into()));
         }
         Ok(())
+    }
+
+    /// Where a reveal reads the break-glass private key.
+    pub fn break_glass_key_path(&self) -> PathBuf {
+        self.break_glass_key_file
+            .clone()
+            .unwrap_or_else(|| self.keys_dir.join(crate::keys::directory::GLASS_PRIVATE))
     }
 
     /// Prefix every pseudonym URI of this provider starts with.

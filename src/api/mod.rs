@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod auth;
 mod backend;
+mod break_glass;
 mod disclosures;
 mod health;
 mod hub;
@@ -25,6 +26,7 @@ pub use json::MAX_BODY_BYTES;
 
 use crate::abuse::Abuse;
 use crate::access::Access;
+use crate::breakglass::BreakGlass;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::issuance::Minter;
@@ -41,6 +43,7 @@ pub struct Services {
     pub access: Access,
     pub minter: Minter,
     pub abuse: Abuse,
+    pub break_glass: BreakGlass,
     pub disclosures: DisclosureIssuer,
     pub verifier: Verifier,
     pub clock: Arc<dyn Clock>,
@@ -68,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(mls::routes())
         .merge(admin::routes())
         .merge(audit::routes())
+        .merge(break_glass::routes())
         .merge(abuse::routes())
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

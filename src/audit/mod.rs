@@ -49,6 +49,12 @@ pub enum AuditAction {
     RemedyApplied(RemedyAction),
     RemedyLifted,
     ReputationAdjusted,
+    BreakGlassRequested,
+    BreakGlassApproved,
+    BreakGlassDenied,
+    BreakGlassRevealed,
+    /// An authenticated admin's break-glass call that was refused.
+    BreakGlassRefused,
 }
 
 impl AuditAction {
@@ -62,6 +68,11 @@ impl AuditAction {
             },
             AuditAction::RemedyLifted => "remedy.lift",
             AuditAction::ReputationAdjusted => "reputation.adjust",
+            AuditAction::BreakGlassRequested => "break_glass.request",
+            AuditAction::BreakGlassApproved => "break_glass.approve",
+            AuditAction::BreakGlassDenied => "break_glass.deny",
+            AuditAction::BreakGlassRevealed => "break_glass.reveal",
+            AuditAction::BreakGlassRefused => "break_glass.refused",
         }
     }
 }
@@ -77,6 +88,8 @@ pub struct AuditEvent<'a> {
     pub subject: &'a str,
     pub case_id: Option<&'a str>,
     pub reason: &'a str,
+    /// Only on a reveal: the account, HPKE-sealed to the break-glass key.
+    pub sealed: Option<Vec<u8>>,
 }
 
 impl<'a> AuditEvent<'a> {
@@ -88,6 +101,12 @@ impl<'a> AuditEvent<'a> {
         case_id: Option<&'a str>,
         reason: &'a str,
     ) -> Self {
-        Self { id: uuid::Uuid::new_v4().to_string(), at, actor, action, subject, case_id, reason }
+        let id = uuid::Uuid::new_v4().to_string();
+        Self { id, at, actor, action, subject, case_id, reason, sealed: None }
+    }
+
+    pub fn with_sealed(mut self, sealed: Vec<u8>) -> Self {
+        self.sealed = Some(sealed);
+        self
     }
 }

@@ -31,12 +31,13 @@ pub(super) async fn append(
         target: event.subject,
         case_id: event.case_id,
         justification: event.reason,
-        sealed: None,
+        sealed: event.sealed.as_deref(),
     };
     let hash = fields.hash(&prev);
     sqlx::query(
-        "INSERT INTO audit_events (id, at, actor, action, subject, case_id, reason, seq, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO audit_events \
+         (id, at, actor, action, subject, case_id, reason, sealed, seq, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(event.id.as_str())
     .bind(event.at)
@@ -45,6 +46,7 @@ pub(super) async fn append(
     .bind(event.subject)
     .bind(event.case_id)
     .bind(event.reason)
+    .bind(event.sealed.as_deref())
     .bind(seq)
     .bind(prev)
     .bind(hash.to_vec())
@@ -76,6 +78,14 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
 }
 
 impl Store {
+    /// An audit entry on its own (e.g. a refused break-glass call).
+    pub async fn append_audit(&self, event: &AuditEvent<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Up to `limit` chained entries after sequence number `after`, in order.
     pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod breakglass;
 mod clients;
 mod dump;
 mod limits;
@@ -15,6 +16,7 @@ mod reports;
 mod reputation;
 
 pub use accounts::NewAccount;
+pub use breakglass::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord};
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use pseudonyms::{NewPseudonym, PseudonymRow};

@@ -10,6 +10,7 @@ mod abuse_cases;
 mod abuse_limits;
 mod audit_log;
 mod bad_input;
+mod break_glass;
 mod clients;
 mod disclosures;
 mod flows_abuse;

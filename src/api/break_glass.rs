@@ -1,0 +1,189 @@
+//! Break-glass routes (scope `admin`) and the user's transparency view
+//! (scope `backend`). The reveal response is the only one in the whole API
+//! that carries an account id.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::Caller;
+use super::json::ApiJson;
+use super::problem::Problem;
+use crate::access::Scope;
+use crate::breakglass::{BreakGlassError, NewRequest, RequestView, Status};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/break-glass", get(list).post(request))
+        .route("/v1/admin/break-glass/{id}/approve", post(approve))
+        .route("/v1/admin/break-glass/{id}/deny", post(deny))
+        .route("/v1/admin/break-glass/{id}/reveal", post(reveal))
+        .route("/v1/accounts/transparency", post(transparency))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestBody {
+    pseudonym: String,
+    case_id: String,
+    justification: String,
+    reason_code: String,
+}
+
+async fn request(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RequestBody>,
+) -> Result<(StatusCode, Json<RequestView>), Problem> {
+    let admin = caller.require(&[Scope::Admin])?;
+    let new = NewRequest {
+        pseudonym: &body.pseudonym,
+        case_id: &body.case_id,
+        justification: &body.justification,
+        reason_code: &body.reason_code,
+    };
+    let view = state.break_glass.request(&admin.id, &new).await.map_err(problem)?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<Status>,
+}
+
+#[derive(Serialize)]
+struct RequestList {
+    requests: Vec<RequestView>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<RequestList>, Problem> {
+    caller.require(&[Scope::Admin])?;
+    let requests = state.break_glass.list(query.status).await.map_err(problem)?;
+    Ok(Json(RequestList { requests }))
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RequestView>, Problem> {
+    let admin = caller.require(&[Scope::Admin])?;
+    Ok(Json(state.break_glass.approve(&admin.id, &id).await.map_err(problem)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DenyBody {
+    reason: String,
+}
+
+async fn deny(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DenyBody>,
+) -> Result<Json<RequestView>, Problem> {
+    let admin = caller.require(&[Scope::Admin])?;
+    Ok(Json(state.break_glass.deny(&admin.id, &id, &body.reason).await.map_err(problem)?))
+}
+
+#[derive(Serialize)]
+struct Revealed {
+    request_id: String,
+    account: String,
+}
+
+async fn reveal(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Revealed>, Problem> {
+    let admin = caller.require(&[Scope::Admin])?;
+    let account = state.break_glass.reveal(&admin.id, &id).await.map_err(problem)?;
+    Ok(Json(Revealed { request_id: id, account: account.as_str().to_string() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransparencyBody {
+    account: String,
+}
+
+#[derive(Serialize)]
+struct Reveal {
+    revealed_at: i64,
+    reason_code: String,
+    case_id: String,
+}
+
+#[derive(Serialize)]
+struct Reveals {
+    reveals: Vec<Reveal>,
+}
+
+async fn transparency(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<TransparencyBody>,
+) -> Result<Json<Reveals>, Problem> {
+    caller.require(&[Scope::Backend])?;
+    let records = state.break_glass.transparency(&body.account).await.map_err(problem)?;
+    let reveals = records
+        .into_iter()
+        .map(|r| Reveal {
+            revealed_at: r.revealed_at,
+            reason_code: r.reason_code,
+            case_id: r.case_id,
+        })
+        .collect();
+    Ok(Json(Reveals { reveals }))
+}
+
+fn problem(error: BreakGlassError) -> Problem {
+    let detail = error.to_string();
+    match error {
+        BreakGlassError::Invalid(_) => Problem::invalid(detail),
+        BreakGlassError::UnknownReason(_) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-reason-code",
+            "Unknown reason code",
+            detail,
+        ),
+        BreakGlassError::UnknownPseudonym | BreakGlassError::NotFound => Problem::not_found(detail),
+        BreakGlassError::SelfApproval => {
+            Problem::new(StatusCode::FORBIDDEN, "self-approval", "Self-approval refused", detail)
+        }
+        BreakGlassError::NotRequester => {
+            Problem::new(StatusCode::FORBIDDEN, "not-requester", "Not the requester", detail)
+        }
+        BreakGlassError::AlreadyApproved => {
+            Problem::new(StatusCode::CONFLICT, "already-approved", "Already approved", detail)
+        }
+        BreakGlassError::NotPending(_) => {
+            Problem::new(StatusCode::CONFLICT, "not-pending", "Not pending", detail)
+        }
+        BreakGlassError::NotApproved(_) => {
+            Problem::new(StatusCode::CONFLICT, "not-approved", "Not approved", detail)
+        }
+        BreakGlassError::AlreadyRevealed => {
+            Problem::new(StatusCode::CONFLICT, "already-revealed", "Already revealed", detail)
+        }
+        BreakGlassError::Expired => {
+            Problem::new(StatusCode::GONE, "expired", "Request expired", detail)
+        }
+        BreakGlassError::AccountDeleted => {
+            Problem::new(StatusCode::GONE, "account-deleted", "Account deleted", detail)
+        }
+        BreakGlassError::Custody(_) | BreakGlassError::Link(_) | BreakGlassError::Store(_) => {
+            Problem::internal(error)
+        }
+    }
+}

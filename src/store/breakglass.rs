@@ -1,0 +1,287 @@
+//! Break-glass requests and approvals. Every state change is one
+//! conditional UPDATE (the state it expects is in its WHERE clause), written
+//! with its audit entry in one transaction: two admins racing on the same
+//! request cannot both succeed, and a reveal happens at most once.
+
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, audit, get};
+use crate::audit::AuditEvent;
+
+#[derive(Debug, Clone)]
+pub struct NewBreakGlass<'a> {
+    pub id: &'a str,
+    pub pseudonym: &'a str,
+    pub reason_code: &'a str,
+    pub case_id: &'a str,
+    pub justification: &'a str,
+    pub requester: &'a str,
+    pub approvals_required: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct BreakGlassRow {
+    pub id: String,
+    pub pseudonym: String,
+    pub reason_code: String,
+    pub case_id: String,
+    pub justification: String,
+    pub requester: String,
+    /// As stored: pending, approved, denied or revealed.
+    pub status: String,
+    pub approvals: i64,
+    pub approvals_required: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revealed_at: Option<i64>,
+}
+
+impl BreakGlassRow {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: get(row, "id")?,
+            pseudonym: get(row, "pseudonym")?,
+            reason_code: get(row, "reason_code")?,
+            case_id: get(row, "case_id")?,
+            justification: get(row, "justification")?,
+            requester: get(row, "requester")?,
+            status: get(row, "status")?,
+            approvals: get(row, "approvals")?,
+            approvals_required: get(row, "approvals_required")?,
+            created_at: get(row, "created_at")?,
+            expires_at: get(row, "expires_at")?,
+            revealed_at: get(row, "revealed_at")?,
+        })
+    }
+}
+
+macro_rules! select_requests {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, pseudonym, reason_code, case_id, justification, requester, status, \
+             approvals_required, created_at, expires_at, revealed_at, \
+             (SELECT COUNT(*) FROM break_glass_approvals a WHERE a.request_id = r.id) AS approvals \
+             FROM break_glass_requests r ",
+            $rest
+        )
+    };
+}
+
+/// The outcome of one approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// Recorded; `complete` once enough admins approved.
+    Recorded { complete: bool },
+    /// This admin had already approved.
+    Duplicate,
+    /// The request is no longer pending (or has lapsed).
+    NotPending,
+}
+
+/// One reveal as the user may see it after the embargo.
+#[derive(Debug, Clone)]
+pub struct RevealRecord {
+    pub revealed_at: i64,
+    pub reason_code: String,
+    pub case_id: String,
+}
+
+impl Store {
+    pub async fn insert_break_glass(
+        &self,
+        request: &NewBreakGlass<'_>,
+        audit_event: &AuditEvent<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO break_glass_requests (id, pseudonym, reason_code, case_id, justification, \
+             requester, status, approvals_required, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
+        )
+        .bind(request.id)
+        .bind(request.pseudonym)
+        .bind(request.reason_code)
+        .bind(request.case_id)
+        .bind(request.justification)
+        .bind(request.requester)
+        .bind(request.approvals_required)
+        .bind(request.created_at)
+        .bind(request.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn break_glass(&self, id: &str) -> Result<Option<BreakGlassRow>, StoreError> {
+        let row = sqlx::query(select_requests!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(BreakGlassRow::from_row).transpose()
+    }
+
+    /// The newest `limit` requests.
+    pub async fn list_break_glass(&self, limit: i64) -> Result<Vec<BreakGlassRow>, StoreError> {
+        let rows = sqlx::query(select_requests!("ORDER BY created_at DESC, id LIMIT $1"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(BreakGlassRow::from_row).collect()
+    }
+
+    /// Records `approver`'s approval of a pending request; the last one
+    /// needed opens the reveal window `[now, now + window)`.
+    pub async fn approve_break_glass(
+        &self,
+        id: &str,
+        approver: &str,
+        window: i64,
+        audit_event: &AuditEvent<'_>,
+    ) -> Result<Approval, StoreError> {
+        let now = audit_event.at;
+        let mut tx = self.pool.begin().await?;
+        // A no-op write first: it locks the request row, so concurrent
+        // approvals of one request are counted one after the other.
+        let pending = sqlx::query(
+            "UPDATE break_glass_requests SET status = status \
+             WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if pending.rows_affected() != 1 {
+            return Ok(Approval::NotPending);
+        }
+        let already = sqlx::query(
+            "SELECT 1 AS one FROM break_glass_approvals WHERE request_id = $1 AND approver = $2",
+        )
+        .bind(id)
+        .bind(approver)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if already.is_some() {
+            return Ok(Approval::Duplicate);
+        }
+        sqlx::query(
+            "INSERT INTO break_glass_approvals (request_id, approver, at) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(approver)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let complete = sqlx::query(
+            "UPDATE break_glass_requests SET status = 'approved', decided_at = $1, expires_at = $2 \
+             WHERE id = $3 AND approvals_required <= \
+             (SELECT COUNT(*) FROM break_glass_approvals WHERE request_id = $3)",
+        )
+        .bind(now)
+        .bind(now + window)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(Approval::Recorded { complete })
+    }
+
+    /// Denies a pending request; false when it was not pending.
+    pub async fn deny_break_glass(
+        &self,
+        id: &str,
+        audit_event: &AuditEvent<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE break_glass_requests SET status = 'denied', decided_at = $1 \
+             WHERE id = $2 AND status = 'pending' AND expires_at > $1",
+        )
+        .bind(audit_event.at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The `glass_link` of an account: `None` when the row or the link is
+    /// gone (a deletion remedy).
+    pub async fn glass_link(&self, account_ref: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT glass_link FROM accounts WHERE account_ref = $1")
+            .bind(account_ref)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => get::<Option<Vec<u8>>>(&row, "glass_link")?,
+            None => None,
+        })
+    }
+
+    /// Marks an approved request revealed, by its requester, inside its
+    /// window; false when any of that no longer holds (so a reveal happens
+    /// once). The audit entry carries the sealed account.
+    pub async fn complete_reveal(
+        &self,
+        id: &str,
+        account_ref: &[u8],
+        embargo_until: Option<i64>,
+        audit_event: &AuditEvent<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE break_glass_requests SET status = 'revealed', revealed_at = $1, \
+             account_ref = $2, embargo_until = $3 \
+             WHERE id = $4 AND requester = $5 AND status = 'approved' AND expires_at > $1",
+        )
+        .bind(audit_event.at)
+        .bind(account_ref)
+        .bind(embargo_until)
+        .bind(id)
+        .bind(audit_event.actor)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Reveals about this account whose embargo has ended by `now`.
+    pub async fn reveals_for(
+        &self,
+        account_ref: &[u8],
+        now: i64,
+    ) -> Result<Vec<RevealRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT revealed_at, reason_code, case_id FROM break_glass_requests \
+             WHERE account_ref = $1 AND status = 'revealed' AND embargo_until <= $2 \
+             ORDER BY revealed_at",
+        )
+        .bind(account_ref)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RevealRecord {
+                    revealed_at: get(row, "revealed_at")?,
+                    reason_code: get(row, "reason_code")?,
+                    case_id: get(row, "case_id")?,
+                })
+            })
+            .collect()
+    }
+}

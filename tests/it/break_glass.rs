@@ -1,0 +1,207 @@
+//! Break-glass (issue 5): two-person approval, one reveal within its
+//! window, refusals (audited), deleted accounts, transparency after the
+//! embargo, and the account id nowhere but the reveal response and,
+//! sealed, its audit entry.
+
+use std::sync::Arc;
+
+use base64ct::{Base64, Encoding};
+use serde_json::{Value, json};
+use veil::audit::chain::{AuditEntry, GENESIS, verify_entries};
+use veil::breakglass::custody::read_key_file;
+use veil::clock::ManualClock;
+use veil::linkage::open_glass_link;
+
+use crate::support::mls::MlsClient;
+use crate::support::{Db, TestApp, assert_problem};
+
+const ACCOUNT: &str = "alice.breakglass@example.org";
+
+async fn clocked(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+    let clock = ManualClock::new(1_900_000_800);
+    let app = TestApp::spawn_with_clock(db, clock.clone()).await?;
+    Some((app, clock))
+}
+
+async fn pseudonym(app: &TestApp, backend: &str) -> String {
+    let (status, body) = app.mint(backend, ACCOUNT, vec![MlsClient::new().jwk()]).await;
+    assert_eq!(status, 201, "{body}");
+    body["pseudonyms"][0]["uri"].as_str().unwrap().to_string()
+}
+
+async fn request(app: &TestApp, token: &str, uri: &str, reason_code: &str) -> (u16, Value) {
+    let body = json!({"pseudonym": uri, "case_id": "case-42", "justification": "court order 17",
+                      "reason_code": reason_code});
+    app.post("/v1/admin/break-glass", token, &body).await
+}
+
+async fn step(app: &TestApp, token: &str, id: &str, action: &str) -> (u16, Value) {
+    let body = if action == "deny" { json!({"reason": "not enough"}) } else { json!({}) };
+    app.post(&format!("/v1/admin/break-glass/{id}/{action}"), token, &body).await
+}
+
+async fn audit_log(app: &TestApp) -> Vec<AuditEntry> {
+    let (status, body) = app.get("/v1/admin/audit?limit=1000", Some(&app.admin_token)).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(body["entries"].clone()).unwrap()
+}
+
+async fn rows(app: &TestApp, table: &str) -> usize {
+    let dump = app.state.store.dump_all_tables().await.unwrap();
+    dump.lines().filter(|l| l.starts_with(&format!("{table}: "))).count()
+}
+
+async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
+    let backend = app.token(&["backend"]).await;
+    let second = app.token(&["admin"]).await;
+    let third = app.token(&["admin"]).await;
+    let uri = pseudonym(&app, &backend).await;
+    let mut responses = Vec::new();
+
+    let (status, created) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "pending");
+    assert_eq!(created["expires_at"], 1_900_000_800 + 4 * 3600);
+    let id = created["request_id"].as_str().unwrap().to_string();
+    responses.push(created);
+
+    let (status, body) = step(&app, &app.admin_token, &id, "approve").await;
+    assert_problem(status, &body, 403, "self-approval");
+    let (status, body) = step(&app, &second, &id, "reveal").await;
+    assert_problem(status, &body, 403, "not-requester");
+    let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
+    assert_problem(status, &body, 409, "not-approved");
+    let (status, approved) = step(&app, &second, &id, "approve").await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["status"], "approved");
+    responses.push(approved);
+    let (status, list) = app.get("/v1/admin/break-glass?status=approved", Some(&third)).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["requests"].as_array().unwrap().len(), 1);
+    responses.push(list);
+
+    let (status, revealed) = step(&app, &app.admin_token, &id, "reveal").await;
+    assert_eq!(status, 200, "{revealed}");
+    assert_eq!(revealed["account"], ACCOUNT);
+    let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
+    assert_problem(status, &body, 409, "already-revealed");
+
+    // Policy may ask for two approvers.
+    let (_, legal) = request(&app, &app.admin_token, &uri, "legal-order").await;
+    let legal_id = legal["request_id"].as_str().unwrap();
+    let (_, body) = step(&app, &second, legal_id, "approve").await;
+    assert_eq!((body["status"].as_str(), body["approvals"].as_i64()), (Some("pending"), Some(1)));
+    let (status, body) = step(&app, &second, legal_id, "approve").await;
+    assert_problem(status, &body, 409, "already-approved");
+    let (_, body) = step(&app, &third, legal_id, "approve").await;
+    assert_eq!(body["status"], "approved");
+    responses.push(body);
+
+    // The chain holds; the reveal entry has the account only sealed.
+    let entries = audit_log(&app).await;
+    assert!(verify_entries((0, GENESIS), &entries, |_| {}).is_ok());
+    let reveal = entries.iter().find(|e| e.action == "break_glass.reveal").unwrap();
+    assert_eq!((reveal.target.as_str(), reveal.case_id.as_deref()), (id.as_str(), Some("case-42")));
+    let private_key = read_key_file(&app.dir.path().join("keys/break-glass.key")).unwrap();
+    let sealed = Base64::decode_vec(reveal.sealed.as_ref().unwrap()).unwrap();
+    let account_ref = app.state.keys.link.account_ref(ACCOUNT);
+    assert_eq!(open_glass_link(&private_key, &account_ref, &sealed).unwrap().as_str(), ACCOUNT);
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"break_glass.request") && actions.contains(&"break_glass.approve"));
+    assert!(actions.contains(&"break_glass.refused"), "refusals of admins are audited");
+
+    // The account appears in no other response and in no table.
+    for response in &responses {
+        assert!(!response.to_string().contains(ACCOUNT), "{response}");
+    }
+    assert!(!serde_json::to_string(&entries).unwrap().contains(ACCOUNT));
+    let dump = app.state.store.dump_all_tables().await.unwrap();
+    let hex: String = ACCOUNT.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(!dump.contains(ACCOUNT) && !dump.to_lowercase().contains(&hex));
+
+    // Transparency: nothing before the embargo (90 days), then the reveal.
+    let transparency = json!({"account": ACCOUNT});
+    let (status, body) = app.post("/v1/accounts/transparency", &backend, &transparency).await;
+    assert_eq!((status, body["reveals"].as_array().unwrap().len()), (200, 0), "{body}");
+    clock.advance(91 * 86_400);
+    let (status, body) = app.post("/v1/accounts/transparency", &backend, &transparency).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["reveals"],
+        json!([{"revealed_at": 1_900_000_800, "reason_code": "imminent-harm", "case_id": "case-42"}])
+    );
+    let (status, body) = app.post("/v1/accounts/transparency", &second, &transparency).await;
+    assert_problem(status, &body, 403, "insufficient-scope");
+}
+
+async fn expired_denied_and_bad_input((app, clock): (TestApp, Arc<ManualClock>)) {
+    let backend = app.token(&["backend"]).await;
+    let second = app.token(&["admin"]).await;
+    let uri = pseudonym(&app, &backend).await;
+    let admin = app.admin_token.clone();
+
+    // A pending request lapses after its TTL (4h for imminent-harm).
+    let (_, lapsed) = request(&app, &admin, &uri, "imminent-harm").await;
+    let lapsed = lapsed["request_id"].as_str().unwrap().to_string();
+    // An approved one closes after its reveal window (1h).
+    let (_, late) = request(&app, &admin, &uri, "imminent-harm").await;
+    let late = late["request_id"].as_str().unwrap().to_string();
+    assert_eq!(step(&app, &second, &late, "approve").await.0, 200);
+    clock.advance(5 * 3600);
+    let (status, body) = step(&app, &second, &lapsed, "approve").await;
+    assert_problem(status, &body, 409, "not-pending");
+    let (status, body) = step(&app, &admin, &late, "reveal").await;
+    assert_problem(status, &body, 410, "expired");
+    let (_, list) = app.get("/v1/admin/break-glass?status=expired", Some(&admin)).await;
+    assert_eq!(list["requests"].as_array().unwrap().len(), 2, "{list}");
+
+    // Denied: no approval or reveal after.
+    let (_, denied) = request(&app, &admin, &uri, "abuse-escalation").await;
+    let denied = denied["request_id"].as_str().unwrap().to_string();
+    let (status, body) = step(&app, &second, &denied, "deny").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("denied")), "{body}");
+    let (status, body) = step(&app, &admin, &denied, "reveal").await;
+    assert_problem(status, &body, 409, "not-approved");
+    let (status, body) = step(&app, &second, &denied, "approve").await;
+    assert_problem(status, &body, 409, "not-pending");
+
+    // Bad input: refused, nothing stored, but each refusal audited.
+    let stored = rows(&app, "break_glass_requests").await;
+    let refusals = |entries: Vec<AuditEntry>| {
+        entries.iter().filter(|e| e.action == "break_glass.refused").count()
+    };
+    let before = refusals(audit_log(&app).await);
+    let (status, body) = request(&app, &admin, &uri, "curiosity").await;
+    assert_problem(status, &body, 422, "unknown-reason-code");
+    let body = json!({"pseudonym": uri, "case_id": "c", "justification": " ", "reason_code": "legal-order"});
+    let (status, body) = app.post("/v1/admin/break-glass", &admin, &body).await;
+    assert_problem(status, &body, 422, "invalid-request");
+    let (status, body) = step(&app, &admin, "no-such-request", "approve").await;
+    assert_problem(status, &body, 404, "not-found");
+    let unknown = format!("{}x", &uri[..uri.len() - 1]);
+    let (status, body) = request(&app, &admin, &unknown, "legal-order").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(refusals(audit_log(&app).await), before + 4);
+    let (status, body) = request(&app, &backend, &uri, "legal-order").await;
+    assert_problem(status, &body, 403, "insufficient-scope");
+    let (status, body) = app.get("/v1/admin/break-glass", Some(&backend)).await;
+    assert_problem(status, &body, 403, "insufficient-scope");
+    assert_eq!(refusals(audit_log(&app).await), before + 4, "only admins' refusals are audited");
+    assert_eq!(rows(&app, "break_glass_requests").await, stored);
+}
+
+async fn deleted_account_cannot_be_revealed((app, _clock): (TestApp, Arc<ManualClock>)) {
+    let backend = app.token(&["backend"]).await;
+    let second = app.token(&["admin"]).await;
+    let uri = pseudonym(&app, &backend).await;
+    let (_, created) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    let id = created["request_id"].as_str().unwrap().to_string();
+    assert_eq!(step(&app, &second, &id, "approve").await.0, 200);
+    let remedy = json!({"pseudonym": uri, "action": "delete", "case_id": "c", "reason": "gdpr"});
+    let (status, body) = app.post("/v1/remedies", &app.admin_token, &remedy).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
+    assert_problem(status, &body, 410, "account-deleted");
+}
+
+on_both_backends_with!(clocked; two_admins_reveal_once, expired_denied_and_bad_input, deleted_account_cannot_be_revealed);
