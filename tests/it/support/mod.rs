@@ -134,15 +134,7 @@ impl TestApp {
         let token_file = first.admin_token_file.expect("first start writes an admin token");
         let admin_token =
             std::fs::read_to_string(token_file).expect("admin token").trim().to_string();
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = oneshot::channel();
-        let served = state.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.await;
-            };
-            veil::app::serve(listener, served, shutdown).await.expect("serve");
-        });
+        let (url, tx) = serve_in_background(listener, state.clone());
         Some(Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(tx) })
     }
 
@@ -154,15 +146,7 @@ impl TestApp {
         let listener = veil::app::bind(&config).await.expect("bind");
         let (state, _) =
             veil::app::prepare(config, self.state.clock.clone()).await.expect("prepare replica");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = oneshot::channel();
-        let served = state.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.await;
-            };
-            veil::app::serve(listener, served, shutdown).await.expect("serve");
-        });
+        let (url, tx) = serve_in_background(listener, state.clone());
         Self {
             url,
             http: http_client(),
@@ -255,6 +239,22 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// Serves `state` until the returned sender is dropped or fired.
+fn serve_in_background(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+) -> (String, oneshot::Sender<()>) {
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        veil::app::serve(listener, state, shutdown).await.expect("serve");
+    });
+    (url, tx)
 }
 
 /// Asserts a problem+json response with this status and type slug.
