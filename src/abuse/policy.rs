@@ -29,6 +29,16 @@ pub struct IssuancePolicy {
     pub client: ClientLimits,
     pub global: GlobalLimits,
     pub reputation: ReputationPolicy,
+    pub claims: ClaimsPolicy,
+}
+
+/// Which claims a disclosure may carry beyond the built-in identity claims
+/// (`issuance::claims`). Unknown claims are refused unless listed here.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimsPolicy {
+    /// Extra text claims (e.g. `department`), bounded like the built-in ones.
+    pub extra: Vec<String>,
 }
 
 /// Limits per account (counted per `account_ref`).
@@ -269,6 +279,11 @@ impl IssuancePolicy {
         for (field, value) in scores {
             if !(-1_000_000..=1_000_000).contains(&value) {
                 return Err(invalid(field, format!("must be -1000000 to 1000000, not {value}")));
+            }
+        }
+        for name in &self.claims.extra {
+            if let Err(message) = crate::issuance::claims::check_extra_name(name) {
+                return Err(invalid("claims.extra", format!("`{name}` {message}")));
             }
         }
         if self.reputation.initial < self.reputation.min_to_mint {

@@ -59,11 +59,44 @@ fn age_over(name: &str) -> Option<u8> {
     digits.parse().ok()
 }
 
-/// Checks every claim; `user_prefix` is `mimi://<our domain>/u/`.
-pub fn validate(claims: &Map<String, Value>, user_prefix: &str) -> Result<(), ClaimError> {
+/// Claim names that belong to the token formats themselves, never to a
+/// provider's extra claims.
+const RESERVED: &[&str] = &[
+    "iss", "sub", "aud", "iat", "exp", "nbf", "cti", "cnf", "vct", "status", "cnonce", "_sd",
+    "_sd_alg", "...",
+];
+
+/// Whether `name` may be allowed as an extra claim by the issuance policy.
+pub fn check_extra_name(name: &str) -> Result<(), &'static str> {
+    let well_formed = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !well_formed {
+        Err("must be 1 to 64 characters of a-z, 0-9 and _")
+    } else if RESERVED.contains(&name) || is_supported(name) {
+        Err("is reserved or already a built-in claim")
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks every claim; `user_prefix` is `mimi://<our domain>/u/`; `extra`
+/// are the text claims the issuance policy allows beyond the built-in ones.
+pub fn validate(
+    claims: &Map<String, Value>,
+    user_prefix: &str,
+    extra: &[String],
+) -> Result<(), ClaimError> {
     for (name, value) in claims {
-        validate_one(name, value, user_prefix)
-            .map_err(|reason| ClaimError { name: truncated(name), reason })?;
+        let checked = if extra.iter().any(|e| e == name) {
+            match value {
+                Value::String(text) if !text.is_empty() => bounded(text, MAX_TEXT_BYTES),
+                _ => Err("must be a non-empty string"),
+            }
+        } else {
+            validate_one(name, value, user_prefix)
+        };
+        checked.map_err(|reason| ClaimError { name: truncated(name), reason })?;
     }
     Ok(())
 }
@@ -197,8 +230,22 @@ mod tests {
 
     fn check(claims: Value) -> Result<(), ClaimError> {
         match claims {
-            Value::Object(map) => validate(&map, PREFIX),
+            Value::Object(map) => validate(&map, PREFIX, &[]),
             _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn extra_claims_pass_only_when_the_policy_lists_them() {
+        let claims = json!({"department": "Forschung 🔬", "name": "Zoë"});
+        let Value::Object(map) = claims else { unreachable!() };
+        assert_eq!(validate(&map, PREFIX, &[]).unwrap_err().name, "department");
+        validate(&map, PREFIX, &["department".to_string()]).unwrap();
+        let Value::Object(wrong) = json!({"department": 7}) else { unreachable!() };
+        assert!(validate(&wrong, PREFIX, &["department".to_string()]).is_err());
+        assert!(check_extra_name("department").is_ok());
+        for bad in ["", "Dept", "cnf", "email", "age_over_18", "a-b"] {
+            assert!(check_extra_name(bad).is_err(), "{bad}");
         }
     }
 

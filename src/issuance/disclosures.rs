@@ -225,7 +225,7 @@ impl DisclosureIssuer {
         if request.claims.is_empty() {
             return invalid("`claims` must hold at least one claim".into());
         }
-        claims::validate(&request.claims, &self.names.user_prefix)?;
+        claims::validate(&request.claims, &self.names.user_prefix, &self.policy.claims.extra)?;
         for (index, name) in request.disclosable.iter().enumerate() {
             if !request.claims.contains_key(name) {
                 return invalid(format!("disclosable[{index}] is not among the claims"));
