@@ -13,6 +13,9 @@ use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
 use crate::access::Scope;
+use zeroize::Zeroizing;
+
+use crate::breakglass::custody::CustodyError;
 use crate::breakglass::{BreakGlassError, NewRequest, RequestView, Status};
 
 pub fn routes() -> Router<AppState> {
@@ -101,13 +104,26 @@ struct Revealed {
     account: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevealBody {
+    /// For a passphrase-sealed key file.
+    passphrase: Option<String>,
+}
+
 async fn reveal(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    ApiJson(body): ApiJson<RevealBody>,
 ) -> Result<Json<Revealed>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
-    let account = state.break_glass.reveal(&admin.id, &id).await.map_err(problem)?;
+    let passphrase = body.passphrase.map(Zeroizing::new);
+    let account = state
+        .break_glass
+        .reveal(&admin.id, &id, passphrase.as_ref().map(|p| p.as_str()))
+        .await
+        .map_err(problem)?;
     Ok(Json(Revealed { request_id: id, account: account.as_str().to_string() }))
 }
 
@@ -181,6 +197,15 @@ fn problem(error: BreakGlassError) -> Problem {
         }
         BreakGlassError::AccountDeleted => {
             Problem::new(StatusCode::GONE, "account-deleted", "Account deleted", detail)
+        }
+        BreakGlassError::Custody(CustodyError::PassphraseRequired) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "passphrase-required",
+            "Passphrase required",
+            detail,
+        ),
+        BreakGlassError::Custody(CustodyError::WrongPassphrase) => {
+            Problem::new(StatusCode::FORBIDDEN, "wrong-passphrase", "Wrong passphrase", detail)
         }
         BreakGlassError::Custody(_) | BreakGlassError::Link(_) | BreakGlassError::Store(_) => {
             Problem::internal(error)

@@ -67,7 +67,11 @@ pub enum BreakGlassError {
 impl BreakGlassError {
     /// Refusals of the caller's request (audited), as opposed to failures.
     fn is_refusal(&self) -> bool {
-        !matches!(self, Self::Custody(_) | Self::Link(_) | Self::Store(_))
+        match self {
+            Self::Custody(e) => e.is_refusal(),
+            Self::Link(_) | Self::Store(_) => false,
+            _ => true,
+        }
     }
 }
 
@@ -356,13 +360,16 @@ impl BreakGlass {
     }
 
     /// The account id behind the request's pseudonym, once. The caller
-    /// returns it to the requester and nowhere else.
+    /// returns it to the requester and nowhere else. `passphrase` opens a
+    /// sealed key file; a wrong one is refused (and audited) without using
+    /// up the request.
     pub async fn reveal(
         &self,
         actor: &str,
         id: &str,
+        passphrase: Option<&str>,
     ) -> Result<Zeroizing<String>, BreakGlassError> {
-        let result = self.reveal_inner(actor, id).await;
+        let result = self.reveal_inner(actor, id, passphrase).await;
         self.refused(actor, id, None, result).await
     }
 
@@ -370,6 +377,7 @@ impl BreakGlass {
         &self,
         actor: &str,
         id: &str,
+        passphrase: Option<&str>,
     ) -> Result<Zeroizing<String>, BreakGlassError> {
         let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
         if row.requester != actor {
@@ -386,7 +394,14 @@ impl BreakGlass {
         let glass_link =
             self.store.glass_link(&account_ref.0).await?.ok_or(BreakGlassError::AccountDeleted)?;
         let account = {
-            let private_key = custody::read_key_file(&self.key_file)?;
+            // argon2id costs ~30 ms: off the async workers.
+            let path = self.key_file.clone();
+            let passphrase = passphrase.map(|p| Zeroizing::new(p.to_string()));
+            let private_key = tokio::task::spawn_blocking(move || {
+                custody::read_key_file(&path, passphrase.as_ref().map(|p| p.as_str()))
+            })
+            .await
+            .map_err(|_| BreakGlassError::Custody(CustodyError::Encrypt("key task failed")))??;
             open_glass_link(&private_key, &account_ref, &glass_link)?
         };
         let sealed = self.keys.link.seal_glass_link(&account, &account_ref)?;

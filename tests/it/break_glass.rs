@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 use veil::audit::chain::{AuditEntry, GENESIS, verify_entries};
-use veil::breakglass::custody::read_key_file;
+use veil::breakglass::custody::{read_key_file, seal_key};
 use veil::clock::ManualClock;
 use veil::linkage::open_glass_link;
 
@@ -102,7 +102,7 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
     assert!(verify_entries((0, GENESIS), &entries, |_| {}).is_ok());
     let reveal = entries.iter().find(|e| e.action == "break_glass.reveal").unwrap();
     assert_eq!((reveal.target.as_str(), reveal.case_id.as_deref()), (id.as_str(), Some("case-42")));
-    let private_key = read_key_file(&app.dir.path().join("keys/break-glass.key")).unwrap();
+    let private_key = read_key_file(&app.dir.path().join("keys/break-glass.key"), None).unwrap();
     let sealed = Base64::decode_vec(reveal.sealed.as_ref().unwrap()).unwrap();
     let account_ref = app.state.keys.link.account_ref(ACCOUNT);
     assert_eq!(open_glass_link(&private_key, &account_ref, &sealed).unwrap().as_str(), ACCOUNT);
@@ -204,4 +204,31 @@ async fn deleted_account_cannot_be_revealed((app, _clock): (TestApp, Arc<ManualC
     assert_problem(status, &body, 410, "account-deleted");
 }
 
-on_both_backends_with!(clocked; two_admins_reveal_once, expired_denied_and_bad_input, deleted_account_cannot_be_revealed);
+async fn sealed_key_file_needs_its_passphrase((app, _clock): (TestApp, Arc<ManualClock>)) {
+    let key_file = app.dir.path().join("keys/break-glass.key");
+    let raw = read_key_file(&key_file, None).unwrap();
+    std::fs::write(&key_file, seal_key(&raw, "custodian passphrase").unwrap()).unwrap();
+    let backend = app.token(&["backend"]).await;
+    let second = app.token(&["admin"]).await;
+    let uri = pseudonym(&app, &backend).await;
+    let (_, created) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    let id = created["request_id"].as_str().unwrap().to_string();
+    assert_eq!(step(&app, &second, &id, "approve").await.0, 200);
+    let path = format!("/v1/admin/break-glass/{id}/reveal");
+    let (status, body) = app.post(&path, &app.admin_token, &json!({})).await;
+    assert_problem(status, &body, 422, "passphrase-required");
+    let wrong = json!({"passphrase": "guess"});
+    let (status, body) = app.post(&path, &app.admin_token, &wrong).await;
+    assert_problem(status, &body, 403, "wrong-passphrase");
+    let right = json!({"passphrase": "custodian passphrase"});
+    let (status, body) = app.post(&path, &app.admin_token, &right).await;
+    assert_eq!((status, body["account"].as_str()), (200, Some(ACCOUNT)), "{body}");
+}
+
+on_both_backends_with!(
+    clocked;
+    two_admins_reveal_once,
+    expired_denied_and_bad_input,
+    deleted_account_cannot_be_revealed,
+    sealed_key_file_needs_its_passphrase
+);
