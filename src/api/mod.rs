@@ -19,8 +19,14 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::http::{HeaderName, Request};
 use base64ct::{Base64, Encoding};
+use tower_http::LatencyUnit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 pub use json::MAX_BODY_BYTES;
 
@@ -75,8 +81,31 @@ pub fn router(state: AppState) -> Router {
         .merge(abuse::routes())
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(
+            DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros),
+        ))
+        // Outermost, so the id exists before the span is made.
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// One span per request: method, route template (never the concrete path,
+/// which may carry a pseudonym id) and the request id echoed to the caller.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    // A caller's id is logged only when it looks like one: no log injection.
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .unwrap_or("invalid");
+    tracing::info_span!("request", method = %request.method(), route, request_id = id)
 }
 
 /// Standard base64 with padding: the encoding of every binary value in the API.

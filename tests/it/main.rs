@@ -19,4 +19,5 @@ mod flows_join_link;
 mod flows_knock;
 mod key_packages;
 mod minting;
+mod operations;
 mod privacy;
