@@ -412,6 +412,70 @@ fn post_json(server: &Server, token: &str, path: &str, body: &Value) -> Value {
 }
 
 /// `name_sqlite` and `name_postgres` tests running `scenario`.
+fn audit_is_exported_and_verified(deployment: &Deployment) {
+    deployment.init();
+    let server = deployment.start();
+    let (_, backend) = deployment.create_client(&server, "backend", "backend");
+    let minted = post_json(
+        &server,
+        &backend,
+        "/v1/pseudonyms",
+        &serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]}),
+    );
+    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+    for case in ["CASE-1", "CASE-2", "CASE-3"] {
+        let apply = [
+            "remedy",
+            "apply",
+            "--pseudonym",
+            &uri,
+            "--action",
+            "mute",
+            "--case-id",
+            case,
+            "--reason",
+            "spam",
+            "--yes",
+        ];
+        deployment.online(&server, &apply).ok();
+    }
+
+    let run = deployment.online(&server, &["audit", "verify", "--json"]).ok();
+    assert_eq!(
+        (run.json()["intact"].as_bool(), run.json()["entries"].as_i64()),
+        (Some(true), Some(3))
+    );
+    let run = deployment.online(&server, &["audit", "tail", "-n", "2"]).ok();
+    assert!(run.stdout.contains("CASE-3") && !run.stdout.contains("CASE-1"), "{run:#?}");
+
+    // An export verifies offline (key from the key directory); an edited one names the entry.
+    let export = deployment.dir.path().join("audit.json");
+    deployment.online(&server, &["audit", "export", "--out", export.to_str().unwrap()]).ok();
+    deployment.veilctl(&["audit", "verify", "--file", export.to_str().unwrap()]).ok();
+    let text = std::fs::read_to_string(&export).unwrap();
+    let edited = export.with_file_name("edited.json");
+    std::fs::write(&edited, text.replacen("CASE-2", "CASE-9", 1)).unwrap();
+    let run = deployment.veilctl(&["audit", "verify", "--file", edited.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("entry 2 was altered"), "{run:#?}");
+
+    // A checkpoint checked with another key is refused.
+    let other = deployment.dir.path().join("other.jwk");
+    let (signer, _) = veil::keys::signer::Es256Signer::generate("other").unwrap();
+    std::fs::write(&other, serde_json::to_string(&signer.public_key().to_jwk()).unwrap()).unwrap();
+    let args = [
+        "audit",
+        "verify",
+        "--file",
+        export.to_str().unwrap(),
+        "--audit-key",
+        other.to_str().unwrap(),
+    ];
+    let run = deployment.veilctl(&args);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("checkpoint refused"), "{run:#?}");
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
         #[test]
@@ -435,6 +499,7 @@ on_both_backends! {
     revoke_unknown_id_is_refused => revoke_unknown_id_is_refused_sqlite, revoke_unknown_id_is_refused_postgres;
     init_twice_refuses => init_twice_refuses_sqlite, init_twice_refuses_postgres;
     remedies_are_applied_listed_and_lifted => remedies_sqlite, remedies_postgres;
+    audit_is_exported_and_verified => audit_sqlite, audit_postgres;
 }
 
 #[test]

@@ -80,6 +80,17 @@ impl Api {
         self.send(Method::GET, path, None::<&()>).await
     }
 
+    /// GET with query parameters.
+    pub async fn get_query(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Value, Failure> {
+        let mut url = self.endpoint(path);
+        url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        self.send_url(Method::GET, url, None::<&()>).await
+    }
+
     /// For list commands: with `--json` prints the answer as it came and
     /// returns `None`; otherwise returns it parsed for a table.
     pub async fn get_for_table<T: serde::de::DeserializeOwned>(
@@ -110,7 +121,16 @@ impl Api {
         path: &[&str],
         body: Option<&impl Serialize>,
     ) -> Result<Value, Failure> {
-        let response = self.request(method, path, body).await?;
+        self.send_url(method, self.endpoint(path), body).await
+    }
+
+    async fn send_url(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&impl Serialize>,
+    ) -> Result<Value, Failure> {
+        let response = self.request_url(method, url, body).await?;
         let bytes = response.bytes().await.map_err(|e| self.send_error(&e))?;
         if bytes.is_empty() {
             // 204 No Content: the action has no result to show.
@@ -127,7 +147,15 @@ impl Api {
         path: &[&str],
         body: Option<&impl Serialize>,
     ) -> Result<reqwest::Response, Failure> {
-        let url = self.endpoint(path);
+        self.request_url(method, self.endpoint(path), body).await
+    }
+
+    async fn request_url(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&impl Serialize>,
+    ) -> Result<reqwest::Response, Failure> {
         if self.verbose {
             eprintln!("veilctl: {method} {url}");
         }

@@ -2,6 +2,7 @@
 //! `init` and `migrate` work on the database and key directory directly,
 //! configured exactly like veild.
 
+mod audit;
 mod client;
 mod error;
 mod http;
@@ -51,6 +52,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Read, export and verify the hash-chained audit log
+    #[command(after_help = EXIT_CODES_HELP)]
+    Audit(audit::Opts),
     /// Manage API clients through the admin API of a running veild
     #[command(after_help = EXIT_CODES_HELP)]
     Client(client::Opts),
@@ -85,6 +89,13 @@ fn main() -> ExitCode {
 async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
     let output = Output { json: cli.json, verbose: cli.verbose };
     match cli.command {
+        Command::Audit(opts) => {
+            let api = match opts.needs_api() {
+                true => Some(http::Api::new(&cli.server, matches, output.verbose)?),
+                false => None,
+            };
+            audit::run(opts, api.as_ref(), output).await
+        }
         Command::Client(opts) => {
             let api = http::Api::new(&cli.server, matches, output.verbose)?;
             client::run(opts, &api, output).await
