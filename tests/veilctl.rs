@@ -476,6 +476,84 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
     assert!(run.stderr.contains("checkpoint refused"), "{run:#?}");
 }
 
+fn break_glass_via_cli(deployment: &Deployment) {
+    deployment.init();
+    let server = deployment.start();
+    let (_, second) = deployment.create_client(&server, "second admin", "admin");
+    let (_, backend) = deployment.create_client(&server, "backend", "backend");
+    let minted = post_json(
+        &server,
+        &backend,
+        "/v1/pseudonyms",
+        &serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]}),
+    );
+    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+    let request = [
+        "break-glass",
+        "request",
+        "--pseudonym",
+        &uri,
+        "--reason-code",
+        "imminent-harm",
+        "--case-id",
+        "CASE-5",
+        "--justification",
+        "threat to life",
+    ];
+    let run = deployment.online(&server, &request);
+    assert_eq!(run.code, 2, "acting needs --yes without a terminal: {run:#?}");
+    let id = |run: Run| run.json()["request_id"].as_str().unwrap().to_string();
+    let first = id(deployment.online(&server, &[&request[..], &["--yes", "--json"]].concat()).ok());
+    let run = deployment.online(&server, &["break-glass", "approve", &first, "--yes"]);
+    assert_eq!(run.code, 4, "self-approval is refused: {run:#?}");
+    let approve = ["break-glass", "approve", &first, "--yes", "--token", &second];
+    let run = deployment.online(&server, &approve).ok();
+    assert!(run.stdout.contains("is approved"), "{run:#?}");
+    let run = deployment.online(&server, &["break-glass", "list", "--status", "approved"]).ok();
+    assert!(run.stdout.contains(&first) && !run.stdout.contains("mallory"), "{run:#?}");
+
+    // With the key sealed under a passphrase, the reveal needs it.
+    let key = deployment.keys_dir().join("break-glass.key");
+    let sealed = deployment.dir.path().join("sealed.key");
+    let passphrase = deployment.dir.path().join("passphrase");
+    std::fs::write(&passphrase, "custodian words\n").unwrap();
+    let seal = [
+        "break-glass",
+        "seal-key",
+        "--key",
+        key.to_str().unwrap(),
+        "--passphrase-file",
+        passphrase.to_str().unwrap(),
+        "--out",
+        sealed.to_str().unwrap(),
+    ];
+    deployment.veilctl(&seal).ok();
+    std::fs::copy(&sealed, &key).unwrap();
+    let run = deployment.online(&server, &["break-glass", "reveal", &first, "--yes"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("passphrase"), "{run:#?}");
+    let reveal = [
+        "break-glass",
+        "reveal",
+        &first,
+        "--yes",
+        "--json",
+        "--passphrase-file",
+        passphrase.to_str().unwrap(),
+    ];
+    let run = deployment.online(&server, &reveal).ok();
+    assert_eq!(run.json()["account"], "mallory@example.com");
+    let run = deployment.online(&server, &reveal);
+    assert_eq!(run.code, 1, "a second reveal is refused: {run:#?}");
+
+    let deny = ["break-glass", "deny", "--reason", "no basis", "--yes"];
+    let other = id(deployment.online(&server, &[&request[..], &["--yes", "--json"]].concat()).ok());
+    let run =
+        deployment.online(&server, &[&deny[..2], &[other.as_str()], &deny[2..]].concat()).ok();
+    assert!(run.stdout.contains("is denied"), "{run:#?}");
+    deployment.online(&server, &["audit", "verify"]).ok();
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
         #[test]
@@ -500,6 +578,7 @@ on_both_backends! {
     init_twice_refuses => init_twice_refuses_sqlite, init_twice_refuses_postgres;
     remedies_are_applied_listed_and_lifted => remedies_sqlite, remedies_postgres;
     audit_is_exported_and_verified => audit_sqlite, audit_postgres;
+    break_glass_via_cli => break_glass_sqlite, break_glass_postgres;
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! configured exactly like veild.
 
 mod audit;
+mod break_glass;
 mod client;
 mod error;
 mod http;
@@ -55,6 +56,9 @@ enum Command {
     /// Read, export and verify the hash-chained audit log
     #[command(after_help = EXIT_CODES_HELP)]
     Audit(audit::Opts),
+    /// Request, approve, deny and reveal break-glass correlation
+    #[command(after_help = EXIT_CODES_HELP)]
+    BreakGlass(break_glass::Opts),
     /// Manage API clients through the admin API of a running veild
     #[command(after_help = EXIT_CODES_HELP)]
     Client(client::Opts),
@@ -95,6 +99,13 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
                 false => None,
             };
             audit::run(opts, api.as_ref(), output).await
+        }
+        Command::BreakGlass(opts) => {
+            let api = match opts.needs_api() {
+                true => Some(http::Api::new(&cli.server, matches, output.verbose)?),
+                false => None,
+            };
+            break_glass::run(opts, api.as_ref(), output).await
         }
         Command::Client(opts) => {
             let api = http::Api::new(&cli.server, matches, output.verbose)?;
