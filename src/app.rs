@@ -134,6 +134,7 @@ pub async fn prepare(
         disclosures,
         verifier,
         clock,
+        metrics: crate::metrics::Metrics::new(),
     };
     Ok((AppState(Arc::new(services)), first))
 }

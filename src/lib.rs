@@ -15,5 +15,6 @@ pub mod disclosure;
 pub mod issuance;
 pub mod keys;
 pub mod linkage;
+pub mod metrics;
 pub mod store;
 pub mod verify;

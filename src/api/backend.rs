@@ -70,6 +70,7 @@ async fn mint(
         validity_days: body.validity_days,
     };
     let minted = state.minter.mint(&request).await.map_err(mint_problem)?;
+    state.metrics.pseudonyms_minted(minted.len() as u64);
     let ca_der = state.keys.ca.cert_der();
     let pseudonyms = minted.into_iter().map(|m| pseudonym_body(m, ca_der)).collect();
     Ok((StatusCode::CREATED, Json(MintResponse { pseudonyms })))

@@ -8,7 +8,10 @@ use super::AppState;
 use super::problem::Problem;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready))
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
 }
 
 /// Ready when the database answers.
@@ -22,4 +25,17 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, Problem> {
             "the database is not reachable",
         )
     })
+}
+
+/// Prometheus scrape endpoint (OpenMetrics text). Unauthenticated, like
+/// `/healthz`: it holds counts and latencies, nothing about any user.
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let (size, idle) = state.store.pool_usage();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(size, idle),
+    )
 }

@@ -38,6 +38,7 @@ use crate::config::Config;
 use crate::issuance::Minter;
 use crate::issuance::disclosures::DisclosureIssuer;
 use crate::keys::directory::KeySet;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::verify::Verifier;
 
@@ -53,6 +54,7 @@ pub struct Services {
     pub disclosures: DisclosureIssuer,
     pub verifier: Verifier,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
 }
 
 #[derive(Clone)]
@@ -81,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(abuse::routes())
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(
             DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros),
@@ -88,6 +91,24 @@ pub fn router(state: AppState) -> Router {
         // Outermost, so the id exists before the span is made.
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
+}
+
+/// Counts every request by route template and status, with its latency.
+async fn track(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.observe_request(method.as_str(), &route, response.status().as_u16(), seconds);
+    response
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -129,6 +129,11 @@ impl Store {
         Ok(())
     }
 
+    /// (open connections, idle connections), for the metrics endpoint.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -1,6 +1,7 @@
-//! Operability: request ids in responses (and in every log span).
+//! Operability: request ids in responses and log spans; Prometheus metrics.
 
 use crate::support::TestApp;
+use crate::support::mls::MlsClient;
 
 on_both_backends!(every_response_carries_a_request_id);
 
@@ -20,4 +21,42 @@ async fn every_response_carries_a_request_id(app: TestApp) {
     let response =
         app.http.get(app.url("/healthz")).header("x-request-id", "trace-42").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-42");
+}
+
+on_both_backends!(metrics_count_requests_and_mints);
+
+async fn metrics_count_requests_and_mints(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let keys = vec![MlsClient::new().jwk(), MlsClient::new().jwk()];
+    let (status, body) = app.mint(&backend, "metrics-account", keys).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = app.get("/v1/pseudonyms/AAAAAAAAAAAAAAAAAAAAAA", Some(&backend)).await;
+    assert_eq!(status, 404);
+
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains("veil_pseudonyms_minted_total 2"), "{text}");
+    assert!(
+        text.contains(
+            r#"veil_http_requests_total{method="POST",route="/v1/pseudonyms",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"veil_http_requests_total{method="GET",route="/v1/pseudonyms/{id}",status="404"} 1"#
+        ),
+        "route templates, never concrete ids: {text}"
+    );
+    assert!(
+        !text.contains("AAAAAAAAAAAAAAAAAAAAAA") && !text.contains("metrics-account"),
+        "{text}"
+    );
+    assert!(text.contains("veil_db_pool_connections"), "{text}");
 }
