@@ -382,6 +382,23 @@ fn remedies_are_applied_listed_and_lifted(deployment: &Deployment) {
     assert_eq!(run.code, 1, "{run:#?}");
 }
 
+fn sigterm_stops_veild_cleanly(deployment: &Deployment) {
+    deployment.init();
+    let mut server = deployment.start();
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "veild did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}
+
 /// A fresh P-256 public key as a JWK.
 fn client_jwk() -> Value {
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -577,6 +594,7 @@ on_both_backends! {
     revoke_unknown_id_is_refused => revoke_unknown_id_is_refused_sqlite, revoke_unknown_id_is_refused_postgres;
     init_twice_refuses => init_twice_refuses_sqlite, init_twice_refuses_postgres;
     remedies_are_applied_listed_and_lifted => remedies_sqlite, remedies_postgres;
+    sigterm_stops_veild_cleanly => sigterm_sqlite, sigterm_postgres;
     audit_is_exported_and_verified => audit_sqlite, audit_postgres;
     break_glass_via_cli => break_glass_sqlite, break_glass_postgres;
 }
