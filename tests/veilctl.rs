@@ -571,6 +571,69 @@ fn break_glass_via_cli(deployment: &Deployment) {
     deployment.online(&server, &["audit", "verify"]).ok();
 }
 
+fn custodian_shares_via_cli(deployment: &Deployment) {
+    deployment.init();
+    let dir = deployment.dir.path();
+    let key = deployment.keys_dir().join("break-glass.key");
+    let pass: Vec<String> = (1..=3)
+        .map(|i| {
+            let path = dir.join(format!("custodian-{i}.pass"));
+            std::fs::write(&path, format!("words of custodian {i}\n")).unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect();
+    let shares = dir.join("shares");
+    let mut split =
+        vec!["break-glass", "split", "--key", key.to_str().unwrap(), "--threshold", "2"];
+    for p in &pass {
+        split.extend_from_slice(&["--passphrase-file", p]);
+    }
+    split.extend_from_slice(&["--out-dir", shares.to_str().unwrap()]);
+    deployment.veilctl(&split).ok();
+    let share = |i: usize| shares.join(format!("share-{i}.json")).to_str().unwrap().to_string();
+    let out = dir.join("rebuilt.key");
+    let (s1, s3) = (share(1), share(3));
+    let combine = |args: &[&str]| {
+        let mut all = vec!["break-glass", "combine"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--seal-with", &pass[0], "--out", out.to_str().unwrap()]);
+        deployment.veilctl(&all)
+    };
+    // K-1 shares: refused, nothing written.
+    let run = combine(&["--share", &s1, "--passphrase-file", &pass[0]]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("1 share(s) given but 2 are needed"), "{run:#?}");
+    assert!(!out.exists());
+    // A wrong passphrase: refused clearly.
+    let run = combine(&[
+        "--share",
+        &s1,
+        "--passphrase-file",
+        &pass[1],
+        "--share",
+        &s3,
+        "--passphrase-file",
+        &pass[2],
+    ]);
+    assert!(run.code == 1 && run.stderr.contains("wrong passphrase"), "{run:#?}");
+    // K shares: the same key, sealed.
+    combine(&[
+        "--share",
+        &s1,
+        "--passphrase-file",
+        &pass[0],
+        "--share",
+        &s3,
+        "--passphrase-file",
+        &pass[2],
+    ])
+    .ok();
+    let original = veil::breakglass::custody::read_key_file(&key, None).unwrap();
+    let rebuilt =
+        veil::breakglass::custody::read_key_file(&out, Some("words of custodian 1")).unwrap();
+    assert_eq!(original, rebuilt);
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
         #[test]
@@ -597,6 +660,7 @@ on_both_backends! {
     sigterm_stops_veild_cleanly => sigterm_sqlite, sigterm_postgres;
     audit_is_exported_and_verified => audit_sqlite, audit_postgres;
     break_glass_via_cli => break_glass_sqlite, break_glass_postgres;
+    custodian_shares_via_cli => custodians_sqlite, custodians_postgres;
 }
 
 #[test]

@@ -26,6 +26,8 @@ pub enum CustodyError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("the break-glass key file {0} is malformed")]
     Malformed(PathBuf),
+    #[error("a sealed document is malformed")]
+    MalformedSealed,
     #[error("the break-glass key is encrypted: the reveal needs its passphrase")]
     PassphraseRequired,
     #[error("wrong passphrase for the break-glass key")]
@@ -70,7 +72,8 @@ fn derive(
     UnboundKey::new(&AES_256_GCM, key.as_ref()).ok().map(LessSafeKey::new)
 }
 
-/// Seals `key` under `passphrase` (argon2id with its default costs).
+/// Seals `key` (or a custodian's share) under `passphrase` (argon2id with
+/// its default costs).
 pub fn seal_key(key: &[u8], passphrase: &str) -> Result<String, CustodyError> {
     let rng = SystemRandom::new();
     let mut salt = [0u8; 16];
@@ -115,11 +118,20 @@ pub fn read_key_file(
     if !text.trim_start().starts_with('{') {
         return Base64::decode_vec(text.trim()).map(Zeroizing::new).map_err(|_| malformed());
     }
-    let sealed: SealedKey = serde_json::from_str(&text).map_err(|_| malformed())?;
+    let passphrase = passphrase.ok_or(CustodyError::PassphraseRequired)?;
+    open_sealed(&text, passphrase).map_err(|e| match e {
+        CustodyError::MalformedSealed => malformed(),
+        other => other,
+    })
+}
+
+/// Opens a sealed document (a key file or a custodian's share).
+pub fn open_sealed(text: &str, passphrase: &str) -> Result<Zeroizing<Vec<u8>>, CustodyError> {
+    let malformed = || CustodyError::MalformedSealed;
+    let sealed: SealedKey = serde_json::from_str(text).map_err(|_| malformed())?;
     if sealed.format != FORMAT || sealed.kdf != "argon2id" {
         return Err(malformed());
     }
-    let passphrase = passphrase.ok_or(CustodyError::PassphraseRequired)?;
     let salt = Base64::decode_vec(&sealed.salt).map_err(|_| malformed())?;
     let nonce = Base64::decode_vec(&sealed.nonce).map_err(|_| malformed())?;
     let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| malformed())?;

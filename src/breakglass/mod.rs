@@ -9,6 +9,7 @@
 
 pub mod custody;
 pub mod policy;
+pub mod shares;
 
 use std::path::PathBuf;
 use std::sync::Arc;

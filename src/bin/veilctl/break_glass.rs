@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
 use veil::breakglass::custody::{read_key_file, seal_key};
+use veil::breakglass::shares;
 use veil::clock::rfc3339;
 use zeroize::Zeroizing;
 
@@ -63,6 +64,37 @@ enum Command {
         #[arg(long)]
         passphrase_file: PathBuf,
         /// Where to write the sealed key file
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Split a key file into custodian shares, each sealed under its own passphrase (offline)
+    #[command(after_help = "One --passphrase-file per custodian; share i is written to \
+<out-dir>/share-<i>.json. Combining fewer than --threshold shares is refused.\n\n\
+Example:\n  veilctl break-glass split --key keys/break-glass.key --threshold 2 \\\n    \
+--passphrase-file alice.pass --passphrase-file bob.pass --passphrase-file carol.pass --out-dir shares")]
+    Split {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        threshold: usize,
+        /// A custodian's passphrase file; once per custodian
+        #[arg(long = "passphrase-file", required = true)]
+        passphrase_files: Vec<PathBuf>,
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Rebuild the key from custodian shares into a sealed key file (offline)
+    #[command(after_help = "Give each --share with its --passphrase-file, in the same order.\n\n\
+Example:\n  veilctl break-glass combine --share shares/share-1.json --passphrase-file alice.pass \\\n    \
+--share shares/share-3.json --passphrase-file carol.pass --seal-with ops.pass --out break-glass.key")]
+    Combine {
+        #[arg(long = "share", required = true)]
+        shares: Vec<PathBuf>,
+        #[arg(long = "passphrase-file", required = true)]
+        passphrase_files: Vec<PathBuf>,
+        /// Passphrase file to seal the rebuilt key under
+        #[arg(long)]
+        seal_with: PathBuf,
         #[arg(long)]
         out: PathBuf,
     },
@@ -160,6 +192,12 @@ pub async fn run(opts: Opts, api: Option<&Api>, output: Output) -> Result<(), Fa
         }
         Command::Reveal(o) => reveal(o, api()?, output).await,
         Command::List { status } => list(api()?, status, output).await,
+        Command::Split { key, threshold, passphrase_files, out_dir } => {
+            split_key(key, threshold, passphrase_files, out_dir, output)
+        }
+        Command::Combine { shares, passphrase_files, seal_with, out } => {
+            combine_shares(shares, passphrase_files, seal_with, out, output)
+        }
         Command::SealKey { key, passphrase_file, out } => {
             let passphrase = read_passphrase(&passphrase_file)?;
             let raw = read_key_file(&key, None).map_err(|e| Failure::refused(e.to_string()))?;
@@ -184,8 +222,77 @@ pub async fn run(opts: Opts, api: Option<&Api>, output: Output) -> Result<(), Fa
 /// Commands that need no server.
 impl Opts {
     pub fn needs_api(&self) -> bool {
-        !matches!(self.command, Command::SealKey { .. })
+        !matches!(
+            self.command,
+            Command::SealKey { .. } | Command::Split { .. } | Command::Combine { .. }
+        )
     }
+}
+
+fn split_key(
+    key: PathBuf,
+    threshold: usize,
+    passphrase_files: Vec<PathBuf>,
+    out_dir: PathBuf,
+    output: Output,
+) -> Result<(), Failure> {
+    let passphrases =
+        passphrase_files.iter().map(read_passphrase).collect::<Result<Vec<_>, _>>()?;
+    let raw = read_key_file(&key, None).map_err(|e| Failure::refused(e.to_string()))?;
+    let files =
+        shares::split(&raw, threshold, &passphrases).map_err(|e| Failure::usage(e.to_string()))?;
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| Failure::refused(format!("cannot create {}: {e}", out_dir.display())))?;
+    let mut written = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let path = out_dir.join(format!("share-{}.json", i + 1));
+        let text = file.to_json().map_err(|e| Failure::refused(e.to_string()))?;
+        std::fs::write(&path, text)
+            .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display())))?;
+        written.push(path.display().to_string());
+    }
+    if output.json {
+        print_json(&json!({"threshold": threshold, "shares": written}));
+    } else {
+        println!(
+            "Split into {} shares ({threshold} needed): {}. Hand one to each custodian and remove {}.",
+            written.len(),
+            written.join(", "),
+            key.display()
+        );
+    }
+    Ok(())
+}
+
+fn combine_shares(
+    share_files: Vec<PathBuf>,
+    passphrase_files: Vec<PathBuf>,
+    seal_with: PathBuf,
+    out: PathBuf,
+    output: Output,
+) -> Result<(), Failure> {
+    if share_files.len() != passphrase_files.len() {
+        return Err(Failure::usage("give one --passphrase-file per --share, in the same order"));
+    }
+    let mut given = Vec::new();
+    for (share, passphrase) in share_files.iter().zip(&passphrase_files) {
+        let text = std::fs::read_to_string(share)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", share.display())))?;
+        let file = shares::ShareFile::parse(&text)
+            .map_err(|e| Failure::usage(format!("{}: {e}", share.display())))?;
+        given.push((file, read_passphrase(passphrase)?));
+    }
+    let key = shares::combine(&given).map_err(|e| Failure::refused(e.to_string()))?;
+    let sealed = seal_key(&key, &read_passphrase(&seal_with)?)
+        .map_err(|e| Failure::refused(e.to_string()))?;
+    std::fs::write(&out, sealed)
+        .map_err(|e| Failure::refused(format!("cannot write {}: {e}", out.display())))?;
+    if output.json {
+        print_json(&json!({"sealed": out.display().to_string()}));
+    } else {
+        println!("Rebuilt the key from {} shares into {} (sealed).", given.len(), out.display());
+    }
+    Ok(())
 }
 
 fn read_passphrase(path: &PathBuf) -> Result<Zeroizing<String>, Failure> {
