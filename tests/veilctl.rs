@@ -632,6 +632,55 @@ fn custodian_shares_via_cli(deployment: &Deployment) {
     let rebuilt =
         veil::breakglass::custody::read_key_file(&out, Some("words of custodian 1")).unwrap();
     assert_eq!(original, rebuilt);
+
+    // Online: the key file is gone; two approvers submit their shares.
+    std::fs::remove_file(&key).unwrap();
+    let server = deployment.start();
+    let (_, second) = deployment.create_client(&server, "second", "admin");
+    let (_, third) = deployment.create_client(&server, "third", "admin");
+    let (_, backend) = deployment.create_client(&server, "backend", "backend");
+    let minted = post_json(
+        &server,
+        &backend,
+        "/v1/pseudonyms",
+        &serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]}),
+    );
+    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+    let request = [
+        "break-glass",
+        "request",
+        "--pseudonym",
+        &uri,
+        "--reason-code",
+        "legal-order",
+        "--case-id",
+        "CASE-8",
+        "--justification",
+        "order",
+        "--yes",
+        "--json",
+    ];
+    let id = deployment.online(&server, &request).ok().json()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (token, s, p) in [(&second, &s1, &pass[0]), (&third, &s3, &pass[2])] {
+        let approve = [
+            "break-glass",
+            "approve",
+            &id,
+            "--share",
+            s,
+            "--passphrase-file",
+            p,
+            "--yes",
+            "--token",
+            token,
+        ];
+        deployment.online(&server, &approve).ok();
+    }
+    let run = deployment.online(&server, &["break-glass", "reveal", &id, "--yes", "--json"]).ok();
+    assert_eq!(run.json()["account"], "mallory@example.com");
 }
 
 macro_rules! on_both_backends {

@@ -16,6 +16,7 @@ use crate::access::Scope;
 use zeroize::Zeroizing;
 
 use crate::breakglass::custody::CustodyError;
+use crate::breakglass::shares::{ShareError, SubmittedShare};
 use crate::breakglass::{BreakGlassError, NewRequest, RequestView, Status};
 
 pub fn routes() -> Router<AppState> {
@@ -73,13 +74,23 @@ async fn list(
     Ok(Json(RequestList { requests }))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    /// In custodian custody: the approver's opened share.
+    share: Option<SubmittedShare>,
+}
+
 async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    ApiJson(body): ApiJson<ApproveBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
-    Ok(Json(state.break_glass.approve(&admin.id, &id).await.map_err(problem)?))
+    let view =
+        state.break_glass.approve(&admin.id, &id, body.share.as_ref()).await.map_err(problem)?;
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]
@@ -198,6 +209,16 @@ fn problem(error: BreakGlassError) -> Problem {
         BreakGlassError::AccountDeleted => {
             Problem::new(StatusCode::GONE, "account-deleted", "Account deleted", detail)
         }
+        BreakGlassError::Shares(ShareError::TooFew { .. }) => Problem::new(
+            StatusCode::CONFLICT,
+            "not-enough-shares",
+            "Not enough custodian shares",
+            detail,
+        ),
+        BreakGlassError::Shares(ShareError::Sharing | ShareError::Custody(_)) => {
+            Problem::internal(error)
+        }
+        BreakGlassError::Shares(_) => Problem::invalid(detail),
         BreakGlassError::Custody(CustodyError::PassphraseRequired) => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "passphrase-required",

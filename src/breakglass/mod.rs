@@ -25,6 +25,7 @@ use crate::linkage::{AccountRef, LinkError, open_glass_link};
 use crate::store::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord, Store, StoreError};
 use custody::CustodyError;
 use policy::BreakGlassPolicy;
+use shares::{ShareError, SubmittedShare};
 
 pub const MAX_CASE_ID: usize = 200;
 pub const MAX_JUSTIFICATION: usize = 2000;
@@ -57,6 +58,8 @@ pub enum BreakGlassError {
     Expired,
     #[error("the account behind this pseudonym was deleted by a remedy; it cannot be revealed")]
     AccountDeleted,
+    #[error("custodian shares: {0}")]
+    Shares(#[from] ShareError),
     #[error("break-glass key custody: {0}")]
     Custody(#[from] CustodyError),
     #[error("a sealed link could not be opened")]
@@ -70,6 +73,7 @@ impl BreakGlassError {
     fn is_refusal(&self) -> bool {
         match self {
             Self::Custody(e) => e.is_refusal(),
+            Self::Shares(e) => !matches!(e, ShareError::Sharing | ShareError::Custody(_)),
             Self::Link(_) | Self::Store(_) => false,
             _ => true,
         }
@@ -141,6 +145,11 @@ fn status_of(row: &BreakGlassRow, now: i64) -> Status {
         "approved" => Status::Approved,
         _ => Status::Pending,
     }
+}
+
+/// Binds a stored share to its request.
+fn share_aad(request_id: &str) -> Vec<u8> {
+    format!("break-glass share {request_id}").into_bytes()
 }
 
 /// A new request as the API received it.
@@ -289,12 +298,24 @@ impl BreakGlass {
             .collect())
     }
 
-    pub async fn approve(&self, actor: &str, id: &str) -> Result<RequestView, BreakGlassError> {
-        let result = self.approve_inner(actor, id).await;
+    /// `share`: in custodian custody, this approver's opened share; kept
+    /// (sealed under k_ops, bound to the request) until the reveal.
+    pub async fn approve(
+        &self,
+        actor: &str,
+        id: &str,
+        share: Option<&SubmittedShare>,
+    ) -> Result<RequestView, BreakGlassError> {
+        let result = self.approve_inner(actor, id, share).await;
         self.refused(actor, id, None, result).await
     }
 
-    async fn approve_inner(&self, actor: &str, id: &str) -> Result<RequestView, BreakGlassError> {
+    async fn approve_inner(
+        &self,
+        actor: &str,
+        id: &str,
+        share: Option<&SubmittedShare>,
+    ) -> Result<RequestView, BreakGlassError> {
         let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
         if row.requester == actor {
             return Err(BreakGlassError::SelfApproval);
@@ -313,7 +334,15 @@ impl BreakGlass {
             Some(&row.case_id),
             "",
         );
-        match self.store.approve_break_glass(id, actor, window, &event).await? {
+        let sealed = match share {
+            Some(share) => {
+                let json =
+                    Zeroizing::new(serde_json::to_vec(share).map_err(|_| ShareError::Malformed)?);
+                Some(self.keys.link.seal_ops(&json, &share_aad(id))?)
+            }
+            None => None,
+        };
+        match self.store.approve_break_glass(id, actor, window, sealed.as_deref(), &event).await? {
             Approval::Recorded { .. } => {
                 tracing::info!(request_id = id, "break-glass approval recorded");
                 self.get(id).await
@@ -394,7 +423,19 @@ impl BreakGlass {
         let account_ref = self.account_behind(&row.pseudonym).await?;
         let glass_link =
             self.store.glass_link(&account_ref.0).await?.ok_or(BreakGlassError::AccountDeleted)?;
-        let account = {
+        let stored = self.store.break_glass_shares(id).await?;
+        let account = if !stored.is_empty() {
+            let opened = stored
+                .iter()
+                .map(|sealed| {
+                    let json = Zeroizing::new(self.keys.link.open_ops(sealed, &share_aad(id))?);
+                    serde_json::from_slice::<SubmittedShare>(&json)
+                        .map_err(|_| BreakGlassError::Shares(ShareError::Malformed))
+                })
+                .collect::<Result<Vec<_>, BreakGlassError>>()?;
+            let private_key = shares::combine_submitted(&opened)?;
+            open_glass_link(&private_key, &account_ref, &glass_link)?
+        } else {
             // argon2id costs ~30 ms: off the async workers.
             let path = self.key_file.clone();
             let passphrase = passphrase.map(|p| Zeroizing::new(p.to_string()));

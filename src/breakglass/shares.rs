@@ -8,11 +8,12 @@
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 
+use base64ct::{Base64, Encoding};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use vsss_rs::Gf256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::custody::{CustodyError, open_sealed, seal_key};
 
@@ -137,30 +138,75 @@ impl ShareFile {
     }
 }
 
-/// Rebuilds the key from share files and their passphrases. Refuses fewer
-/// than the recorded threshold, shares of different splits and duplicates
-/// before any combining (a short set would otherwise give a wrong key).
+/// An opened share as a custodian submits it with an approval: the share
+/// (base64) with the threshold and split it belongs to. Zeroized on drop.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmittedShare {
+    pub set: String,
+    pub threshold: usize,
+    pub total: usize,
+    pub share: String,
+}
+
+impl std::fmt::Debug for SubmittedShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubmittedShare").field("set", &self.set).finish_non_exhaustive()
+    }
+}
+
+impl Drop for SubmittedShare {
+    fn drop(&mut self) {
+        self.share.zeroize();
+    }
+}
+
+impl ShareFile {
+    /// Opens the share with its custodian's passphrase.
+    pub fn open(&self, passphrase: &str) -> Result<SubmittedShare, ShareError> {
+        let share = open_sealed(&self.sealed, passphrase)?;
+        Ok(SubmittedShare {
+            set: self.set.clone(),
+            threshold: self.threshold,
+            total: self.total,
+            share: Base64::encode_string(&share),
+        })
+    }
+}
+
+/// Rebuilds the key from share files and their passphrases.
 pub fn combine(
     shares: &[(ShareFile, Zeroizing<String>)],
 ) -> Result<Zeroizing<Vec<u8>>, ShareError> {
+    let opened = shares
+        .iter()
+        .map(|(file, passphrase)| file.open(passphrase))
+        .collect::<Result<Vec<_>, _>>()?;
+    combine_submitted(&opened)
+}
+
+/// Rebuilds the key from opened shares. Refuses fewer than the recorded
+/// threshold, shares of different splits and duplicates before combining
+/// (a short set would otherwise give a wrong key).
+pub fn combine_submitted(shares: &[SubmittedShare]) -> Result<Zeroizing<Vec<u8>>, ShareError> {
     let first = shares.first().ok_or(ShareError::TooFew { given: 0, threshold: 2 })?;
-    let (set, threshold, total) = (&first.0.set, first.0.threshold, first.0.total);
-    if shares.iter().any(|(s, _)| &s.set != set || s.threshold != threshold || s.total != total) {
+    let (set, threshold, total) = (&first.set, first.threshold, first.total);
+    if shares.iter().any(|s| &s.set != set || s.threshold != threshold || s.total != total) {
         return Err(ShareError::Mixed);
     }
     if shares.len() < threshold {
         return Err(ShareError::TooFew { given: shares.len(), threshold });
     }
-    let opened = shares
+    let bytes = shares
         .iter()
-        .map(|(file, passphrase)| open_sealed(&file.sealed, passphrase).map(|s| s.to_vec()))
+        .map(|s| Base64::decode_vec(&s.share).map_err(|_| ShareError::Malformed))
         .collect::<Result<Vec<_>, _>>()?;
-    let opened = Zeroizing::new(opened);
-    let ids: BTreeSet<u8> = opened.iter().filter_map(|s| s.first().copied()).collect();
-    if ids.len() != opened.len() {
+    let bytes = Zeroizing::new(bytes);
+    let ids: BTreeSet<u8> = bytes.iter().filter_map(|s| s.first().copied()).collect();
+    if ids.len() != bytes.len() {
         return Err(ShareError::Duplicate);
     }
-    Gf256::combine_bytes(opened.as_slice()).map(Zeroizing::new).map_err(|_| ShareError::Sharing)
+    Gf256::combine_bytes(bytes.as_slice()).map(Zeroizing::new).map_err(|_| ShareError::Sharing)
 }
 
 #[cfg(test)]

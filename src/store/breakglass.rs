@@ -4,6 +4,7 @@
 //! request cannot both succeed, and a reveal happens at most once.
 
 use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
 
 use super::{Store, StoreError, audit, get};
 use crate::audit::AuditEvent;
@@ -88,6 +89,15 @@ pub struct RevealRecord {
     pub case_id: String,
 }
 
+/// Shares are needed for one reveal only: gone once it happened or was denied.
+async fn delete_shares(tx: &mut Transaction<'static, Any>, id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM break_glass_shares WHERE request_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn insert_break_glass(
         &self,
@@ -135,11 +145,13 @@ impl Store {
 
     /// Records `approver`'s approval of a pending request; the last one
     /// needed opens the reveal window `[now, now + window)`.
+    /// `share`: a custodian's share (sealed by the caller), kept until the reveal.
     pub async fn approve_break_glass(
         &self,
         id: &str,
         approver: &str,
         window: i64,
+        share: Option<&[u8]>,
         audit_event: &AuditEvent<'_>,
     ) -> Result<Approval, StoreError> {
         let now = audit_event.at;
@@ -175,6 +187,16 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some(share) = share {
+            sqlx::query(
+                "INSERT INTO break_glass_shares (request_id, approver, sealed) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(approver)
+            .bind(share)
+            .execute(&mut *tx)
+            .await?;
+        }
         let complete = sqlx::query(
             "UPDATE break_glass_requests SET status = 'approved', decided_at = $1, expires_at = $2 \
              WHERE id = $3 AND approvals_required <= \
@@ -210,9 +232,19 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        delete_shares(&mut tx, id).await?;
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The sealed custodian shares submitted for a request.
+    pub async fn break_glass_shares(&self, id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = sqlx::query("SELECT sealed FROM break_glass_shares WHERE request_id = $1")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| get(row, "sealed")).collect()
     }
 
     /// The `glass_link` of an account: `None` when the row or the link is
@@ -254,6 +286,7 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        delete_shares(&mut tx, id).await?;
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
         Ok(true)

@@ -9,8 +9,10 @@ use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 use veil::audit::chain::{AuditEntry, GENESIS, verify_entries};
 use veil::breakglass::custody::{read_key_file, seal_key};
+use veil::breakglass::shares;
 use veil::clock::ManualClock;
 use veil::linkage::open_glass_link;
+use zeroize::Zeroizing;
 
 use crate::support::mls::MlsClient;
 use crate::support::{Db, TestApp, assert_problem};
@@ -225,8 +227,45 @@ async fn sealed_key_file_needs_its_passphrase((app, _clock): (TestApp, Arc<Manua
     assert_eq!((status, body["account"].as_str()), (200, Some(ACCOUNT)), "{body}");
 }
 
+async fn custodian_shares_with_approvals((app, _clock): (TestApp, Arc<ManualClock>)) {
+    // The key leaves the key directory as three shares, two needed.
+    let key_file = app.dir.path().join("keys/break-glass.key");
+    let raw = read_key_file(&key_file, None).unwrap();
+    let words: Vec<Zeroizing<String>> =
+        (0..3).map(|i| Zeroizing::new(format!("custodian {i}"))).collect();
+    let files = shares::split(&raw, 2, &words).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let share = |i: usize| json!({"share": files[i].open(&words[i]).unwrap()});
+
+    let backend = app.token(&["backend"]).await;
+    let (second, third) = (app.token(&["admin"]).await, app.token(&["admin"]).await);
+    let uri = pseudonym(&app, &backend).await;
+    let approve = |id: &str| format!("/v1/admin/break-glass/{id}/approve");
+
+    // K-1 shares (one approver suffices for this reason code): refused,
+    // and the request is not used up.
+    let (_, short) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    let short = short["request_id"].as_str().unwrap().to_string();
+    let (status, body) = app.post(&approve(&short), &second, &share(0)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("approved")), "{body}");
+    let (status, body) = step(&app, &app.admin_token, &short, "reveal").await;
+    assert_problem(status, &body, 409, "not-enough-shares");
+
+    // K shares with two approvals: the reveal rebuilds the key for itself.
+    let (_, full) = request(&app, &app.admin_token, &uri, "legal-order").await;
+    let full = full["request_id"].as_str().unwrap().to_string();
+    assert_eq!(app.post(&approve(&full), &second, &share(0)).await.0, 200);
+    assert_eq!(app.post(&approve(&full), &third, &share(2)).await.0, 200);
+    let (status, body) = step(&app, &app.admin_token, &full, "reveal").await;
+    assert_eq!((status, body["account"].as_str()), (200, Some(ACCOUNT)), "{body}");
+    assert_eq!(rows(&app, "break_glass_shares").await, 1, "used shares are deleted");
+    let dump = app.state.store.dump_all_tables().await.unwrap();
+    assert!(words.iter().all(|w| !dump.contains(w.as_str())), "no passphrase is stored");
+}
+
 on_both_backends_with!(
     clocked;
+    custodian_shares_with_approvals,
     two_admins_reveal_once,
     expired_denied_and_bad_input,
     deleted_account_cannot_be_revealed,

@@ -32,8 +32,11 @@ enum Command {
     )]
     Request(RequestOpts),
     /// Approve another admin's request (audited)
-    #[command(after_help = "Example:\n  veilctl break-glass approve 4f1c… --yes")]
-    Approve(IdOpts),
+    #[command(after_help = "In custodian custody, submit your share with the approval; it is \
+opened here with your passphrase, never sent sealed or with the passphrase.\n\n\
+Examples:\n  veilctl break-glass approve 4f1c… --yes\n  \
+veilctl break-glass approve 4f1c… --share share-2.json --passphrase-file bob.pass --yes")]
+    Approve(ApproveOpts),
     /// Deny a pending request (audited)
     #[command(
         after_help = "Example:\n  veilctl break-glass deny 4f1c… --reason 'no legal basis' --yes"
@@ -118,8 +121,14 @@ struct RequestOpts {
 }
 
 #[derive(Debug, Args)]
-struct IdOpts {
+struct ApproveOpts {
     id: String,
+    /// Your custodian share file
+    #[arg(long, requires = "passphrase_file")]
+    share: Option<PathBuf>,
+    /// The passphrase of your share (first line)
+    #[arg(long, requires = "share")]
+    passphrase_file: Option<PathBuf>,
     #[arg(long)]
     yes: bool,
 }
@@ -180,8 +189,22 @@ pub async fn run(opts: Opts, api: Option<&Api>, output: Output) -> Result<(), Fa
             if !o.yes {
                 confirm(&format!("Approve break-glass request {}?", o.id))?;
             }
+            let body = match (&o.share, &o.passphrase_file) {
+                (Some(share), Some(passphrase)) => {
+                    let text = std::fs::read_to_string(share).map_err(|e| {
+                        Failure::usage(format!("cannot read {}: {e}", share.display()))
+                    })?;
+                    let file = shares::ShareFile::parse(&text)
+                        .map_err(|e| Failure::usage(format!("{}: {e}", share.display())))?;
+                    let opened = file
+                        .open(&read_passphrase(passphrase)?)
+                        .map_err(|e| Failure::refused(format!("{}: {e}", share.display())))?;
+                    json!({ "share": opened })
+                }
+                _ => json!({}),
+            };
             let path = ["v1", "admin", "break-glass", &o.id, "approve"];
-            show(api()?.post(&path, &json!({})).await?, output, "Approved")
+            show(api()?.post(&path, &body).await?, output, "Approved")
         }
         Command::Deny(o) => {
             if !o.yes {
