@@ -683,6 +683,90 @@ fn custodian_shares_via_cli(deployment: &Deployment) {
     assert_eq!(run.json()["account"], "mallory@example.com");
 }
 
+fn init_with_custodians(deployment: &Deployment) {
+    let dir = deployment.dir.path();
+    let pass: Vec<String> = (1..=3)
+        .map(|i| {
+            let path = dir.join(format!("c{i}.pass"));
+            std::fs::write(&path, format!("passphrase {i}\n")).unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect();
+    let shares = dir.join("shares");
+    let init = |threshold: &str| {
+        let mut args = vec![
+            "init",
+            "--json",
+            "--custodians",
+            "3",
+            "--threshold",
+            threshold,
+            "--shares-dir",
+            shares.to_str().unwrap(),
+        ];
+        for p in &pass {
+            args.extend_from_slice(&["--passphrase-file", p]);
+        }
+        deployment.veilctl(&args)
+    };
+    let run = init("1");
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(!deployment.keys_dir().exists(), "a refused split writes nothing");
+    let run = init("2").ok();
+    assert_eq!(run.json()["shares"]["threshold"], 2, "{run:#?}");
+    assert!(!deployment.keys_dir().join("break-glass.key").exists());
+    assert!(shares.join("share-3.json").exists());
+
+    let server = deployment.start();
+    let (_, second) = deployment.create_client(&server, "second", "admin");
+    let (_, third) = deployment.create_client(&server, "third", "admin");
+    let (_, backend) = deployment.create_client(&server, "backend", "backend");
+    let minted = post_json(
+        &server,
+        &backend,
+        "/v1/pseudonyms",
+        &serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]}),
+    );
+    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+    let request = [
+        "break-glass",
+        "request",
+        "--pseudonym",
+        &uri,
+        "--reason-code",
+        "legal-order",
+        "--case-id",
+        "CASE-9",
+        "--justification",
+        "order",
+        "--yes",
+        "--json",
+    ];
+    let id = deployment.online(&server, &request).ok().json()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let share = |i: usize| shares.join(format!("share-{i}.json")).to_str().unwrap().to_string();
+    let (s2, s3) = (share(2), share(3));
+    for (token, s, p) in [(&second, &s2, &pass[1]), (&third, &s3, &pass[2])] {
+        let approve = [
+            "break-glass",
+            "approve",
+            &id,
+            "--share",
+            s,
+            "--passphrase-file",
+            p,
+            "--yes",
+            "--token",
+            token,
+        ];
+        deployment.online(&server, &approve).ok();
+    }
+    let run = deployment.online(&server, &["break-glass", "reveal", &id, "--yes", "--json"]).ok();
+    assert_eq!(run.json()["account"], "mallory@example.com");
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
         #[test]
@@ -710,6 +794,7 @@ on_both_backends! {
     audit_is_exported_and_verified => audit_sqlite, audit_postgres;
     break_glass_via_cli => break_glass_sqlite, break_glass_postgres;
     custodian_shares_via_cli => custodians_sqlite, custodians_postgres;
+    init_with_custodians => init_custodians_sqlite, init_custodians_postgres;
 }
 
 #[test]

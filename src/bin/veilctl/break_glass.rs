@@ -318,7 +318,7 @@ fn combine_shares(
     Ok(())
 }
 
-fn read_passphrase(path: &PathBuf) -> Result<Zeroizing<String>, Failure> {
+pub fn read_passphrase(path: &PathBuf) -> Result<Zeroizing<String>, Failure> {
     let text = Zeroizing::new(
         std::fs::read_to_string(path)
             .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?,

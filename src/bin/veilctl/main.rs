@@ -65,8 +65,10 @@ enum Command {
     /// Create the keys, migrate the database and create the first admin (offline)
     #[command(after_help = "Refuses when the key directory already holds keys.\n\n\
                             Example:\n  VEIL_DOMAIN=chat.example VEIL_DATABASE_URL=sqlite://veil.db \
-                            VEIL_KEYS_DIR=/etc/veil/keys veilctl init")]
-    Init,
+                            VEIL_KEYS_DIR=/etc/veil/keys veilctl init\n  \
+                            veilctl init --custodians 3 --threshold 2 --shares-dir shares \\\n    \
+                            --passphrase-file a.pass --passphrase-file b.pass --passphrase-file c.pass")]
+    Init(offline::InitOpts),
     /// Apply pending database migrations (offline; veild also does this at start)
     #[command(after_help = "Example:\n  VEIL_DATABASE_URL=postgres://veil@db/veil veilctl migrate")]
     Migrate,
@@ -111,7 +113,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
             let api = http::Api::new(&cli.server, matches, output.verbose)?;
             client::run(opts, &api, output).await
         }
-        Command::Init => offline::init(output).await,
+        Command::Init(opts) => offline::init(opts, output).await,
         Command::Migrate => offline::migrate(output).await,
         Command::Policy(opts) => policy::run(opts, output),
         Command::Remedy(opts) => {

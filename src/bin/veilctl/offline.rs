@@ -2,9 +2,14 @@
 //! directory directly, configured exactly like veild (`VEIL_CONFIG`,
 //! `VEIL_DATABASE_URL`, `VEIL_KEYS_DIR`, `VEIL_DOMAIN`…), with no server.
 
+use std::path::PathBuf;
+
+use clap::Args;
 use reqwest::Url;
 use serde_json::json;
 use veil::app;
+use veil::breakglass::custody::read_key_file;
+use veil::breakglass::shares;
 use veil::clock::SystemClock;
 use veil::config::Config;
 use veil::keys::directory::{GLASS_PRIVATE, KeyDirectory};
@@ -12,10 +17,49 @@ use veil::keys::directory::{GLASS_PRIVATE, KeyDirectory};
 use crate::error::Failure;
 use crate::output::{Output, print_json};
 
+/// `init` options: custodian custody of the break-glass key.
+#[derive(Debug, Args)]
+pub struct InitOpts {
+    /// Split the break-glass key into this many custodian shares (and
+    /// delete the key file); one --passphrase-file per custodian
+    #[arg(long, requires_all = ["threshold", "shares_dir"])]
+    custodians: Option<usize>,
+    /// How many shares a reveal needs
+    #[arg(long, requires = "custodians")]
+    threshold: Option<usize>,
+    /// A custodian's passphrase file (first line); once per custodian
+    #[arg(long = "passphrase-file", requires = "custodians")]
+    passphrase_files: Vec<PathBuf>,
+    /// Where to write share-<i>.json, one per custodian
+    #[arg(long, requires = "custodians")]
+    shares_dir: Option<PathBuf>,
+}
+
 /// Generates the keys, migrates the database and creates the first admin
 /// client, whose token is printed once and kept in the key directory.
-pub async fn init(output: Output) -> Result<(), Failure> {
+pub async fn init(opts: InitOpts, output: Output) -> Result<(), Failure> {
     let config = load_config()?;
+    // Checked before anything is written: a bad split must not leave keys behind.
+    let custodians = match (opts.custodians, opts.threshold, &opts.shares_dir) {
+        (Some(n), Some(k), Some(dir)) => {
+            if opts.passphrase_files.len() != n {
+                return Err(Failure::usage(format!(
+                    "--custodians {n} needs {n} --passphrase-file (got {})",
+                    opts.passphrase_files.len()
+                )));
+            }
+            if k < 2 || k > n || n > 255 {
+                return Err(Failure::usage("--threshold must be 2..=--custodians (at most 255)"));
+            }
+            let passphrases = opts
+                .passphrase_files
+                .iter()
+                .map(crate::break_glass::read_passphrase)
+                .collect::<Result<Vec<_>, _>>()?;
+            Some((k, passphrases, dir.clone()))
+        }
+        _ => None,
+    };
     let directory = KeyDirectory::new(&config.keys_dir);
     if directory.is_initialized() {
         return Err(Failure::refused(format!(
@@ -29,9 +73,38 @@ pub async fn init(output: Output) -> Result<(), Failure> {
     let (token, token_file) = app::initialize(&config, &SystemClock)
         .await
         .map_err(|e| Failure::refused(format!("init failed: {e}")))?;
+    let glass_key = directory.path(GLASS_PRIVATE);
+    let shares = match custodians {
+        Some((threshold, passphrases, dir)) => {
+            let raw =
+                read_key_file(&glass_key, None).map_err(|e| Failure::refused(e.to_string()))?;
+            let files = shares::split(&raw, threshold, &passphrases)
+                .map_err(|e| Failure::refused(e.to_string()))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Failure::refused(format!("cannot create {}: {e}", dir.display())))?;
+            let mut written = Vec::new();
+            for (i, file) in files.iter().enumerate() {
+                let path = dir.join(format!("share-{}.json", i + 1));
+                let text = file.to_json().map_err(|e| Failure::refused(e.to_string()))?;
+                std::fs::write(&path, text).map_err(|e| {
+                    Failure::refused(format!("cannot write {}: {e}", path.display()))
+                })?;
+                written.push(path);
+            }
+            // Overwritten before removal: the plain key should not linger on disk.
+            std::fs::write(&glass_key, vec![0u8; raw.len() * 2])
+                .and_then(|()| std::fs::remove_file(&glass_key))
+                .map_err(|e| {
+                    Failure::refused(format!("cannot remove {}: {e}", glass_key.display()))
+                })?;
+            Some((threshold, written))
+        }
+        None => None,
+    };
     let database = redact(&config.database_url);
     if output.json {
         print_json(&json!({
+            "shares": shares.as_ref().map(|(k, files)| json!({"threshold": k, "files": files})),
             "domain": config.domain,
             "keys_dir": config.keys_dir,
             "database": database,
@@ -48,10 +121,18 @@ pub async fn init(output: Output) -> Result<(), Failure> {
     println!();
     println!("The admin token is shown only here; it is also in the token file (mode 0600),");
     println!("which veilctl reads when no --token or --token-file is given.");
-    println!(
-        "WARNING: the break-glass private key is in {}. Move it off this machine before production use.",
-        directory.path(GLASS_PRIVATE).display()
-    );
+    match shares {
+        Some((threshold, files)) => println!(
+            "The break-glass key is split into {} custodian shares ({threshold} needed for a reveal): {}. \
+             Hand one to each custodian; the key file was removed.",
+            files.len(),
+            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        None => println!(
+            "WARNING: the break-glass private key is in {}. Move it off this machine before production use.",
+            glass_key.display()
+        ),
+    }
     Ok(())
 }
 
