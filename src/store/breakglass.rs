@@ -121,6 +121,14 @@ impl Store {
         .bind(request.expires_at)
         .execute(&mut *tx)
         .await?;
+        // Shares of requests that lapsed unrevealed are of no more use.
+        sqlx::query(
+            "DELETE FROM break_glass_shares WHERE request_id IN (SELECT id FROM break_glass_requests \
+             WHERE expires_at <= $1 AND status IN ('pending', 'approved'))",
+        )
+        .bind(request.created_at)
+        .execute(&mut *tx)
+        .await?;
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
         Ok(())

@@ -227,7 +227,7 @@ async fn sealed_key_file_needs_its_passphrase((app, _clock): (TestApp, Arc<Manua
     assert_eq!((status, body["account"].as_str()), (200, Some(ACCOUNT)), "{body}");
 }
 
-async fn custodian_shares_with_approvals((app, _clock): (TestApp, Arc<ManualClock>)) {
+async fn custodian_shares_with_approvals((app, clock): (TestApp, Arc<ManualClock>)) {
     // The key leaves the key directory as three shares, two needed.
     let key_file = app.dir.path().join("keys/break-glass.key");
     let raw = read_key_file(&key_file, None).unwrap();
@@ -259,6 +259,9 @@ async fn custodian_shares_with_approvals((app, _clock): (TestApp, Arc<ManualCloc
     let (status, body) = step(&app, &app.admin_token, &full, "reveal").await;
     assert_eq!((status, body["account"].as_str()), (200, Some(ACCOUNT)), "{body}");
     assert_eq!(rows(&app, "break_glass_shares").await, 1, "used shares are deleted");
+    clock.advance(2 * 3600);
+    request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    assert_eq!(rows(&app, "break_glass_shares").await, 0, "so are those of lapsed requests");
     let dump = app.state.store.dump_all_tables().await.unwrap();
     assert!(words.iter().all(|w| !dump.contains(w.as_str())), "no passphrase is stored");
 }
