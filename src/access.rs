@@ -11,6 +11,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditAction, AuditEvent};
 use crate::store::{NewClient, Store, StoreError};
 
 /// What a client may do. A route names the scopes it accepts.
@@ -122,8 +123,11 @@ impl Access {
         Self { store }
     }
 
+    /// Creates a client; `actor` (a client id, or `bootstrap`) is recorded
+    /// in the audit log with it.
     pub async fn create_client(
         &self,
+        actor: &str,
         name: &str,
         scopes: &[Scope],
         now: i64,
@@ -142,13 +146,16 @@ impl Access {
         let id = uuid::Uuid::new_v4().to_string();
         let scope_text = join_scopes(&scopes);
         self.store
-            .insert_client(&NewClient {
-                id: &id,
-                name,
-                scopes: &scope_text,
-                token_hash: &hash_token(token.expose()),
-                created_at: now,
-            })
+            .insert_client(
+                &NewClient {
+                    id: &id,
+                    name,
+                    scopes: &scope_text,
+                    token_hash: &hash_token(token.expose()),
+                    created_at: now,
+                },
+                &AuditEvent::new(now, actor, AuditAction::ClientCreated, &id, None, ""),
+            )
             .await?;
         let client = Client { id, name: name.into(), scopes, created_at: now, revoked_at: None };
         Ok((client, token))
@@ -166,8 +173,9 @@ impl Access {
 
     /// False when there is no active client with this id.
     /// Refuses to revoke the last active admin.
-    pub async fn revoke(&self, id: &str, now: i64) -> Result<bool, AccessError> {
-        if self.store.revoke_client(id, now).await? {
+    pub async fn revoke(&self, actor: &str, id: &str, now: i64) -> Result<bool, AccessError> {
+        let event = AuditEvent::new(now, actor, AuditAction::ClientRevoked, id, None, "");
+        if self.store.revoke_client(id, &event).await? {
             return Ok(true);
         }
         match self.store.client_is_active(id).await? {

@@ -86,7 +86,8 @@ pub async fn prepare(
     let keys = Arc::new(directory.load()?);
     let access = Access::new(store.clone());
     if !access.has_clients().await? {
-        let (_, token) = access.create_client("first admin", &[Scope::Admin], clock.now()).await?;
+        let (_, token) =
+            access.create_client("bootstrap", "first admin", &[Scope::Admin], clock.now()).await?;
         first.admin_token_file = Some(write_admin_token(&directory, &token)?);
     }
     let minter = Minter::new(
@@ -156,7 +157,8 @@ pub async fn initialize(
     }
     let directory = KeyDirectory::new(&config.keys_dir);
     directory.generate(&config.domain)?;
-    let (_, token) = access.create_client("first admin", &[Scope::Admin], clock.now()).await?;
+    let (_, token) =
+        access.create_client("bootstrap", "first admin", &[Scope::Admin], clock.now()).await?;
     let path = write_admin_token(&directory, &token)?;
     store.close().await;
     Ok((token, path))

@@ -44,10 +44,10 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Created>), Problem> {
-    caller.require(&[Scope::Admin])?;
+    let admin = caller.require(&[Scope::Admin])?;
     let (client, token) = state
         .access
-        .create_client(&body.name, &body.scopes, state.clock.now())
+        .create_client(&admin.id, &body.name, &body.scopes, state.clock.now())
         .await
         .map_err(access_problem)?;
     tracing::info!(client_id = %client.id, "API client created");
@@ -71,8 +71,8 @@ async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    caller.require(&[Scope::Admin])?;
-    match state.access.revoke(&id, state.clock.now()).await.map_err(access_problem)? {
+    let admin = caller.require(&[Scope::Admin])?;
+    match state.access.revoke(&admin.id, &id, state.clock.now()).await.map_err(access_problem)? {
         true => {
             tracing::info!(client_id = %id, "API client revoked");
             Ok(StatusCode::NO_CONTENT)

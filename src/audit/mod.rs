@@ -46,6 +46,8 @@ pub async fn checkpoint(store: &Store, signer: &Es256Signer) -> Result<Checkpoin
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
+    ClientCreated,
+    ClientRevoked,
     RemedyApplied(RemedyAction),
     RemedyLifted,
     ReputationAdjusted,
@@ -60,6 +62,8 @@ pub enum AuditAction {
 impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
+            AuditAction::ClientCreated => "client.create",
+            AuditAction::ClientRevoked => "client.revoke",
             AuditAction::RemedyApplied(action) => match action {
                 RemedyAction::Mute => "remedy.mute",
                 RemedyAction::Suspend => "remedy.suspend",

@@ -2,7 +2,8 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, get};
+use super::{Store, StoreError, audit, get};
+use crate::audit::AuditEvent;
 
 /// A client to insert; `token_hash` is SHA-256 of the bearer token.
 #[derive(Debug, Clone)]
@@ -42,7 +43,13 @@ macro_rules! select_clients {
 }
 
 impl Store {
-    pub async fn insert_client(&self, client: &NewClient<'_>) -> Result<(), StoreError> {
+    /// Inserts a client together with its audit event.
+    pub async fn insert_client(
+        &self,
+        client: &NewClient<'_>,
+        audit_event: &AuditEvent<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO api_clients (id, name, scopes, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -51,8 +58,10 @@ impl Store {
         .bind(client.scopes)
         .bind(client.token_hash)
         .bind(client.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -76,18 +85,29 @@ impl Store {
 
     /// Marks a client revoked; false when no active client has this id, or
     /// when it is the last active admin (the statement itself refuses that,
-    /// so there is always someone left who can manage clients).
-    pub async fn revoke_client(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    /// so there is always someone left who can manage clients). A
+    /// revocation is written with its audit event.
+    pub async fn revoke_client(
+        &self,
+        id: &str,
+        audit_event: &AuditEvent<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE api_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
              AND (scopes NOT LIKE '%admin%' OR (SELECT COUNT(*) FROM api_clients \
                   WHERE revoked_at IS NULL AND scopes LIKE '%admin%') > 1)",
         )
-        .bind(now)
+        .bind(audit_event.at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Whether an unrevoked client has this id.

@@ -65,6 +65,9 @@ async fn chained_paged_and_checkpointed(app: TestApp) {
     let backend = app.token(&["backend"]).await;
     let auditor = app.token(&["auditor"]).await;
     let uri = pseudonym(&app, &backend).await;
+    // Creating the clients above was audited first.
+    let base = read_log(&app, &auditor).await.len();
+    assert!(base >= 3, "first admin, backend and auditor clients are audit events");
 
     // Appends from two replicas at once serialize into one chain.
     let replica = app.replica().await;
@@ -78,10 +81,12 @@ async fn chained_paged_and_checkpointed(app: TestApp) {
     );
 
     let entries = read_log(&app, &auditor).await;
-    assert_eq!(entries.len(), 6);
-    assert_eq!(verify(&entries), Ok(6));
+    let head = base as i64 + 6;
+    assert_eq!(entries.len(), base + 6);
+    assert_eq!(verify(&entries), Ok(head));
+    assert!(entries[..base].iter().all(|e| e.action == "client.create"));
     assert!(
-        entries
+        entries[base..]
             .iter()
             .all(|e| e.action == "reputation.adjust" && e.case_id.as_deref() == Some("case-7"))
     );
@@ -89,7 +94,7 @@ async fn chained_paged_and_checkpointed(app: TestApp) {
 
     // The checkpoint signs the head with the audit key, and only that key.
     let signed = checkpoint(&app, &auditor).await;
-    assert_eq!(signed.seq, 6);
+    assert_eq!(signed.seq, head);
     assert_eq!(signed.verify_against(app.state.keys.audit.public_key(), &entries), Ok(()));
     let (other, _) = Es256Signer::generate("other").unwrap();
     assert_eq!(
@@ -113,6 +118,9 @@ async fn chained_paged_and_checkpointed(app: TestApp) {
 async fn tampering_is_detected(app: TestApp) {
     let backend = app.token(&["backend"]).await;
     let uri = pseudonym(&app, &backend).await;
+    // Creating the clients above was audited too: the adjustments follow.
+    let b = read_log(&app, &app.admin_token).await.len() as i64;
+    let (b_2, b_3, b_4, b_5) = (b + 2, b + 3, b + 4, b + 5);
     for i in 0..4 {
         adjust(&app, &uri, &format!("note {i}")).await;
     }
@@ -120,48 +128,49 @@ async fn tampering_is_detected(app: TestApp) {
     let signed = checkpoint(&app, &token).await;
     let key = app.state.keys.audit.public_key();
     let pool = raw(&app).await;
-    assert_eq!(verify(&read_log(&app, &token).await), Ok(4));
+    assert_eq!(verify(&read_log(&app, &token).await), Ok(b_4));
 
     // Edit: a justification rewritten.
-    exec(&pool, "UPDATE audit_events SET reason = 'nothing to see' WHERE seq = 2").await;
-    assert_eq!(verify(&read_log(&app, &token).await), Err(ChainError::Altered { seq: 2 }));
-    exec(&pool, "UPDATE audit_events SET reason = 'note 1' WHERE seq = 2").await;
-    assert_eq!(verify(&read_log(&app, &token).await), Ok(4));
+    exec(&pool, &format!("UPDATE audit_events SET reason = 'nothing to see' WHERE seq = {b_2}"))
+        .await;
+    assert_eq!(verify(&read_log(&app, &token).await), Err(ChainError::Altered { seq: b_2 }));
+    exec(&pool, &format!("UPDATE audit_events SET reason = 'note 1' WHERE seq = {b_2}")).await;
+    assert_eq!(verify(&read_log(&app, &token).await), Ok(b_4));
 
     // Reorder: entries 2 and 3 swap places.
-    exec(&pool, "UPDATE audit_events SET seq = -1 WHERE seq = 2").await;
-    exec(&pool, "UPDATE audit_events SET seq = 2 WHERE seq = 3").await;
-    exec(&pool, "UPDATE audit_events SET seq = 3 WHERE seq = -1").await;
-    assert_eq!(verify(&read_log(&app, &token).await), Err(ChainError::Link { seq: 2 }));
-    exec(&pool, "UPDATE audit_events SET seq = -1 WHERE seq = 3").await;
-    exec(&pool, "UPDATE audit_events SET seq = 3 WHERE seq = 2").await;
-    exec(&pool, "UPDATE audit_events SET seq = 2 WHERE seq = -1").await;
-    assert_eq!(verify(&read_log(&app, &token).await), Ok(4));
+    exec(&pool, &format!("UPDATE audit_events SET seq = -1 WHERE seq = {b_2}")).await;
+    exec(&pool, &format!("UPDATE audit_events SET seq = {b_2} WHERE seq = {b_3}")).await;
+    exec(&pool, &format!("UPDATE audit_events SET seq = {b_3} WHERE seq = -1")).await;
+    assert_eq!(verify(&read_log(&app, &token).await), Err(ChainError::Link { seq: b_2 }));
+    exec(&pool, &format!("UPDATE audit_events SET seq = -1 WHERE seq = {b_3}")).await;
+    exec(&pool, &format!("UPDATE audit_events SET seq = {b_3} WHERE seq = {b_2}")).await;
+    exec(&pool, &format!("UPDATE audit_events SET seq = {b_2} WHERE seq = -1")).await;
+    assert_eq!(verify(&read_log(&app, &token).await), Ok(b_4));
 
     // Append: a forged entry after the head, linked but not hashed right.
     exec(
         &pool,
-        "INSERT INTO audit_events (id, at, actor, action, subject, case_id, reason, seq, prev_hash, hash) \
-         SELECT 'forged', at, actor, action, subject, case_id, 'forged', 5, hash, hash \
-         FROM audit_events WHERE seq = 4",
+        &format!("INSERT INTO audit_events (id, at, actor, action, subject, case_id, reason, seq, prev_hash, hash) \
+         SELECT 'forged', at, actor, action, subject, case_id, 'forged', {b_5}, hash, hash \
+         FROM audit_events WHERE seq = {b_4}")
     )
     .await;
-    assert_eq!(verify(&read_log(&app, &token).await), Err(ChainError::Altered { seq: 5 }));
+    assert_eq!(verify(&read_log(&app, &token).await), Err(ChainError::Altered { seq: b_5 }));
     exec(&pool, "DELETE FROM audit_events WHERE id = 'forged'").await;
 
     // Delete: an entry in the middle, then the last one.
     let entries = read_log(&app, &token).await;
-    exec(&pool, "DELETE FROM audit_events WHERE seq = 3").await;
+    exec(&pool, &format!("DELETE FROM audit_events WHERE seq = {b_3}")).await;
     assert_eq!(
         verify(&read_log(&app, &token).await),
-        Err(ChainError::Sequence { expected: 3, found: 4 })
+        Err(ChainError::Sequence { expected: b_3, found: b_4 })
     );
-    exec(&pool, "DELETE FROM audit_events WHERE seq = 4").await;
+    exec(&pool, &format!("DELETE FROM audit_events WHERE seq = {b_4}")).await;
     let truncated = read_log(&app, &token).await;
-    assert_eq!(verify(&truncated), Ok(2), "a cut tail still chains...");
+    assert_eq!(verify(&truncated), Ok(b_2), "a cut tail still chains...");
     assert_eq!(
         signed.verify_against(key, &truncated),
-        Err(CheckpointError::Truncated { seq: 4, entries: 2 }),
+        Err(CheckpointError::Truncated { seq: b_4, entries: b_2 }),
         "...but an earlier checkpoint shows it"
     );
     assert_eq!(signed.verify_against(key, &entries), Ok(()));

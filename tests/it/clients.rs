@@ -72,4 +72,15 @@ async fn clients_are_created_listed_and_revoked(app: TestApp) {
     let (status, body) = app.mint(backend, "dave", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 401, "unauthorized");
     assert_eq!(app.pseudonym_count().await, 0);
+
+    // Every creation and revocation is in the audit log, by whom and of what.
+    let (status, log) = app.get("/v1/admin/audit?limit=100", Some(&app_admin)).await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    let of = |action: &str, target: &str| {
+        entries.iter().any(|e| e["action"] == action && e["target"] == target)
+    };
+    assert!(of("client.create", &id) && of("client.revoke", &id), "{log}");
+    assert!(of("client.revoke", &admin_id), "{log}");
+    assert_eq!(entries[0]["actor"], "bootstrap", "the first admin is created at startup");
 }
