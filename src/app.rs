@@ -10,13 +10,14 @@ use crate::abuse::Abuse;
 use crate::abuse::policy::{IssuancePolicy, IssuancePolicyError};
 use crate::access::{Access, AccessError, ApiToken, Scope};
 use crate::api::{AppState, Services};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::breakglass::BreakGlass;
 use crate::breakglass::policy::{BreakGlassPolicy, BreakGlassPolicyError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::issuance::Minter;
 use crate::issuance::disclosures::{DisclosureIssuer, IssuerNames};
-use crate::keys::directory::{ADMIN_TOKEN, KeyDirError, KeyDirectory};
+use crate::keys::directory::{ADMIN_TOKEN, KeyDirError, KeyDirectory, KeySet};
 use crate::store::{Store, StoreError};
 use crate::verify::Verifier;
 use crate::verify::policy::{PolicyError, RoomPolicies};
@@ -84,6 +85,14 @@ pub async fn prepare(
         first.generated_keys = true;
     }
     let keys = Arc::new(directory.load()?);
+    let now = clock.now();
+    let digest = policy_digest(&config.policies_dir);
+    let loaded =
+        AuditEvent::new(now, "veild", AuditAction::PolicyLoaded, "policies", None, &digest);
+    store.append_audit(&loaded).await?;
+    if first.generated_keys {
+        audit_key_generation(&store, &keys, now).await?;
+    }
     let access = Access::new(store.clone());
     if !access.has_clients().await? {
         let (_, token) =
@@ -157,6 +166,7 @@ pub async fn initialize(
     }
     let directory = KeyDirectory::new(&config.keys_dir);
     directory.generate(&config.domain)?;
+    audit_key_generation(&store, &directory.load()?, clock.now()).await?;
     let (_, token) =
         access.create_client("bootstrap", "first admin", &[Scope::Admin], clock.now()).await?;
     let path = write_admin_token(&directory, &token)?;
@@ -170,6 +180,40 @@ pub async fn migrate(config: &Config) -> Result<(), StartError> {
     store.migrate().await?;
     store.close().await;
     Ok(())
+}
+
+/// Records which keys were generated (by key id; never key material).
+async fn audit_key_generation(store: &Store, keys: &KeySet, now: i64) -> Result<(), StoreError> {
+    let ids = format!(
+        "ca:{} sd-jwt:{} sd-cwt:{} audit:{}",
+        keys.ca.key_id(),
+        keys.sd_jwt.kid(),
+        keys.sd_cwt.kid(),
+        keys.audit.kid()
+    );
+    let event = AuditEvent::new(now, "init", AuditAction::KeyGenerated, &ids, None, "");
+    store.append_audit(&event).await
+}
+
+/// SHA-256 over the policy files' names and contents, so the audit log
+/// shows which policy text each start ran with.
+fn policy_digest(dir: &std::path::Path) -> String {
+    let mut files: Vec<PathBuf> =
+        ["issuance.toml", "break-glass.toml"].iter().map(|f| dir.join(f)).collect();
+    if let Ok(entries) = std::fs::read_dir(dir.join("rooms")) {
+        files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    files.sort();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for file in files {
+        if let Ok(text) = std::fs::read(&file) {
+            ctx.update(file.display().to_string().as_bytes());
+            ctx.update(&[0]);
+            ctx.update(&text);
+        }
+    }
+    let digest: String = ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{digest}")
 }
 
 /// Writes the first admin token (mode 0600), replacing a stale one left by

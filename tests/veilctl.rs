@@ -460,8 +460,8 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
     let run = deployment.online(&server, &["audit", "verify", "--json"]).ok();
     assert_eq!(
         (run.json()["intact"].as_bool(), run.json()["entries"].as_i64()),
-        (Some(true), Some(5)),
-        "two client creations, then three remedies"
+        (Some(true), Some(7)),
+        "key generation and the first admin (init), policy load (start), a client, three remedies"
     );
     let run = deployment.online(&server, &["audit", "tail", "-n", "2"]).ok();
     assert!(run.stdout.contains("CASE-3") && !run.stdout.contains("CASE-1"), "{run:#?}");
@@ -475,7 +475,7 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
     std::fs::write(&edited, text.replacen("CASE-2", "CASE-9", 1)).unwrap();
     let run = deployment.veilctl(&["audit", "verify", "--file", edited.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run:#?}");
-    assert!(run.stderr.contains("entry 4 was altered"), "{run:#?}");
+    assert!(run.stderr.contains("entry 6 was altered"), "{run:#?}");
 
     // A checkpoint checked with another key is refused.
     let other = deployment.dir.path().join("other.jwk");

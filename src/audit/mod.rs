@@ -48,6 +48,10 @@ pub async fn checkpoint(store: &Store, signer: &Es256Signer) -> Result<Checkpoin
 pub enum AuditAction {
     ClientCreated,
     ClientRevoked,
+    /// Issuer and link keys generated (first start or `veilctl init`).
+    KeyGenerated,
+    /// Policies read at startup; the justification is their digest.
+    PolicyLoaded,
     RemedyApplied(RemedyAction),
     RemedyLifted,
     ReputationAdjusted,
@@ -64,6 +68,8 @@ impl AuditAction {
         match self {
             AuditAction::ClientCreated => "client.create",
             AuditAction::ClientRevoked => "client.revoke",
+            AuditAction::KeyGenerated => "key.generate",
+            AuditAction::PolicyLoaded => "policy.load",
             AuditAction::RemedyApplied(action) => match action {
                 RemedyAction::Mute => "remedy.mute",
                 RemedyAction::Suspend => "remedy.suspend",
