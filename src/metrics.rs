@@ -24,12 +24,31 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FormatLabels {
+    format: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabels {
+    format: String,
+    valid: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+}
+
 /// The service's metrics.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     minted: Counter,
+    disclosures: Family<FormatLabels, Counter>,
+    verifications: Family<VerdictLabels, Counter>,
+    remedies: Family<ActionLabels, Counter>,
     pool_size: Gauge,
     pool_idle: Gauge,
 }
@@ -58,6 +77,20 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         let minted = Counter::default();
         registry.register("pseudonyms_minted", "Pseudonyms minted", minted.clone());
+        let disclosures = Family::<FormatLabels, Counter>::default();
+        registry.register(
+            "disclosures_issued",
+            "Disclosures issued by format",
+            disclosures.clone(),
+        );
+        let verifications = Family::<VerdictLabels, Counter>::default();
+        registry.register(
+            "presentations_verified",
+            "Presentations verified by format and result",
+            verifications.clone(),
+        );
+        let remedies = Family::<ActionLabels, Counter>::default();
+        registry.register("remedies_applied", "Remedies applied by action", remedies.clone());
         let pool_size = Gauge::default();
         registry.register("db_pool_connections", "Open database connections", pool_size.clone());
         let pool_idle = Gauge::default();
@@ -66,7 +99,17 @@ impl Metrics {
             "Idle database connections",
             pool_idle.clone(),
         );
-        Self { registry, requests, latency, minted, pool_size, pool_idle }
+        Self {
+            registry,
+            requests,
+            latency,
+            minted,
+            disclosures,
+            verifications,
+            remedies,
+            pool_size,
+            pool_idle,
+        }
     }
 
     /// One finished request; `route` is the matched route template.
@@ -78,6 +121,19 @@ impl Metrics {
 
     pub fn pseudonyms_minted(&self, count: u64) {
         self.minted.inc_by(count);
+    }
+
+    pub fn disclosure_issued(&self, format: &str) {
+        self.disclosures.get_or_create(&FormatLabels { format: format.into() }).inc();
+    }
+
+    pub fn presentation_verified(&self, format: &str, valid: bool) {
+        let labels = VerdictLabels { format: format.into(), valid: valid.to_string() };
+        self.verifications.get_or_create(&labels).inc();
+    }
+
+    pub fn remedy_applied(&self, action: &str) {
+        self.remedies.get_or_create(&ActionLabels { action: action.into() }).inc();
     }
 
     /// The OpenMetrics text exposition, with the pool gauges read now.
@@ -102,6 +158,9 @@ mod tests {
         metrics.observe_request("POST", "/v1/pseudonyms", 201, 0.002);
         metrics.observe_request("POST", "/v1/pseudonyms", 201, 0.004);
         metrics.pseudonyms_minted(3);
+        metrics.disclosure_issued("sd-jwt");
+        metrics.presentation_verified("sd-cwt", false);
+        metrics.remedy_applied("suspend");
         let text = metrics.render(4, 3);
         assert!(
             text.contains(
@@ -111,6 +170,12 @@ mod tests {
         );
         assert!(text.contains("veil_pseudonyms_minted_total 3"), "{text}");
         assert!(text.contains("veil_db_pool_connections 4"), "{text}");
+        assert!(text.contains(r#"veil_disclosures_issued_total{format="sd-jwt"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"veil_presentations_verified_total{format="sd-cwt",valid="false"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"veil_remedies_applied_total{action="suspend"} 1"#), "{text}");
         assert!(text.contains("veil_http_request_duration_seconds_count"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }

@@ -110,6 +110,7 @@ async fn remedy(
         duration: body.duration,
     };
     let outcome = state.abuse.remedy(actor, &request).await.map_err(abuse_problem)?;
+    state.metrics.remedy_applied(request.action.as_str());
     Ok((
         StatusCode::CREATED,
         Json(RemedyApplied {

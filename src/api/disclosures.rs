@@ -70,6 +70,7 @@ async fn issue(
         validity_days: body.validity_days,
     };
     let issued = state.disclosures.issue(&id, &request).await.map_err(disclosure_problem)?;
+    state.metrics.disclosure_issued(request.format.as_str());
     tracing::info!(format = request.format.as_str(), "disclosure issued");
     let not_after = rfc3339(issued.not_after);
     let body = match issued.credential {
@@ -171,6 +172,7 @@ async fn verify(
         policy: body.policy,
     };
     let verdict = state.verifier.verify(&request).await.map_err(verify_problem)?;
+    state.metrics.presentation_verified(request.format.as_str(), verdict.valid);
     Ok(Json(verdict_body(verdict)))
 }
 
