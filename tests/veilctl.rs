@@ -380,6 +380,12 @@ fn remedies_are_applied_listed_and_lifted(deployment: &Deployment) {
     let run =
         deployment.online(&server, &["remedy", "lift", "no-such-remedy", "--reason", "x", "--yes"]);
     assert_eq!(run.code, 1, "{run:#?}");
+
+    let adjust =
+        ["reputation", "adjust", "--pseudonym", &uri, "--points=-30", "--case-id", "CASE-2"];
+    let run =
+        deployment.online(&server, &[&adjust[..], &["--reason", "spam", "--yes"]].concat()).ok();
+    assert!(run.stdout.contains("Adjusted by -30 points"), "{run:#?}");
 }
 
 fn sigterm_stops_veild_cleanly(deployment: &Deployment) {

@@ -12,6 +12,7 @@ mod output;
 mod policy;
 mod prompt;
 mod remedy;
+mod reputation;
 
 use std::process::ExitCode;
 
@@ -77,6 +78,9 @@ enum Command {
     /// Apply, list and lift remedies on the account behind a pseudonym
     #[command(after_help = EXIT_CODES_HELP)]
     Remedy(remedy::Opts),
+    /// Adjust the reputation of the account behind a pseudonym
+    #[command(after_help = EXIT_CODES_HELP)]
+    Reputation(reputation::Opts),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +123,10 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
         Command::Remedy(opts) => {
             let api = http::Api::new(&cli.server, matches, output.verbose)?;
             remedy::run(opts, &api, output).await
+        }
+        Command::Reputation(opts) => {
+            let api = http::Api::new(&cli.server, matches, output.verbose)?;
+            reputation::run(opts, &api, output).await
         }
     }
 }
