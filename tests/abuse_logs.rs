@@ -9,42 +9,13 @@
 #[path = "it/support/mod.rs"]
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+#[path = "log_capture/mod.rs"]
+mod log_capture;
 
+use log_capture::capture;
 use serde_json::json;
 use support::TestApp;
 use support::mls::MlsClient;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The process-wide capture, installed once.
-fn capture() -> Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE
-        .get_or_init(|| {
-            let capture = Capture::default();
-            let writer = capture.clone();
-            tracing_subscriber::fmt()
-                .with_env_filter("debug")
-                .with_writer(move || writer.clone())
-                .init();
-            capture
-        })
-        .clone()
-}
 
 on_both_backends!(no_log_line_names_the_account);
 
