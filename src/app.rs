@@ -228,6 +228,30 @@ fn write_admin_token(directory: &KeyDirectory, token: &ApiToken) -> Result<PathB
     Ok(path)
 }
 
+/// Signs and stores a checkpoint of the audit log every `every`, until the
+/// process ends. Failures are logged and retried at the next tick.
+pub fn spawn_checkpointer(
+    state: AppState,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now = state.clock.now();
+            match crate::audit::record_checkpoint(&state.store, &state.keys.audit, now).await {
+                Ok(signed) => {
+                    tracing::info!(seq = signed.seq, hash = %signed.hash, "audit checkpoint signed")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit checkpoint failed; retrying at the next tick")
+                }
+            }
+        }
+    })
+}
+
 /// Binds the configured address (port 0 picks a free one).
 pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {
     TcpListener::bind(config.listen)

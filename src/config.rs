@@ -49,6 +49,8 @@ pub struct Config {
     /// The break-glass private key (file custody), read only at a reveal.
     /// Unset: `<keys_dir>/break-glass.key`, the dev setup veild warns about.
     pub break_glass_key_file: Option<PathBuf>,
+    /// How often the audit log's head is signed and stored; 0 turns it off.
+    pub audit_checkpoint_secs: u64,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
             max_validity_days: 90,
             log_format: LogFormat::Human,
             break_glass_key_file: None,
+            audit_checkpoint_secs: 300,
         }
     }
 }
@@ -119,6 +122,9 @@ impl Config {
         }
         if let Some(v) = env("VEIL_BREAK_GLASS_KEY_FILE") {
             self.break_glass_key_file = Some(v.into());
+        }
+        if let Some(v) = env("VEIL_AUDIT_CHECKPOINT_SECS") {
+            self.audit_checkpoint_secs = parse("VEIL_AUDIT_CHECKPOINT_SECS", &v)?;
         }
         if let Some(v) = env("VEIL_LOG_FORMAT") {
             self.log_format = match v.as_str() {

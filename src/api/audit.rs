@@ -17,6 +17,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/audit", get(list))
         .route("/v1/admin/audit/checkpoint", get(checkpoint))
+        .route("/v1/admin/audit/checkpoints", get(checkpoints))
 }
 
 #[derive(Deserialize)]
@@ -68,4 +69,30 @@ async fn checkpoint(
 
 fn audit_problem(error: AuditError) -> Problem {
     Problem::internal(error)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointsQuery {
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+#[derive(Serialize)]
+struct CheckpointList {
+    /// Newest first.
+    checkpoints: Vec<Checkpoint>,
+}
+
+/// The checkpoints the service signed periodically (`audit_checkpoint_secs`).
+async fn checkpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<CheckpointsQuery>,
+) -> Result<Json<CheckpointList>, Problem> {
+    caller.require(&[Scope::Auditor, Scope::Admin])?;
+    let limit = query.limit.clamp(1, audit::MAX_PAGE);
+    let checkpoints =
+        audit::recorded_checkpoints(&state.store, limit).await.map_err(audit_problem)?;
+    Ok(Json(CheckpointList { checkpoints }))
 }

@@ -11,7 +11,7 @@ use base64ct::{Base64, Encoding};
 
 use crate::abuse::remedies::RemedyAction;
 use crate::keys::signer::{Es256Signer, SignError};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredCheckpoint};
 use chain::{AuditEntry, Checkpoint, checkpoint_message};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +35,45 @@ pub async fn page(store: &Store, after: i64, limit: i64) -> Result<Vec<AuditEntr
 pub async fn checkpoint(store: &Store, signer: &Es256Signer) -> Result<Checkpoint, AuditError> {
     let (seq, hash) = store.audit_last().await?;
     let signature = signer.sign(&checkpoint_message(seq, &hash))?;
-    Ok(Checkpoint {
+    Ok(encode(seq, &hash, signer.kid(), &signature))
+}
+
+/// Signs the current head and stores it: the periodic checkpoint. Replicas
+/// signing the same head store it once.
+pub async fn record_checkpoint(
+    store: &Store,
+    signer: &Es256Signer,
+    now: i64,
+) -> Result<Checkpoint, AuditError> {
+    let (seq, hash) = store.audit_last().await?;
+    let signature = signer.sign(&checkpoint_message(seq, &hash))?;
+    let stored = StoredCheckpoint {
         seq,
-        hash: Base64::encode_string(&hash),
+        hash: hash.to_vec(),
         kid: signer.kid().to_string(),
-        signature: Base64::encode_string(&signature),
-    })
+        signature: signature.to_vec(),
+        signed_at: now,
+    };
+    store.put_audit_checkpoint(&stored).await?;
+    Ok(encode(seq, &hash, signer.kid(), &signature))
+}
+
+/// The newest `limit` stored checkpoints, newest first.
+pub async fn recorded_checkpoints(
+    store: &Store,
+    limit: i64,
+) -> Result<Vec<Checkpoint>, AuditError> {
+    let stored = store.audit_checkpoints(limit).await?;
+    Ok(stored.iter().map(|c| encode(c.seq, &c.hash, &c.kid, &c.signature)).collect())
+}
+
+fn encode(seq: i64, hash: &[u8], kid: &str, signature: &[u8]) -> Checkpoint {
+    Checkpoint {
+        seq,
+        hash: Base64::encode_string(hash),
+        kid: kid.to_string(),
+        signature: Base64::encode_string(signature),
+    }
 }
 
 /// What happened.

@@ -33,6 +33,10 @@ async fn run(config: Config) -> Result<(), app::StartError> {
     let addr = listener.local_addr().map_err(app::StartError::Serve)?;
     tracing::info!(%addr, backend = ?state.store.backend(), domain = %config.domain, "veild listening");
     print_banner(&config, addr, &first);
+    if config.audit_checkpoint_secs > 0 {
+        let every = std::time::Duration::from_secs(config.audit_checkpoint_secs);
+        app::spawn_checkpointer(state.clone(), every);
+    }
     app::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("veild stopped");
     Ok(())

@@ -77,6 +77,16 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     })
 }
 
+/// A checkpoint as stored: raw hash and `r || s` signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub kid: String,
+    pub signature: Vec<u8>,
+    pub signed_at: i64,
+}
+
 impl Store {
     /// An audit entry on its own (e.g. a refused break-glass call).
     pub async fn append_audit(&self, event: &AuditEvent<'_>) -> Result<(), StoreError> {
@@ -111,5 +121,47 @@ impl Store {
         let hash: Vec<u8> = get(&row, "hash")?;
         let hash = hash.try_into().map_err(|_| StoreError::Corrupt("audit hash length"))?;
         Ok((get(&row, "seq")?, hash))
+    }
+
+    /// Stores a signed checkpoint; a head already checkpointed (by this or
+    /// another replica) is kept as it was.
+    pub async fn put_audit_checkpoint(
+        &self,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, hash, kid, signature, signed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(checkpoint.seq)
+        .bind(checkpoint.hash.as_slice())
+        .bind(checkpoint.kid.as_str())
+        .bind(checkpoint.signature.as_slice())
+        .bind(checkpoint.signed_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` stored checkpoints, newest first.
+    pub async fn audit_checkpoints(&self, limit: i64) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, hash, kid, signature, signed_at FROM audit_checkpoints \
+             ORDER BY seq DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredCheckpoint {
+                    seq: get(row, "seq")?,
+                    hash: get(row, "hash")?,
+                    kid: get(row, "kid")?,
+                    signature: get(row, "signature")?,
+                    signed_at: get(row, "signed_at")?,
+                })
+            })
+            .collect()
     }
 }

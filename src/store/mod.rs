@@ -16,6 +16,7 @@ mod reports;
 mod reputation;
 
 pub use accounts::NewAccount;
+pub use audit::StoredCheckpoint;
 pub use breakglass::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord};
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};

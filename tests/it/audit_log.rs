@@ -188,3 +188,42 @@ async fn tampering_is_detected(app: TestApp) {
 }
 
 on_both_backends!(chained_paged_and_checkpointed, tampering_is_detected);
+
+async fn checkpoints_are_signed_periodically(app: TestApp) {
+    let auditor = app.token(&["auditor"]).await;
+    let task =
+        veil::app::spawn_checkpointer(app.state.clone(), std::time::Duration::from_millis(50));
+
+    let entries = read_log(&app, &auditor).await;
+    let head = entries.last().unwrap().seq;
+    let mut stored = Vec::new();
+    for _ in 0..100 {
+        let (status, body) = app.get("/v1/admin/audit/checkpoints", Some(&auditor)).await;
+        assert_eq!(status, 200, "{body}");
+        stored = serde_json::from_value::<Vec<Checkpoint>>(body["checkpoints"].clone()).unwrap();
+        if !stored.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    task.abort();
+    // A second replica signing the same head stores nothing new.
+    veil::audit::record_checkpoint(&app.state.store, &app.state.keys.audit, 0).await.unwrap();
+    let (_, body) = app.get("/v1/admin/audit/checkpoints", Some(&auditor)).await;
+    let again: Vec<Checkpoint> = serde_json::from_value(body["checkpoints"].clone()).unwrap();
+    assert_eq!(again, stored);
+    assert_eq!(stored.len(), 1, "one row per head: {stored:?}");
+    assert_eq!(stored[0].seq, head);
+    assert_eq!(stored[0].verify_against(app.state.keys.audit.public_key(), &entries), Ok(()));
+
+    // A new entry moves the head; the next checkpoint is a new row.
+    let backend = app.token(&["backend"]).await;
+    adjust(&app, &pseudonym(&app, &backend).await, "moves the head").await;
+    veil::audit::record_checkpoint(&app.state.store, &app.state.keys.audit, 1).await.unwrap();
+    let (_, body) = app.get("/v1/admin/audit/checkpoints", Some(&auditor)).await;
+    let stored: Vec<Checkpoint> = serde_json::from_value(body["checkpoints"].clone()).unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(stored[0].seq > stored[1].seq, "newest first");
+}
+
+on_both_backends!(checkpoints_are_signed_periodically);
