@@ -101,6 +101,7 @@ pub fn mint_charges<'a>(
             .iter()
             .map(|&a| window(GLOBAL_SUBJECT, a, limit(a)))
             .collect(),
+        reputation_per_pseudonym: policy.reputation.weights.pseudonym_minted,
         now,
     }
 }

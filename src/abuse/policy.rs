@@ -92,6 +92,12 @@ pub struct Weights {
     /// Per unit of capped report weight (see [`ReportPolicy`]).
     pub abuse_report: i64,
     pub remedy_applied: i64,
+    /// Per unit of report weight on the account when a remedy upholds the
+    /// reports (on top of what each report cost when it arrived).
+    pub report_upheld: i64,
+    /// Per pseudonym minted (decays): negative makes rapid minting cost
+    /// standing; 0 writes no event at all.
+    pub pseudonym_minted: i64,
     /// Backend signal: the account has a verified phone number (no decay).
     pub verified_phone: i64,
     /// Backend signal: per full year of account age (no decay).
@@ -153,6 +159,8 @@ impl Default for Weights {
         Self {
             abuse_report: -10,
             remedy_applied: -100,
+            report_upheld: -20,
+            pseudonym_minted: 0,
             verified_phone: 20,
             account_age_per_year: 10,
             account_age_max: 50,
@@ -269,6 +277,8 @@ impl IssuancePolicy {
             ("reputation.min_to_disclose", self.reputation.min_to_disclose),
             ("reputation.weights.abuse_report", self.reputation.weights.abuse_report),
             ("reputation.weights.remedy_applied", self.reputation.weights.remedy_applied),
+            ("reputation.weights.report_upheld", self.reputation.weights.report_upheld),
+            ("reputation.weights.pseudonym_minted", self.reputation.weights.pseudonym_minted),
             ("reputation.weights.verified_phone", self.reputation.weights.verified_phone),
             (
                 "reputation.weights.account_age_per_year",

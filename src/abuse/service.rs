@@ -443,6 +443,7 @@ impl Abuse {
                 now,
                 expires_at: until,
                 points: self.policy.reputation.weights.remedy_applied,
+                upheld_points: self.policy.reputation.weights.report_upheld,
                 audit: AuditEvent::new(
                     now,
                     actor,

@@ -104,6 +104,8 @@ pub struct Charges<'a> {
     /// charged last to hold their locks for the shortest time.
     pub bucket: Option<BucketCharge<'a>>,
     pub shared_windows: Vec<WindowCharge<'a>>,
+    /// Reputation points each minted pseudonym costs (0: no event written).
+    pub reputation_per_pseudonym: i64,
     pub now: i64,
 }
 

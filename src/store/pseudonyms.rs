@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Charges, NewAccount, Store, StoreError, get};
+use super::{Charges, NewAccount, NewReputationEvent, Store, StoreError, get};
 
 #[derive(Debug, Clone)]
 pub struct NewPseudonym {
@@ -80,6 +80,18 @@ impl Store {
         // A batch holds at most a request's keys, so the count always fits.
         let amount = i64::try_from(batch.len()).unwrap_or(i64::MAX);
         charges.apply(&mut tx, account.account_ref, amount).await?;
+        if let Some(first) = batch.first().filter(|_| charges.reputation_per_pseudonym != 0) {
+            let event = NewReputationEvent {
+                // The first pseudonym's id is unique, so the event is too.
+                id: first.id.as_bytes(),
+                account_ref: account.account_ref,
+                kind: "pseudonym_minted",
+                points: charges.reputation_per_pseudonym.saturating_mul(amount),
+                at: charges.now,
+                decays: true,
+            };
+            super::reputation::put_event(&mut tx, &event).await?;
+        }
         if !account.relations.is_empty() {
             let mut sql = String::from("INSERT INTO account_relations (tag, account_ref) VALUES ");
             push_placeholders(&mut sql, account.relations.len(), 2, "");

@@ -61,6 +61,9 @@ pub struct RemedyWrite<'a> {
     pub expires_at: Option<i64>,
     /// Reputation points the remedy costs (not written for a deletion).
     pub points: i64,
+    /// Points per unit of report weight on the account, which the remedy
+    /// upholds (not written for a deletion, nor when there are no reports).
+    pub upheld_points: i64,
     pub audit: AuditEvent<'a>,
 }
 
@@ -244,6 +247,28 @@ impl Store {
                 },
             )
             .await?;
+        }
+        if remedy_account.is_some() && remedy.upheld_points != 0 {
+            let row = sqlx::query(
+                "SELECT CAST(COALESCE(SUM(weight), 0) AS BIGINT) AS w FROM report_weights \
+                 WHERE account_ref = $1",
+            )
+            .bind(remedy.account_ref)
+            .fetch_one(&mut *tx)
+            .await?;
+            let weight: i64 = get(&row, "w")?;
+            if weight > 0 {
+                let id = format!("{}/upheld", remedy.id);
+                let event = NewReputationEvent {
+                    id: id.as_bytes(),
+                    account_ref: remedy.account_ref,
+                    kind: "report_upheld",
+                    points: remedy.upheld_points.saturating_mul(weight),
+                    at: remedy.now,
+                    decays: true,
+                };
+                put_event(&mut tx, &event).await?;
+            }
         }
         sqlx::query(
             "INSERT INTO remedies (id, account_ref, action, case_id, reason, actor, created_at, expires_at, affected) \

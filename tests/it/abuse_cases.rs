@@ -26,12 +26,20 @@ async fn hubs_may_remedy(db: Db) -> Option<TestApp> {
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
 }
 
+/// Minting costs standing; a remedy upholding reports costs more.
+async fn weighted_events(db: Db) -> Option<TestApp> {
+    let policy =
+        "[reputation.weights]\npseudonym_minted = -3\nreport_upheld = -7\nabuse_report = -1\n";
+    TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
+}
+
 async fn defaults(db: Db) -> Option<TestApp> {
     TestApp::spawn_with(db, Arc::new(SystemClock), None).await
 }
 
 on_both_backends_with!(strict; reputation_gates_minting_and_recovers);
 on_both_backends_with!(hubs_may_remedy; a_policy_can_let_hubs_apply_remedies);
+on_both_backends_with!(weighted_events; minting_and_upheld_reports_are_reputation_events);
 on_both_backends_with!(defaults;
     account_status_tells_the_backend_its_standing,
     reports_count_once_and_one_reporter_cannot_suspend,
@@ -492,4 +500,31 @@ async fn a_policy_can_let_hubs_apply_remedies(app: TestApp) {
     // Listing and lifting stay with operators.
     let (status, body) = app.get("/v1/remedies", Some(&hub)).await;
     assert_problem(status, &body, 403, "insufficient-scope");
+}
+
+async fn minting_and_upheld_reports_are_reputation_events(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hubs = [app.token(&["hub"]).await, app.token(&["hub"]).await];
+    assert_eq!(score(&app, &backend, "uma").await, 100);
+    let uris = mint(&app, &backend, "uma", 2).await;
+    assert_eq!(score(&app, &backend, "uma").await, 94, "two pseudonyms minted at -3 each");
+
+    // Two hubs report (weight 1 each, -1 per unit on arrival)...
+    for hub in &hubs {
+        let (status, body) = app.post("/v1/abuse-reports", hub, &report(&uris[0], "spam")).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    assert_eq!(score(&app, &backend, "uma").await, 92);
+    // ...and a remedy upholds them: -7 per unit of report weight on top of
+    // the remedy's own -100 (decay over the test's seconds rounds away).
+    let (status, body) = remedy(&app, &uris[0], "mute").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(score(&app, &backend, "uma").await, 92 - 100 - 14);
+}
+
+async fn score(app: &TestApp, backend: &str, account: &str) -> i64 {
+    let ask = json!({"account": account});
+    let (status, body) = app.post("/v1/accounts/status", backend, &ask).await;
+    assert_eq!(status, 200, "{body}");
+    body["score"].as_i64().unwrap()
 }
