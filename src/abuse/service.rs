@@ -375,7 +375,8 @@ impl Abuse {
         }
         let event =
             AuditEvent::new(self.clock.now(), actor, AuditAction::RemedyLifted, id, None, reason);
-        match self.store.lift_remedy(id, &event).await? {
+        let open = |sealed: &[u8]| self.keys.link.open_ops(sealed, id.as_bytes()).ok();
+        match self.store.lift_remedy(id, &event, open).await? {
             Lifted::Lifted => {
                 tracing::info!(remedy_id = %id, "remedy lifted");
                 Ok(())
@@ -429,11 +430,13 @@ impl Abuse {
             RemedyAction::Delete => RemedyEffect::Delete,
         };
         let remedy_id = uuid::Uuid::new_v4().to_string();
+        let sealed_account = self.keys.link.seal_ops(&account_ref.0, remedy_id.as_bytes())?;
         let affected = self
             .store
             .apply_remedy(&RemedyWrite {
                 id: &remedy_id,
                 account_ref: &account_ref.0,
+                sealed_account: &sealed_account,
                 pseudonyms: &pseudonyms,
                 effect,
                 action: action.as_str(),

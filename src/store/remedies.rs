@@ -50,6 +50,9 @@ pub enum Lifted {
 pub struct RemedyWrite<'a> {
     pub id: &'a str,
     pub account_ref: &'a [u8],
+    /// The account ref sealed under k_ops (aad = remedy id): all the
+    /// remedies table keeps of the account.
+    pub sealed_account: &'a [u8],
     /// The account's pseudonym ids (opened from its sealed index).
     pub pseudonyms: &'a [String],
     pub effect: RemedyEffect,
@@ -106,16 +109,19 @@ impl Store {
 
     /// Lifts a remedy: the account is active again (revoked pseudonyms stay
     /// revoked). Written with its audit event in one transaction.
+    /// `open` unseals the stored account ref (k_ops lives with the domain).
     pub async fn lift_remedy(
         &self,
         id: &str,
         audit_event: &AuditEvent<'_>,
+        open: impl Fn(&[u8]) -> Option<Vec<u8>>,
     ) -> Result<Lifted, StoreError> {
         let mut tx = self.pool.begin().await?;
         let lifted = sqlx::query(
             "UPDATE remedies SET lifted_at = $1 \
-             WHERE id = $2 AND lifted_at IS NULL AND account_ref IS NOT NULL AND action <> 'delete' \
-             RETURNING account_ref",
+             WHERE id = $2 AND lifted_at IS NULL AND action <> 'delete' \
+             AND (sealed_account IS NOT NULL OR account_ref IS NOT NULL) \
+             RETURNING account_ref, sealed_account",
         )
         .bind(audit_event.at)
         .bind(id)
@@ -128,7 +134,12 @@ impl Store {
                 .await?;
             return Ok(if known.is_some() { Lifted::NotLiftable } else { Lifted::Unknown });
         };
-        let account_ref: Vec<u8> = get(&row, "account_ref")?;
+        // Remedies written before migration 0011 kept the ref in clear.
+        let sealed: Option<Vec<u8>> = get(&row, "sealed_account")?;
+        let account_ref: Vec<u8> = match sealed {
+            Some(sealed) => open(&sealed).ok_or(StoreError::Corrupt("sealed remedy account"))?,
+            None => get(&row, "account_ref")?,
+        };
         // The accumulated report weights go too: otherwise the next report
         // from a reporter already at its cap would suspend the account again.
         for sql in [
@@ -271,11 +282,11 @@ impl Store {
             }
         }
         sqlx::query(
-            "INSERT INTO remedies (id, account_ref, action, case_id, reason, actor, created_at, expires_at, affected) \
+            "INSERT INTO remedies (id, sealed_account, action, case_id, reason, actor, created_at, expires_at, affected) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(remedy.id)
-        .bind(remedy_account)
+        .bind(remedy_account.map(|_| remedy.sealed_account))
         .bind(remedy.action)
         .bind(remedy.case_id)
         .bind(remedy.reason)

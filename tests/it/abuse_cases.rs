@@ -404,6 +404,14 @@ async fn remedies_are_listed_and_lifted(app: TestApp) {
     assert!(!list.to_string().contains("lena"), "{list}");
     let (status, body) = app.get("/v1/remedies", Some(&hub)).await;
     assert_problem(status, &body, 403, "insufficient-scope");
+    // The remedy row keeps the account only sealed: a dump cannot join the
+    // remedied pseudonym (named in the audit log) to the account's ref.
+    let account_ref = app.state.keys.link.account_ref("lena");
+    let hex: String = account_ref.0.iter().map(|b| format!("{b:02x}")).collect();
+    let dump = app.state.store.dump_all_tables().await.unwrap().to_lowercase();
+    let remedy_rows: Vec<&str> = dump.lines().filter(|l| l.starts_with("remedies: ")).collect();
+    assert_eq!(remedy_rows.len(), 1);
+    assert!(!remedy_rows[0].contains(&hex), "{}", remedy_rows[0]);
 
     let lift = |id: &str| format!("/v1/remedies/{id}/lift");
     let (status, body) = app.post(&lift(&id), &app.admin_token, &json!({})).await;
