@@ -642,52 +642,9 @@ fn custodian_shares_via_cli(deployment: &Deployment) {
 
     // Online: the key file is gone; two approvers submit their shares.
     std::fs::remove_file(&key).unwrap();
-    let server = deployment.start();
-    let (_, second) = deployment.create_client(&server, "second", "admin");
-    let (_, third) = deployment.create_client(&server, "third", "admin");
-    let (_, backend) = deployment.create_client(&server, "backend", "backend");
-    let minted = post_json(
-        &server,
-        &backend,
-        "/v1/pseudonyms",
-        &serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]}),
-    );
-    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
-    let request = [
-        "break-glass",
-        "request",
-        "--pseudonym",
-        &uri,
-        "--reason-code",
-        "legal-order",
-        "--case-id",
-        "CASE-8",
-        "--justification",
-        "order",
-        "--yes",
-        "--json",
-    ];
-    let id = deployment.online(&server, &request).ok().json()["request_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    for (token, s, p) in [(&second, &s1, &pass[0]), (&third, &s3, &pass[2])] {
-        let approve = [
-            "break-glass",
-            "approve",
-            &id,
-            "--share",
-            s,
-            "--passphrase-file",
-            p,
-            "--yes",
-            "--token",
-            token,
-        ];
-        deployment.online(&server, &approve).ok();
-    }
-    let run = deployment.online(&server, &["break-glass", "reveal", &id, "--yes", "--json"]).ok();
-    assert_eq!(run.json()["account"], "mallory@example.com");
+    let shares = [(s1.as_str(), pass[0].as_str()), (s3.as_str(), pass[2].as_str())];
+    let revealed = reveal_with_shares(deployment, "CASE-8", shares);
+    assert_eq!(revealed["account"], "mallory@example.com");
 }
 
 fn init_with_custodians(deployment: &Deployment) {
@@ -724,6 +681,17 @@ fn init_with_custodians(deployment: &Deployment) {
     assert!(!deployment.keys_dir().join("break-glass.key").exists());
     assert!(shares.join("share-3.json").exists());
 
+    let share = |i: usize| shares.join(format!("share-{i}.json")).to_str().unwrap().to_string();
+    let (s2, s3) = (share(2), share(3));
+    let submitted = [(s2.as_str(), pass[1].as_str()), (s3.as_str(), pass[2].as_str())];
+    let revealed = reveal_with_shares(deployment, "CASE-9", submitted);
+    assert_eq!(revealed["account"], "mallory@example.com");
+}
+
+/// Starts veild, mints a pseudonym, requests a break-glass reveal of it,
+/// has two further admins approve with (share file, passphrase file), and
+/// returns the requester's `reveal --json` answer.
+fn reveal_with_shares(deployment: &Deployment, case: &str, shares: [(&str, &str); 2]) -> Value {
     let server = deployment.start();
     let (_, second) = deployment.create_client(&server, "second", "admin");
     let (_, third) = deployment.create_client(&server, "third", "admin");
@@ -743,7 +711,7 @@ fn init_with_custodians(deployment: &Deployment) {
         "--reason-code",
         "legal-order",
         "--case-id",
-        "CASE-9",
+        case,
         "--justification",
         "order",
         "--yes",
@@ -753,25 +721,22 @@ fn init_with_custodians(deployment: &Deployment) {
         .as_str()
         .unwrap()
         .to_string();
-    let share = |i: usize| shares.join(format!("share-{i}.json")).to_str().unwrap().to_string();
-    let (s2, s3) = (share(2), share(3));
-    for (token, s, p) in [(&second, &s2, &pass[1]), (&third, &s3, &pass[2])] {
+    for (token, (share, passphrase)) in [&second, &third].into_iter().zip(shares) {
         let approve = [
             "break-glass",
             "approve",
             &id,
             "--share",
-            s,
+            share,
             "--passphrase-file",
-            p,
+            passphrase,
             "--yes",
             "--token",
             token,
         ];
         deployment.online(&server, &approve).ok();
     }
-    let run = deployment.online(&server, &["break-glass", "reveal", &id, "--yes", "--json"]).ok();
-    assert_eq!(run.json()["account"], "mallory@example.com");
+    deployment.online(&server, &["break-glass", "reveal", &id, "--yes", "--json"]).ok().json()
 }
 
 macro_rules! on_both_backends {
