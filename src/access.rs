@@ -15,7 +15,19 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::store::{NewClient, Store, StoreError};
 
 /// What a client may do. A route names the scopes it accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// The provider's client-facing backend: mints, issues disclosures.
@@ -83,7 +95,7 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 }
 
 /// An authenticated or listed API client.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Client {
     pub id: String,
     pub name: String,

@@ -11,7 +11,7 @@ pub const MAX_KIND: usize = 32;
 pub const MAX_VALUE: usize = 256;
 
 /// One relation key as the backend sends it, e.g. `{"kind": "email", "value": "a@b.example"}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Relation {
     pub kind: String,

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 /// What a remedy does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RemedyAction {
     /// The account may mint nothing and get no disclosure; its existing

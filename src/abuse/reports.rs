@@ -12,7 +12,7 @@ pub const MAX_CONTENT: usize = 4096;
 pub const MAX_FRANK: usize = 512;
 
 /// A report as a hub sends it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AbuseReport {
     pub room: String,
@@ -28,7 +28,7 @@ pub struct AbuseReport {
 }
 
 /// One reported message with its franking tag.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportedMessage {
     pub mimi_content: String,

@@ -49,7 +49,7 @@ impl From<LinkError> for AbuseError {
 }
 
 /// What the backend may learn about its own user.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct AccountStatus {
     /// `active`, `muted` or `suspended`.
     pub status: String,
@@ -63,7 +63,7 @@ pub struct AccountStatus {
 }
 
 /// Facts the backend knows about its user.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signals {
     pub verified_phone: Option<bool>,

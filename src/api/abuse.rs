@@ -27,13 +27,13 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/reputation-adjustments", post(adjust))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccountBody {
     account: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignalsBody {
     account: String,
@@ -41,12 +41,12 @@ struct SignalsBody {
     signals: Signals,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReportAccepted {
     report_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RemedyBody {
     pseudonym: String,
@@ -59,12 +59,21 @@ struct RemedyBody {
     duration: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RemedyApplied {
     remedy_id: String,
     affected_pseudonyms: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/status",
+    tag = "abuse",
+    description = "What the backend may learn about its own user. Scopes: `backend`.",
+    request_body = AccountBody,
+    responses((status = 200, description = "The account's standing", body = AccountStatus)),
+    security(("bearer" = [])),
+)]
 async fn account_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,6 +83,15 @@ async fn account_status(
     Ok(Json(state.abuse.account_status(&body.account).await.map_err(abuse_problem)?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/signals",
+    tag = "abuse",
+    description = "Seed what the backend knows about its user. Scopes: `backend`.",
+    request_body = SignalsBody,
+    responses((status = 204, description = "Signals recorded")),
+    security(("bearer" = [])),
+)]
 async fn signals(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,6 +102,15 @@ async fn signals(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/abuse-reports",
+    tag = "abuse",
+    description = "Report abuse by a pseudonym. Scopes: `hub`.",
+    request_body = AbuseReport,
+    responses((status = 202, description = "Report accepted", body = ReportAccepted), (status = 404, description = "Unknown pseudonym")),
+    security(("bearer" = [])),
+)]
 async fn report(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,6 +121,15 @@ async fn report(
     Ok((StatusCode::ACCEPTED, Json(ReportAccepted { report_id })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/remedies",
+    tag = "abuse",
+    description = "Apply a remedy to a pseudonym (and, with `related`, the account's other pseudonyms). Scopes: `admin`; `hub` if the policy allows.",
+    request_body = RemedyBody,
+    responses((status = 201, description = "Remedy applied", body = RemedyApplied), (status = 404, description = "Unknown pseudonym")),
+    security(("bearer" = [])),
+)]
 async fn remedy(
     State(state): State<AppState>,
     caller: Caller,
@@ -120,18 +156,18 @@ async fn remedy(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RemedyList {
     remedies: Vec<RemedyRow>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LiftBody {
     reason: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AdjustBody {
     pseudonym: String,
@@ -140,11 +176,20 @@ struct AdjustBody {
     reason: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Adjusted {
     adjustment_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reputation-adjustments",
+    tag = "abuse",
+    description = "Adjust the reputation of a pseudonym's account. Scopes: `admin`.",
+    request_body = AdjustBody,
+    responses((status = 201, description = "Adjustment recorded", body = Adjusted), (status = 404, description = "Unknown pseudonym")),
+    security(("bearer" = [])),
+)]
 async fn adjust(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,6 +204,14 @@ async fn adjust(
     Ok((StatusCode::CREATED, Json(Adjusted { adjustment_id })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/remedies",
+    tag = "abuse",
+    description = "List remedies. Scopes: `admin`.",
+    responses((status = 200, description = "All remedies, without accounts", body = RemedyList)),
+    security(("bearer" = [])),
+)]
 async fn list_remedies(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,6 +221,16 @@ async fn list_remedies(
     Ok(Json(RemedyList { remedies }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/remedies/{id}/lift",
+    tag = "abuse",
+    description = "Lift a remedy. Scopes: `admin`.",
+    request_body = LiftBody,
+    params(("id" = String, Path, description = "Remedy id")),
+    responses((status = 204, description = "Remedy lifted"), (status = 404, description = "Unknown remedy"), (status = 409, description = "Remedy not liftable")),
+    security(("bearer" = [])),
+)]
 async fn lift_remedy(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,3 +257,7 @@ fn abuse_problem(error: AbuseError) -> Problem {
         AbuseError::Internal(cause) => Problem::internal(cause),
     }
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(account_status, signals, report, remedy, list_remedies, lift_remedy, adjust))]
+pub(super) struct Doc;

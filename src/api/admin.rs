@@ -18,14 +18,14 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/clients/{id}", delete(revoke))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
     scopes: Vec<Scope>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Created {
     id: String,
     name: String,
@@ -34,11 +34,20 @@ struct Created {
     token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ClientList {
     clients: Vec<Client>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/clients",
+    tag = "admin",
+    description = "Create an API client. Scopes: `admin`.",
+    request_body = CreateBody,
+    responses((status = 201, description = "Client created; the token is shown only here", body = Created)),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -60,12 +69,29 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/clients",
+    tag = "admin",
+    description = "List API clients. Scopes: `admin`.",
+    responses((status = 200, description = "Active clients", body = ClientList)),
+    security(("bearer" = [])),
+)]
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ClientList>, Problem> {
     caller.require(&[Scope::Admin])?;
     let clients = state.access.list().await.map_err(access_problem)?;
     Ok(Json(ClientList { clients }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/clients/{id}",
+    tag = "admin",
+    description = "Revoke an API client. Scopes: `admin`.",
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 204, description = "Client revoked"), (status = 404, description = "No active client with this id"), (status = 409, description = "The last admin cannot be revoked")),
+    security(("bearer" = [])),
+)]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,3 +116,7 @@ fn access_problem(error: AccessError) -> Problem {
         AccessError::Random | AccessError::Store(_) => Problem::internal(error),
     }
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, revoke))]
+pub(super) struct Doc;

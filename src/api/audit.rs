@@ -20,7 +20,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/audit/checkpoints", get(checkpoints))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
     /// Entries after this sequence number (0: from the start).
@@ -34,7 +35,7 @@ fn default_limit() -> i64 {
     100
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Page {
     entries: Vec<AuditEntry>,
     /// Pass as `after` for the next page; absent on the last one.
@@ -42,6 +43,15 @@ struct Page {
     next_after: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    tag = "audit",
+    description = "Page the audit log. Scopes: `auditor`, `admin`.",
+    params(PageQuery),
+    responses((status = 200, description = "A page of the hash-chained audit log", body = Page)),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +67,14 @@ async fn list(
     Ok(Json(Page { entries, next_after }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit/checkpoint",
+    tag = "audit",
+    description = "Sign the current head of the audit log. Scopes: `auditor`, `admin`.",
+    responses((status = 200, description = "A signed checkpoint of the log head", body = Checkpoint)),
+    security(("bearer" = [])),
+)]
 async fn checkpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -71,19 +89,29 @@ fn audit_problem(error: AuditError) -> Problem {
     Problem::internal(error)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct CheckpointsQuery {
     #[serde(default = "default_limit")]
     limit: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CheckpointList {
     /// Newest first.
     checkpoints: Vec<Checkpoint>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit/checkpoints",
+    tag = "audit",
+    description = "The checkpoints the service signed periodically. Scopes: `auditor`, `admin`.",
+    params(CheckpointsQuery),
+    responses((status = 200, description = "Recorded checkpoints, newest first", body = CheckpointList)),
+    security(("bearer" = [])),
+)]
 /// The checkpoints the service signed periodically (`audit_checkpoint_secs`).
 async fn checkpoints(
     State(state): State<AppState>,
@@ -96,3 +124,7 @@ async fn checkpoints(
         audit::recorded_checkpoints(&state.store, limit).await.map_err(audit_problem)?;
     Ok(Json(CheckpointList { checkpoints }))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, checkpoint, checkpoints))]
+pub(super) struct Doc;

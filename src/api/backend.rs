@@ -21,10 +21,12 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/pseudonyms", post(mint))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MintBody {
     account: String,
+    /// Public keys as JWKs (P-256 `EC` or `OKP` Ed25519), one pseudonym each.
+    #[schema(value_type = Vec<Object>)]
     keys: Vec<Jwk>,
     #[serde(default)]
     connection_only: bool,
@@ -38,12 +40,12 @@ fn default_validity() -> u32 {
     30
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct MintResponse {
     pseudonyms: Vec<PseudonymBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PseudonymBody {
     id: String,
     uri: String,
@@ -55,6 +57,15 @@ struct PseudonymBody {
     connection_only: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/pseudonyms",
+    tag = "backend",
+    description = "Mint pseudonyms for an account. Scopes: `backend`.",
+    request_body = MintBody,
+    responses((status = 201, description = "Pseudonyms minted, one per key", body = MintResponse), (status = 409, description = "Key already used"), (status = 429, description = "Rate limited; see Retry-After")),
+    security(("bearer" = [])),
+)]
 async fn mint(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,3 +130,7 @@ fn mint_problem(error: MintError) -> Problem {
         MintError::Internal(cause) => Problem::internal(cause),
     }
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(mint))]
+pub(super) struct Doc;

@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/accounts/transparency", post(transparency))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RequestBody {
     pseudonym: String,
@@ -37,6 +37,15 @@ struct RequestBody {
     reason_code: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/break-glass",
+    tag = "break-glass",
+    description = "Request a break-glass reveal of a pseudonym's account. Scopes: `admin`.",
+    request_body = RequestBody,
+    responses((status = 201, description = "Request created", body = RequestView), (status = 404, description = "Unknown pseudonym")),
+    security(("bearer" = [])),
+)]
 async fn request(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,17 +62,27 @@ async fn request(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<Status>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RequestList {
     requests: Vec<RequestView>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/break-glass",
+    tag = "break-glass",
+    description = "List break-glass requests. Scopes: `admin`.",
+    params(ListQuery),
+    responses((status = 200, description = "Break-glass requests", body = RequestList)),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,13 +93,23 @@ async fn list(
     Ok(Json(RequestList { requests }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
     /// In custodian custody: the approver's opened share.
     share: Option<SubmittedShare>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/break-glass/{id}/approve",
+    tag = "break-glass",
+    description = "Approve a break-glass request (not one's own). Scopes: `admin`.",
+    request_body = ApproveBody,
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, description = "Approval recorded", body = RequestView), (status = 404, description = "No such request"), (status = 409, description = "Not pending or already approved"), (status = 410, description = "Request expired")),
+    security(("bearer" = [])),
+)]
 async fn approve(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,12 +122,22 @@ async fn approve(
     Ok(Json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DenyBody {
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/break-glass/{id}/deny",
+    tag = "break-glass",
+    description = "Deny a break-glass request. Scopes: `admin`.",
+    request_body = DenyBody,
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, description = "Request denied", body = RequestView), (status = 404, description = "No such request"), (status = 409, description = "Not pending")),
+    security(("bearer" = [])),
+)]
 async fn deny(
     State(state): State<AppState>,
     caller: Caller,
@@ -109,19 +148,29 @@ async fn deny(
     Ok(Json(state.break_glass.deny(&admin.id, &id, &body.reason).await.map_err(problem)?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Revealed {
     request_id: String,
     account: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevealBody {
     /// For a passphrase-sealed key file.
     passphrase: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/break-glass/{id}/reveal",
+    tag = "break-glass",
+    description = "Reveal the account of an approved request (the requester only). Scopes: `admin`.",
+    request_body = RevealBody,
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, description = "The account behind the pseudonym", body = Revealed), (status = 404, description = "No such request"), (status = 409, description = "Not approved, already revealed or not enough shares"), (status = 410, description = "Request expired or account deleted")),
+    security(("bearer" = [])),
+)]
 async fn reveal(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,24 +187,33 @@ async fn reveal(
     Ok(Json(Revealed { request_id: id, account: account.as_str().to_string() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransparencyBody {
     account: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Reveal {
     revealed_at: i64,
     reason_code: String,
     case_id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Reveals {
     reveals: Vec<Reveal>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/transparency",
+    tag = "break-glass",
+    description = "The user's transparency view: every reveal of their account. Scopes: `backend`.",
+    request_body = TransparencyBody,
+    responses((status = 200, description = "Reveals of this account", body = Reveals)),
+    security(("bearer" = [])),
+)]
 async fn transparency(
     State(state): State<AppState>,
     caller: Caller,
@@ -233,3 +291,7 @@ fn problem(error: BreakGlassError) -> Problem {
         }
     }
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(request, list, approve, deny, reveal, transparency))]
+pub(super) struct Doc;

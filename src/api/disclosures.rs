@@ -27,11 +27,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/presentations/verify", post(verify))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct IssueBody {
     account: String,
     format: CredentialFormat,
+    #[schema(value_type = Object)]
     claims: Map<String, Value>,
     #[serde(default)]
     disclosable: Vec<String>,
@@ -43,7 +44,7 @@ fn default_validity() -> u32 {
     30
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct IssuedBody {
     format: CredentialFormat,
     /// SD-JWT compact form, standard base64 of the SD-CWT, or the PEM chain.
@@ -55,6 +56,16 @@ struct IssuedBody {
     mls_credential: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/pseudonyms/{id}/disclosures",
+    tag = "disclosures",
+    description = "Issue a real-identity disclosure linked to a pseudonym. Scopes: `backend`.",
+    request_body = IssueBody,
+    params(("id" = String, Path, description = "Pseudonym id")),
+    responses((status = 201, description = "Disclosure issued", body = IssuedBody), (status = 404, description = "No such pseudonym"), (status = 409, description = "Pseudonym not active")),
+    security(("bearer" = [])),
+)]
 async fn issue(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,7 +139,7 @@ fn disclosure_problem(error: DisclosureError) -> Problem {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
     format: CredentialFormat,
@@ -137,26 +148,38 @@ struct VerifyBody {
     audience: Option<String>,
     #[serde(default)]
     nonce: Option<String>,
+    #[schema(value_type = Object)]
     leaf_signature_key: Value,
+    #[schema(value_type = Object)]
     policy: Value,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct VerdictBody {
     valid: bool,
     issuer: Option<String>,
     subject_pseudonym: Option<String>,
+    #[schema(value_type = Object)]
     disclosed: Map<String, Value>,
     policy: PolicyOutcome,
     errors: Vec<FindingBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FindingBody {
     code: &'static str,
     detail: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/presentations/verify",
+    tag = "disclosures",
+    description = "Verify a presentation against a room policy. Scopes: `hub`, `backend`.",
+    request_body = VerifyBody,
+    responses((status = 200, description = "The verdict", body = VerdictBody)),
+    security(("bearer" = [])),
+)]
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,3 +232,7 @@ fn verify_problem(error: VerifyRequestError) -> Problem {
         VerifyRequestError::Internal(cause) => Problem::internal(cause),
     }
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(issue, verify))]
+pub(super) struct Doc;

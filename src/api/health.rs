@@ -9,11 +9,30 @@ use super::problem::Problem;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    description = "Liveness. Public: no authentication.",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")),
+)]
+/// Alive while the process answers.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    description = "Readiness: the database answers. Public: no authentication.",
+    responses((status = 200, description = "Ready", body = String, content_type = "text/plain"), (status = 503, description = "The database is not reachable")),
+)]
 /// Ready when the database answers.
 async fn ready(State(state): State<AppState>) -> Result<&'static str, Problem> {
     state.store.ping().await.map(|()| "ready").map_err(|e| {
@@ -27,6 +46,13 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, Problem> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    description = "Prometheus scrape endpoint. Public: no authentication.",
+    responses((status = 200, description = "Prometheus metrics", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
+)]
 /// Prometheus scrape endpoint (OpenMetrics text). Unauthenticated, like
 /// `/healthz`: it holds counts and latencies, nothing about any user.
 async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
@@ -39,3 +65,7 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
         state.metrics.render(size, idle),
     )
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, ready, metrics))]
+pub(super) struct Doc;

@@ -16,13 +16,22 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/pseudonyms/{id}", get(status))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct StatusBody {
     uri: String,
     status: PseudonymStatus,
     not_after: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/pseudonyms/{id}",
+    tag = "hub",
+    description = "Status of a pseudonym. Scopes: `hub`, `backend`.",
+    params(("id" = String, Path, description = "Pseudonym id")),
+    responses((status = 200, description = "The pseudonym's status", body = StatusBody), (status = 404, description = "No such pseudonym")),
+    security(("bearer" = [])),
+)]
 async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -39,3 +48,7 @@ async fn status(
         Err(e) => Err(Problem::internal(e)),
     }
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(status))]
+pub(super) struct Doc;

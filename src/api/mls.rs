@@ -19,7 +19,7 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/mls/key-packages/validate", post(validate))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ValidateBody {
     /// Standard base64 of a TLS `MLSMessage` holding a KeyPackage, or of a
@@ -27,7 +27,7 @@ struct ValidateBody {
     key_package: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReportBody {
     valid: bool,
     pseudonym: Option<String>,
@@ -37,12 +37,21 @@ struct ReportBody {
     errors: Vec<FindingBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FindingBody {
     code: &'static str,
     detail: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/mls/key-packages/validate",
+    tag = "mls",
+    description = "Validate an MLS KeyPackage carrying a veil credential. Scopes: `hub`.",
+    request_body = ValidateBody,
+    responses((status = 200, description = "The validation report", body = ReportBody)),
+    security(("bearer" = [])),
+)]
 async fn validate(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,3 +82,7 @@ async fn validate(
         errors,
     }))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(validate))]
+pub(super) struct Doc;

@@ -12,6 +12,7 @@ mod health;
 mod hub;
 mod json;
 mod mls;
+pub mod openapi;
 pub mod problem;
 mod well_known;
 
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(break_glass::routes())
         .merge(abuse::routes())
+        .merge(openapi::routes())
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))

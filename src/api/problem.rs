@@ -20,8 +20,11 @@ pub struct Problem {
     pub retry_after: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error response (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(super) struct Body<'a> {
+    /// `urn:veil:problem:<slug>`; the slug is stable API.
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,

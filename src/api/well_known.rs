@@ -21,7 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/cose-keys", get(cose_keys))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct IssuerMetadata {
     domain: String,
     pseudonym_uri_prefix: String,
@@ -29,13 +29,20 @@ struct IssuerMetadata {
     key_ids: KeyIds,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KeyIds {
     ca: String,
     sd_jwt: String,
     sd_cwt: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/veil-issuer",
+    tag = "well-known",
+    description = "What a hub needs to trust our pseudonyms. Public: no authentication.",
+    responses((status = 200, description = "Issuer metadata", body = IssuerMetadata)),
+)]
 async fn issuer(State(state): State<AppState>) -> Json<IssuerMetadata> {
     let keys = &state.keys;
     Json(IssuerMetadata {
@@ -50,8 +57,9 @@ async fn issuer(State(state): State<AppState>) -> Json<IssuerMetadata> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct JwkSet {
+    #[schema(value_type = Vec<Object>)]
     keys: Vec<Jwk>,
 }
 
@@ -69,16 +77,30 @@ fn signing_jwk(signer: &Es256Signer) -> Jwk {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "well-known",
+    description = "The SD-JWT issuer keys as a JWK set. Public: no authentication.",
+    responses((status = 200, description = "The SD-JWT issuer keys", body = JwkSet)),
+)]
 async fn jwks(State(state): State<AppState>) -> Json<JwkSet> {
     Json(sd_jwt_keys(&state))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct JwtVcIssuer {
     issuer: String,
     jwks: JwkSet,
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwt-vc-issuer",
+    tag = "well-known",
+    description = "SD-JWT VC issuer metadata. Public: no authentication.",
+    responses((status = 200, description = "SD-JWT VC issuer metadata", body = JwtVcIssuer)),
+)]
 /// SD-JWT VC issuer metadata. Our `iss` is `https://<domain>` (no path), so
 /// a verifier fetches `https://<domain>/.well-known/jwt-vc-issuer`; the
 /// provider routes that path to veil.
@@ -89,6 +111,13 @@ async fn jwt_vc_issuer(State(state): State<AppState>) -> Json<JwtVcIssuer> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/cose-keys",
+    tag = "well-known",
+    description = "The SD-CWT issuer keys as a CBOR COSE_KeySet. Public: no authentication.",
+    responses((status = 200, description = "A CBOR COSE_KeySet", body = Vec<u8>, content_type = "application/cose-key-set")),
+)]
 /// The SD-CWT issuer keys as a CBOR COSE_KeySet; each `kid` is the bytes
 /// of the key id our SD-CWT headers carry.
 async fn cose_keys(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
@@ -105,3 +134,7 @@ async fn cose_keys(State(state): State<AppState>) -> Result<impl IntoResponse, P
     let bytes = CoseKeySet(vec![key]).to_vec().map_err(Problem::internal)?;
     Ok(([(CONTENT_TYPE, "application/cose-key-set")], bytes))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(issuer, jwks, jwt_vc_issuer, cose_keys))]
+pub(super) struct Doc;

@@ -14,7 +14,7 @@ pub const GENESIS: [u8; 32] = [0u8; 32];
 /// One chained entry as stored and as served. `target` names a record
 /// (pseudonym URI, request id, remedy id, client id), never an account;
 /// `sealed` (base64) exists only on a reveal entry. Hashes are base64.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: i64,
@@ -162,7 +162,7 @@ pub fn checkpoint_message(seq: i64, hash: &[u8; 32]) -> Vec<u8> {
 /// service's audit key (`kid`). Kept by auditors, it pins the log: a later
 /// rewrite of any entry up to `seq`, or truncation before it, no longer
 /// matches. Hash and signature (`r || s`) are base64.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
     pub seq: i64,
     pub hash: String,

@@ -82,7 +82,7 @@ impl BreakGlassError {
 
 /// A request's state as callers see it: a pending or approved request
 /// past its `expires_at` is expired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -105,7 +105,7 @@ impl std::fmt::Display for Status {
 }
 
 /// What the API shows of a request (never the account).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     pub request_id: String,
     pub pseudonym: String,

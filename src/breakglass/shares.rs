@@ -140,7 +140,7 @@ impl ShareFile {
 
 /// An opened share as a custodian submits it with an approval: the share
 /// (base64) with the threshold and split it belongs to. Zeroized on drop.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmittedShare {
     pub set: String,

@@ -28,7 +28,7 @@ use crate::store::{PseudonymRow, Store, StoreError};
 const X509_CLAIMS: &[&str] = &["name", "user_uri", "email"];
 
 /// The three credential formats, by their API names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CredentialFormat {
     #[serde(rename = "x509")]
     X509,

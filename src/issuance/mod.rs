@@ -88,7 +88,7 @@ impl From<LinkError> for MintError {
 }
 
 /// Lifecycle state a hub sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PseudonymStatus {
     Active,

@@ -23,7 +23,7 @@ pub enum RemedyEffect {
 }
 
 /// A remedy as listed to operators (no account).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RemedyRow {
     pub id: String,
     pub action: String,

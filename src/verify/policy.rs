@@ -91,7 +91,7 @@ pub enum PolicyError {
 }
 
 /// How a room's policy judged a presentation's disclosed claims.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PolicyOutcome {
     pub satisfied: bool,
     pub missing_required: Vec<String>,

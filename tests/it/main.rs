@@ -19,5 +19,6 @@ mod flows_join_link;
 mod flows_knock;
 mod key_packages;
 mod minting;
+mod openapi;
 mod operations;
 mod privacy;

@@ -1,0 +1,124 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and
+//! served at `GET /openapi.json` (no authentication). Every error response
+//! is `application/problem+json` with the `Problem` schema.
+
+use axum::Router;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "openapi",
+    description = "This OpenAPI document. Public: no authentication.",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)),
+)]
+async fn openapi_json() -> axum::Json<Document> {
+    axum::Json(document())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "veil",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Pseudonym and identity issuer for MIMI messaging providers. \
+            Authenticated routes take `Authorization: Bearer <token>`; each operation \
+            names the client scopes it accepts. Errors are RFC 9457 problem details.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(openapi_json),
+    components(schemas(super::problem::Body)),
+    modifiers(&Finish),
+)]
+struct Root;
+
+/// The complete document: every module's routes.
+pub fn document() -> Document {
+    let mut doc = Root::openapi();
+    for part in [
+        super::health::Doc::openapi(),
+        super::well_known::Doc::openapi(),
+        super::backend::Doc::openapi(),
+        super::disclosures::Doc::openapi(),
+        super::hub::Doc::openapi(),
+        super::mls::Doc::openapi(),
+        super::admin::Doc::openapi(),
+        super::audit::Doc::openapi(),
+        super::break_glass::Doc::openapi(),
+        super::abuse::Doc::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    problem_responses(&mut doc);
+    doc
+}
+
+/// Adds the bearer security scheme.
+struct Finish;
+
+impl Modify for Finish {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every operation may answer a problem: authenticated ones 401 and 403,
+/// those with a JSON body 400, 413, 415 and 422, all 500. Error responses
+/// declared without content get the problem+json body.
+fn problem_responses(doc: &mut Document) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for operation in operations.into_iter().flatten() {
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let has_body = operation.request_body.is_some();
+            let mut extra: Vec<(&str, &str)> = Vec::new();
+            if secured {
+                extra.push(("401", "Missing, unknown or revoked bearer token"));
+                extra.push(("403", "The client's scopes do not allow this route"));
+            }
+            if has_body {
+                extra.push(("400", "Malformed JSON"));
+                extra.push(("413", "Request body too large"));
+                extra.push(("415", "The body is not application/json"));
+                extra.push(("422", "Invalid request"));
+            }
+            extra.push(("500", "Internal error (details are logged, never returned)"));
+            let responses = &mut operation.responses.responses;
+            for (status, description) in extra {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| RefOr::T(utoipa::openapi::Response::new(description)));
+            }
+            for (status, response) in responses.iter_mut() {
+                let error = status.starts_with('4') || status.starts_with('5');
+                if let (true, RefOr::T(response)) = (error, response)
+                    && response.content.is_empty()
+                {
+                    response.content.insert(
+                        "application/problem+json".to_string(),
+                        RefOr::T(Content::new(Some(Ref::from_schema_name("Problem")))),
+                    );
+                }
+            }
+        }
+    }
+}
