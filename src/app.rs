@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::issuance::Minter;
 use crate::issuance::disclosures::{DisclosureIssuer, IssuerNames};
-use crate::keys::directory::{ADMIN_TOKEN, KeyDirError, KeyDirectory, KeySet};
+use crate::keys::directory::{ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, Rotation};
 use crate::store::{Store, StoreError};
 use crate::verify::Verifier;
 use crate::verify::policy::{PolicyError, RoomPolicies};
@@ -193,6 +193,39 @@ async fn audit_key_generation(store: &Store, keys: &KeySet, now: i64) -> Result<
     );
     let event = AuditEvent::new(now, "init", AuditAction::KeyGenerated, &ids, None, "");
     store.append_audit(&event).await
+}
+
+/// `veilctl keys rotate`: a new `kind` key signs from the next start on;
+/// the old one stays trusted and published until every credential it can
+/// have signed has expired (now + the longest pseudonym validity, which
+/// also bounds disclosures, + clock skew). Audit checkpoints never expire,
+/// so a retired audit key is kept for good. Records `key.rotate` by key id.
+/// Running replicas keep their keys until restarted.
+pub async fn rotate_key(
+    config: &Config,
+    kind: KeyKind,
+    clock: &dyn Clock,
+) -> Result<Rotation, StartError> {
+    let directory = KeyDirectory::new(&config.keys_dir);
+    if !directory.is_initialized() {
+        return Err(StartError::NotInitialized(config.keys_dir.clone()));
+    }
+    // Reach the database first: a rotation must not go unrecorded.
+    let store = Store::connect(&config.database_url, 1).await?;
+    let now = clock.now();
+    let keep_until = match kind {
+        KeyKind::Audit => i64::MAX,
+        _ => now
+            .saturating_add(i64::from(config.max_validity_days) * 86_400)
+            .saturating_add(crate::disclosure::CLOCK_SKEW_SECS),
+    };
+    let rotation = directory.rotate(kind, &config.domain, now, keep_until)?;
+    let subject = format!("{}:{}->{}", kind.as_str(), rotation.old_kid, rotation.new_kid);
+    let event = AuditEvent::new(now, "veilctl", AuditAction::KeyRotated, &subject, None, "");
+    let recorded = store.append_audit(&event).await;
+    store.close().await;
+    recorded?;
+    Ok(rotation)
 }
 
 /// SHA-256 over the policy files' names and contents, so the audit log

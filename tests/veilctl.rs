@@ -739,6 +739,42 @@ fn reveal_with_shares(deployment: &Deployment, case: &str, shares: [(&str, &str)
     deployment.online(&server, &["break-glass", "reveal", &id, "--yes", "--json"]).ok().json()
 }
 
+fn keys_are_listed_and_rotated(deployment: &Deployment) {
+    deployment.init();
+    let before = deployment.veilctl(&["keys", "list", "--json"]).ok().json();
+    let kid = |listing: &Value, kind: &str| -> Value {
+        listing["keys"].as_array().unwrap().iter().find(|k| k["kind"] == kind).unwrap().clone()
+    };
+    let old = kid(&before, "sd-jwt");
+    assert_eq!(old["retired"], serde_json::json!([]));
+    let rotated = deployment.veilctl(&["keys", "rotate", "--kind", "sd-jwt", "--json"]).ok().json();
+    assert_eq!(rotated["old_kid"], old["kid"]);
+    assert_eq!(rotated["restart_required"], true);
+    assert!(deployment.keys_dir().join("sd-jwt.1.key.der").exists());
+    let after = deployment.veilctl(&["keys", "list", "--json"]).ok().json();
+    let new = kid(&after, "sd-jwt");
+    assert_eq!(new["kid"], rotated["new_kid"]);
+    assert_eq!(new["retired"][0]["kid"], old["kid"]);
+    assert_eq!(kid(&after, "ca"), kid(&before, "ca"), "other kinds are untouched");
+    let run = deployment.veilctl(&["keys", "rotate", "--kind", "nope"]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    // A restarted veild signs with the new key and still publishes the old.
+    let server = deployment.start();
+    let authority = server.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(authority).unwrap();
+    let request = format!(
+        "GET /.well-known/jwks.json HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, payload) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+    let jwks: Value = serde_json::from_str(payload).unwrap();
+    let kids: Vec<&Value> = jwks["keys"].as_array().unwrap().iter().map(|k| &k["kid"]).collect();
+    assert_eq!(kids, [&rotated["new_kid"], &old["kid"]]);
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
         #[test]
@@ -767,6 +803,7 @@ on_both_backends! {
     break_glass_via_cli => break_glass_sqlite, break_glass_postgres;
     custodian_shares_via_cli => custodians_sqlite, custodians_postgres;
     init_with_custodians => init_custodians_sqlite, init_custodians_postgres;
+    keys_are_listed_and_rotated => keys_rotate_sqlite, keys_rotate_postgres;
 }
 
 #[test]

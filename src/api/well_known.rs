@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::AppState;
 use super::problem::Problem;
-use crate::keys::public_key::Jwk;
-use crate::keys::signer::Es256Signer;
+use crate::keys::directory::{KeyKind, RetiredPublic};
+use crate::keys::public_key::{Jwk, P256PublicKey};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,10 +45,17 @@ struct KeyIds {
 )]
 async fn issuer(State(state): State<AppState>) -> Json<IssuerMetadata> {
     let keys = &state.keys;
+    let mut ca_certificates = vec![keys.ca.cert_pem().to_string()];
+    ca_certificates.extend(keys.retired(KeyKind::Ca, state.clock.now()).filter_map(|key| {
+        match &key.public {
+            RetiredPublic::Ca { cert_pem, .. } => Some(cert_pem.clone()),
+            RetiredPublic::Es256(_) => None,
+        }
+    }));
     Json(IssuerMetadata {
         domain: state.config.domain.clone(),
         pseudonym_uri_prefix: state.minter.uri_prefix().to_string(),
-        ca_certificates: vec![keys.ca.cert_pem().to_string()],
+        ca_certificates,
         key_ids: KeyIds {
             ca: keys.ca.key_id().to_string(),
             sd_jwt: keys.sd_jwt.kid().to_string(),
@@ -65,15 +72,32 @@ struct JwkSet {
 
 /// The SD-JWT issuer keys, each with the `kid` our SD-JWT headers carry.
 fn sd_jwt_keys(state: &AppState) -> JwkSet {
-    JwkSet { keys: vec![signing_jwk(&state.keys.sd_jwt)] }
+    let keys = published(state, KeyKind::SdJwt);
+    JwkSet { keys: keys.into_iter().map(|(kid, public)| signing_jwk(kid, public)).collect() }
 }
 
-fn signing_jwk(signer: &Es256Signer) -> Jwk {
+/// The signing key of `kind`, then its retired keys until they drop out
+/// (when the last credential they signed has expired).
+fn published(state: &AppState, kind: KeyKind) -> Vec<(&str, &P256PublicKey)> {
+    let keys = &state.keys;
+    let current = match kind {
+        KeyKind::SdCwt => &keys.sd_cwt,
+        _ => &keys.sd_jwt,
+    };
+    let mut published = vec![(current.kid(), current.public_key())];
+    published.extend(keys.retired(kind, state.clock.now()).filter_map(|key| match &key.public {
+        RetiredPublic::Es256(public) => Some((key.kid.as_str(), public)),
+        RetiredPublic::Ca { .. } => None,
+    }));
+    published
+}
+
+fn signing_jwk(kid: &str, public: &P256PublicKey) -> Jwk {
     Jwk {
-        kid: Some(signer.kid().to_string()),
+        kid: Some(kid.to_string()),
         alg: Some("ES256".into()),
         use_: Some("sig".into()),
-        ..signer.public_key().to_jwk()
+        ..public.to_jwk()
     }
 }
 
@@ -121,17 +145,20 @@ async fn jwt_vc_issuer(State(state): State<AppState>) -> Json<JwtVcIssuer> {
 /// The SD-CWT issuer keys as a CBOR COSE_KeySet; each `kid` is the bytes
 /// of the key id our SD-CWT headers carry.
 async fn cose_keys(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
-    let signer = &state.keys.sd_cwt;
-    let public = signer.public_key();
-    let key = CoseKeyBuilder::new_ec2_pub_key(
-        iana::EllipticCurve::P_256,
-        public.x().to_vec(),
-        public.y().to_vec(),
-    )
-    .key_id(signer.kid().as_bytes().to_vec())
-    .algorithm(iana::Algorithm::ES256)
-    .build();
-    let bytes = CoseKeySet(vec![key]).to_vec().map_err(Problem::internal)?;
+    let keys = published(&state, KeyKind::SdCwt)
+        .into_iter()
+        .map(|(kid, public)| {
+            CoseKeyBuilder::new_ec2_pub_key(
+                iana::EllipticCurve::P_256,
+                public.x().to_vec(),
+                public.y().to_vec(),
+            )
+            .key_id(kid.as_bytes().to_vec())
+            .algorithm(iana::Algorithm::ES256)
+            .build()
+        })
+        .collect();
+    let bytes = CoseKeySet(keys).to_vec().map_err(Problem::internal)?;
     Ok(([(CONTENT_TYPE, "application/cose-key-set")], bytes))
 }
 

@@ -83,6 +83,9 @@ pub enum AuditAction {
     ClientRevoked,
     /// Issuer and link keys generated (first start or `veilctl init`).
     KeyGenerated,
+    /// An issuer key replaced by `veilctl keys rotate`; the subject names the
+    /// kind and both key ids, never key material.
+    KeyRotated,
     /// Policies read at startup; the justification is their digest.
     PolicyLoaded,
     RemedyApplied(RemedyAction),
@@ -102,6 +105,7 @@ impl AuditAction {
             AuditAction::ClientCreated => "client.create",
             AuditAction::ClientRevoked => "client.revoke",
             AuditAction::KeyGenerated => "key.generate",
+            AuditAction::KeyRotated => "key.rotate",
             AuditAction::PolicyLoaded => "policy.load",
             AuditAction::RemedyApplied(action) => match action {
                 RemedyAction::Mute => "remedy.mute",

@@ -81,7 +81,7 @@ impl Verifier {
         }
         let now = self.clock.now();
         let cert = match leaf_certificate(claimed.credential.serialized_content())
-            .and_then(|der| super::x509::verify_issued(&der, &self.anchor, now))
+            .and_then(|der| super::x509::verify_issued(&der, &self.anchors, now))
         {
             Ok(cert) => cert,
             Err(error) => {

@@ -27,7 +27,7 @@ use crate::disclosure::{
 use crate::issuance::PseudonymStatus;
 use crate::issuance::disclosures::{CredentialFormat, IssuerNames, pseudonym_status};
 use crate::issuance::pseudonym_id;
-use crate::keys::directory::KeySet;
+use crate::keys::directory::{KeyKind, KeySet, RetiredPublic};
 use crate::keys::public_key::{Jwk, P256PublicKey};
 use crate::store::{PseudonymRow, Store};
 use policy::{MAX_KB_AGE_SECS, PolicyOutcome, Pseudonyms, RoomPolicies, RoomPolicy};
@@ -121,14 +121,16 @@ pub struct Verifier {
     names: IssuerNames,
     jwt_keys: Vec<IssuerKey>,
     cwt_keys: Vec<IssuerKey>,
-    anchor: TrustAnchor,
+    /// Our CA and the retired CAs still trusted, current first.
+    anchors: Vec<TrustAnchor>,
     policies: RoomPolicies,
     recorded: AtomicU64,
 }
 
 impl Verifier {
-    /// Trusts the issuer keys of `keys` (one per format today; retired keys
-    /// join these lists when rotation lands) and our CA.
+    /// Trusts the issuer keys of `keys`, current and retired (until each
+    /// retired key's `not_after`, when what it signed has expired), and our
+    /// CAs likewise: credentials issued before a rotation keep verifying.
     pub fn new(
         keys: Arc<KeySet>,
         store: Store,
@@ -136,9 +138,27 @@ impl Verifier {
         names: IssuerNames,
         policies: RoomPolicies,
     ) -> Result<Self, String> {
-        let jwt_keys = vec![IssuerKey::es256(keys.sd_jwt.kid(), keys.sd_jwt.public_key())];
-        let cwt_keys = vec![IssuerKey::es256(keys.sd_cwt.kid(), keys.sd_cwt.public_key())];
-        let anchor = TrustAnchor::from_ca_der(keys.ca.cert_der())?;
+        let now = clock.now();
+        let mut jwt_keys = vec![IssuerKey::es256(keys.sd_jwt.kid(), keys.sd_jwt.public_key())];
+        let mut cwt_keys = vec![IssuerKey::es256(keys.sd_cwt.kid(), keys.sd_cwt.public_key())];
+        let mut anchors = vec![TrustAnchor::from_ca_der(keys.ca.cert_der())?];
+        for retired in &keys.retired {
+            if retired.not_after <= now {
+                continue;
+            }
+            match (&retired.public, retired.kind) {
+                (RetiredPublic::Es256(public), KeyKind::SdJwt) => {
+                    jwt_keys.push(IssuerKey::es256(&retired.kid, public))
+                }
+                (RetiredPublic::Es256(public), KeyKind::SdCwt) => {
+                    cwt_keys.push(IssuerKey::es256(&retired.kid, public))
+                }
+                (RetiredPublic::Ca { cert_der, .. }, KeyKind::Ca) => {
+                    anchors.push(TrustAnchor::from_ca_der(cert_der)?)
+                }
+                _ => {}
+            }
+        }
         Ok(Self {
             keys,
             store,
@@ -146,7 +166,7 @@ impl Verifier {
             names,
             jwt_keys,
             cwt_keys,
-            anchor,
+            anchors,
             policies,
             recorded: AtomicU64::new(0),
         })
@@ -232,15 +252,18 @@ impl Verifier {
         now: i64,
     ) -> Result<Result<Genuine, Finding>, VerifyRequestError> {
         let outcome = match request.format {
-            CredentialFormat::X509 => {
-                x509::verify(&request.presentation, &self.anchor, &self.names.pseudonym_prefix, now)
-                    .map(|cert| Genuine {
-                        holder_key: cert.key,
-                        subject: None,
-                        disclosed: cert.claims,
-                        key_binding: None,
-                    })
-            }
+            CredentialFormat::X509 => x509::verify(
+                &request.presentation,
+                &self.anchors,
+                &self.names.pseudonym_prefix,
+                now,
+            )
+            .map(|cert| Genuine {
+                holder_key: cert.key,
+                subject: None,
+                disclosed: cert.claims,
+                key_binding: None,
+            }),
             CredentialFormat::SdJwt => {
                 let (audience, nonce) = binding_inputs(request)?;
                 let expected = expectations(audience, nonce.as_bytes(), now, policy);

@@ -53,7 +53,7 @@ pub struct LinkedCertificate {
 /// which disclose nothing and are refused as the wrong type.
 pub fn verify(
     presentation: &str,
-    anchor: &TrustAnchor,
+    anchors: &[TrustAnchor],
     pseudonym_prefix: &str,
     now: i64,
 ) -> Result<LinkedCertificate, VerifyError> {
@@ -61,7 +61,7 @@ pub fn verify(
         return Err(VerifyError::TooLarge("presentation"));
     }
     let der = leaf_der(presentation)?;
-    let cert = verify_issued(&der, anchor, now)?;
+    let cert = verify_issued(&der, anchors, now)?;
     let tbs = cert.tbs_certificate();
     let spki = tbs.subject_public_key_info().subject_public_key.raw_bytes();
     let key = P256PublicKey::from_sec1(spki)
@@ -70,12 +70,13 @@ pub fn verify(
     Ok(LinkedCertificate { key, claims })
 }
 
-/// Parses an end-entity certificate and checks it was issued by our CA:
+/// Parses an end-entity certificate and checks it was issued by one of our
+/// CAs (the current one or a retired one still trusted):
 /// issuer name, ECDSA P-256 signature over the TBS DER, validity (with clock
 /// skew) and CA:FALSE. Shared by linked disclosures and MLS credentials.
 pub fn verify_issued(
     der: &[u8],
-    anchor: &TrustAnchor,
+    anchors: &[TrustAnchor],
     now: i64,
 ) -> Result<Certificate, VerifyError> {
     let cert = Certificate::from_der(der)
@@ -87,14 +88,20 @@ pub fn verify_issued(
         return Err(VerifyError::UnsupportedAlg);
     }
     let issuer = tbs.issuer().to_der().map_err(|_| VerifyError::Malformed("issuer name"))?;
-    if issuer != anchor.subject_der {
+    let mut named = anchors.iter().filter(|anchor| anchor.subject_der == issuer).peekable();
+    if named.peek().is_none() {
         return Err(VerifyError::UnknownIssuerKey);
     }
     let signed = tbs.to_der().map_err(|_| VerifyError::Malformed("certificate body"))?;
     let signature = cert.signature().as_bytes().ok_or(VerifyError::IssuerSignatureInvalid)?;
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &anchor.public_key)
-        .verify(&signed, signature)
-        .map_err(|_| VerifyError::IssuerSignatureInvalid)?;
+    // A rotated CA keeps its name, so every CA of that name is tried.
+    if !named.any(|anchor| {
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &anchor.public_key)
+            .verify(&signed, signature)
+            .is_ok()
+    }) {
+        return Err(VerifyError::IssuerSignatureInvalid);
+    }
     check_validity(&cert, now)?;
     let is_ca = tbs
         .get_extension::<BasicConstraints>()

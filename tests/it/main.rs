@@ -18,6 +18,7 @@ mod flows_connection;
 mod flows_join_link;
 mod flows_knock;
 mod key_packages;
+mod key_rotation;
 mod minting;
 mod openapi;
 mod operations;

@@ -10,7 +10,7 @@ use serde_json::json;
 use veil::audit::chain::{AuditEntry, Checkpoint, GENESIS, verify_entries};
 use veil::clock::rfc3339;
 use veil::config::Config;
-use veil::keys::directory::KeyDirectory;
+use veil::keys::directory::{KeyDirectory, KeyKind, RetiredPublic};
 use veil::keys::public_key::{Jwk, P256PublicKey};
 
 use crate::error::Failure;
@@ -165,7 +165,9 @@ fn read_export(path: &PathBuf) -> Result<Export, Failure> {
         .map_err(|e| Failure::usage(format!("{} is not an audit export: {e}", path.display())))
 }
 
-fn audit_key(path: Option<PathBuf>) -> Result<P256PublicKey, Failure> {
+/// The key of `--audit-key`, or else the key-directory audit key with the
+/// checkpoint's `kid`: the signing one or one retired by a rotation.
+fn audit_key(path: Option<PathBuf>, kid: &str) -> Result<P256PublicKey, Failure> {
     match path {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
@@ -181,13 +183,24 @@ fn audit_key(path: Option<PathBuf>) -> Result<P256PublicKey, Failure> {
             let keys = KeyDirectory::new(&config.keys_dir).load().map_err(|e| {
                 Failure::usage(format!("no --audit-key, and the key directory failed: {e}"))
             })?;
-            Ok(keys.audit.public_key().clone())
+            if keys.audit.kid() == kid {
+                return Ok(keys.audit.public_key().clone());
+            }
+            Ok(keys
+                .retired
+                .iter()
+                .find(|key| key.kind == KeyKind::Audit && key.kid == kid)
+                .and_then(|key| match &key.public {
+                    RetiredPublic::Es256(public) => Some(public.clone()),
+                    RetiredPublic::Ca { .. } => None,
+                })
+                .unwrap_or_else(|| keys.audit.public_key().clone()))
         }
     }
 }
 
 fn verify(log: Export, key: Option<PathBuf>, output: Output) -> Result<(), Failure> {
-    let key = audit_key(key)?;
+    let key = audit_key(key, &log.checkpoint.kid)?;
     let total = log.entries.len();
     let show_progress = !output.json && total >= 10_000;
     let (seq, _) = verify_entries((0, GENESIS), &log.entries, |done| {

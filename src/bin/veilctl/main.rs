@@ -7,6 +7,7 @@ mod break_glass;
 mod client;
 mod error;
 mod http;
+mod keys;
 mod offline;
 mod output;
 mod policy;
@@ -70,6 +71,12 @@ enum Command {
                             veilctl init --custodians 3 --threshold 2 --shares-dir shares \\\n    \
                             --passphrase-file a.pass --passphrase-file b.pass --passphrase-file c.pass")]
     Init(offline::InitOpts),
+    /// List and rotate the issuer keys (offline; restart veild afterwards)
+    #[command(
+        after_help = "Example:\n  VEIL_KEYS_DIR=/etc/veil/keys VEIL_DATABASE_URL=sqlite://veil.db \
+                            veilctl keys rotate --kind sd-jwt"
+    )]
+    Keys(keys::Opts),
     /// Apply pending database migrations (offline; veild also does this at start)
     #[command(after_help = "Example:\n  VEIL_DATABASE_URL=postgres://veil@db/veil veilctl migrate")]
     Migrate,
@@ -118,6 +125,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
             client::run(opts, &api, output).await
         }
         Command::Init(opts) => offline::init(opts, output).await,
+        Command::Keys(opts) => keys::run(opts, output).await,
         Command::Migrate => offline::migrate(output).await,
         Command::Policy(opts) => policy::run(opts, output),
         Command::Remedy(opts) => {

@@ -1,0 +1,218 @@
+//! `veilctl keys rotate` for each kind: after a rotation and a restart the
+//! new key signs, the old one stays published, and what it signed before
+//! keeps verifying (SD-JWT, SD-CWT, linked X.509, pseudonym certificates).
+
+use base64ct::{Base64, Encoding};
+use serde_json::{Value, json};
+use veil::audit::chain::Checkpoint;
+use veil::clock::{Clock, SystemClock};
+use veil::disclosure::{sd_cwt, sd_jwt};
+use veil::keys::directory::KeyKind;
+
+use crate::support::TestApp;
+use crate::support::mls::MlsClient;
+
+on_both_backends!(
+    sd_jwt_credentials_survive_rotation,
+    sd_cwt_credentials_survive_rotation,
+    ca_rotation_keeps_pseudonym_and_linked_certificates_valid,
+    audit_rotation_is_logged_and_old_checkpoints_still_verify
+);
+
+const ACCOUNT: &str = "rota@accounts.example";
+const ROOM: &str = "mimi://example.com/r/general";
+
+struct Fixture {
+    backend: String,
+    hub: String,
+    client: MlsClient,
+    mint: Value,
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let client = MlsClient::new();
+    let (status, body) = app.mint(&backend, ACCOUNT, vec![client.jwk()]).await;
+    assert_eq!(status, 201, "{body}");
+    Fixture { backend, hub, client, mint: body["pseudonyms"][0].clone() }
+}
+
+/// Rotates `kind` as `veilctl keys rotate` does, then starts a veild on
+/// the same database and key directory (the restart that picks it up).
+async fn rotate(app: &TestApp, kind: KeyKind) -> TestApp {
+    let rotation =
+        veil::app::rotate_key(&app.state.config, kind, &SystemClock).await.expect("rotate");
+    assert_ne!(rotation.old_kid, rotation.new_kid);
+    let restarted = app.replica().await;
+    assert_eq!(restarted.state.keys.current_kid(kind), rotation.new_kid);
+    restarted
+}
+
+async fn issue(app: &TestApp, f: &Fixture, format: &str) -> String {
+    let disclosable: &[&str] = if format == "x509" { &[] } else { &["name"] };
+    let request = json!({"account": ACCOUNT, "format": format, "claims": {"name": "Rota"},
+                         "disclosable": disclosable, "validity_days": 7});
+    let path = format!("/v1/pseudonyms/{}/disclosures", f.mint["id"].as_str().expect("id"));
+    let (status, body) = app.post(&path, &f.backend, &request).await;
+    assert_eq!(status, 201, "{body}");
+    body["credential"].as_str().expect("credential").to_string()
+}
+
+/// Presents `credential` revealing the name and returns veil's verdict.
+async fn verify(app: &TestApp, f: &Fixture, format: &str, credential: &str) -> Value {
+    let holder = f.client.es256_signer();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let now = SystemClock.now();
+    let mut request = json!({"format": format,
+                             "leaf_signature_key": Base64::encode_string(&f.client.public_key())});
+    match format {
+        "sd-jwt" => {
+            let presentation = sd_jwt::present(credential, &["name"], &holder, ROOM, &nonce, now)
+                .expect("present");
+            request["presentation"] = json!(presentation);
+            request["nonce"] = json!(nonce);
+        }
+        "sd-cwt" => {
+            let cwt = Base64::decode_vec(credential).expect("base64");
+            let kbt = sd_cwt::present(&cwt, &["name"], &holder, ROOM, nonce.as_bytes(), now)
+                .expect("present");
+            request["presentation"] = json!(Base64::encode_string(&kbt));
+            request["nonce"] = json!(Base64::encode_string(nonce.as_bytes()));
+        }
+        _ => request["presentation"] = json!(credential),
+    }
+    if format != "x509" {
+        request["audience"] = json!(ROOM);
+        request["policy"] = json!("adults-only");
+    } else {
+        request["policy"] = json!("verified-staff");
+    }
+    let (status, verdict) = app.post("/v1/presentations/verify", &f.hub, &request).await;
+    assert_eq!(status, 200, "{verdict}");
+    verdict
+}
+
+/// The credential verified as ours (whatever the room policy says of it).
+fn assert_genuine(verdict: &Value) {
+    assert_eq!(verdict["disclosed"]["name"], "Rota", "{verdict}");
+}
+
+fn jwks_kids(body: &Value) -> Vec<String> {
+    body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_string())
+        .collect()
+}
+
+async fn sd_jwt_credentials_survive_rotation(app: TestApp) {
+    let f = fixture(&app).await;
+    let before = issue(&app, &f, "sd-jwt").await;
+    let old_kid = app.state.keys.sd_jwt.kid().to_string();
+    let app = rotate(&app, KeyKind::SdJwt).await;
+    let new_kid = app.state.keys.sd_jwt.kid().to_string();
+    assert_genuine(&verify(&app, &f, "sd-jwt", &before).await);
+    let after = issue(&app, &f, "sd-jwt").await;
+    let header = after.split('.').next().expect("header");
+    let header: Value = serde_json::from_slice(
+        &base64ct::Base64UrlUnpadded::decode_vec(header).expect("base64url"),
+    )
+    .expect("header json");
+    assert_eq!(header["kid"], new_kid.as_str(), "the new key signs");
+    assert_genuine(&verify(&app, &f, "sd-jwt", &after).await);
+    for path in ["/.well-known/jwks.json", "/.well-known/jwt-vc-issuer"] {
+        let (status, body) = app.get(path, None).await;
+        assert_eq!(status, 200, "{body}");
+        let body = if path.ends_with("jwks.json") { body } else { body["jwks"].clone() };
+        assert_eq!(jwks_kids(&body), [new_kid.clone(), old_kid.clone()], "{path}");
+    }
+}
+
+async fn sd_cwt_credentials_survive_rotation(app: TestApp) {
+    let f = fixture(&app).await;
+    let before = issue(&app, &f, "sd-cwt").await;
+    let old_kid = app.state.keys.sd_cwt.kid().to_string();
+    let app = rotate(&app, KeyKind::SdCwt).await;
+    let new_kid = app.state.keys.sd_cwt.kid().to_string();
+    assert_genuine(&verify(&app, &f, "sd-cwt", &before).await);
+    let after = issue(&app, &f, "sd-cwt").await;
+    assert_genuine(&verify(&app, &f, "sd-cwt", &after).await);
+    let bytes = app
+        .http
+        .get(app.url("/.well-known/cose-keys"))
+        .send()
+        .await
+        .expect("send")
+        .bytes()
+        .await
+        .expect("body");
+    use coset::CborSerializable;
+    let set = coset::CoseKeySet::from_slice(&bytes).expect("COSE_KeySet");
+    let kids: Vec<Vec<u8>> = set.0.iter().map(|k| k.key_id.clone()).collect();
+    assert_eq!(kids, [new_kid.into_bytes(), old_kid.into_bytes()]);
+}
+
+async fn ca_rotation_keeps_pseudonym_and_linked_certificates_valid(app: TestApp) {
+    let f = fixture(&app).await;
+    let linked = issue(&app, &f, "x509").await;
+    let old_ca = app.state.keys.ca.cert_pem().to_string();
+    let mls = Base64::decode_vec(f.mint["mls_credential"].as_str().expect("mls")).expect("b64");
+    let package = f.client.key_package(&mls);
+    let app = rotate(&app, KeyKind::Ca).await;
+    let new_ca = app.state.keys.ca.cert_pem().to_string();
+    assert_ne!(old_ca, new_ca);
+
+    let body = json!({"key_package": Base64::encode_string(&package)});
+    let (status, report) = app.post("/v1/mls/key-packages/validate", &f.hub, &body).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["valid"], true, "a pseudonym certificate of the old CA: {report}");
+    assert_genuine(&verify(&app, &f, "x509", &linked).await);
+
+    // New pseudonyms chain to the new CA and validate too.
+    let fresh = MlsClient::new();
+    let (status, minted) = app.mint(&f.backend, ACCOUNT, vec![fresh.jwk()]).await;
+    assert_eq!(status, 201, "{minted}");
+    let mls = Base64::decode_vec(minted["pseudonyms"][0]["mls_credential"].as_str().expect("mls"))
+        .expect("b64");
+    let body = json!({"key_package": Base64::encode_string(&fresh.key_package(&mls))});
+    let (status, report) = app.post("/v1/mls/key-packages/validate", &f.hub, &body).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["valid"], true, "{report}");
+
+    let (status, issuer) = app.get("/.well-known/veil-issuer", None).await;
+    assert_eq!(status, 200, "{issuer}");
+    assert_eq!(issuer["ca_certificates"], json!([new_ca, old_ca]));
+    assert_eq!(issuer["key_ids"]["ca"], app.state.keys.ca.key_id());
+}
+
+async fn audit_rotation_is_logged_and_old_checkpoints_still_verify(app: TestApp) {
+    let (status, body) = app.get("/v1/admin/audit/checkpoint", Some(&app.admin_token)).await;
+    assert_eq!(status, 200, "{body}");
+    let old: Checkpoint = serde_json::from_value(body).expect("checkpoint");
+    let old_kid = app.state.keys.audit.kid().to_string();
+    assert_eq!(old.kid, old_kid);
+    let app = rotate(&app, KeyKind::Audit).await;
+    let (status, body) = app.get("/v1/admin/audit/checkpoint", Some(&app.admin_token)).await;
+    assert_eq!(status, 200, "{body}");
+    let new: Checkpoint = serde_json::from_value(body).expect("checkpoint");
+    assert_eq!(new.kid, app.state.keys.audit.kid());
+    assert_ne!(new.kid, old_kid);
+    // The old key is kept so that earlier checkpoints can still be checked.
+    let retired: Vec<_> = app.state.keys.retired(KeyKind::Audit, SystemClock.now()).collect();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(retired[0].kid, old_kid);
+
+    let (status, body) = app.get("/v1/admin/audit?limit=1000", Some(&app.admin_token)).await;
+    assert_eq!(status, 200, "{body}");
+    let rotated: Vec<&Value> = body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "key.rotate")
+        .collect();
+    assert_eq!(rotated.len(), 1, "{body}");
+    let target = rotated[0]["target"].as_str().expect("target");
+    assert_eq!(target, format!("audit:{old_kid}->{}", new.kid));
+}
