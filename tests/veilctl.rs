@@ -405,6 +405,67 @@ fn sigterm_stops_veild_cleanly(deployment: &Deployment) {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 }
 
+/// Two veild processes on one database and key directory, driven at once:
+/// every mint and remedy lands, and the audit chain does not fork.
+fn two_replicas_share_one_chain(deployment: &Deployment) {
+    deployment.init();
+    let servers = [deployment.start(), deployment.start()];
+    let (_, backend) = deployment.create_client(&servers[0], "backend", "backend");
+    const N: usize = 8;
+    let uris: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let (server, backend) = (&servers[i % 2], &backend);
+                scope.spawn(move || {
+                    let body =
+                        serde_json::json!({"account": format!("acct-{i}"), "keys": [client_jwk()]});
+                    let minted = post_json(server, backend, "/v1/pseudonyms", &body);
+                    minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    std::thread::scope(|scope| {
+        for (i, uri) in uris.iter().enumerate() {
+            let server = &servers[i % 2];
+            scope.spawn(move || {
+                let case = format!("CASE-{i}");
+                let apply = [
+                    "remedy",
+                    "apply",
+                    "--pseudonym",
+                    uri,
+                    "--action",
+                    "mute",
+                    "--case-id",
+                    &case,
+                    "--reason",
+                    "spam",
+                    "--yes",
+                ];
+                deployment.online(server, &apply).ok();
+            });
+        }
+    });
+
+    // init: key.generate + first admin; each start: policy.load; the
+    // backend client; one entry per remedy. Exact, and one unbroken chain.
+    let expected = 2 + 2 + 1 + N as i64;
+    for server in &servers {
+        let run = deployment.online(server, &["audit", "verify", "--json"]).ok();
+        assert_eq!(
+            (run.json()["intact"].as_bool(), run.json()["entries"].as_i64()),
+            (Some(true), Some(expected)),
+            "{run:#?}"
+        );
+    }
+    let list = deployment.online(&servers[1], &["remedy", "list", "--json"]).ok().json();
+    let remedies = list["remedies"].as_array().unwrap();
+    assert_eq!(remedies.len(), N);
+    assert!(remedies.iter().all(|r| r["affected_pseudonyms"] == 1), "{list}");
+}
+
 /// A fresh P-256 public key as a JWK.
 fn client_jwk() -> Value {
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -804,6 +865,7 @@ on_both_backends! {
     custodian_shares_via_cli => custodians_sqlite, custodians_postgres;
     init_with_custodians => init_custodians_sqlite, init_custodians_postgres;
     keys_are_listed_and_rotated => keys_rotate_sqlite, keys_rotate_postgres;
+    two_replicas_share_one_chain => replicas_sqlite, replicas_postgres;
 }
 
 #[test]
