@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use veil::audit::chain::{AuditEntry, Checkpoint, GENESIS, verify_entries};
@@ -81,40 +82,62 @@ pub async fn run(opts: Opts, api: Option<&Api>, output: Output) -> Result<(), Fa
     let need_api = || api.ok_or_else(|| Failure::usage("this command needs the server"));
     match opts.command {
         Command::Tail { lines } => tail(need_api()?, lines, output).await,
-        Command::Export { out } => export(need_api()?, out).await,
+        Command::Export { out } => export(need_api()?, out, output).await,
         Command::Verify { file, audit_key } => {
             let log = match file {
                 Some(path) => read_export(&path)?,
-                None => fetch_export(need_api()?).await?,
+                None => fetch_export(need_api()?, output).await?,
             };
             verify(log, audit_key, output)
         }
     }
 }
 
-async fn fetch_all(api: &Api) -> Result<Vec<AuditEntry>, Failure> {
+/// Every entry, page by page; `bar` counts them.
+async fn fetch_all(api: &Api, bar: &ProgressBar) -> Result<Vec<AuditEntry>, Failure> {
     let mut entries = Vec::new();
     let mut after = 0;
     loop {
         let query = [("after", after.to_string()), ("limit", PAGE.to_string())];
         let page: Page = parse(api.get_query(&["v1", "admin", "audit"], &query).await?)?;
+        bar.inc(page.entries.len() as u64);
         entries.extend(page.entries);
         match page.next_after {
             Some(next) => after = next,
-            None => return Ok(entries),
+            None => {
+                bar.finish_and_clear();
+                return Ok(entries);
+            }
         }
     }
 }
 
 /// The checkpoint first: entries appended meanwhile come after its head.
-async fn fetch_export(api: &Api) -> Result<Export, Failure> {
+async fn fetch_export(api: &Api, output: Output) -> Result<Export, Failure> {
     let checkpoint: Checkpoint = parse(api.get(&["v1", "admin", "audit", "checkpoint"]).await?)?;
-    let entries = fetch_all(api).await?;
+    let bar = progress(u64::try_from(checkpoint.seq).unwrap_or(0), "fetching", output);
+    let entries = fetch_all(api, &bar).await?;
     Ok(Export { entries, checkpoint })
 }
 
+/// A progress bar on stderr for long work. indicatif draws nothing when
+/// stderr is not a terminal, and `--json` output never has one.
+fn progress(total: u64, what: &'static str, output: Output) -> ProgressBar {
+    if output.json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} entries ({eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
+
 async fn tail(api: &Api, lines: usize, output: Output) -> Result<(), Failure> {
-    let entries = fetch_all(api).await?;
+    let entries = fetch_all(api, &ProgressBar::hidden()).await?;
     let last = &entries[entries.len().saturating_sub(lines)..];
     if output.json {
         print_json(&json!({ "entries": last }));
@@ -138,8 +161,8 @@ async fn tail(api: &Api, lines: usize, output: Output) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn export(api: &Api, out: Option<PathBuf>) -> Result<(), Failure> {
-    let log = fetch_export(api).await?;
+async fn export(api: &Api, out: Option<PathBuf>, output: Output) -> Result<(), Failure> {
+    let log = fetch_export(api, output).await?;
     let text = serde_json::to_string_pretty(&log)
         .map_err(|e| Failure::refused(format!("cannot encode the export: {e}")))?;
     match out {
@@ -202,16 +225,15 @@ fn audit_key(path: Option<PathBuf>, kid: &str) -> Result<P256PublicKey, Failure>
 fn verify(log: Export, key: Option<PathBuf>, output: Output) -> Result<(), Failure> {
     let key = audit_key(key, &log.checkpoint.kid)?;
     let total = log.entries.len();
-    let show_progress = !output.json && total >= 10_000;
-    let (seq, _) = verify_entries((0, GENESIS), &log.entries, |done| {
-        if show_progress && (done % 10_000 == 0 || done == total) {
-            eprint!("\rverified {done}/{total} entries");
+    let bar = progress(total as u64, "verifying", output);
+    let verified = verify_entries((0, GENESIS), &log.entries, |done| {
+        if done % 256 == 0 || done == total {
+            bar.set_position(done as u64);
         }
-    })
-    .map_err(|e| Failure::refused(format!("audit log is NOT intact: {e}")))?;
-    if show_progress {
-        eprintln!();
-    }
+    });
+    bar.finish_and_clear();
+    let (seq, _) =
+        verified.map_err(|e| Failure::refused(format!("audit log is NOT intact: {e}")))?;
     log.checkpoint
         .verify_against(&key, &log.entries)
         .map_err(|e| Failure::refused(format!("audit checkpoint refused: {e}")))?;
