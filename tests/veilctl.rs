@@ -386,6 +386,20 @@ fn remedies_are_applied_listed_and_lifted(deployment: &Deployment) {
     let run =
         deployment.online(&server, &[&adjust[..], &["--reason", "spam", "--yes"]].concat()).ok();
     assert!(run.stdout.contains("Adjusted by -30 points"), "{run:#?}");
+
+    // The operator sees the account's standing by pseudonym, never the account.
+    let run =
+        deployment.online(&server, &["account", "status", "--pseudonym", &uri, "--json"]).ok();
+    assert_eq!(run.json()["status"], "active", "lifted: {run:#?}");
+    assert!(
+        run.json()["score"].as_i64().unwrap() < 100,
+        "a remedy and -30 cost standing: {run:#?}"
+    );
+    let run = deployment.online(&server, &["account", "status", "--pseudonym", &uri]).ok();
+    assert!(run.stdout.contains("reputation:") && !run.stdout.contains("mallory"), "{run:#?}");
+    let unknown = "mimi://chat.example/p/AAAAAAAAAAAAAAAAAAAAAA";
+    let run = deployment.online(&server, &["account", "status", "--pseudonym", unknown]);
+    assert_eq!(run.code, 1, "{run:#?}");
 }
 
 fn sigterm_stops_veild_cleanly(deployment: &Deployment) {

@@ -134,7 +134,23 @@ impl Abuse {
     /// Standing, score and what the account may still mint. An account never
     /// seen reads as a new one (nothing is stored by asking).
     pub async fn account_status(&self, account: &str) -> Result<AccountStatus, AbuseError> {
-        let account_ref = self.account_ref(account)?;
+        self.status_of(&self.account_ref(account)?).await
+    }
+
+    /// The operator's view: the standing of the account behind a pseudonym,
+    /// without learning which account it is.
+    pub async fn account_status_by_pseudonym(
+        &self,
+        uri: &str,
+    ) -> Result<AccountStatus, AbuseError> {
+        let id = pseudonym_id::id_from_uri(uri, &self.prefix).ok_or_else(|| {
+            AbuseError::Invalid("`pseudonym` is not a pseudonym URI of this provider".into())
+        })?;
+        let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
+        self.status_of(&account_ref).await
+    }
+
+    async fn status_of(&self, account_ref: &AccountRef) -> Result<AccountStatus, AbuseError> {
         let now = self.clock.now();
         let standing = self.store.account_standing(&account_ref.0, now).await?;
         let score =

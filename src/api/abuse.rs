@@ -20,6 +20,7 @@ use crate::store::RemedyRow;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/accounts/status", post(account_status))
+        .route("/v1/admin/accounts/status", post(account_status_by_pseudonym))
         .route("/v1/accounts/signals", post(signals))
         .route("/v1/abuse-reports", post(report))
         .route("/v1/remedies", post(remedy).get(list_remedies))
@@ -63,6 +64,36 @@ struct RemedyBody {
 struct RemedyApplied {
     remedy_id: String,
     affected_pseudonyms: i64,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PseudonymBody {
+    /// A pseudonym URI of the account.
+    pseudonym: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/accounts/status",
+    tag = "abuse",
+    description = "The standing of the account behind a pseudonym, never the account itself. Scopes: `admin`.",
+    request_body = PseudonymBody,
+    responses(
+        (status = 200, description = "The account's standing", body = AccountStatus),
+        (status = 404, description = "Unknown pseudonym"),
+    ),
+    security(("bearer" = [])),
+)]
+async fn account_status_by_pseudonym(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<PseudonymBody>,
+) -> Result<Json<AccountStatus>, Problem> {
+    caller.require(&[Scope::Admin])?;
+    let status =
+        state.abuse.account_status_by_pseudonym(&body.pseudonym).await.map_err(abuse_problem)?;
+    Ok(Json(status))
 }
 
 #[utoipa::path(
@@ -259,5 +290,14 @@ fn abuse_problem(error: AbuseError) -> Problem {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(account_status, signals, report, remedy, list_remedies, lift_remedy, adjust))]
+#[openapi(paths(
+    account_status,
+    account_status_by_pseudonym,
+    signals,
+    report,
+    remedy,
+    list_remedies,
+    lift_remedy,
+    adjust
+))]
 pub(super) struct Doc;

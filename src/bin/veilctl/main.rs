@@ -2,6 +2,7 @@
 //! `init` and `migrate` work on the database and key directory directly,
 //! configured exactly like veild.
 
+mod account;
 mod audit;
 mod break_glass;
 mod client;
@@ -88,6 +89,9 @@ enum Command {
     /// Adjust the reputation of the account behind a pseudonym
     #[command(after_help = EXIT_CODES_HELP)]
     Reputation(reputation::Opts),
+    /// The standing of the account behind a pseudonym (never the account)
+    #[command(after_help = EXIT_CODES_HELP)]
+    Account(account::Opts),
 }
 
 fn main() -> ExitCode {
@@ -135,6 +139,10 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
         Command::Reputation(opts) => {
             let api = http::Api::new(&cli.server, matches, output.verbose)?;
             reputation::run(opts, &api, output).await
+        }
+        Command::Account(opts) => {
+            let api = http::Api::new(&cli.server, matches, output.verbose)?;
+            account::run(opts, &api, output).await
         }
     }
 }
