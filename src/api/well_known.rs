@@ -140,7 +140,7 @@ async fn jwt_vc_issuer(State(state): State<AppState>) -> Json<JwtVcIssuer> {
     path = "/.well-known/cose-keys",
     tag = "well-known",
     description = "The SD-CWT issuer keys as a CBOR COSE_KeySet. Public: no authentication.",
-    responses((status = 200, description = "A CBOR COSE_KeySet", body = Vec<u8>, content_type = "application/cose-key-set")),
+    responses((status = 200, description = "A CBOR COSE_KeySet", body = String, content_type = "application/cose-key-set")),
 )]
 /// The SD-CWT issuer keys as a CBOR COSE_KeySet; each `kid` is the bytes
 /// of the key id our SD-CWT headers carry.
