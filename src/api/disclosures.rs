@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::FindingBody;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
@@ -165,12 +166,6 @@ struct VerdictBody {
     errors: Vec<FindingBody>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct FindingBody {
-    code: &'static str,
-    detail: String,
-}
-
 #[utoipa::path(
     post,
     path = "/v1/presentations/verify",
@@ -206,11 +201,7 @@ fn verdict_body(verdict: Verification) -> VerdictBody {
         subject_pseudonym: verdict.subject_pseudonym,
         disclosed: verdict.disclosed,
         policy: verdict.policy,
-        errors: verdict
-            .errors
-            .into_iter()
-            .map(|finding| FindingBody { code: finding.code, detail: finding.detail })
-            .collect(),
+        errors: verdict.errors.into_iter().map(FindingBody::from).collect(),
     }
 }
 

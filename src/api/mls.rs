@@ -7,6 +7,7 @@ use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::FindingBody;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
@@ -37,12 +38,6 @@ struct ReportBody {
     errors: Vec<FindingBody>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct FindingBody {
-    code: &'static str,
-    detail: String,
-}
-
 #[utoipa::path(
     post,
     path = "/v1/mls/key-packages/validate",
@@ -68,11 +63,7 @@ async fn validate(
         Some(view) => (Some(view.uri), Some(view.status), Some(rfc3339(view.not_after))),
         None => (None, None, None),
     };
-    let errors = report
-        .errors
-        .into_iter()
-        .map(|finding| FindingBody { code: finding.code, detail: finding.detail })
-        .collect();
+    let errors = report.errors.into_iter().map(FindingBody::from).collect();
     Ok(Json(ReportBody {
         valid: report.valid,
         pseudonym,

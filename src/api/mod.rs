@@ -131,6 +131,20 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
     tracing::info_span!("request", method = %request.method(), route, request_id = id)
 }
 
+/// One failed check in a verification or validation report: a stable code
+/// and a human-readable detail.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct FindingBody {
+    code: &'static str,
+    detail: String,
+}
+
+impl From<crate::verify::Finding> for FindingBody {
+    fn from(finding: crate::verify::Finding) -> Self {
+        Self { code: finding.code, detail: finding.detail }
+    }
+}
+
 /// Standard base64 with padding: the encoding of every binary value in the API.
 fn b64(bytes: &[u8]) -> String {
     Base64::encode_string(bytes)
