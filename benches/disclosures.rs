@@ -7,13 +7,13 @@
 
 use criterion::Criterion;
 use serde_json::{Map, Value, json};
-use veil::clock::{Clock, SystemClock};
-use veil::disclosure::{Expectations, IssueParams, IssuerKey, sd_cwt, sd_jwt};
-use veil::issuance::linked_x509::{self, LinkedIdentity};
-use veil::issuance::x509::der_to_pem;
-use veil::keys::directory::{KeyDirectory, KeySet};
-use veil::keys::signer::Es256Signer;
-use veil::verify::x509::{self as verify_x509, TrustAnchor};
+use veil::core::clock::{Clock, SystemClock};
+use veil::formats::disclosure::{Expectations, IssueParams, IssuerKey, sd_cwt, sd_jwt};
+use veil::formats::keys::signer::Es256Signer;
+use veil::formats::linked_x509::{self, LinkedIdentity};
+use veil::formats::x509::der_to_pem;
+use veil::services::keyring::{KeyDirectory, KeySet};
+use veil::services::verify::x509::{self as verify_x509, TrustAnchor};
 
 const ROOM: &str = "mimi://example.com/r/general";
 const NONCE: &str = "bench-nonce-0123456789";

@@ -8,17 +8,17 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, criterion_group};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use veil::abuse::policy::IssuancePolicy;
-use veil::clock::SystemClock;
-use veil::issuance::{MintRequest, Minter};
-use veil::keys::directory::KeyDirectory;
-use veil::keys::public_key::P256PublicKey;
-use veil::keys::signer::Es256Signer;
+use veil::core::clock::SystemClock;
+use veil::formats::keys::public_key::P256PublicKey;
+use veil::formats::keys::signer::Es256Signer;
+use veil::services::abuse::policy::IssuancePolicy;
+use veil::services::keyring::KeyDirectory;
+use veil::services::mint::{MintRequest, Minter};
 use veil::store::Store;
 
 struct Fixture {
     minter: Minter,
-    keys: Arc<veil::keys::directory::KeySet>,
+    keys: Arc<veil::services::keyring::KeySet>,
     runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }

@@ -6,21 +6,21 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::abuse::Abuse;
-use crate::abuse::policy::{IssuancePolicy, IssuancePolicyError};
-use crate::access::{Access, AccessError, ApiToken, Scope};
 use crate::api::{AppState, Services};
-use crate::audit::{AuditAction, AuditEvent};
-use crate::breakglass::BreakGlass;
-use crate::breakglass::policy::{BreakGlassPolicy, BreakGlassPolicyError};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::issuance::Minter;
-use crate::issuance::disclosures::{DisclosureIssuer, IssuerNames};
-use crate::keys::directory::{ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, Rotation};
+use crate::core::clock::Clock;
+use crate::services::abuse::Abuse;
+use crate::services::abuse::policy::{IssuancePolicy, IssuancePolicyError};
+use crate::services::access::{Access, AccessError, ApiToken, Scope};
+use crate::services::audit::{AuditAction, AuditEvent};
+use crate::services::breakglass::BreakGlass;
+use crate::services::breakglass::policy::{BreakGlassPolicy, BreakGlassPolicyError};
+use crate::services::config::Config;
+use crate::services::disclose::{DisclosureIssuer, IssuerNames};
+use crate::services::keyring::{ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, Rotation};
+use crate::services::mint::Minter;
+use crate::services::verify::Verifier;
+use crate::services::verify::policy::{PolicyError, RoomPolicies};
 use crate::store::{Store, StoreError};
-use crate::verify::Verifier;
-use crate::verify::policy::{PolicyError, RoomPolicies};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -144,7 +144,7 @@ pub async fn prepare(
         disclosures,
         verifier,
         clock,
-        metrics: crate::metrics::Metrics::new(),
+        metrics: crate::api::metrics::Metrics::new(),
     };
     Ok((AppState(Arc::new(services)), first))
 }
@@ -217,7 +217,7 @@ pub async fn rotate_key(
         KeyKind::Audit => i64::MAX,
         _ => now
             .saturating_add(i64::from(config.max_validity_days) * 86_400)
-            .saturating_add(crate::disclosure::CLOCK_SKEW_SECS),
+            .saturating_add(crate::formats::disclosure::CLOCK_SKEW_SECS),
     };
     let rotation = directory.rotate(kind, &config.domain, now, keep_until)?;
     let subject = format!("{}:{}->{}", kind.as_str(), rotation.old_kid, rotation.new_kid);
@@ -273,7 +273,9 @@ pub fn spawn_checkpointer(
         loop {
             ticks.tick().await;
             let now = state.clock.now();
-            match crate::audit::record_checkpoint(&state.store, &state.keys.audit, now).await {
+            match crate::services::audit::record_checkpoint(&state.store, &state.keys.audit, now)
+                .await
+            {
                 Ok(signed) => {
                     tracing::info!(seq = signed.seq, hash = %signed.hash, "audit checkpoint signed")
                 }

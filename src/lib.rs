@@ -1,20 +1,14 @@
 //! veil: a privacy-focused pseudonym and identity issuer for MIMI providers.
 //!
-//! The library is what `veild`, `veilctl`, the tests and the examples use;
-//! `docs/ARCHITECTURE.md` maps the modules.
+//! The library is what `veild`, `veilctl`, the tests and the examples use.
+//! Its folders are its layers, and no import runs upward
+//! (`tests/layers.rs` enforces it; `docs/ARCHITECTURE.md` draws it):
+//!
+//! `core` ← `formats` ← `store` ← `services` ← `api` ← `app` ← binaries.
 
-pub mod abuse;
-pub mod access;
 pub mod api;
 pub mod app;
-pub mod audit;
-pub mod breakglass;
-pub mod clock;
-pub mod config;
-pub mod disclosure;
-pub mod issuance;
-pub mod keys;
-pub mod linkage;
-pub mod metrics;
+pub mod core;
+pub mod formats;
+pub mod services;
 pub mod store;
-pub mod verify;

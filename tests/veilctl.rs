@@ -487,7 +487,8 @@ fn client_jwk() -> Value {
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let pair =
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-    let key = veil::keys::public_key::P256PublicKey::from_sec1(pair.public_key().as_ref()).unwrap();
+    let key = veil::formats::keys::public_key::P256PublicKey::from_sec1(pair.public_key().as_ref())
+        .unwrap();
     serde_json::to_value(key.to_jwk()).unwrap()
 }
 
@@ -560,7 +561,7 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
 
     // A checkpoint checked with another key is refused.
     let other = deployment.dir.path().join("other.jwk");
-    let (signer, _) = veil::keys::signer::Es256Signer::generate("other").unwrap();
+    let (signer, _) = veil::formats::keys::signer::Es256Signer::generate("other").unwrap();
     std::fs::write(&other, serde_json::to_string(&signer.public_key().to_jwk()).unwrap()).unwrap();
     let args = [
         "audit",
@@ -710,9 +711,10 @@ fn custodian_shares_via_cli(deployment: &Deployment) {
         &pass[2],
     ])
     .ok();
-    let original = veil::breakglass::custody::read_key_file(&key, None).unwrap();
+    let original = veil::services::breakglass::custody::read_key_file(&key, None).unwrap();
     let rebuilt =
-        veil::breakglass::custody::read_key_file(&out, Some("words of custodian 1")).unwrap();
+        veil::services::breakglass::custody::read_key_file(&out, Some("words of custodian 1"))
+            .unwrap();
     assert_eq!(original, rebuilt);
 
     // Online: the key file is gone; two approvers submit their shares.

@@ -16,9 +16,9 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 use p256::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use veil::clock::{Clock, SystemClock};
-use veil::config::Config;
-use veil::keys::signer::Es256Signer;
+use veil::core::clock::{Clock, SystemClock};
+use veil::formats::keys::signer::Es256Signer;
+use veil::services::config::Config;
 
 pub type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -299,7 +299,14 @@ impl Persona {
         let issued = veil.post(&path, backend, &request).await?;
         let credential = issued["credential"].as_str().ok_or("credential")?;
         let now = SystemClock.now();
-        Ok(veil::disclosure::sd_jwt::present(credential, reveal, &self.holder, room, nonce, now)?)
+        Ok(veil::formats::disclosure::sd_jwt::present(
+            credential,
+            reveal,
+            &self.holder,
+            room,
+            nonce,
+            now,
+        )?)
     }
 }
 

@@ -11,10 +11,10 @@ use super::AppState;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
-use crate::abuse::remedies::RemedyAction;
-use crate::abuse::reports::AbuseReport;
-use crate::abuse::{AbuseError, AccountStatus, Actor, RemedyRequest, Signals};
-use crate::access::Scope;
+use crate::core::remedy::RemedyAction;
+use crate::services::abuse::reports::AbuseReport;
+use crate::services::abuse::{AbuseError, AccountStatus, Actor, RemedyRequest, Signals};
+use crate::services::access::Scope;
 use crate::store::RemedyRow;
 
 pub fn routes() -> Router<AppState> {

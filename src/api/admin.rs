@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
-use crate::access::{AccessError, Client, Scope};
+use crate::services::access::{AccessError, Client, Scope};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::Caller;
 use super::problem::Problem;
-use crate::access::Scope;
-use crate::audit::chain::{AuditEntry, Checkpoint};
-use crate::audit::{self, AuditError};
+use crate::services::access::Scope;
+use crate::services::audit::chain::{AuditEntry, Checkpoint};
+use crate::services::audit::{self, AuditError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::problem::Problem;
-use crate::access::{Client, Scope};
+use crate::services::access::{Client, Scope};
 
 /// The authenticated API client behind a request.
 #[derive(Debug, Clone)]

@@ -10,12 +10,12 @@ use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
 use super::{AppState, b64};
-use crate::abuse::relations::Relation;
-use crate::access::Scope;
-use crate::clock::rfc3339;
-use crate::issuance::x509::der_to_pem;
-use crate::issuance::{MintError, MintRequest, Minted};
-use crate::keys::public_key::Jwk;
+use crate::core::clock::rfc3339;
+use crate::formats::keys::public_key::Jwk;
+use crate::formats::x509::der_to_pem;
+use crate::services::abuse::relations::Relation;
+use crate::services::access::Scope;
+use crate::services::mint::{MintError, MintRequest, Minted};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/pseudonyms", post(mint))

@@ -12,12 +12,12 @@ use super::AppState;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
-use crate::access::Scope;
+use crate::services::access::Scope;
 use zeroize::Zeroizing;
 
-use crate::breakglass::custody::CustodyError;
-use crate::breakglass::shares::{ShareError, SubmittedShare};
-use crate::breakglass::{BreakGlassError, NewRequest, RequestView, Status};
+use crate::services::breakglass::custody::CustodyError;
+use crate::services::breakglass::shares::{ShareError, SubmittedShare};
+use crate::services::breakglass::{BreakGlassError, NewRequest, RequestView, Status};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

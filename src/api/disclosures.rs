@@ -13,14 +13,12 @@ use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
 use super::{AppState, b64};
-use crate::access::Scope;
-use crate::clock::rfc3339;
-use crate::issuance::disclosures::{
-    Credential, CredentialFormat, DisclosureError, DisclosureRequest,
-};
-use crate::issuance::x509::der_to_pem;
-use crate::verify::policy::PolicyOutcome;
-use crate::verify::{PresentationRequest, Verification, VerifyRequestError};
+use crate::core::clock::rfc3339;
+use crate::formats::x509::der_to_pem;
+use crate::services::access::Scope;
+use crate::services::disclose::{Credential, CredentialFormat, DisclosureError, DisclosureRequest};
+use crate::services::verify::policy::PolicyOutcome;
+use crate::services::verify::{PresentationRequest, Verification, VerifyRequestError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -8,9 +8,9 @@ use serde::Serialize;
 use super::AppState;
 use super::auth::Caller;
 use super::problem::Problem;
-use crate::access::Scope;
-use crate::clock::rfc3339;
-use crate::issuance::PseudonymStatus;
+use crate::core::clock::rfc3339;
+use crate::core::status::PseudonymStatus;
+use crate::services::access::Scope;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/pseudonyms/{id}", get(status))

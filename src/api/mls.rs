@@ -11,10 +11,10 @@ use super::FindingBody;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
-use crate::access::Scope;
-use crate::clock::rfc3339;
-use crate::issuance::PseudonymStatus;
-use crate::verify::key_package::KeyPackageError;
+use crate::core::clock::rfc3339;
+use crate::core::status::PseudonymStatus;
+use crate::services::access::Scope;
+use crate::services::verify::key_package::KeyPackageError;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/mls/key-packages/validate", post(validate))

@@ -11,6 +11,7 @@ mod disclosures;
 mod health;
 mod hub;
 mod json;
+pub mod metrics;
 mod mls;
 pub mod openapi;
 pub mod problem;
@@ -31,17 +32,17 @@ use tracing::Level;
 
 pub use json::MAX_BODY_BYTES;
 
-use crate::abuse::Abuse;
-use crate::access::Access;
-use crate::breakglass::BreakGlass;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::issuance::Minter;
-use crate::issuance::disclosures::DisclosureIssuer;
-use crate::keys::directory::KeySet;
-use crate::metrics::Metrics;
+use crate::api::metrics::Metrics;
+use crate::core::clock::Clock;
+use crate::services::abuse::Abuse;
+use crate::services::access::Access;
+use crate::services::breakglass::BreakGlass;
+use crate::services::config::Config;
+use crate::services::disclose::DisclosureIssuer;
+use crate::services::keyring::KeySet;
+use crate::services::mint::Minter;
+use crate::services::verify::Verifier;
 use crate::store::Store;
-use crate::verify::Verifier;
 
 /// Everything a handler may reach, shared by all requests.
 pub struct Services {
@@ -139,8 +140,8 @@ struct FindingBody {
     detail: String,
 }
 
-impl From<crate::verify::Finding> for FindingBody {
-    fn from(finding: crate::verify::Finding) -> Self {
+impl From<crate::services::verify::Finding> for FindingBody {
+    fn from(finding: crate::services::verify::Finding) -> Self {
         Self { code: finding.code, detail: finding.detail }
     }
 }

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::AppState;
 use super::problem::Problem;
-use crate::keys::directory::{KeyKind, RetiredPublic};
-use crate::keys::public_key::{Jwk, P256PublicKey};
+use crate::formats::keys::public_key::{Jwk, P256PublicKey};
+use crate::services::keyring::{KeyKind, RetiredPublic};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use veil::app::{self, FirstStart};
-use veil::clock::SystemClock;
-use veil::config::{Config, LogFormat};
+use veil::core::clock::SystemClock;
+use veil::services::config::{Config, LogFormat};
 
 #[tokio::main]
 async fn main() -> ExitCode {

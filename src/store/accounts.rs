@@ -1,6 +1,7 @@
 //! Accounts, known only by `account_ref`.
 
 use super::{Store, StoreError, get};
+use crate::core::account::AccountState;
 
 /// The account row written on first sight of an account.
 #[derive(Debug, Clone)]
@@ -14,23 +15,24 @@ pub struct NewAccount<'a> {
 }
 
 impl Store {
-    /// The status hubs see as of `now`: `active` or `suspended` (a muted
-    /// account's pseudonyms stay active; a timed remedy past its end is over).
+    /// The account's state in force at `now` (a timed remedy past its end
+    /// reads active); `None` when the account has no row (never seen, or
+    /// deleted). How the state shows on pseudonyms is
+    /// [`PseudonymStatus::of`](crate::core::status::PseudonymStatus::of).
     pub async fn account_status(
         &self,
         account_ref: &[u8],
         now: i64,
-    ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
-            "SELECT CASE WHEN status_until IS NOT NULL AND status_until <= $2 THEN 'active' \
-             WHEN status = 'muted' THEN 'active' ELSE status END AS status \
-             FROM accounts WHERE account_ref = $1",
-        )
-        .bind(account_ref)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(|r| get(r, "status")).transpose()
+    ) -> Result<Option<AccountState>, StoreError> {
+        let row = sqlx::query("SELECT status, status_until FROM accounts WHERE account_ref = $1")
+            .bind(account_ref)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = get(&row, "status")?;
+        let until: Option<i64> = get(&row, "status_until")?;
+        let state = AccountState::parse(&status).ok_or(StoreError::Corrupt("account status"))?;
+        Ok(Some(state.effective(until, now)))
     }
 
     pub async fn count_accounts(&self) -> Result<i64, StoreError> {

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::{Store, StoreError, get};
-use crate::audit::AuditEvent;
-use crate::audit::chain::{AuditEntry, EntryFields, GENESIS};
+use crate::services::audit::AuditEvent;
+use crate::services::audit::chain::{AuditEntry, EntryFields, GENESIS};
 
 /// Appends `event` as the next entry of the chain. The first statement
 /// bumps the single `audit_head` row, which serializes appenders across

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::{Store, StoreError, audit, get};
-use crate::audit::AuditEvent;
+use crate::services::audit::AuditEvent;
 
 #[derive(Debug, Clone)]
 pub struct NewBreakGlass<'a> {

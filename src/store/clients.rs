@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, audit, get};
-use crate::audit::AuditEvent;
+use crate::services::audit::AuditEvent;
 
 /// A client to insert; `token_hash` is SHA-256 of the bearer token.
 #[derive(Debug, Clone)]

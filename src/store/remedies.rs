@@ -4,7 +4,7 @@
 use super::audit;
 use super::reputation::{NewReputationEvent, put_event};
 use super::{Store, StoreError, get};
-use crate::audit::AuditEvent;
+use crate::services::audit::AuditEvent;
 
 /// Rows per `IN (…)` list: far below every backend's bind limit.
 const IDS_PER_STATEMENT: usize = 500;

@@ -3,7 +3,7 @@
 use sqlx::{Any, Transaction};
 
 use super::{Store, StoreError, get};
-use crate::audit::AuditEvent;
+use crate::services::audit::AuditEvent;
 
 /// An account's row as anti-abuse sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

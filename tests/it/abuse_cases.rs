@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use veil::clock::{ManualClock, SystemClock};
+use veil::core::clock::{ManualClock, SystemClock};
 
 use crate::support::mls::MlsClient;
 use crate::support::{Db, TestApp, assert_problem};

@@ -3,10 +3,10 @@
 //! each kind of direct tampering in the database detected.
 
 use serde_json::json;
-use veil::audit::chain::{
+use veil::formats::keys::signer::Es256Signer;
+use veil::services::audit::chain::{
     AuditEntry, ChainError, Checkpoint, CheckpointError, GENESIS, verify_entries,
 };
-use veil::keys::signer::Es256Signer;
 
 use crate::support::mls::MlsClient;
 use crate::support::{TestApp, assert_problem};
@@ -208,7 +208,9 @@ async fn checkpoints_are_signed_periodically(app: TestApp) {
     }
     task.abort();
     // A second replica signing the same head stores nothing new.
-    veil::audit::record_checkpoint(&app.state.store, &app.state.keys.audit, 0).await.unwrap();
+    veil::services::audit::record_checkpoint(&app.state.store, &app.state.keys.audit, 0)
+        .await
+        .unwrap();
     let (_, body) = app.get("/v1/admin/audit/checkpoints", Some(&auditor)).await;
     let again: Vec<Checkpoint> = serde_json::from_value(body["checkpoints"].clone()).unwrap();
     assert_eq!(again, stored);
@@ -219,7 +221,9 @@ async fn checkpoints_are_signed_periodically(app: TestApp) {
     // A new entry moves the head; the next checkpoint is a new row.
     let backend = app.token(&["backend"]).await;
     adjust(&app, &pseudonym(&app, &backend).await, "moves the head").await;
-    veil::audit::record_checkpoint(&app.state.store, &app.state.keys.audit, 1).await.unwrap();
+    veil::services::audit::record_checkpoint(&app.state.store, &app.state.keys.audit, 1)
+        .await
+        .unwrap();
     let (_, body) = app.get("/v1/admin/audit/checkpoints", Some(&auditor)).await;
     let stored: Vec<Checkpoint> = serde_json::from_value(body["checkpoints"].clone()).unwrap();
     assert_eq!(stored.len(), 2);

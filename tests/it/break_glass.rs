@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
-use veil::audit::chain::{AuditEntry, GENESIS, verify_entries};
-use veil::breakglass::custody::{read_key_file, seal_key};
-use veil::breakglass::shares;
-use veil::clock::ManualClock;
-use veil::linkage::open_glass_link;
+use veil::core::clock::ManualClock;
+use veil::core::linkage::open_glass_link;
+use veil::services::audit::chain::{AuditEntry, GENESIS, verify_entries};
+use veil::services::breakglass::custody::{read_key_file, seal_key};
+use veil::services::breakglass::shares;
 use zeroize::Zeroizing;
 
 use crate::support::mls::MlsClient;

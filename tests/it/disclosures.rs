@@ -4,9 +4,9 @@
 
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde_json::{Value, json};
-use veil::clock::{Clock, ManualClock};
-use veil::disclosure::{sd_cwt, sd_jwt};
-use veil::keys::signer::Es256Signer;
+use veil::core::clock::{Clock, ManualClock};
+use veil::formats::disclosure::{sd_cwt, sd_jwt};
+use veil::formats::keys::signer::Es256Signer;
 
 use crate::support::mls::{MlsClient, validate_key_package};
 use crate::support::{Db, TestApp, assert_problem, tools};
@@ -100,7 +100,7 @@ fn fresh_nonce() -> String {
 }
 
 fn unix_now() -> i64 {
-    veil::clock::SystemClock.now()
+    veil::core::clock::SystemClock.now()
 }
 
 fn present_jwt(f: &Fixture, issued: &Value, reveal: &[&str], nonce: &str, iat: i64) -> String {

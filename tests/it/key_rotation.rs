@@ -4,10 +4,10 @@
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
-use veil::audit::chain::Checkpoint;
-use veil::clock::{Clock, SystemClock};
-use veil::disclosure::{sd_cwt, sd_jwt};
-use veil::keys::directory::KeyKind;
+use veil::core::clock::{Clock, SystemClock};
+use veil::formats::disclosure::{sd_cwt, sd_jwt};
+use veil::services::audit::chain::Checkpoint;
+use veil::services::keyring::KeyKind;
 
 use crate::support::TestApp;
 use crate::support::mls::MlsClient;

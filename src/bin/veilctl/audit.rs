@@ -8,11 +8,11 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use veil::audit::chain::{AuditEntry, Checkpoint, GENESIS, verify_entries};
-use veil::clock::rfc3339;
-use veil::config::Config;
-use veil::keys::directory::{KeyDirectory, KeyKind, RetiredPublic};
-use veil::keys::public_key::{Jwk, P256PublicKey};
+use veil::core::clock::rfc3339;
+use veil::formats::keys::public_key::{Jwk, P256PublicKey};
+use veil::services::audit::chain::{AuditEntry, Checkpoint, GENESIS, verify_entries};
+use veil::services::config::Config;
+use veil::services::keyring::{KeyDirectory, KeyKind, RetiredPublic};
 
 use crate::error::Failure;
 use crate::http::{Api, parse};

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
-use veil::breakglass::custody::{read_key_file, seal_key};
-use veil::breakglass::shares;
-use veil::clock::rfc3339;
+use veil::core::clock::rfc3339;
+use veil::services::breakglass::custody::{read_key_file, seal_key};
+use veil::services::breakglass::shares;
 use zeroize::Zeroizing;
 
 use crate::error::Failure;

@@ -7,8 +7,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
-use veil::access::Scope;
-use veil::clock::rfc3339;
+use veil::core::clock::rfc3339;
+use veil::services::access::Scope;
 
 use crate::error::Failure;
 use crate::http::{Api, parse};

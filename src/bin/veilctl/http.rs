@@ -10,8 +10,8 @@ use clap::{ArgMatches, Args};
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use veil::config::Config;
-use veil::keys::directory::ADMIN_TOKEN;
+use veil::services::config::Config;
+use veil::services::keyring::ADMIN_TOKEN;
 use zeroize::Zeroizing;
 
 use crate::error::{Exit, Failure};

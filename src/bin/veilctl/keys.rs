@@ -4,9 +4,9 @@
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use veil::app;
-use veil::clock::{Clock, SystemClock};
-use veil::config::Config;
-use veil::keys::directory::{KeyDirectory, KeyKind};
+use veil::core::clock::{Clock, SystemClock};
+use veil::services::config::Config;
+use veil::services::keyring::{KeyDirectory, KeyKind};
 
 use crate::error::Failure;
 use crate::output::{Output, print_json};

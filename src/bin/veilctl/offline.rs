@@ -8,11 +8,11 @@ use clap::Args;
 use reqwest::Url;
 use serde_json::json;
 use veil::app;
-use veil::breakglass::custody::read_key_file;
-use veil::breakglass::shares;
-use veil::clock::SystemClock;
-use veil::config::Config;
-use veil::keys::directory::{GLASS_PRIVATE, KeyDirectory};
+use veil::core::clock::SystemClock;
+use veil::services::breakglass::custody::read_key_file;
+use veil::services::breakglass::shares;
+use veil::services::config::Config;
+use veil::services::keyring::{GLASS_PRIVATE, KeyDirectory};
 
 use crate::error::Failure;
 use crate::output::{Output, print_json};

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use veil::abuse::policy::check_file as check_issuance_file;
-use veil::verify::policy::validate_policy_file;
+use veil::services::abuse::policy::check_file as check_issuance_file;
+use veil::services::verify::policy::validate_policy_file;
 
 use crate::error::Failure;
 use crate::output::{Output, print_json};

@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Deserialize;
 use serde_json::json;
-use veil::clock::rfc3339;
+use veil::core::clock::rfc3339;
 
 use crate::error::Failure;
 use crate::http::{Api, parse};

@@ -412,16 +412,16 @@ pub async fn disclose(
     assert_eq!(status, 201, "{issued}");
     let credential = issued["credential"].as_str().expect("credential");
     let holder = persona.client.es256_signer();
-    let iat = veil::clock::Clock::now(&veil::clock::SystemClock);
+    let iat = veil::core::clock::Clock::now(&veil::core::clock::SystemClock);
     let (room, nonce, reveal) = (ask.room, ask.nonce, ask.reveal);
     match ask.format {
-        "sd-jwt" => {
-            veil::disclosure::sd_jwt::present(credential, reveal, &holder, room, nonce, iat)
-                .expect("present")
-        }
+        "sd-jwt" => veil::formats::disclosure::sd_jwt::present(
+            credential, reveal, &holder, room, nonce, iat,
+        )
+        .expect("present"),
         "sd-cwt" => {
             let cwt = Base64::decode_vec(credential).expect("base64");
-            let kbt = veil::disclosure::sd_cwt::present(
+            let kbt = veil::formats::disclosure::sd_cwt::present(
                 &cwt,
                 reveal,
                 &holder,

@@ -6,7 +6,7 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use serde_json::{Value, json};
-use veil::keys::signer::Es256Signer;
+use veil::formats::keys::signer::Es256Signer;
 
 pub const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMP256_AES128GCM_SHA256_P256;
 

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use veil::api::AppState;
-use veil::clock::{Clock, SystemClock};
-use veil::config::Config;
+use veil::core::clock::{Clock, SystemClock};
+use veil::services::config::Config;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,12 @@
+//! The product's vocabulary: identifiers, account and pseudonym states,
+//! remedies, bounded text, the clock, and the privacy primitives that link an
+//! account to its pseudonyms. It imports nothing else of the crate, so every
+//! layer above can share it.
+
+pub mod account;
+pub mod clock;
+pub mod linkage;
+pub mod pseudonym_id;
+pub mod remedy;
+pub mod status;
+pub mod text;

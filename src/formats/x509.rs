@@ -1,0 +1,177 @@
+//! The pseudonym CA: issues end-entity certificates for client-supplied
+//! P-256 keys (ring-backed, via rcgen).
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    SanType, SerialNumber,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+use time::OffsetDateTime;
+
+use crate::formats::keys::public_key::P256PublicKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum X509Error {
+    #[error("certificate generation failed: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("invalid certificate field: {0}")]
+    Field(String),
+    #[error("no randomness available")]
+    Random,
+}
+
+/// Marks a pseudonym certificate as valid only for connection rooms
+/// (draft-mahy-mimi-pseudonyms §7). It sits under 1.3.6.1.4.1.32473, the
+/// enterprise number RFC 5612 reserves for documentation: a private-use
+/// placeholder until veil registers its own PEN (docs/API.md). Non-critical,
+/// so a relying party that does not know it still accepts the certificate;
+/// hubs learn it from `POST /v1/mls/key-packages/validate`.
+pub const CONNECTION_ONLY_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 32473, 1, 1];
+/// The extension's value: DER `NULL`; its presence is the whole signal.
+const DER_NULL: [u8; 2] = [0x05, 0x00];
+
+/// What goes into a pseudonym certificate.
+#[derive(Debug, Clone)]
+pub struct PseudonymCertRequest<'a> {
+    pub id: &'a str,
+    pub uri: &'a str,
+    pub key: &'a P256PublicKey,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// Adds the [`CONNECTION_ONLY_OID`] extension.
+    pub connection_only: bool,
+}
+
+/// The CA key and certificate, parsed once at startup.
+pub struct PseudonymCa {
+    issuer: Issuer<'static, KeyPair>,
+    cert_der: Vec<u8>,
+    cert_pem: String,
+    key_id: String,
+}
+
+impl std::fmt::Debug for PseudonymCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PseudonymCa(..)")
+    }
+}
+
+impl PseudonymCa {
+    /// A new self-signed root: returns (private key PEM, certificate PEM).
+    pub fn generate(domain: &str) -> Result<(String, String), X509Error> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("veil pseudonym CA for {domain}"));
+        dn.push(DnType::OrganizationName, domain);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::hours(1);
+        params.not_after = now + time::Duration::days(3650);
+        params.serial_number = Some(random_serial()?);
+        let cert = params.self_signed(&key)?;
+        Ok((key.serialize_pem(), cert.pem()))
+    }
+
+    pub fn load(key_pem: &str, cert_pem: &str) -> Result<Self, X509Error> {
+        let key = KeyPair::from_pem(key_pem)?;
+        let public = P256PublicKey::from_sec1(key.public_key_raw())
+            .map_err(|e| X509Error::Field(e.to_string()))?;
+        let cert_der = pem_to_der(cert_pem)?;
+        let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), key)?;
+        Ok(Self {
+            issuer,
+            cert_der,
+            cert_pem: cert_pem.to_string(),
+            key_id: crate::formats::keys::key_id(&public),
+        })
+    }
+
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Issues the pseudonym certificate: SAN URI = pseudonym URI, CN = id,
+    /// digitalSignature, clientAuth, CA:FALSE, random serial, AKI/SKI, and
+    /// the connection-only marker when asked.
+    pub fn issue_pseudonym(
+        &self,
+        request: &PseudonymCertRequest<'_>,
+    ) -> Result<Vec<u8>, X509Error> {
+        let uri = request.uri.try_into().map_err(|_| X509Error::Field("uri".into()))?;
+        let extensions = if request.connection_only {
+            vec![CustomExtension::from_oid_content(CONNECTION_ONLY_OID, DER_NULL.to_vec())]
+        } else {
+            Vec::new()
+        };
+        self.issue_end_entity(
+            request.id,
+            vec![SanType::URI(uri)],
+            request.key,
+            request.not_before,
+            request.not_after,
+            extensions,
+        )
+    }
+
+    /// The end-entity profile shared by pseudonym and linked certificates,
+    /// so both look alike apart from their names.
+    pub(super) fn issue_end_entity(
+        &self,
+        common_name: &str,
+        subject_alt_names: Vec<SanType>,
+        key: &P256PublicKey,
+        not_before: i64,
+        not_after: i64,
+        custom_extensions: Vec<CustomExtension>,
+    ) -> Result<Vec<u8>, X509Error> {
+        let mut params = CertificateParams::default();
+        params.custom_extensions = custom_extensions;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.subject_alt_names = subject_alt_names;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        params.serial_number = Some(random_serial()?);
+        params.not_before = timestamp(not_before)?;
+        params.not_after = timestamp(not_after)?;
+        Ok(params.signed_by(key, &self.issuer)?.der().to_vec())
+    }
+}
+
+/// 127 random bits: positive and at most 16 bytes, as RFC 5280 asks.
+fn random_serial() -> Result<SerialNumber, X509Error> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| X509Error::Random)?;
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+fn timestamp(unix: i64) -> Result<OffsetDateTime, X509Error> {
+    OffsetDateTime::from_unix_timestamp(unix).map_err(|e| X509Error::Field(e.to_string()))
+}
+
+/// Decodes the first PEM block.
+pub fn pem_to_der(text: &str) -> Result<Vec<u8>, X509Error> {
+    pem::parse(text).map(|p| p.into_contents()).map_err(|e| X509Error::Field(format!("PEM: {e}")))
+}
+
+/// Encodes DER as a PEM certificate block.
+pub fn der_to_pem(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE", der))
+}

@@ -1,0 +1,15 @@
+//! Anti-abuse (DESIGN.md, "Anti-abuse"; draft-mahy-mimi-pseudonyms §5): the
+//! issuance policy, rate limits minting pays inside its transaction,
+//! reputation, hub abuse reports and remedies by pseudonym. Everything here
+//! acts on an account only through its `account_ref`.
+
+pub mod gate;
+pub mod limits;
+pub mod policy;
+pub mod relations;
+pub mod remedies;
+pub mod reports;
+pub mod reputation;
+mod service;
+
+pub use service::{Abuse, AbuseError, AccountStatus, Actor, RemedyOutcome, RemedyRequest, Signals};

@@ -1,0 +1,509 @@
+//! The anti-abuse service: account standing for the backend, abuse reports
+//! from hubs, remedies from operators. Each acts on the account behind a
+//! pseudonym through `ops_link` and never returns or logs the account.
+
+use std::sync::Arc;
+
+use crate::core::account::MAX_ACCOUNT_LEN;
+use crate::core::clock::{Clock, coarsen_to_hour};
+use crate::core::linkage::{AccountRef, LinkError};
+use crate::core::pseudonym_id;
+use crate::services::audit::{AuditAction, AuditEvent};
+use crate::services::keyring::KeySet;
+use crate::store::{
+    Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyRow, RemedyWrite, Standing, Store,
+    StoreError,
+};
+
+use super::limits;
+use super::policy::IssuancePolicy;
+use super::remedies;
+use super::reports::AbuseReport;
+use super::reputation;
+use crate::core::remedy::{RemedyAction, parse_duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AbuseError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no pseudonym with an account behind it has this URI")]
+    UnknownPseudonym,
+    #[error("this client may not apply remedies")]
+    NotAllowed,
+    #[error("no remedy has this id")]
+    UnknownRemedy,
+    #[error("this remedy was already lifted, or deleted an account")]
+    NotLiftable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AbuseError {
+    fn from(error: StoreError) -> Self {
+        AbuseError::Internal(error.to_string())
+    }
+}
+
+impl From<LinkError> for AbuseError {
+    fn from(error: LinkError) -> Self {
+        AbuseError::Internal(error.to_string())
+    }
+}
+
+/// What the backend may learn about its own user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AccountStatus {
+    /// `active`, `muted` or `suspended`.
+    pub status: String,
+    pub score: i64,
+    pub min_score_to_mint: i64,
+    pub min_score_to_disclose: i64,
+    pub remaining_this_hour: i64,
+    pub remaining_today: i64,
+    pub active_pseudonyms: i64,
+    pub max_active_pseudonyms: i64,
+}
+
+/// Facts the backend knows about its user.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signals {
+    pub verified_phone: Option<bool>,
+    pub account_age_days: Option<u32>,
+}
+
+/// A remedy as an operator asks for it.
+#[derive(Debug, Clone)]
+pub struct RemedyRequest {
+    pub pseudonym: String,
+    pub action: RemedyAction,
+    pub related: bool,
+    pub case_id: String,
+    pub reason: String,
+    pub duration: Option<String>,
+}
+
+/// A remedy applied: never the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemedyOutcome {
+    pub remedy_id: String,
+    pub affected_pseudonyms: i64,
+}
+
+/// Who applies a remedy.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub client_id: &'a str,
+    pub is_admin: bool,
+}
+
+const AUTO_ACTOR: &str = "auto";
+/// Largest adjustment an operator may make at once.
+const MAX_ADJUSTMENT: i64 = 1_000_000;
+/// Remedies one listing returns.
+const MAX_LISTED: i64 = 500;
+const AUTO_CASE: &str = "auto:abuse-reports";
+const AUTO_REASON: &str = "abuse reports from distinct reporters reached the policy threshold";
+
+pub struct Abuse {
+    keys: Arc<KeySet>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    policy: Arc<IssuancePolicy>,
+    prefix: String,
+}
+
+impl Abuse {
+    pub fn new(
+        keys: Arc<KeySet>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        policy: Arc<IssuancePolicy>,
+        prefix: String,
+    ) -> Self {
+        Self { keys, store, clock, policy, prefix }
+    }
+
+    fn account_ref(&self, account: &str) -> Result<AccountRef, AbuseError> {
+        if account.is_empty() || account.len() > MAX_ACCOUNT_LEN {
+            return Err(AbuseError::Invalid(format!(
+                "`account` must be 1 to {MAX_ACCOUNT_LEN} bytes"
+            )));
+        }
+        Ok(self.keys.link.account_ref(account))
+    }
+
+    /// Standing, score and what the account may still mint. An account never
+    /// seen reads as a new one (nothing is stored by asking).
+    pub async fn account_status(&self, account: &str) -> Result<AccountStatus, AbuseError> {
+        self.status_of(&self.account_ref(account)?).await
+    }
+
+    /// The operator's view: the standing of the account behind a pseudonym,
+    /// without learning which account it is.
+    pub async fn account_status_by_pseudonym(
+        &self,
+        uri: &str,
+    ) -> Result<AccountStatus, AbuseError> {
+        let id = pseudonym_id::id_from_uri(uri, &self.prefix).ok_or_else(|| {
+            AbuseError::Invalid("`pseudonym` is not a pseudonym URI of this provider".into())
+        })?;
+        let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
+        self.status_of(&account_ref).await
+    }
+
+    async fn status_of(&self, account_ref: &AccountRef) -> Result<AccountStatus, AbuseError> {
+        let now = self.clock.now();
+        let standing = self.store.account_standing(&account_ref.0, now).await?;
+        let score =
+            reputation::account_score(&self.store, &self.policy.reputation, &account_ref.0, now)
+                .await?;
+        let (hour, day) = limits::remaining(&self.store, &self.policy, &account_ref.0, now).await?;
+        let (status, active) = match standing {
+            Some(s) => (s.status, s.active_pseudonyms),
+            None => ("active".to_string(), 0),
+        };
+        Ok(AccountStatus {
+            status,
+            score,
+            min_score_to_mint: self.policy.reputation.min_to_mint,
+            min_score_to_disclose: self.policy.reputation.min_to_disclose,
+            remaining_this_hour: hour.min(day),
+            remaining_today: day,
+            active_pseudonyms: active,
+            max_active_pseudonyms: self.policy.account.max_active,
+        })
+    }
+
+    /// Seeds backend signals; seeding one again replaces it. They do not decay.
+    pub async fn seed_signals(&self, account: &str, signals: &Signals) -> Result<(), AbuseError> {
+        let account_ref = self.account_ref(account)?;
+        let weights = &self.policy.reputation.weights;
+        let now = self.clock.now();
+        let mut seeded = Vec::new();
+        if let Some(verified) = signals.verified_phone {
+            seeded
+                .push(("signal_verified_phone", if verified { weights.verified_phone } else { 0 }));
+        }
+        if let Some(days) = signals.account_age_days {
+            let years = i64::from(days) / 365;
+            let points = years.saturating_mul(weights.account_age_per_year);
+            seeded.push(("signal_account_age", points.min(weights.account_age_max)));
+        }
+        for (kind, points) in seeded {
+            let id = self.keys.link.keyed_tag(kind, &hex(&account_ref.0));
+            self.store
+                .put_reputation_event(&NewReputationEvent {
+                    id: &id,
+                    account_ref: &account_ref.0,
+                    kind,
+                    points,
+                    at: coarsen_to_hour(now),
+                    decays: false,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a hub's report. Unknown pseudonyms are accepted the same way
+    /// (nothing stored), so a report reveals nothing about existence.
+    pub async fn report(&self, reporter: &str, report: &AbuseReport) -> Result<String, AbuseError> {
+        report.validate().map_err(AbuseError::Invalid)?;
+        let id =
+            pseudonym_id::id_from_uri(&report.alleged_abuser, &self.prefix).ok_or_else(|| {
+                AbuseError::Invalid(
+                    "`alleged_abuser` is not a pseudonym URI of this provider".into(),
+                )
+            })?;
+        let report_id =
+            report.report_id(reporter).map_err(|e| AbuseError::Internal(e.to_string()))?;
+        let Some(account_ref) = self.account_behind(id).await? else {
+            return Ok(report_id);
+        };
+        let now = self.clock.now();
+        let reports = &self.policy.reputation.reports;
+        let content =
+            serde_json::to_vec(report).map_err(|e| AbuseError::Internal(e.to_string()))?;
+        let tally = self
+            .store
+            .record_report(&NewReport {
+                id: &self.keys.link.keyed_tag("abuse-report", &report_id),
+                account_ref: &account_ref.0,
+                reporter: &self.keys.link.keyed_tag("reporter", reporter),
+                reason_code: i64::from(report.reason_code),
+                received_hour: coarsen_to_hour(now),
+                sealed: &self.keys.link.seal_ops(&content, &account_ref.0)?,
+                weight: reports.weight_per_report,
+                cap: reports.max_weight_per_reporter,
+                points_per_weight: self.policy.reputation.weights.abuse_report,
+            })
+            .await?;
+        if let Some(tally) = tally
+            && tally.total_weight >= reports.auto_suspend_weight
+            && tally.reporters >= reports.auto_suspend_min_reporters
+            && self
+                .store
+                .account_standing(&account_ref.0, now)
+                .await?
+                .is_some_and(|s| s.status != "suspended")
+        {
+            let outcome = self
+                .apply(
+                    &account_ref,
+                    RemedyAction::Suspend,
+                    None,
+                    AUTO_CASE,
+                    AUTO_REASON,
+                    AUTO_ACTOR,
+                )
+                .await?;
+            if let Some(outcome) = outcome {
+                tracing::warn!(remedy_id = %outcome.remedy_id, "account suspended automatically after abuse reports");
+            }
+        }
+        Ok(report_id)
+    }
+
+    /// Applies a remedy to the account behind a pseudonym.
+    pub async fn remedy(
+        &self,
+        actor: Actor<'_>,
+        request: &RemedyRequest,
+    ) -> Result<RemedyOutcome, AbuseError> {
+        if !actor.is_admin && !self.policy.reputation.reports.hub_may_remedy {
+            return Err(AbuseError::NotAllowed);
+        }
+        let invalid = |m: &str| AbuseError::Invalid(m.to_string());
+        let case_id = request.case_id.trim();
+        if case_id.is_empty() || case_id.len() > remedies::MAX_CASE_ID {
+            return Err(invalid("`case_id` must be 1 to 200 bytes"));
+        }
+        let reason = request.reason.trim();
+        if reason.is_empty() || reason.len() > remedies::MAX_REASON {
+            return Err(invalid("`reason` must be 1 to 2000 bytes"));
+        }
+        let duration = match (&request.duration, request.action) {
+            (None, _) => None,
+            (Some(text), RemedyAction::Mute | RemedyAction::Suspend) => {
+                Some(parse_duration(text).ok_or_else(|| {
+                    invalid("`duration` must be like 90m, 12h or 7d, at most a year")
+                })?)
+            }
+            (Some(_), _) => return Err(invalid("only mute and suspend take a `duration`")),
+        };
+        let id = pseudonym_id::id_from_uri(&request.pseudonym, &self.prefix)
+            .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
+        let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
+        // Found before acting: a deletion removes the relation keys too.
+        let related = match request.related {
+            true => self.store.related_accounts(&account_ref.0).await?,
+            false => Vec::new(),
+        };
+        let mut outcome = self
+            .apply(&account_ref, request.action, duration, case_id, reason, actor.client_id)
+            .await?
+            .ok_or(AbuseError::UnknownPseudonym)?;
+        // Each related account gets its own remedy row and audit event.
+        for other in related {
+            let other = <[u8; 32]>::try_from(other.as_slice()).map_err(|_| {
+                AbuseError::Internal("stored account ref has the wrong length".into())
+            })?;
+            let applied = self
+                .apply(
+                    &AccountRef(other),
+                    request.action,
+                    duration,
+                    case_id,
+                    reason,
+                    actor.client_id,
+                )
+                .await?;
+            outcome.affected_pseudonyms += applied.map_or(0, |a| a.affected_pseudonyms);
+        }
+        tracing::info!(
+            remedy_id = %outcome.remedy_id,
+            action = request.action.as_str(),
+            case_id,
+            affected = outcome.affected_pseudonyms,
+            "remedy applied"
+        );
+        Ok(outcome)
+    }
+
+    /// An operator's adjustment of the score of the account behind a
+    /// pseudonym (e.g. after an appeal); it decays like other events.
+    pub async fn adjust(
+        &self,
+        actor: &str,
+        pseudonym: &str,
+        points: i64,
+        case_id: &str,
+        reason: &str,
+    ) -> Result<String, AbuseError> {
+        let invalid = |m: &str| AbuseError::Invalid(m.to_string());
+        if points == 0 || !(-MAX_ADJUSTMENT..=MAX_ADJUSTMENT).contains(&points) {
+            return Err(invalid("`points` must be non-zero, at most 1000000 either way"));
+        }
+        let case_id = case_id.trim();
+        if case_id.is_empty() || case_id.len() > remedies::MAX_CASE_ID {
+            return Err(invalid("`case_id` must be 1 to 200 bytes"));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > remedies::MAX_REASON {
+            return Err(invalid("`reason` must be 1 to 2000 bytes"));
+        }
+        let id = pseudonym_id::id_from_uri(pseudonym, &self.prefix)
+            .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
+        let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
+        let now = self.clock.now();
+        let adjustment_id = uuid::Uuid::new_v4().to_string();
+        let event = NewReputationEvent {
+            id: adjustment_id.as_bytes(),
+            account_ref: &account_ref.0,
+            kind: "admin_adjustment",
+            points,
+            at: now,
+            decays: true,
+        };
+        let audit_event = AuditEvent::new(
+            now,
+            actor,
+            AuditAction::ReputationAdjusted,
+            &adjustment_id,
+            Some(case_id),
+            reason,
+        );
+        self.store.adjust_reputation(&event, &audit_event).await?;
+        tracing::info!(adjustment_id = %adjustment_id, points, case_id, "reputation adjusted");
+        Ok(adjustment_id)
+    }
+
+    /// The most recent remedies (at most `MAX_LISTED`), newest first.
+    pub async fn list_remedies(&self) -> Result<Vec<RemedyRow>, AbuseError> {
+        Ok(self.store.list_remedies(MAX_LISTED).await?)
+    }
+
+    /// Lifts a remedy: the account may mint again and its pseudonyms that
+    /// were not revoked show active; an audit event records who and why.
+    pub async fn lift_remedy(&self, actor: &str, id: &str, reason: &str) -> Result<(), AbuseError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > remedies::MAX_REASON {
+            return Err(AbuseError::Invalid("`reason` must be 1 to 2000 bytes".into()));
+        }
+        let event =
+            AuditEvent::new(self.clock.now(), actor, AuditAction::RemedyLifted, id, None, reason);
+        let open = |sealed: &[u8]| self.keys.link.open_ops(sealed, id.as_bytes()).ok();
+        match self.store.lift_remedy(id, &event, open).await? {
+            Lifted::Lifted => {
+                tracing::info!(remedy_id = %id, "remedy lifted");
+                Ok(())
+            }
+            Lifted::Unknown => Err(AbuseError::UnknownRemedy),
+            Lifted::NotLiftable => Err(AbuseError::NotLiftable),
+        }
+    }
+
+    /// The account behind a pseudonym; `None` for unknown ids and for
+    /// pseudonyms whose account was deleted (their link is gone).
+    async fn account_behind(&self, id: &str) -> Result<Option<AccountRef>, AbuseError> {
+        if !pseudonym_id::is_well_formed(id) {
+            return Ok(None);
+        }
+        match self.store.pseudonym(id).await? {
+            Some(row) if !row.ops_link.is_empty() => {
+                Ok(Some(self.keys.link.open_ops_link(&row.id, &row.ops_link)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Applies one remedy to one account; `None` when the account is gone.
+    async fn apply(
+        &self,
+        account_ref: &AccountRef,
+        action: RemedyAction,
+        duration: Option<i64>,
+        case_id: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Option<RemedyOutcome>, AbuseError> {
+        let now = self.clock.now();
+        let pseudonyms = self
+            .store
+            .sealed_pseudonyms(&account_ref.0)
+            .await?
+            .iter()
+            .map(|sealed| {
+                let id = self.keys.link.open_ops(sealed, &account_ref.0)?;
+                String::from_utf8(id).map_err(|_| LinkError::Open)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let until = duration.map(|d| now + d);
+        let current = self.store.account_standing(&account_ref.0, now).await?;
+        let effect = match action {
+            RemedyAction::Mute => strongest("muted", until, current.as_ref()),
+            RemedyAction::Suspend => strongest("suspended", until, current.as_ref()),
+            RemedyAction::SuspendAndRevoke => RemedyEffect::SuspendAndRevoke,
+            RemedyAction::Delete => RemedyEffect::Delete,
+        };
+        let remedy_id = uuid::Uuid::new_v4().to_string();
+        let sealed_account = self.keys.link.seal_ops(&account_ref.0, remedy_id.as_bytes())?;
+        let affected = self
+            .store
+            .apply_remedy(&RemedyWrite {
+                id: &remedy_id,
+                account_ref: &account_ref.0,
+                sealed_account: &sealed_account,
+                pseudonyms: &pseudonyms,
+                effect,
+                action: action.as_str(),
+                case_id,
+                reason,
+                actor,
+                now,
+                expires_at: until,
+                points: self.policy.reputation.weights.remedy_applied,
+                upheld_points: self.policy.reputation.weights.report_upheld,
+                audit: AuditEvent::new(
+                    now,
+                    actor,
+                    AuditAction::RemedyApplied(action),
+                    &remedy_id,
+                    Some(case_id),
+                    reason,
+                ),
+            })
+            .await?;
+        Ok(affected.map(|affected| RemedyOutcome { remedy_id, affected_pseudonyms: affected }))
+    }
+}
+
+/// The account state after a status remedy: it never weakens the current
+/// one (a mute does not lift a suspension; a timed suspension does not
+/// shorten a permanent one).
+fn strongest(new: &'static str, until: Option<i64>, current: Option<&Standing>) -> RemedyEffect {
+    let rank = |status: &str| match status {
+        "suspended" => 2,
+        "muted" => 1,
+        _ => 0,
+    };
+    match current {
+        Some(c) if rank(&c.status) > rank(new) => {
+            let kept = if c.status == "suspended" { "suspended" } else { "muted" };
+            RemedyEffect::Status { status: kept, until: c.until }
+        }
+        Some(c) if rank(&c.status) == rank(new) => {
+            let until = match (c.until, until) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+            RemedyEffect::Status { status: new, until }
+        }
+        _ => RemedyEffect::Status { status: new, until },
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,497 @@
+//! Break-glass (DESIGN.md, "Break-glass and audit"; draft-mahy-mimi-
+//! pseudonyms §5.3): the only way from a pseudonym to the account id. An
+//! admin requests it for a case under a reason code from the policy; other
+//! admins approve (never the requester); the requester reveals once within
+//! the window. Every step, and every refusal of an authenticated admin, is
+//! an audit entry written with the change; the reveal entry holds the
+//! account only sealed to the break-glass public key. The private key is
+//! read from its custody file at reveal time and dropped (zeroized) after.
+
+pub mod custody;
+pub mod policy;
+pub mod shares;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::core::clock::Clock;
+use crate::core::linkage::{AccountRef, LinkError, open_glass_link};
+use crate::core::pseudonym_id;
+use crate::services::audit::{AuditAction, AuditEvent};
+use crate::services::keyring::KeySet;
+use crate::store::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord, Store, StoreError};
+use custody::CustodyError;
+use policy::BreakGlassPolicy;
+use shares::{ShareError, SubmittedShare};
+
+pub const MAX_CASE_ID: usize = 200;
+pub const MAX_JUSTIFICATION: usize = 2000;
+/// The list returns at most this many (newest first).
+const LIST_LIMIT: i64 = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BreakGlassError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("`reason_code` must be one of: {0}")]
+    UnknownReason(String),
+    #[error("no pseudonym of this provider has this URI")]
+    UnknownPseudonym,
+    #[error("no break-glass request has this id")]
+    NotFound,
+    #[error("the requester cannot approve their own request")]
+    SelfApproval,
+    #[error("only the admin who made the request may reveal it")]
+    NotRequester,
+    #[error("this admin has already approved the request")]
+    AlreadyApproved,
+    #[error("the request is {0}, not pending")]
+    NotPending(Status),
+    #[error("the request is {0}; only an approved request can be revealed")]
+    NotApproved(Status),
+    #[error("the request was already revealed; a request reveals once")]
+    AlreadyRevealed,
+    #[error("the request has expired")]
+    Expired,
+    #[error("the account behind this pseudonym was deleted by a remedy; it cannot be revealed")]
+    AccountDeleted,
+    #[error("custodian shares: {0}")]
+    Shares(#[from] ShareError),
+    #[error("break-glass key custody: {0}")]
+    Custody(#[from] CustodyError),
+    #[error("a sealed link could not be opened")]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl BreakGlassError {
+    /// Refusals of the caller's request (audited), as opposed to failures.
+    fn is_refusal(&self) -> bool {
+        match self {
+            Self::Custody(e) => e.is_refusal(),
+            Self::Shares(e) => !matches!(e, ShareError::Sharing | ShareError::Custody(_)),
+            Self::Link(_) | Self::Store(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// A request's state as callers see it: a pending or approved request
+/// past its `expires_at` is expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Approved,
+    Denied,
+    Revealed,
+    Expired,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Denied => "denied",
+            Status::Revealed => "revealed",
+            Status::Expired => "expired",
+        })
+    }
+}
+
+/// What the API shows of a request (never the account).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RequestView {
+    pub request_id: String,
+    pub pseudonym: String,
+    pub reason_code: String,
+    pub case_id: String,
+    pub justification: String,
+    pub requester: String,
+    pub status: Status,
+    pub approvals: i64,
+    pub approvals_required: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+fn view(row: BreakGlassRow, now: i64) -> RequestView {
+    let status = status_of(&row, now);
+    RequestView {
+        request_id: row.id,
+        pseudonym: row.pseudonym,
+        reason_code: row.reason_code,
+        case_id: row.case_id,
+        justification: row.justification,
+        requester: row.requester,
+        status,
+        approvals: row.approvals,
+        approvals_required: row.approvals_required,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+    }
+}
+
+fn status_of(row: &BreakGlassRow, now: i64) -> Status {
+    match row.status.as_str() {
+        "denied" => Status::Denied,
+        "revealed" => Status::Revealed,
+        _ if row.expires_at <= now => Status::Expired,
+        "approved" => Status::Approved,
+        _ => Status::Pending,
+    }
+}
+
+/// Binds a stored share to its request.
+fn share_aad(request_id: &str) -> Vec<u8> {
+    format!("break-glass share {request_id}").into_bytes()
+}
+
+/// A new request as the API received it.
+#[derive(Debug, Clone)]
+pub struct NewRequest<'a> {
+    pub pseudonym: &'a str,
+    pub case_id: &'a str,
+    pub justification: &'a str,
+    pub reason_code: &'a str,
+}
+
+pub struct BreakGlass {
+    keys: Arc<KeySet>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    policy: Arc<BreakGlassPolicy>,
+    prefix: String,
+    key_file: PathBuf,
+}
+
+impl std::fmt::Debug for BreakGlass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BreakGlass").field("key_file", &self.key_file).finish_non_exhaustive()
+    }
+}
+
+impl BreakGlass {
+    pub fn new(
+        keys: Arc<KeySet>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        policy: Arc<BreakGlassPolicy>,
+        prefix: String,
+        key_file: PathBuf,
+    ) -> Self {
+        Self { keys, store, clock, policy, prefix, key_file }
+    }
+
+    /// Records a refusal of an authenticated admin's call, then returns it.
+    /// If even the audit write fails, that failure is returned instead.
+    async fn refused<T>(
+        &self,
+        actor: &str,
+        target: &str,
+        case_id: Option<&str>,
+        result: Result<T, BreakGlassError>,
+    ) -> Result<T, BreakGlassError> {
+        if let Err(error) = &result
+            && error.is_refusal()
+        {
+            let why = error.to_string();
+            let event = AuditEvent::new(
+                self.clock.now(),
+                actor,
+                AuditAction::BreakGlassRefused,
+                target,
+                case_id,
+                &why,
+            );
+            self.store.append_audit(&event).await?;
+        }
+        result
+    }
+
+    pub async fn request(
+        &self,
+        actor: &str,
+        request: &NewRequest<'_>,
+    ) -> Result<RequestView, BreakGlassError> {
+        let result = self.request_inner(actor, request).await;
+        let case_id = Some(request.case_id).filter(|c| !c.is_empty() && c.len() <= MAX_CASE_ID);
+        let target = if request.pseudonym.len() <= 200 { request.pseudonym } else { "" };
+        self.refused(actor, target, case_id, result).await
+    }
+
+    async fn request_inner(
+        &self,
+        actor: &str,
+        request: &NewRequest<'_>,
+    ) -> Result<RequestView, BreakGlassError> {
+        let invalid = |m: &str| BreakGlassError::Invalid(m.to_string());
+        let case_id = request.case_id.trim();
+        if case_id.is_empty() || case_id.len() > MAX_CASE_ID {
+            return Err(invalid("`case_id` must be 1 to 200 bytes"));
+        }
+        let justification = request.justification.trim();
+        if justification.is_empty() || justification.len() > MAX_JUSTIFICATION {
+            return Err(invalid("`justification` must be 1 to 2000 bytes"));
+        }
+        let reason = self.policy.reason(request.reason_code).ok_or_else(|| {
+            BreakGlassError::UnknownReason(self.policy.codes().collect::<Vec<_>>().join(", "))
+        })?;
+        let id = pseudonym_id::id_from_uri(request.pseudonym, &self.prefix)
+            .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
+        if !pseudonym_id::is_well_formed(id) || self.store.pseudonym(id).await?.is_none() {
+            return Err(BreakGlassError::UnknownPseudonym);
+        }
+        let now = self.clock.now();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            AuditAction::BreakGlassRequested,
+            &request_id,
+            Some(case_id),
+            justification,
+        );
+        self.store
+            .insert_break_glass(
+                &NewBreakGlass {
+                    id: &request_id,
+                    pseudonym: request.pseudonym,
+                    reason_code: request.reason_code,
+                    case_id,
+                    justification,
+                    requester: actor,
+                    approvals_required: reason.approvals,
+                    created_at: now,
+                    expires_at: now + reason.request_ttl,
+                },
+                &event,
+            )
+            .await?;
+        tracing::info!(
+            request_id,
+            reason_code = request.reason_code,
+            case_id,
+            "break-glass requested"
+        );
+        self.get(&request_id).await
+    }
+
+    async fn get(&self, id: &str) -> Result<RequestView, BreakGlassError> {
+        let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
+        Ok(view(row, self.clock.now()))
+    }
+
+    /// Requests, newest first, optionally only those in `status`.
+    pub async fn list(&self, status: Option<Status>) -> Result<Vec<RequestView>, BreakGlassError> {
+        let now = self.clock.now();
+        let rows = self.store.list_break_glass(LIST_LIMIT).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| view(row, now))
+            .filter(|v| status.is_none_or(|s| v.status == s))
+            .collect())
+    }
+
+    /// `share`: in custodian custody, this approver's opened share; kept
+    /// (sealed under k_ops, bound to the request) until the reveal.
+    pub async fn approve(
+        &self,
+        actor: &str,
+        id: &str,
+        share: Option<&SubmittedShare>,
+    ) -> Result<RequestView, BreakGlassError> {
+        let result = self.approve_inner(actor, id, share).await;
+        self.refused(actor, id, None, result).await
+    }
+
+    async fn approve_inner(
+        &self,
+        actor: &str,
+        id: &str,
+        share: Option<&SubmittedShare>,
+    ) -> Result<RequestView, BreakGlassError> {
+        let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
+        if row.requester == actor {
+            return Err(BreakGlassError::SelfApproval);
+        }
+        let now = self.clock.now();
+        let window = self
+            .policy
+            .reason(&row.reason_code)
+            .ok_or_else(|| BreakGlassError::UnknownReason(row.reason_code.clone()))?
+            .reveal_window;
+        let event = AuditEvent::new(
+            now,
+            actor,
+            AuditAction::BreakGlassApproved,
+            id,
+            Some(&row.case_id),
+            "",
+        );
+        let sealed = match share {
+            Some(share) => {
+                let json =
+                    Zeroizing::new(serde_json::to_vec(share).map_err(|_| ShareError::Malformed)?);
+                Some(self.keys.link.seal_ops(&json, &share_aad(id))?)
+            }
+            None => None,
+        };
+        match self.store.approve_break_glass(id, actor, window, sealed.as_deref(), &event).await? {
+            Approval::Recorded { .. } => {
+                tracing::info!(request_id = id, "break-glass approval recorded");
+                self.get(id).await
+            }
+            Approval::Duplicate => Err(BreakGlassError::AlreadyApproved),
+            Approval::NotPending => Err(BreakGlassError::NotPending(self.get(id).await?.status)),
+        }
+    }
+
+    pub async fn deny(
+        &self,
+        actor: &str,
+        id: &str,
+        reason: &str,
+    ) -> Result<RequestView, BreakGlassError> {
+        let result = self.deny_inner(actor, id, reason).await;
+        self.refused(actor, id, None, result).await
+    }
+
+    async fn deny_inner(
+        &self,
+        actor: &str,
+        id: &str,
+        reason: &str,
+    ) -> Result<RequestView, BreakGlassError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > MAX_JUSTIFICATION {
+            return Err(BreakGlassError::Invalid("`reason` must be 1 to 2000 bytes".into()));
+        }
+        let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            AuditAction::BreakGlassDenied,
+            id,
+            Some(&row.case_id),
+            reason,
+        );
+        if !self.store.deny_break_glass(id, &event).await? {
+            return Err(BreakGlassError::NotPending(self.get(id).await?.status));
+        }
+        tracing::info!(request_id = id, "break-glass request denied");
+        self.get(id).await
+    }
+
+    /// The account id behind the request's pseudonym, once. The caller
+    /// returns it to the requester and nowhere else. `passphrase` opens a
+    /// sealed key file; a wrong one is refused (and audited) without using
+    /// up the request.
+    pub async fn reveal(
+        &self,
+        actor: &str,
+        id: &str,
+        passphrase: Option<&str>,
+    ) -> Result<Zeroizing<String>, BreakGlassError> {
+        let result = self.reveal_inner(actor, id, passphrase).await;
+        self.refused(actor, id, None, result).await
+    }
+
+    async fn reveal_inner(
+        &self,
+        actor: &str,
+        id: &str,
+        passphrase: Option<&str>,
+    ) -> Result<Zeroizing<String>, BreakGlassError> {
+        let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
+        if row.requester != actor {
+            return Err(BreakGlassError::NotRequester);
+        }
+        let now = self.clock.now();
+        match status_of(&row, now) {
+            Status::Approved => {}
+            Status::Revealed => return Err(BreakGlassError::AlreadyRevealed),
+            Status::Expired => return Err(BreakGlassError::Expired),
+            other => return Err(BreakGlassError::NotApproved(other)),
+        }
+        let account_ref = self.account_behind(&row.pseudonym).await?;
+        let glass_link =
+            self.store.glass_link(&account_ref.0).await?.ok_or(BreakGlassError::AccountDeleted)?;
+        let stored = self.store.break_glass_shares(id).await?;
+        let account = if !stored.is_empty() {
+            let opened = stored
+                .iter()
+                .map(|sealed| {
+                    let json = Zeroizing::new(self.keys.link.open_ops(sealed, &share_aad(id))?);
+                    serde_json::from_slice::<SubmittedShare>(&json)
+                        .map_err(|_| BreakGlassError::Shares(ShareError::Malformed))
+                })
+                .collect::<Result<Vec<_>, BreakGlassError>>()?;
+            let private_key = shares::combine_submitted(&opened)?;
+            open_glass_link(&private_key, &account_ref, &glass_link)?
+        } else {
+            // argon2id costs ~30 ms: off the async workers.
+            let path = self.key_file.clone();
+            let passphrase = passphrase.map(|p| Zeroizing::new(p.to_string()));
+            let private_key = tokio::task::spawn_blocking(move || {
+                custody::read_key_file(&path, passphrase.as_ref().map(|p| p.as_str()))
+            })
+            .await
+            .map_err(|_| BreakGlassError::Custody(CustodyError::Encrypt("key task failed")))??;
+            open_glass_link(&private_key, &account_ref, &glass_link)?
+        };
+        let sealed = self.keys.link.seal_glass_link(&account, &account_ref)?;
+        let embargo_until =
+            self.policy.reason(&row.reason_code).and_then(|r| r.embargo).map(|e| now + e);
+        let event = AuditEvent::new(
+            now,
+            actor,
+            AuditAction::BreakGlassRevealed,
+            id,
+            Some(&row.case_id),
+            &row.justification,
+        )
+        .with_sealed(sealed);
+        if !self.store.complete_reveal(id, &account_ref.0, embargo_until, &event).await? {
+            // Lost a race with another reveal of the same request, or the window closed.
+            return Err(
+                match status_of(
+                    &self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?,
+                    self.clock.now(),
+                ) {
+                    Status::Revealed => BreakGlassError::AlreadyRevealed,
+                    _ => BreakGlassError::Expired,
+                },
+            );
+        }
+        tracing::warn!(request_id = id, reason_code = row.reason_code, "break-glass reveal");
+        Ok(account)
+    }
+
+    /// pseudonym URI -> ops_link -> account ref; a deleted account's
+    /// pseudonyms have no link left.
+    async fn account_behind(&self, uri: &str) -> Result<AccountRef, BreakGlassError> {
+        let id = pseudonym_id::id_from_uri(uri, &self.prefix)
+            .ok_or(BreakGlassError::UnknownPseudonym)?;
+        let row = self.store.pseudonym(id).await?.ok_or(BreakGlassError::UnknownPseudonym)?;
+        if row.ops_link.is_empty() {
+            return Err(BreakGlassError::AccountDeleted);
+        }
+        Ok(self.keys.link.open_ops_link(&row.id, &row.ops_link)?)
+    }
+
+    /// What the user may see: reveals about `account` past their embargo.
+    pub async fn transparency(&self, account: &str) -> Result<Vec<RevealRecord>, BreakGlassError> {
+        if account.is_empty() || account.len() > crate::core::account::MAX_ACCOUNT_LEN {
+            return Err(BreakGlassError::Invalid("`account` must be 1 to 256 bytes".into()));
+        }
+        let account_ref = self.keys.link.account_ref(account);
+        Ok(self.store.reveals_for(&account_ref.0, self.clock.now()).await?)
+    }
+}

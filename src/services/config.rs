@@ -1,0 +1,234 @@
+//! One typed configuration: defaults, then an optional TOML file
+//! (`VEIL_CONFIG`), then `VEIL_*` environment variables. Validated once at
+//! startup so a bad value stops the service with a message naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Service configuration. Field names are the TOML keys; each has an
+/// environment override `VEIL_<FIELD>` (upper case).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `sqlite://path` (embedded default) or `postgres://…` (scale-out).
+    pub database_url: String,
+    /// Maximum pooled database connections per process.
+    pub db_max_connections: u32,
+    /// Listen address; port 0 picks a free port and logs it.
+    pub listen: SocketAddr,
+    /// Provider domain used in pseudonym URIs `mimi://<domain>/p/<id>`.
+    pub domain: String,
+    /// Directory of issuer keys, link keys and the first admin token.
+    pub keys_dir: PathBuf,
+    /// Directory of issuance and room policies.
+    pub policies_dir: PathBuf,
+    /// Generate keys and a first admin token when the key directory is missing.
+    pub auto_init: bool,
+    /// Longest pseudonym validity a backend may request.
+    pub max_validity_days: u32,
+    pub log_format: LogFormat,
+    /// The break-glass private key (file custody), read only at a reveal.
+    /// Unset: `<keys_dir>/break-glass.key`, the dev setup veild warns about.
+    pub break_glass_key_file: Option<PathBuf>,
+    /// How often the audit log's head is signed and stored; 0 turns it off.
+    pub audit_checkpoint_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://veil.db".into(),
+            db_max_connections: 8,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            domain: "example.com".into(),
+            keys_dir: PathBuf::from("veil-keys"),
+            policies_dir: PathBuf::from("policies"),
+            auto_init: true,
+            max_validity_days: 90,
+            log_format: LogFormat::Human,
+            break_glass_key_file: None,
+            audit_checkpoint_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    /// Loads from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(|name| std::env::var(name).ok())
+    }
+
+    /// Loads with an injectable environment, so tests need not touch globals.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = match env("VEIL_CONFIG") {
+            Some(path) => Self::from_file(Path::new(&path))?,
+            None => Self::default(),
+        };
+        config.apply_env(&env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+    }
+
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("VEIL_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = env("VEIL_DB_MAX_CONNECTIONS") {
+            self.db_max_connections = parse("VEIL_DB_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = env("VEIL_LISTEN") {
+            self.listen = parse("VEIL_LISTEN", &v)?;
+        }
+        if let Some(v) = env("VEIL_DOMAIN") {
+            self.domain = v;
+        }
+        if let Some(v) = env("VEIL_KEYS_DIR") {
+            self.keys_dir = v.into();
+        }
+        if let Some(v) = env("VEIL_POLICIES_DIR") {
+            self.policies_dir = v.into();
+        }
+        if let Some(v) = env("VEIL_AUTO_INIT") {
+            self.auto_init = parse("VEIL_AUTO_INIT", &v)?;
+        }
+        if let Some(v) = env("VEIL_MAX_VALIDITY_DAYS") {
+            self.max_validity_days = parse("VEIL_MAX_VALIDITY_DAYS", &v)?;
+        }
+        if let Some(v) = env("VEIL_BREAK_GLASS_KEY_FILE") {
+            self.break_glass_key_file = Some(v.into());
+        }
+        if let Some(v) = env("VEIL_AUDIT_CHECKPOINT_SECS") {
+            self.audit_checkpoint_secs = parse("VEIL_AUDIT_CHECKPOINT_SECS", &v)?;
+        }
+        if let Some(v) = env("VEIL_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "human" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(invalid(
+                        "VEIL_LOG_FORMAT",
+                        format!("`{other}` is not human or json"),
+                    ));
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
+        {
+            return Err(invalid("database_url", "must start with sqlite: or postgres://".into()));
+        }
+        if !is_domain(&self.domain) {
+            return Err(invalid("domain", format!("`{}` is not a DNS name", self.domain)));
+        }
+        if self.db_max_connections == 0 {
+            return Err(invalid("db_max_connections", "must be at least 1".into()));
+        }
+        if !(1..=3650).contains(&self.max_validity_days) {
+            return Err(invalid("max_validity_days", "must be between 1 and 3650".into()));
+        }
+        Ok(())
+    }
+
+    /// Where a reveal reads the break-glass private key.
+    pub fn break_glass_key_path(&self) -> PathBuf {
+        self.break_glass_key_file
+            .clone()
+            .unwrap_or_else(|| self.keys_dir.join(crate::services::keyring::GLASS_PRIVATE))
+    }
+
+    /// Prefix every pseudonym URI of this provider starts with.
+    pub fn pseudonym_prefix(&self) -> String {
+        format!("mimi://{}/p/", self.domain)
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| invalid(name, format!("`{value}`: {e}")))
+}
+
+fn invalid(name: &'static str, message: String) -> ConfigError {
+    ConfigError::Invalid { name, message }
+}
+
+fn is_domain(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.database_url, "sqlite://veil.db");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.pseudonym_prefix(), "mimi://example.com/p/");
+    }
+
+    #[test]
+    fn env_overrides_file_and_errors_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("veil.toml");
+        std::fs::write(&file, "domain = \"chat.example\"\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        let config = load(&[("VEIL_CONFIG", path), ("VEIL_LISTEN", "127.0.0.1:0")]).unwrap();
+        assert_eq!(config.domain, "chat.example");
+        assert_eq!(config.listen.port(), 0);
+
+        let err = load(&[("VEIL_LISTEN", "nowhere")]).unwrap_err().to_string();
+        assert!(err.contains("VEIL_LISTEN"), "{err}");
+        let err = load(&[("VEIL_DOMAIN", "bad domain")]).unwrap_err().to_string();
+        assert!(err.contains("domain"), "{err}");
+        std::fs::write(&file, "domian = \"typo\"\n").unwrap();
+        let err = load(&[("VEIL_CONFIG", path)]).unwrap_err().to_string();
+        assert!(err.contains("domian"), "{err}");
+    }
+}

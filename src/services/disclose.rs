@@ -1,0 +1,357 @@
+//! Linked identity disclosures (draft-mahy-mimi-pseudonyms §4): the account
+//! behind a pseudonym asks for a credential stating chosen facts about its
+//! real identity, bound to the pseudonym's own key, in one of three formats.
+//!
+//! Nothing here is stored: the claim values pass through to the signer and
+//! back to the caller. The only reads are the pseudonym row (for its key and
+//! `ops_link`) and the account status.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+
+use crate::core::account::MAX_ACCOUNT_LEN;
+use crate::core::clock::{Clock, coarsen_to_hour};
+use crate::core::linkage::LinkKeys;
+use crate::core::pseudonym_id;
+use crate::core::status::PseudonymStatus;
+use crate::formats::claims::{self, ClaimError};
+use crate::formats::disclosure::{IssueError, IssueParams, sd_cwt, sd_jwt};
+use crate::formats::keys::public_key::P256PublicKey;
+use crate::formats::linked_x509::{self, LinkedIdentity, MAX_COMMON_NAME_CHARS};
+use crate::formats::mls;
+use crate::services::abuse::gate::{self, Act, Refusal};
+use crate::services::abuse::policy::IssuancePolicy;
+use crate::services::keyring::KeySet;
+use crate::store::{PseudonymRow, Store, StoreError};
+
+/// The claims an X.509 linked certificate can carry (CN, SAN URI, SAN email).
+const X509_CLAIMS: &[&str] = &["name", "user_uri", "email"];
+
+/// The three credential formats, by their API names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum CredentialFormat {
+    #[serde(rename = "x509")]
+    X509,
+    #[serde(rename = "sd-jwt")]
+    SdJwt,
+    #[serde(rename = "sd-cwt")]
+    SdCwt,
+}
+
+impl CredentialFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X509 => "x509",
+            Self::SdJwt => "sd-jwt",
+            Self::SdCwt => "sd-cwt",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DisclosureRequest {
+    pub account: String,
+    pub format: CredentialFormat,
+    pub claims: Map<String, Value>,
+    /// Claims hidden behind digests (SD-JWT, SD-CWT); empty for X.509.
+    pub disclosable: Vec<String>,
+    pub validity_days: u32,
+}
+
+/// An issued credential, in its native encoding.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// Compact SD-JWT ending in `~`.
+    SdJwt(String),
+    /// Tagged COSE_Sign1 bytes.
+    SdCwt(Vec<u8>),
+    /// DER chain, leaf first, and the same chain as an MLS x509 `Credential`.
+    X509 { chain: Vec<Vec<u8>>, mls_credential: Vec<u8> },
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedDisclosure {
+    pub credential: Credential,
+    pub not_after: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DisclosureError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    InvalidClaim(#[from] ClaimError),
+    /// Unknown pseudonym, or one the account does not own: the same answer,
+    /// so the route reveals nothing about who owns what.
+    #[error("no such pseudonym")]
+    NotFound,
+    #[error("the pseudonym is {0}")]
+    Inactive(PseudonymStatus),
+    #[error("this account may not be issued disclosures now")]
+    AccountRestricted,
+    #[error("this account's reputation is below what a disclosure needs")]
+    ReputationTooLow,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for DisclosureError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// What the issuer and verifier call themselves.
+#[derive(Debug, Clone)]
+pub struct IssuerNames {
+    /// `iss` of our SD-JWTs and SD-CWTs: `https://<domain>`, the base of
+    /// `/.well-known/jwt-vc-issuer`.
+    pub issuer: String,
+    /// SD-JWT VC `vct` (also set in SD-CWTs).
+    pub vct: String,
+    /// `mimi://<domain>/p/`
+    pub pseudonym_prefix: String,
+    /// `mimi://<domain>/u/`: the only user URIs we vouch for.
+    pub user_prefix: String,
+}
+
+impl IssuerNames {
+    pub fn for_domain(domain: &str, pseudonym_prefix: String) -> Self {
+        Self {
+            issuer: format!("https://{domain}"),
+            vct: "urn:veil:vct:linked-identity:1".into(),
+            pseudonym_prefix,
+            user_prefix: format!("mimi://{domain}/u/"),
+        }
+    }
+}
+
+/// The disclosure service.
+pub struct DisclosureIssuer {
+    keys: Arc<KeySet>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    names: IssuerNames,
+    max_validity_days: u32,
+    policy: Arc<IssuancePolicy>,
+}
+
+impl DisclosureIssuer {
+    pub fn new(
+        keys: Arc<KeySet>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        names: IssuerNames,
+        max_validity_days: u32,
+        policy: Arc<IssuancePolicy>,
+    ) -> Self {
+        Self { keys, store, clock, names, max_validity_days, policy }
+    }
+
+    pub fn names(&self) -> &IssuerNames {
+        &self.names
+    }
+
+    /// Validates everything that does not depend on the pseudonym first, so
+    /// validation errors are the same whether or not it exists; then checks
+    /// ownership and state, then signs.
+    pub async fn issue(
+        &self,
+        pseudonym: &str,
+        request: &DisclosureRequest,
+    ) -> Result<IssuedDisclosure, DisclosureError> {
+        self.validate(request)?;
+        let row = self.owned_pseudonym(pseudonym, &request.account).await?;
+        let now = self.clock.now();
+        let status = pseudonym_status(&self.store, &self.keys.link, &row, now).await?;
+        if status != PseudonymStatus::Active {
+            return Err(DisclosureError::Inactive(status));
+        }
+        self.check_standing(&request.account, now).await?;
+        let key = P256PublicKey::from_sec1(&row.public_key)
+            .map_err(|e| DisclosureError::Internal(format!("stored key: {e}")))?;
+        let requested = now.saturating_add(i64::from(request.validity_days) * 86_400);
+        // A disclosure never outlives the pseudonym whose key it names.
+        let not_after = requested.min(row.not_after);
+        let subject = format!("{}{}", self.names.pseudonym_prefix, row.id);
+        let credential = match request.format {
+            CredentialFormat::X509 => self.linked_certificate(request, &key, now, not_after)?,
+            CredentialFormat::SdJwt => {
+                let params = self.params(request, key, subject, now, not_after);
+                Credential::SdJwt(sd_jwt::issue(&params, &self.keys.sd_jwt).map_err(issue_error)?)
+            }
+            CredentialFormat::SdCwt => {
+                let params = self.params(request, key, subject, now, not_after);
+                Credential::SdCwt(sd_cwt::issue(&params, &self.keys.sd_cwt).map_err(issue_error)?)
+            }
+        };
+        Ok(IssuedDisclosure { credential, not_after })
+    }
+
+    /// A muted account, or one under the reputation threshold, gets no
+    /// disclosure of its real identity (its pseudonyms keep working).
+    async fn check_standing(&self, account: &str, now: i64) -> Result<(), DisclosureError> {
+        let account_ref = self.keys.link.account_ref(account);
+        gate::check(&self.store, &self.policy.reputation, &account_ref, Act::Disclose, now)
+            .await?
+            .map_err(|refusal| match refusal {
+                Refusal::Restricted => DisclosureError::AccountRestricted,
+                Refusal::ReputationTooLow => DisclosureError::ReputationTooLow,
+            })?;
+        Ok(())
+    }
+
+    fn validate(&self, request: &DisclosureRequest) -> Result<(), DisclosureError> {
+        let invalid = |message: String| Err(DisclosureError::InvalidRequest(message));
+        if request.account.is_empty() || request.account.len() > MAX_ACCOUNT_LEN {
+            return invalid(format!("`account` must be 1 to {MAX_ACCOUNT_LEN} bytes"));
+        }
+        if request.validity_days == 0 || request.validity_days > self.max_validity_days {
+            return invalid(format!("`validity_days` must be 1 to {}", self.max_validity_days));
+        }
+        if request.claims.is_empty() {
+            return invalid("`claims` must hold at least one claim".into());
+        }
+        claims::validate(&request.claims, &self.names.user_prefix, &self.policy.claims.extra)?;
+        for (index, name) in request.disclosable.iter().enumerate() {
+            if !request.claims.contains_key(name) {
+                return invalid(format!("disclosable[{index}] is not among the claims"));
+            }
+            if request.disclosable[..index].contains(name) {
+                return invalid(format!("disclosable[{index}] appears twice"));
+            }
+        }
+        if request.format == CredentialFormat::X509 {
+            validate_x509(&request.claims, &request.disclosable)?;
+        }
+        Ok(())
+    }
+
+    /// The pseudonym, if it exists and `account` owns it; otherwise
+    /// `NotFound` in both cases. The comparison is constant-time.
+    async fn owned_pseudonym(
+        &self,
+        id: &str,
+        account: &str,
+    ) -> Result<PseudonymRow, DisclosureError> {
+        if !pseudonym_id::is_well_formed(id) {
+            return Err(DisclosureError::NotFound);
+        }
+        let row = self.store.pseudonym(id).await?.ok_or(DisclosureError::NotFound)?;
+        let owner = self
+            .keys
+            .link
+            .open_ops_link(&row.id, &row.ops_link)
+            .map_err(|e| DisclosureError::Internal(format!("ops_link: {e}")))?;
+        let claimed = self.keys.link.account_ref(account);
+        if bool::from(owner.0.ct_eq(&claimed.0)) { Ok(row) } else { Err(DisclosureError::NotFound) }
+    }
+
+    fn params(
+        &self,
+        request: &DisclosureRequest,
+        holder_key: P256PublicKey,
+        subject: String,
+        now: i64,
+        not_after: i64,
+    ) -> IssueParams {
+        IssueParams {
+            issuer: self.names.issuer.clone(),
+            subject: Some(subject),
+            vct: Some(self.names.vct.clone()),
+            holder_key,
+            issued_at: now,
+            expires_at: not_after,
+            claims: request.claims.clone(),
+            disclosable: request.disclosable.clone(),
+        }
+    }
+
+    fn linked_certificate(
+        &self,
+        request: &DisclosureRequest,
+        key: &P256PublicKey,
+        now: i64,
+        not_after: i64,
+    ) -> Result<Credential, DisclosureError> {
+        let text = |name: &str| request.claims.get(name).and_then(Value::as_str);
+        let identity = LinkedIdentity {
+            name: text("name").unwrap_or_default(),
+            user_uri: text("user_uri"),
+            email: text("email"),
+        };
+        // Starts at the hour like the pseudonym certificate, so the two look alike.
+        let leaf =
+            linked_x509::issue(&self.keys.ca, &identity, key, coarsen_to_hour(now), not_after)
+                .map_err(|e| DisclosureError::Internal(e.to_string()))?;
+        let ca = self.keys.ca.cert_der().to_vec();
+        let mls_credential = mls::x509_credential(&[&leaf, &ca])
+            .map_err(|e| DisclosureError::Internal(e.to_string()))?;
+        Ok(Credential::X509 { chain: vec![leaf, ca], mls_credential })
+    }
+}
+
+/// A certificate is not selectively disclosable and has three name slots;
+/// its IA5 names must be ASCII and its CN within the X.520 bound.
+fn validate_x509(
+    claims: &Map<String, Value>,
+    disclosable: &[String],
+) -> Result<(), DisclosureError> {
+    let invalid = |message: &str| Err(DisclosureError::InvalidRequest(message.into()));
+    if !disclosable.is_empty() {
+        return invalid("`disclosable` must be empty for x509: a certificate is disclosed whole");
+    }
+    if let Some(name) = claims.keys().find(|name| !X509_CLAIMS.contains(&name.as_str())) {
+        return Err(DisclosureError::InvalidClaim(ClaimError {
+            name: name.clone(),
+            reason: "cannot be carried by an x509 disclosure (only name, user_uri, email)",
+        }));
+    }
+    let Some(name) = claims.get("name").and_then(Value::as_str) else {
+        return invalid("x509 disclosures need `name` (the certificate's CN)");
+    };
+    if name.chars().count() > MAX_COMMON_NAME_CHARS {
+        return Err(DisclosureError::InvalidClaim(ClaimError {
+            name: "name".into(),
+            reason: "is longer than 64 characters, the X.509 common name limit",
+        }));
+    }
+    if claims.get("email").and_then(Value::as_str).is_some_and(|email| !email.is_ascii()) {
+        return Err(DisclosureError::InvalidClaim(ClaimError {
+            name: "email".into(),
+            reason: "must be ASCII in an x509 disclosure (rfc822Name is an IA5String)",
+        }));
+    }
+    Ok(())
+}
+
+/// What the holder asked for that the signer refused: caller mistakes are
+/// invalid requests, the rest internal.
+fn issue_error(error: IssueError) -> DisclosureError {
+    match error {
+        IssueError::Signing(_) | IssueError::Random | IssueError::Encoding(_) => {
+            DisclosureError::Internal(error.to_string())
+        }
+        other => DisclosureError::InvalidRequest(other.to_string()),
+    }
+}
+
+/// A pseudonym's lifecycle state: revoked, expired, or its account's state.
+pub async fn pseudonym_status(
+    store: &Store,
+    link: &LinkKeys,
+    row: &PseudonymRow,
+    now: i64,
+) -> Result<PseudonymStatus, DisclosureError> {
+    if row.revoked_at.is_some() || row.not_after <= now {
+        return Ok(PseudonymStatus::of(row.revoked_at.is_some(), row.not_after, None, now));
+    }
+    let account = link
+        .open_ops_link(&row.id, &row.ops_link)
+        .map_err(|e| DisclosureError::Internal(format!("ops_link: {e}")))?;
+    let state = store.account_status(&account.0, now).await?;
+    Ok(PseudonymStatus::of(row.revoked_at.is_some(), row.not_after, state, now))
+}

@@ -1,0 +1,476 @@
+//! The key directory: one file per key, mode 0600, created once by
+//! `veilctl init` (or the first dev start) and loaded into memory at startup
+//! so no request ever parses key material.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64ct::{Base64, Encoding};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::linkage::{LinkKeys, generate_glass_keypair};
+use crate::formats::keys::public_key::P256PublicKey;
+use crate::formats::keys::signer::Es256Signer;
+use crate::formats::x509::PseudonymCa;
+
+const CA_KEY: &str = "ca.key.pem";
+const CA_CERT: &str = "ca.cert.pem";
+const K_REF: &str = "k_ref.key";
+const K_OPS: &str = "k_ops.key";
+const GLASS_PUBLIC: &str = "break-glass.pub";
+/// The break-glass private key. Written beside the others only for simple
+/// deployments; production moves it away (see the break-glass issue).
+pub const GLASS_PRIVATE: &str = "break-glass.key";
+const SD_JWT_KEY: &str = "sd-jwt.key.der";
+const SD_CWT_KEY: &str = "sd-cwt.key.der";
+const AUDIT_KEY: &str = "audit.key.der";
+/// The first admin token, shown once and kept here for the operator.
+pub const ADMIN_TOKEN: &str = "admin-token";
+/// Which generation of each issuer key signs, and the retired ones still
+/// trusted (with the time they drop out). Absent until the first rotation.
+pub const MANIFEST: &str = "keys.json";
+
+/// The issuer keys `veilctl keys rotate` can replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyKind {
+    Ca,
+    SdJwt,
+    SdCwt,
+    Audit,
+}
+
+impl KeyKind {
+    pub const ALL: [KeyKind; 4] = [Self::Ca, Self::SdJwt, Self::SdCwt, Self::Audit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ca => "ca",
+            Self::SdJwt => "sd-jwt",
+            Self::SdCwt => "sd-cwt",
+            Self::Audit => "audit",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    /// The private key file of a generation; generation 0 keeps the names
+    /// `veilctl init` has always written.
+    fn key_file(self, generation: u32) -> String {
+        match (self, generation) {
+            (Self::Ca, 0) => CA_KEY.into(),
+            (Self::Ca, n) => format!("ca.{n}.key.pem"),
+            (kind, 0) => format!("{}.key.der", kind.as_str()),
+            (kind, n) => format!("{}.{n}.key.der", kind.as_str()),
+        }
+    }
+
+    /// The CA certificate of a generation.
+    fn cert_file(generation: u32) -> String {
+        match generation {
+            0 => CA_CERT.into(),
+            n => format!("ca.{n}.cert.pem"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Manifest {
+    /// Kind (`ca`, `sd-jwt`…) to the generation that signs now (0 if absent).
+    #[serde(default)]
+    current: BTreeMap<String, u32>,
+    #[serde(default)]
+    retired: Vec<RetiredEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RetiredEntry {
+    kind: String,
+    generation: u32,
+    /// Unix seconds after which nothing this key signed is still valid.
+    not_after: i64,
+}
+
+impl Manifest {
+    fn current(&self, kind: KeyKind) -> u32 {
+        self.current.get(kind.as_str()).copied().unwrap_or(0)
+    }
+}
+
+/// A retired issuer key: it signs nothing any more but stays trusted and
+/// published until `not_after`.
+#[derive(Debug, Clone)]
+pub struct RetiredKey {
+    pub kind: KeyKind,
+    pub kid: String,
+    pub not_after: i64,
+    pub public: RetiredPublic,
+}
+
+/// The public half of a retired key.
+#[derive(Debug, Clone)]
+pub enum RetiredPublic {
+    Ca { cert_der: Vec<u8>, cert_pem: String },
+    Es256(P256PublicKey),
+}
+
+/// What `rotate` did, by key id.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub kind: KeyKind,
+    pub old_kid: String,
+    pub new_kid: String,
+    pub generation: u32,
+    pub old_not_after: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyDirError {
+    #[error("key directory {0} is incomplete: {1} is missing (run `veilctl init`)")]
+    Missing(PathBuf, String),
+    #[error("key directory {0} already holds keys; refusing to overwrite them")]
+    AlreadyInitialized(PathBuf),
+    #[error("cannot access {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key file {path} is invalid: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// All keys the online service needs, parsed.
+#[derive(Debug)]
+pub struct KeySet {
+    pub ca: PseudonymCa,
+    pub link: LinkKeys,
+    pub sd_jwt: Es256Signer,
+    pub sd_cwt: Es256Signer,
+    pub audit: Es256Signer,
+    /// Retired keys still trusted, oldest first.
+    pub retired: Vec<RetiredKey>,
+}
+
+impl KeySet {
+    /// Retired keys of `kind` whose credentials may still be valid at `now`.
+    pub fn retired(&self, kind: KeyKind, now: i64) -> impl Iterator<Item = &RetiredKey> {
+        self.retired.iter().filter(move |key| key.kind == kind && key.not_after > now)
+    }
+
+    /// The key id that signs `kind` now.
+    pub fn current_kid(&self, kind: KeyKind) -> &str {
+        match kind {
+            KeyKind::Ca => self.ca.key_id(),
+            KeyKind::SdJwt => self.sd_jwt.kid(),
+            KeyKind::SdCwt => self.sd_cwt.kid(),
+            KeyKind::Audit => self.audit.kid(),
+        }
+    }
+}
+
+/// Paths of a key directory.
+#[derive(Debug, Clone)]
+pub struct KeyDirectory {
+    root: PathBuf,
+}
+
+impl KeyDirectory {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.root.join(file)
+    }
+
+    /// True once `generate` has run here.
+    pub fn is_initialized(&self) -> bool {
+        self.path(CA_KEY).exists()
+    }
+
+    /// Creates every key. Refuses to touch a directory that already has keys.
+    pub fn generate(&self, domain: &str) -> Result<(), KeyDirError> {
+        if self.is_initialized() {
+            return Err(KeyDirError::AlreadyInitialized(self.root.clone()));
+        }
+        fs::create_dir_all(&self.root).map_err(|source| self.io(&self.root, source))?;
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
+            .map_err(|source| self.io(&self.root, source))?;
+
+        let (ca_key_pem, ca_cert_pem) =
+            PseudonymCa::generate(domain).map_err(|e| self.invalid(CA_KEY, e.to_string()))?;
+        let rng = SystemRandom::new();
+        let mut k_ref = Zeroizing::new([0u8; 32]);
+        let mut k_ops = Zeroizing::new([0u8; 32]);
+        rng.fill(k_ref.as_mut()).map_err(|_| self.invalid(K_REF, "no randomness".into()))?;
+        rng.fill(k_ops.as_mut()).map_err(|_| self.invalid(K_OPS, "no randomness".into()))?;
+        let (glass_private, glass_public) = generate_glass_keypair();
+
+        self.write(K_REF, Base64::encode_string(k_ref.as_ref()).as_bytes())?;
+        self.write(K_OPS, Base64::encode_string(k_ops.as_ref()).as_bytes())?;
+        self.write(GLASS_PUBLIC, Base64::encode_string(&glass_public).as_bytes())?;
+        self.write(GLASS_PRIVATE, Base64::encode_string(&glass_private).as_bytes())?;
+        for file in [SD_JWT_KEY, SD_CWT_KEY, AUDIT_KEY] {
+            let (_, der) =
+                Es256Signer::generate("new").map_err(|e| self.invalid(file, e.to_string()))?;
+            self.write(file, &der)?;
+        }
+        self.write(CA_CERT, ca_cert_pem.as_bytes())?;
+        // Written last: its presence marks the directory as complete.
+        self.write(CA_KEY, ca_key_pem.as_bytes())?;
+        Ok(())
+    }
+
+    /// Loads and parses every key the online service needs.
+    pub fn load(&self) -> Result<KeySet, KeyDirError> {
+        let manifest = self.manifest()?;
+        let ca = self.ca(manifest.current(KeyKind::Ca))?;
+        let k_ref = self.read_b64(K_REF)?;
+        let k_ops = self.read_b64(K_OPS)?;
+        let glass_public = self.read_b64(GLASS_PUBLIC)?;
+        let link = LinkKeys::new(&k_ref, &k_ops, &glass_public)
+            .map_err(|e| self.invalid(K_OPS, e.to_string()))?;
+        Ok(KeySet {
+            ca,
+            link,
+            sd_jwt: self.signer(&KeyKind::SdJwt.key_file(manifest.current(KeyKind::SdJwt)))?,
+            sd_cwt: self.signer(&KeyKind::SdCwt.key_file(manifest.current(KeyKind::SdCwt)))?,
+            audit: self.signer(&KeyKind::Audit.key_file(manifest.current(KeyKind::Audit)))?,
+            retired: manifest
+                .retired
+                .iter()
+                .map(|entry| self.retired_key(entry))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Replaces the `kind` key with a new generation that signs from then
+    /// on; the old one stays trusted and published until `keep_until`.
+    /// Retired keys whose time has passed (`now`) leave the manifest.
+    /// Running services pick the change up when restarted.
+    pub fn rotate(
+        &self,
+        kind: KeyKind,
+        domain: &str,
+        now: i64,
+        keep_until: i64,
+    ) -> Result<Rotation, KeyDirError> {
+        if !self.is_initialized() {
+            return Err(KeyDirError::Missing(self.root.clone(), CA_KEY.into()));
+        }
+        let mut manifest = self.manifest()?;
+        let old = manifest.current(kind);
+        let old_kid = self.kid(kind, old)?;
+        let mut generation = old + 1;
+        while self.path(&kind.key_file(generation)).exists() {
+            generation += 1;
+        }
+        let new_file = kind.key_file(generation);
+        match kind {
+            KeyKind::Ca => {
+                let (key_pem, cert_pem) = PseudonymCa::generate(domain)
+                    .map_err(|e| self.invalid(&new_file, e.to_string()))?;
+                self.write(&KeyKind::cert_file(generation), cert_pem.as_bytes())?;
+                self.write(&new_file, key_pem.as_bytes())?;
+            }
+            _ => {
+                let (_, der) = Es256Signer::generate("new")
+                    .map_err(|e| self.invalid(&new_file, e.to_string()))?;
+                self.write(&new_file, &der)?;
+            }
+        }
+        let new_kid = self.kid(kind, generation)?;
+        manifest.retired.retain(|entry| entry.not_after > now);
+        manifest.retired.push(RetiredEntry {
+            kind: kind.as_str().into(),
+            generation: old,
+            not_after: keep_until,
+        });
+        manifest.current.insert(kind.as_str().into(), generation);
+        self.write_manifest(&manifest)?;
+        Ok(Rotation { kind, old_kid, new_kid, generation, old_not_after: keep_until })
+    }
+
+    fn manifest(&self) -> Result<Manifest, KeyDirError> {
+        let path = self.path(MANIFEST);
+        if !path.exists() {
+            return Ok(Manifest::default());
+        }
+        let text = fs::read_to_string(&path).map_err(|source| self.io(&path, source))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| self.invalid(MANIFEST, e.to_string()))?;
+        for kind in manifest.current.keys().chain(manifest.retired.iter().map(|e| &e.kind)) {
+            if KeyKind::parse(kind).is_none() {
+                return Err(self.invalid(MANIFEST, format!("unknown key kind `{kind}`")));
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Replaces the manifest atomically (write beside, then rename).
+    fn write_manifest(&self, manifest: &Manifest) -> Result<(), KeyDirError> {
+        let text = serde_json::to_string_pretty(manifest)
+            .map_err(|e| self.invalid(MANIFEST, e.to_string()))?;
+        let staging = format!("{MANIFEST}.new");
+        let staging_path = self.path(&staging);
+        if staging_path.exists() {
+            fs::remove_file(&staging_path).map_err(|source| self.io(&staging_path, source))?;
+        }
+        self.write(&staging, text.as_bytes())?;
+        let path = self.path(MANIFEST);
+        fs::rename(&staging_path, &path).map_err(|source| self.io(&path, source))
+    }
+
+    fn ca(&self, generation: u32) -> Result<PseudonymCa, KeyDirError> {
+        let key_file = KeyKind::Ca.key_file(generation);
+        let key = self.read_text(&key_file)?;
+        let cert = self.read_text(&KeyKind::cert_file(generation))?;
+        PseudonymCa::load(&key, &cert).map_err(|e| self.invalid(&key_file, e.to_string()))
+    }
+
+    fn kid(&self, kind: KeyKind, generation: u32) -> Result<String, KeyDirError> {
+        Ok(match kind {
+            KeyKind::Ca => self.ca(generation)?.key_id().to_string(),
+            _ => self.signer(&kind.key_file(generation))?.kid().to_string(),
+        })
+    }
+
+    fn retired_key(&self, entry: &RetiredEntry) -> Result<RetiredKey, KeyDirError> {
+        let kind = KeyKind::parse(&entry.kind)
+            .ok_or_else(|| self.invalid(MANIFEST, format!("unknown key kind `{}`", entry.kind)))?;
+        let (kid, public) = match kind {
+            KeyKind::Ca => {
+                let ca = self.ca(entry.generation)?;
+                let public = RetiredPublic::Ca {
+                    cert_der: ca.cert_der().to_vec(),
+                    cert_pem: ca.cert_pem().to_string(),
+                };
+                (ca.key_id().to_string(), public)
+            }
+            _ => {
+                let signer = self.signer(&kind.key_file(entry.generation))?;
+                (signer.kid().to_string(), RetiredPublic::Es256(signer.public_key().clone()))
+            }
+        };
+        Ok(RetiredKey { kind, kid, not_after: entry.not_after, public })
+    }
+
+    /// Writes a secret file with mode 0600, never replacing an existing one.
+    pub fn write(&self, file: &str, contents: &[u8]) -> Result<(), KeyDirError> {
+        let path = self.path(file);
+        let mut handle = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| self.io(&path, source))?;
+        handle.write_all(contents).map_err(|source| self.io(&path, source))
+    }
+
+    fn signer(&self, file: &str) -> Result<Es256Signer, KeyDirError> {
+        let der = self.read(file)?;
+        Es256Signer::load(&der).map_err(|e| self.invalid(file, e.to_string()))
+    }
+
+    fn read(&self, file: &str) -> Result<Zeroizing<Vec<u8>>, KeyDirError> {
+        let path = self.path(file);
+        if !path.exists() {
+            return Err(KeyDirError::Missing(self.root.clone(), file.to_string()));
+        }
+        warn_if_exposed(&path);
+        fs::read(&path).map(Zeroizing::new).map_err(|source| self.io(&path, source))
+    }
+
+    fn read_text(&self, file: &str) -> Result<Zeroizing<String>, KeyDirError> {
+        let bytes = self.read(file)?;
+        String::from_utf8(bytes.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| self.invalid(file, "not UTF-8".into()))
+    }
+
+    fn read_b64(&self, file: &str) -> Result<Zeroizing<Vec<u8>>, KeyDirError> {
+        let text = self.read_text(file)?;
+        Base64::decode_vec(text.trim())
+            .map(Zeroizing::new)
+            .map_err(|_| self.invalid(file, "not base64".into()))
+    }
+
+    fn io(&self, path: &Path, source: std::io::Error) -> KeyDirError {
+        KeyDirError::Io { path: path.into(), source }
+    }
+
+    fn invalid(&self, file: &str, message: String) -> KeyDirError {
+        KeyDirError::Invalid { path: self.path(file), message }
+    }
+}
+
+fn warn_if_exposed(path: &Path) {
+    if let Ok(meta) = fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "key file is readable by group or others; chmod 600 it");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_then_load_with_private_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDirectory::new(dir.path().join("keys"));
+        keys.generate("example.com").unwrap();
+        let set = keys.load().unwrap();
+        assert_ne!(set.sd_jwt.kid(), set.sd_cwt.kid());
+        for file in [CA_KEY, K_REF, K_OPS, GLASS_PRIVATE, SD_JWT_KEY] {
+            let mode = fs::metadata(keys.path(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        assert!(matches!(keys.generate("example.com"), Err(KeyDirError::AlreadyInitialized(_))));
+        fs::remove_file(keys.path(K_OPS)).unwrap();
+        let err = keys.load().unwrap_err().to_string();
+        assert!(err.contains("k_ops.key"), "{err}");
+    }
+
+    #[test]
+    fn rotation_keeps_retired_keys_until_not_after_then_prunes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDirectory::new(dir.path().join("keys"));
+        assert!(keys.rotate(KeyKind::SdJwt, "example.com", 0, 10).is_err(), "not initialized");
+        keys.generate("example.com").unwrap();
+        let first = keys.load().unwrap();
+        let r1 = keys.rotate(KeyKind::SdJwt, "example.com", 100, 200).unwrap();
+        assert_eq!(r1.old_kid, first.sd_jwt.kid());
+        assert_eq!(r1.generation, 1);
+        let mode = fs::metadata(keys.path("sd-jwt.1.key.der")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = keys.load().unwrap();
+        assert_eq!(second.sd_jwt.kid(), r1.new_kid);
+        assert_eq!(second.sd_cwt.kid(), first.sd_cwt.kid(), "other kinds untouched");
+        let retired: Vec<_> = second.retired(KeyKind::SdJwt, 150).map(|k| &k.kid).collect();
+        assert_eq!(retired, [&r1.old_kid]);
+        assert_eq!(second.retired(KeyKind::SdJwt, 200).count(), 0, "dropped at not_after");
+        assert_eq!(second.retired(KeyKind::SdCwt, 150).count(), 0);
+
+        let r2 = keys.rotate(KeyKind::Ca, "example.com", 300, 400).unwrap();
+        assert_eq!(r2.old_kid, first.ca.key_id());
+        let third = keys.load().unwrap();
+        assert_eq!(third.ca.key_id(), r2.new_kid);
+        assert_ne!(third.ca.cert_der(), first.ca.cert_der());
+        // The sd-jwt key retired until 200 left the manifest at this rotation.
+        assert_eq!(third.retired.len(), 1);
+        assert_eq!(third.retired[0].kind, KeyKind::Ca);
+        assert!(matches!(&third.retired[0].public,
+            RetiredPublic::Ca { cert_der, .. } if cert_der.as_slice() == first.ca.cert_der()));
+        assert!(!format!("{third:?}").contains("PRIVATE"));
+    }
+}

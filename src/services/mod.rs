@@ -1,0 +1,13 @@
+//! The domain services: minting, disclosures, verification, abuse handling,
+//! break-glass, the audit log, API clients, keys and configuration. They call
+//! the formats and the store and know nothing of HTTP.
+
+pub mod abuse;
+pub mod access;
+pub mod audit;
+pub mod breakglass;
+pub mod config;
+pub mod disclose;
+pub mod keyring;
+pub mod mint;
+pub mod verify;

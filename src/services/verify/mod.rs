@@ -1,0 +1,477 @@
+//! Presentation verification for hubs: is this disclosure genuine, fresh,
+//! bound to the member's MLS leaf key, from a live pseudonym, and acceptable
+//! under the room's policy?
+//!
+//! A well-formed request always gets a [`Verification`], valid or not, with
+//! one stable code per failed check; only requests that cannot be read at
+//! all (unknown policy, bad key, undecodable presentation) are errors.
+//!
+//! Order matters for what is recorded: the replay record is written only
+//! once the credential and its key binding are cryptographically genuine, so
+//! garbage cannot burn a room's nonces.
+
+pub mod key_package;
+pub mod policy;
+pub mod x509;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64ct::{Base64, Encoding};
+use serde_json::{Map, Value};
+
+use crate::core::clock::Clock;
+use crate::core::pseudonym_id;
+use crate::core::status::PseudonymStatus;
+use crate::formats::disclosure::{
+    CLOCK_SKEW_SECS, Expectations, IssuerKey, Verified, VerifyError, sd_cwt, sd_jwt,
+};
+use crate::formats::keys::public_key::{Jwk, P256PublicKey};
+use crate::services::disclose::{CredentialFormat, IssuerNames, pseudonym_status};
+use crate::services::keyring::{KeyKind, KeySet, RetiredPublic};
+use crate::store::{PseudonymRow, Store};
+use policy::{MAX_KB_AGE_SECS, PolicyOutcome, Pseudonyms, RoomPolicies, RoomPolicy};
+use x509::TrustAnchor;
+
+/// Claims that describe the credential rather than the person: never
+/// "disclosed" and never judged by a room policy.
+const CREDENTIAL_CLAIMS: &[&str] =
+    &["iss", "sub", "aud", "exp", "nbf", "iat", "cti", "cnf", "vct", "status", "cnonce", "_sd_alg"];
+/// Expired replay records are pruned on every this-many recorded bindings.
+const PRUNE_EVERY: u64 = 32;
+/// Domain separation for the replay digest.
+const REPLAY_CONTEXT: &[u8] = b"veil kb replay v1";
+
+/// A verification request, as the hub sent it.
+#[derive(Debug, Clone)]
+pub struct PresentationRequest {
+    pub format: CredentialFormat,
+    /// SD-JWT+KB compact form; standard base64 of the SD-CWT KBT; PEM chain
+    /// or standard base64 DER of the linked certificate.
+    pub presentation: String,
+    /// The room URI the key binding must name (SD-JWT, SD-CWT).
+    pub audience: Option<String>,
+    /// SD-JWT: the nonce string; SD-CWT: standard base64 of `cnonce`.
+    pub nonce: Option<String>,
+    /// A P-256 JWK, or standard base64 of the MLS `signature_key` (SEC1).
+    pub leaf_signature_key: Value,
+    /// A policy name (file stem in `policies/rooms/`) or an inline policy.
+    pub policy: Value,
+}
+
+/// One failed check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl Finding {
+    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into() }
+    }
+}
+
+impl From<VerifyError> for Finding {
+    fn from(error: VerifyError) -> Self {
+        Self::new(error.code(), error.to_string())
+    }
+}
+
+/// The verdict. `valid` is true only when `errors` is empty, which
+/// includes the room policy being satisfied.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub valid: bool,
+    pub issuer: Option<String>,
+    pub subject_pseudonym: Option<String>,
+    pub disclosed: Map<String, Value>,
+    pub policy: PolicyOutcome,
+    pub errors: Vec<Finding>,
+}
+
+/// Requests that cannot be judged at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyRequestError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no room policy is named `{0}`")]
+    UnknownPolicy(String),
+    #[error("the presentation cannot be read: {0}")]
+    Malformed(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What the cryptographic checks established.
+struct Genuine {
+    holder_key: P256PublicKey,
+    /// Pseudonym URI from `sub` (SD formats); X.509 finds it by key.
+    subject: Option<String>,
+    disclosed: Map<String, Value>,
+    /// (binding digest, key-binding iat) for replay protection (SD formats).
+    key_binding: Option<([u8; 32], i64)>,
+}
+
+/// The verification service.
+pub struct Verifier {
+    keys: Arc<KeySet>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    names: IssuerNames,
+    jwt_keys: Vec<IssuerKey>,
+    cwt_keys: Vec<IssuerKey>,
+    /// Our CA and the retired CAs still trusted, current first.
+    anchors: Vec<TrustAnchor>,
+    policies: RoomPolicies,
+    recorded: AtomicU64,
+}
+
+impl Verifier {
+    /// Trusts the issuer keys of `keys`, current and retired (until each
+    /// retired key's `not_after`, when what it signed has expired), and our
+    /// CAs likewise: credentials issued before a rotation keep verifying.
+    pub fn new(
+        keys: Arc<KeySet>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        names: IssuerNames,
+        policies: RoomPolicies,
+    ) -> Result<Self, String> {
+        let now = clock.now();
+        let mut jwt_keys = vec![IssuerKey::es256(keys.sd_jwt.kid(), keys.sd_jwt.public_key())];
+        let mut cwt_keys = vec![IssuerKey::es256(keys.sd_cwt.kid(), keys.sd_cwt.public_key())];
+        let mut anchors = vec![TrustAnchor::from_ca_der(keys.ca.cert_der())?];
+        for retired in &keys.retired {
+            if retired.not_after <= now {
+                continue;
+            }
+            match (&retired.public, retired.kind) {
+                (RetiredPublic::Es256(public), KeyKind::SdJwt) => {
+                    jwt_keys.push(IssuerKey::es256(&retired.kid, public))
+                }
+                (RetiredPublic::Es256(public), KeyKind::SdCwt) => {
+                    cwt_keys.push(IssuerKey::es256(&retired.kid, public))
+                }
+                (RetiredPublic::Ca { cert_der, .. }, KeyKind::Ca) => {
+                    anchors.push(TrustAnchor::from_ca_der(cert_der)?)
+                }
+                _ => {}
+            }
+        }
+        Ok(Self {
+            keys,
+            store,
+            clock,
+            names,
+            jwt_keys,
+            cwt_keys,
+            anchors,
+            policies,
+            recorded: AtomicU64::new(0),
+        })
+    }
+
+    pub async fn verify(
+        &self,
+        request: &PresentationRequest,
+    ) -> Result<Verification, VerifyRequestError> {
+        let policy = self.policy(&request.policy)?;
+        let leaf_key = leaf_key(&request.leaf_signature_key)?;
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        if !policy.allows_format(request.format) {
+            errors.push(Finding::new(
+                "format_not_allowed",
+                format!("the room policy does not accept {}", request.format.as_str()),
+            ));
+        }
+        let genuine = match self.check_credential(request, &policy, now)? {
+            Ok(genuine) => genuine,
+            Err(finding) => {
+                errors.push(finding);
+                let policy = policy.evaluate(&Map::new());
+                return Ok(verdict(None, None, Map::new(), policy, errors));
+            }
+        };
+        if let Some((binding, kb_iat)) = genuine.key_binding {
+            self.check_replay(&binding, kb_iat, now, &mut errors).await?;
+        }
+        if genuine.holder_key != leaf_key {
+            errors.push(Finding::new(
+                "leaf_key_mismatch",
+                "the credential is bound to a different key than the MLS leaf",
+            ));
+        }
+        let subject = self.check_pseudonym(&genuine, now, &mut errors).await?;
+        if policy.pseudonyms == Pseudonyms::Forbidden {
+            errors.push(Finding::new(
+                "pseudonym_forbidden",
+                "the room does not admit pseudonymous members",
+            ));
+        }
+        let outcome = policy.evaluate(&genuine.disclosed);
+        for claim in &outcome.forbidden_disclosed {
+            errors.push(Finding::new(
+                "forbidden_claim_disclosed",
+                format!("the room policy forbids disclosing `{claim}`"),
+            ));
+        }
+        for claim in &outcome.missing_required {
+            errors.push(Finding::new(
+                "required_claim_missing",
+                format!("the room policy requires `{claim}`"),
+            ));
+        }
+        let issuer = Some(self.names.issuer.clone());
+        Ok(verdict(issuer, subject, genuine.disclosed, outcome, errors))
+    }
+
+    fn policy<'a>(&'a self, choice: &Value) -> Result<PolicyRef<'a>, VerifyRequestError> {
+        match choice {
+            Value::String(name) => {
+                self.policies.get(name).map(PolicyRef::Named).ok_or_else(|| {
+                    VerifyRequestError::UnknownPolicy(name.chars().take(64).collect())
+                })
+            }
+            Value::Object(_) => RoomPolicy::from_json(choice.clone())
+                .map(|policy| PolicyRef::Inline(Box::new(policy)))
+                .map_err(|e| VerifyRequestError::Invalid(format!("`policy`: {e}"))),
+            _ => Err(VerifyRequestError::Invalid(
+                "`policy` must be a policy name or an inline policy object".into(),
+            )),
+        }
+    }
+
+    /// Signature, expiry and key binding. The outer error is a request that
+    /// cannot be read; the inner one a presentation that fails a check.
+    fn check_credential(
+        &self,
+        request: &PresentationRequest,
+        policy: &RoomPolicy,
+        now: i64,
+    ) -> Result<Result<Genuine, Finding>, VerifyRequestError> {
+        let outcome = match request.format {
+            CredentialFormat::X509 => x509::verify(
+                &request.presentation,
+                &self.anchors,
+                &self.names.pseudonym_prefix,
+                now,
+            )
+            .map(|cert| Genuine {
+                holder_key: cert.key,
+                subject: None,
+                disclosed: cert.claims,
+                key_binding: None,
+            }),
+            CredentialFormat::SdJwt => {
+                let (audience, nonce) = binding_inputs(request)?;
+                let expected = expectations(audience, nonce.as_bytes(), now, policy);
+                sd_jwt::verify(&request.presentation, &self.jwt_keys, &expected)
+                    .map(|verified| genuine(verified, audience, nonce.as_bytes()))
+            }
+            CredentialFormat::SdCwt => {
+                let (audience, nonce) = binding_inputs(request)?;
+                let kbt = decode_b64(&request.presentation, "presentation")?;
+                let cnonce = decode_b64(nonce, "nonce")?;
+                let expected = expectations(audience, &cnonce, now, policy);
+                sd_cwt::verify(&kbt, &self.cwt_keys, &expected)
+                    .map(|verified| genuine(verified, audience, &cnonce))
+            }
+        };
+        match outcome {
+            Ok(genuine) => Ok(Ok(genuine)),
+            Err(error @ (VerifyError::Malformed(_) | VerifyError::TooLarge(_))) => {
+                Err(VerifyRequestError::Malformed(error.to_string()))
+            }
+            Err(error) => Ok(Err(error.into())),
+        }
+    }
+
+    /// Records the (audience, nonce) binding; a live record means replay.
+    /// The record outlives any window a policy may set, so a replay cannot
+    /// slip through under a laxer policy once the record is gone.
+    async fn check_replay(
+        &self,
+        binding: &[u8; 32],
+        kb_iat: i64,
+        now: i64,
+        errors: &mut Vec<Finding>,
+    ) -> Result<(), VerifyRequestError> {
+        let expires_at = kb_iat.saturating_add(MAX_KB_AGE_SECS + 2 * CLOCK_SKEW_SECS);
+        let fresh =
+            self.store.record_key_binding(binding, expires_at, now).await.map_err(internal)?;
+        if !fresh {
+            errors.push(Finding::new(
+                "replayed",
+                "this audience and nonce were already presented; ask for a new nonce",
+            ));
+        }
+        if self.recorded.fetch_add(1, Ordering::Relaxed).is_multiple_of(PRUNE_EVERY)
+            && let Err(error) = self.store.prune_key_bindings(now).await
+        {
+            tracing::warn!(%error, "pruning expired key-binding records failed");
+        }
+        Ok(())
+    }
+
+    /// Finds the pseudonym the credential is bound to and checks it is live
+    /// and holds the same key; returns its URI.
+    async fn check_pseudonym(
+        &self,
+        genuine: &Genuine,
+        now: i64,
+        errors: &mut Vec<Finding>,
+    ) -> Result<Option<String>, VerifyRequestError> {
+        let row = match &genuine.subject {
+            Some(subject) => match pseudonym_id::id_from_uri(subject, &self.names.pseudonym_prefix)
+            {
+                Some(id) => self.store.pseudonym(id).await.map_err(internal)?,
+                None => None,
+            },
+            None => self
+                .store
+                .pseudonym_by_public_key(genuine.holder_key.sec1())
+                .await
+                .map_err(internal)?,
+        };
+        let Some(row) = row.filter(|row| row.public_key == genuine.holder_key.sec1()) else {
+            errors.push(Finding::new(
+                "unknown_pseudonym",
+                "the credential is not bound to a pseudonym of this issuer",
+            ));
+            return Ok(None);
+        };
+        self.check_status(&row, now, errors).await?;
+        Ok(Some(format!("{}{}", self.names.pseudonym_prefix, row.id)))
+    }
+
+    async fn check_status(
+        &self,
+        row: &PseudonymRow,
+        now: i64,
+        errors: &mut Vec<Finding>,
+    ) -> Result<(), VerifyRequestError> {
+        let status =
+            pseudonym_status(&self.store, &self.keys.link, row, now).await.map_err(internal)?;
+        errors.extend(status_finding(status));
+        Ok(())
+    }
+}
+
+/// The finding for a pseudonym that is not active, if it is not.
+fn status_finding(status: PseudonymStatus) -> Option<Finding> {
+    Some(match status {
+        PseudonymStatus::Active => return None,
+        PseudonymStatus::Revoked => Finding::new("pseudonym_revoked", "the pseudonym is revoked"),
+        PseudonymStatus::Suspended => {
+            Finding::new("pseudonym_suspended", "the pseudonym is suspended")
+        }
+        PseudonymStatus::Expired => Finding::new("pseudonym_expired", "the pseudonym has expired"),
+    })
+}
+
+/// A named policy is borrowed; an inline one lives for the request.
+enum PolicyRef<'a> {
+    Named(&'a RoomPolicy),
+    Inline(Box<RoomPolicy>),
+}
+
+impl std::ops::Deref for PolicyRef<'_> {
+    type Target = RoomPolicy;
+
+    fn deref(&self) -> &RoomPolicy {
+        match self {
+            Self::Named(policy) => policy,
+            Self::Inline(policy) => policy,
+        }
+    }
+}
+
+fn verdict(
+    issuer: Option<String>,
+    subject_pseudonym: Option<String>,
+    disclosed: Map<String, Value>,
+    policy: PolicyOutcome,
+    errors: Vec<Finding>,
+) -> Verification {
+    Verification { valid: errors.is_empty(), issuer, subject_pseudonym, disclosed, policy, errors }
+}
+
+fn genuine(verified: Verified, audience: &str, nonce: &[u8]) -> Genuine {
+    let disclosed = verified
+        .claims
+        .into_iter()
+        .filter(|(name, _)| !CREDENTIAL_CLAIMS.contains(&name.as_str()))
+        .collect();
+    Genuine {
+        holder_key: verified.holder_key,
+        subject: verified.subject,
+        disclosed,
+        key_binding: Some((replay_binding(audience, nonce), verified.kb_issued_at)),
+    }
+}
+
+/// SHA-256 over the length-prefixed audience and nonce: the pair a verifier
+/// challenged with, so a second presentation answering the same challenge is
+/// a replay whatever else it changes.
+fn replay_binding(audience: &str, nonce: &[u8]) -> [u8; 32] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(REPLAY_CONTEXT);
+    for part in [audience.as_bytes(), nonce] {
+        context.update(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        context.update(part);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    out
+}
+
+fn expectations<'a>(
+    audience: &'a str,
+    nonce: &'a [u8],
+    now: i64,
+    policy: &RoomPolicy,
+) -> Expectations<'a> {
+    Expectations { audience, nonce, now, max_kb_age_secs: policy.max_kb_age_secs }
+}
+
+/// Audience and nonce are mandatory for the key-bound formats.
+fn binding_inputs(request: &PresentationRequest) -> Result<(&str, &str), VerifyRequestError> {
+    Ok((required(&request.audience, "audience")?, required(&request.nonce, "nonce")?))
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, VerifyRequestError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| VerifyRequestError::Invalid(format!("`{name}` is required for this format")))
+}
+
+fn decode_b64(text: &str, field: &str) -> Result<Vec<u8>, VerifyRequestError> {
+    Base64::decode_vec(text)
+        .map_err(|_| VerifyRequestError::Invalid(format!("`{field}` is not standard base64")))
+}
+
+/// The MLS leaf's signature key: a JWK object or base64 SEC1 bytes.
+fn leaf_key(value: &Value) -> Result<P256PublicKey, VerifyRequestError> {
+    let invalid =
+        |detail: String| VerifyRequestError::Invalid(format!("`leaf_signature_key`: {detail}"));
+    match value {
+        Value::String(text) => {
+            let bytes =
+                Base64::decode_vec(text).map_err(|_| invalid("is not standard base64".into()))?;
+            P256PublicKey::from_sec1(&bytes).map_err(|e| invalid(e.to_string()))
+        }
+        Value::Object(_) => {
+            let jwk: Jwk =
+                serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+            P256PublicKey::from_jwk(&jwk).map_err(|e| invalid(e.to_string()))
+        }
+        _ => Err(invalid("must be a JWK object or base64 of the SEC1 point".into())),
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> VerifyRequestError {
+    VerifyRequestError::Internal(error.to_string())
+}
