@@ -183,6 +183,21 @@ async fn charge_windows(
     Ok(())
 }
 
+/// Refill then draw: `$1` client, `$2` a new bucket's level, `$3` now, `$4`
+/// refill in millitokens per second, `$5` bucket size, `$6` cost. The level
+/// is written twice because SQL cannot name it; a refusal updates nothing.
+const BUCKET_UPSERT: &str = "INSERT INTO rate_buckets (client_id, millitokens, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (client_id) DO UPDATE SET \
+     millitokens = (CASE WHEN rate_buckets.millitokens + (CASE WHEN $3 > rate_buckets.updated_at \
+     THEN ($3 - rate_buckets.updated_at) * $4 ELSE 0 END) > $5 THEN $5 \
+     ELSE rate_buckets.millitokens + (CASE WHEN $3 > rate_buckets.updated_at \
+     THEN ($3 - rate_buckets.updated_at) * $4 ELSE 0 END) END) - $6, \
+     updated_at = CASE WHEN $3 > rate_buckets.updated_at THEN $3 ELSE rate_buckets.updated_at END \
+     WHERE (CASE WHEN rate_buckets.millitokens + (CASE WHEN $3 > rate_buckets.updated_at \
+     THEN ($3 - rate_buckets.updated_at) * $4 ELSE 0 END) > $5 THEN $5 \
+     ELSE rate_buckets.millitokens + (CASE WHEN $3 > rate_buckets.updated_at \
+     THEN ($3 - rate_buckets.updated_at) * $4 ELSE 0 END) END) - $6 >= 0 RETURNING millitokens";
+
 impl BucketCharge<'_> {
     /// Refills the bucket for the time since its last use (capped at the
     /// burst), then takes `cost` if that many tokens are there.
@@ -192,25 +207,20 @@ impl BucketCharge<'_> {
         if cost > full {
             return Err(StoreError::OverLimit(Limited::Client));
         }
-        // $3 = now, $4 = refill in millitokens per second, $5 = bucket size.
-        let row = sqlx::query(
-            "INSERT INTO rate_buckets (client_id, millitokens, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (client_id) DO UPDATE SET \
-             millitokens = (CASE WHEN rate_buckets.millitokens + ($3 - rate_buckets.updated_at) * $4 > $5 \
-               THEN $5 ELSE rate_buckets.millitokens + ($3 - rate_buckets.updated_at) * $4 END) - $6, \
-             updated_at = $3 \
-             WHERE (CASE WHEN rate_buckets.millitokens + ($3 - rate_buckets.updated_at) * $4 > $5 \
-               THEN $5 ELSE rate_buckets.millitokens + ($3 - rate_buckets.updated_at) * $4 END) - $6 >= 0 \
-             RETURNING millitokens",
-        )
-        .bind(self.client_id)
-        .bind(full - cost)
-        .bind(now)
-        .bind(self.rate.saturating_mul(1000))
-        .bind(full)
-        .bind(cost)
-        .fetch_optional(&mut **tx)
-        .await?;
+        // `now` was read before this transaction waited for the row lock, so
+        // a request that read an earlier second may commit after one that
+        // read a later second: time never runs backwards here (no negative
+        // refill that drains the bucket, no rewound `updated_at` that would
+        // refill the same second twice).
+        let row = sqlx::query(BUCKET_UPSERT)
+            .bind(self.client_id)
+            .bind(full - cost)
+            .bind(now)
+            .bind(self.rate.saturating_mul(1000))
+            .bind(full)
+            .bind(cost)
+            .fetch_optional(&mut **tx)
+            .await?;
         match row {
             Some(_) => Ok(()),
             None => Err(StoreError::OverLimit(Limited::Client)),

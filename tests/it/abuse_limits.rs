@@ -41,7 +41,8 @@ on_both_backends_with!(ten_per_account;
 );
 on_both_backends_with!(tight_shared;
     client_global_and_active_limits_hold_and_windows_reopen,
-    expired_pseudonyms_stop_counting_as_active
+    expired_pseudonyms_stop_counting_as_active,
+    a_late_commit_of_an_earlier_second_neither_drains_nor_refills_the_bucket
 );
 
 fn keys(n: usize) -> Vec<Value> {
@@ -210,4 +211,32 @@ async fn expired_pseudonyms_stop_counting_as_active((app, clock): (TestApp, Arc<
     let (status, body) = mint(1).await;
     assert_problem(status, &body, 429, "rate-limited");
     assert!(body["detail"].as_str().unwrap().contains("active"), "{body}");
+}
+
+/// Requests read the time before they wait for the bucket's row lock, so a
+/// request that read second t−1 can commit after one that read t. Its
+/// elapsed time must count as zero: a negative refill used to drain the
+/// bucket (legitimate requests got 429 under load), and rewinding
+/// `updated_at` refilled the same second twice.
+async fn a_late_commit_of_an_earlier_second_neither_drains_nor_refills_the_bucket(
+    (app, clock): (TestApp, Arc<ManualClock>),
+) {
+    let backend = app.token(&["backend"]).await;
+    // Burst 3, one token a second; a new account each time, so only the
+    // client bucket (and the global minute, 5) can refuse.
+    let (status, _, body) = mint_raw(&app, &backend, "late-a", 1).await;
+    assert_eq!(status, 201, "{body}");
+    clock.advance(-1);
+    let (status, _, body) = mint_raw(&app, &backend, "late-b", 1).await;
+    assert_eq!(status, 201, "{body}");
+    // One token is left: the late request must not have taken two.
+    let (status, _, body) = mint_raw(&app, &backend, "late-c", 1).await;
+    assert_eq!(status, 201, "a late commit drained the bucket: {body}");
+    // Back at the later second: no token was earned by going back in time.
+    clock.advance(1);
+    let (status, retry, body) = mint_raw(&app, &backend, "late-d", 1).await;
+    assert_limited(status, retry, &body, "late-d", 1);
+    clock.advance(1);
+    let (status, _, body) = mint_raw(&app, &backend, "late-e", 1).await;
+    assert_eq!(status, 201, "{body}");
 }
