@@ -1,0 +1,340 @@
+//! Load generator for the mint route: drives `POST /v1/pseudonyms` over HTTP
+//! from many connections and reports throughput, latency percentiles, errors
+//! by status, and the ratio of mints per second to raw P-256 signatures per
+//! second measured on one core in the same run (the machines this runs on
+//! are shared and noisy, so only ratios measured together compare).
+//!
+//! ```text
+//! cargo run --release --example load -- --connections 64 --seconds 10 --mix new
+//! cargo run --release --example load -- --postgres postgres://postgres@127.0.0.1:5432/test
+//! cargo run --release --example load -- --url http://127.0.0.1:8080 --token veil_…
+//! ```
+//!
+//! Without `--url` it starts its own veil in this process, with every rate
+//! limit lifted, on a temporary SQLite file (or a fresh schema of the
+//! `--postgres` database). Client keys are generated before the clock starts.
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use clap::{Parser, ValueEnum};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use veil::core::clock::SystemClock;
+use veil::services::config::Config;
+
+type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+/// Every limit far above what one machine can reach: the run measures the
+/// service, not its policy.
+const UNLIMITED_POLICY: &str = "\
+[account]\npseudonyms_per_hour = 100000000\npseudonyms_per_day = 100000000\nmax_active = 100000000\n\
+[client]\nrequests_per_second = 100000000\nburst = 100000000\n\
+[global]\npseudonyms_per_minute = 100000000\n";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mix {
+    /// A new account for every request.
+    New,
+    /// 500 accounts, reused round-robin.
+    Reuse,
+    /// Ten pseudonyms per account: a new account every ten requests.
+    #[value(name = "10")]
+    Ten,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Drive POST /v1/pseudonyms and report mints/s against raw P-256 signing")]
+struct Opts {
+    /// A running veild (default: start one in this process).
+    #[arg(long)]
+    url: Option<String>,
+    /// A backend token for --url.
+    #[arg(long, requires = "url")]
+    token: Option<String>,
+    /// Start the in-process veil on this PostgreSQL database (a fresh schema).
+    #[arg(long, conflicts_with = "url")]
+    postgres: Option<String>,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// How long to drive load.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Which accounts the requests name.
+    #[arg(long, value_enum, default_value_t = Mix::New)]
+    mix: Mix,
+    /// Client keys generated before the run (the run stops early when they run out).
+    #[arg(long, default_value_t = 200_000)]
+    keys: usize,
+}
+
+fn main() -> Res<()> {
+    let opts = Opts::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(opts))
+}
+
+async fn run(opts: Opts) -> Res<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(opts.connections).build()?;
+    let (url, token, _server) = match (&opts.url, &opts.token) {
+        (Some(url), Some(token)) => (url.clone(), token.clone(), None),
+        (Some(_), None) => return Err("--url needs --token (a backend token)".into()),
+        _ => {
+            let server = InProcess::start(opts.postgres.as_deref()).await?;
+            let token = server.backend_token(&http).await?;
+            (server.url.clone(), token, Some(server))
+        }
+    };
+
+    eprintln!("generating {} client keys (not timed)…", opts.keys);
+    let keys = Arc::new(generate_jwks(opts.keys)?);
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(opts.seconds);
+    eprintln!(
+        "driving {url}/v1/pseudonyms: {} connections, {} s, mix {:?}",
+        opts.connections, opts.seconds, opts.mix
+    );
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(opts.connections);
+    for _ in 0..opts.connections {
+        let worker = Worker {
+            http: http.clone(),
+            endpoint: format!("{url}/v1/pseudonyms"),
+            token: token.clone(),
+            keys: keys.clone(),
+            next: next.clone(),
+            mix: opts.mix,
+            deadline,
+        };
+        workers.push(tokio::spawn(worker.run()));
+    }
+    let mut latencies = Vec::new();
+    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+    for worker in workers {
+        let report = worker.await?;
+        latencies.extend(report.latencies_us);
+        for (status, n) in report.statuses {
+            *statuses.entry(status).or_default() += n;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    drop(_server);
+
+    let signatures = raw_signatures_per_second()?;
+    latencies.sort_unstable();
+    let ok = statuses.get("201").copied().unwrap_or(0);
+    let mints_per_second = ok as f64 / elapsed;
+    println!("requests      {}", latencies.len());
+    println!("elapsed       {elapsed:.2} s");
+    println!("mints/s       {mints_per_second:.0}");
+    for (label, q) in [("p50", 0.50), ("p99", 0.99), ("p999", 0.999)] {
+        println!("{label:<13} {:.1} ms", percentile(&latencies, q) as f64 / 1000.0);
+    }
+    let errors: Vec<String> = statuses
+        .iter()
+        .filter(|(s, _)| s.as_str() != "201")
+        .map(|(s, n)| format!("{s}: {n}"))
+        .collect();
+    println!("errors        {}", if errors.is_empty() { "none".into() } else { errors.join(", ") });
+    println!("P-256 sign/s  {signatures:.0} (ring, one core, same run)");
+    println!("ratio         {:.3} mints/s per raw signature/s", mints_per_second / signatures);
+    if keys.len() <= next.load(Ordering::Relaxed) {
+        println!("note          the run used every pre-generated key; raise --keys");
+    }
+    Ok(())
+}
+
+struct Worker {
+    http: reqwest::Client,
+    endpoint: String,
+    token: String,
+    keys: Arc<Vec<Value>>,
+    next: Arc<AtomicUsize>,
+    mix: Mix,
+    deadline: Instant,
+}
+
+#[derive(Default)]
+struct Report {
+    latencies_us: Vec<u64>,
+    statuses: BTreeMap<String, u64>,
+}
+
+impl Worker {
+    async fn run(self) -> Report {
+        let mut report = Report::default();
+        while Instant::now() < self.deadline {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(key) = self.keys.get(n) else { break };
+            let account = match self.mix {
+                Mix::New => format!("load-{n}"),
+                Mix::Reuse => format!("load-{}", n % 500),
+                Mix::Ten => format!("load-{}", n / 10),
+            };
+            let body = json!({"account": account, "keys": [key], "validity_days": 1});
+            let sent = Instant::now();
+            let status = match self
+                .http
+                .post(&self.endpoint)
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(response) => {
+                    let status = response.status().as_u16().to_string();
+                    // Read the body so the connection is reused.
+                    let _ = response.bytes().await;
+                    status
+                }
+                Err(error) if error.is_timeout() => "timeout".to_string(),
+                Err(_) => "connection error".to_string(),
+            };
+            report.latencies_us.push(sent.elapsed().as_micros() as u64);
+            *report.statuses.entry(status).or_default() += 1;
+        }
+        report
+    }
+}
+
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted.get(rank).copied().unwrap_or(0)
+}
+
+/// Fresh P-256 public keys as JWKs, one per request.
+fn generate_jwks(n: usize) -> Res<Vec<Value>> {
+    let rng = SystemRandom::new();
+    (0..n)
+        .map(|_| {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| "key generation failed")?;
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                    .map_err(|_| "key parsing failed")?;
+            let point = pair.public_key().as_ref();
+            let (x, y) =
+                (point.get(1..33).ok_or("short key")?, point.get(33..65).ok_or("short key")?);
+            Ok(json!({
+                "kty": "EC",
+                "crv": "P-256",
+                "x": Base64UrlUnpadded::encode_string(x),
+                "y": Base64UrlUnpadded::encode_string(y),
+            }))
+        })
+        .collect()
+}
+
+/// Raw ECDSA P-256 signatures per second with ring on one core, for one
+/// second: the yardstick the mint rate is divided by.
+fn raw_signatures_per_second() -> Res<f64> {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|_| "key generation failed")?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(|_| "key parsing failed")?;
+    let message = [0x5au8; 256];
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < Duration::from_secs(1) {
+        for _ in 0..100 {
+            pair.sign(&rng, &message).map_err(|_| "signing failed")?;
+        }
+        count += 100;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+/// A veil served from this process, with its keys, policies and (SQLite)
+/// database in a temporary directory.
+struct InProcess {
+    url: String,
+    admin: String,
+    _dir: tempfile::TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl InProcess {
+    async fn start(postgres: Option<&str>) -> Res<Self> {
+        let dir = tempfile::tempdir()?;
+        let policies = write_policies(dir.path())?;
+        let database = match postgres {
+            Some(url) => fresh_schema(url).await?,
+            None => format!("sqlite://{}", dir.path().join("veil.db").display()),
+        };
+        let keys = dir.path().join("keys").display().to_string();
+        let config = Config::load(|name| match name {
+            "VEIL_DATABASE_URL" => Some(database.clone()),
+            "VEIL_LISTEN" => Some("127.0.0.1:0".into()),
+            "VEIL_KEYS_DIR" => Some(keys.clone()),
+            "VEIL_POLICIES_DIR" => Some(policies.display().to_string()),
+            _ => None,
+        })?;
+        let listener = veil::app::bind(&config).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (state, first) = veil::app::prepare(config, Arc::new(SystemClock)).await?;
+        let admin = std::fs::read_to_string(first.admin_token_file.ok_or("no admin token")?)?
+            .trim()
+            .to_string();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            if let Err(error) = veil::app::serve(listener, state, shutdown).await {
+                eprintln!("veild stopped: {error}");
+            }
+        });
+        Ok(Self { url, admin, _dir: dir, _shutdown: tx })
+    }
+
+    async fn backend_token(&self, http: &reqwest::Client) -> Res<String> {
+        let response = http
+            .post(format!("{}/v1/admin/clients", self.url))
+            .bearer_auth(&self.admin)
+            .json(&json!({"name": "load generator", "scopes": ["backend"]}))
+            .send()
+            .await?;
+        let body: Value = response.json().await?;
+        Ok(body["token"].as_str().ok_or("no token in the client response")?.to_string())
+    }
+}
+
+/// The repository's room policies beside an issuance policy with every
+/// limit lifted.
+fn write_policies(dir: &Path) -> Res<PathBuf> {
+    let repo = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+    let policies = dir.join("policies");
+    let rooms = policies.join("rooms");
+    std::fs::create_dir_all(&rooms)?;
+    for entry in std::fs::read_dir(repo.join("rooms"))? {
+        let path = entry?.path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, rooms.join(name))?;
+        }
+    }
+    std::fs::write(policies.join("issuance.toml"), UNLIMITED_POLICY)?;
+    Ok(policies)
+}
+
+/// A new schema in the given PostgreSQL database, so runs never share state.
+async fn fresh_schema(url: &str) -> Res<String> {
+    let schema = format!("veil_load_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool).await?;
+    pool.close().await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{separator}options=-c%20search_path%3D{schema}"))
+}
