@@ -4,7 +4,9 @@
 
 pub mod claims;
 pub mod disclosure;
+pub mod jws;
 pub mod keys;
 pub mod linked_x509;
 pub mod mls;
+pub mod pop;
 pub mod x509;

@@ -6,7 +6,6 @@
 //! synchronous and take randomness, hashing and signing from ring.
 
 mod disclosures;
-mod jws;
 #[cfg(test)]
 mod tests;
 
@@ -17,10 +16,10 @@ use super::{
     Expectations, Format, IssueError, IssueParams, IssuerAlg, IssuerKeys, MAX_DISCLOSURES,
     MAX_PRESENTATION_BYTES, PresentError, Validity, Verified, VerifyError, decoy_count, sha256,
 };
+use crate::formats::jws::{self, ES256, Jws};
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
 use crate::formats::keys::signer::Es256Signer;
 use disclosures::{Resolved, SD};
-use jws::{ES256, Jws};
 
 pub const TYP: &str = "dc+sd-jwt";
 pub const KB_TYP: &str = "kb+jwt";

@@ -1,4 +1,5 @@
-//! Compact JWS with ES256 only. Built directly on serde_json and base64ct: the
+//! Compact JWS with ES256 only (SD-JWT, its key binding, and proofs of
+//! possession). Built directly on serde_json and base64ct: the
 //! only crypto is ring's (through [`Es256Signer`] and the verifying keys), and
 //! the algorithm is pinned rather than read from the header.
 
@@ -8,10 +9,10 @@ use serde_json::{Map, Value};
 use crate::formats::disclosure::VerifyError;
 use crate::formats::keys::signer::{Es256Signer, SignError};
 
-pub(super) const ES256: &str = "ES256";
+pub(crate) const ES256: &str = "ES256";
 
 /// `b64(header).b64(payload).b64(signature)` signed by `signer`.
-pub(super) fn sign(
+pub(crate) fn sign(
     header: &Value,
     payload: &Value,
     signer: &Es256Signer,
@@ -28,7 +29,7 @@ pub(super) fn sign(
 }
 
 /// A parsed but not yet verified compact JWS.
-pub(super) struct Jws<'a> {
+pub(crate) struct Jws<'a> {
     pub signing_input: &'a str,
     pub header: Map<String, Value>,
     pub payload: Map<String, Value>,
