@@ -31,6 +31,12 @@ pub enum StartError {
     #[error("key directory {0} does not exist and auto_init is off: run `veilctl init`")]
     NotInitialized(PathBuf),
     #[error(
+        "key directory {0} is missing, but the database already holds veil's data: new keys \
+         would change every account_ref and orphan every link, so nothing was generated. \
+         Restore the key directory (is its volume mounted?), or point VEIL_DATABASE_URL at a new database"
+    )]
+    KeysMissingForData(PathBuf),
+    #[error(
         "the database already has API clients: it belongs to an initialized veil; point VEIL_DATABASE_URL at a new database"
     )]
     DatabaseInUse,
@@ -80,6 +86,11 @@ pub async fn prepare(
     if !directory.is_initialized() {
         if !config.auto_init {
             return Err(StartError::NotInitialized(config.keys_dir.clone()));
+        }
+        // A missing directory over a used database is a failed mount or a
+        // lost volume, not a first start: fail closed.
+        if store.holds_data().await? {
+            return Err(StartError::KeysMissingForData(config.keys_dir.clone()));
         }
         directory.generate(&config.domain)?;
         first.generated_keys = true;

@@ -35,6 +35,18 @@ impl Store {
         Ok(Some(state.effective(until, now)))
     }
 
+    /// Whether this database already belongs to a veil: any API client,
+    /// account or pseudonym. Startup refuses to generate keys over it.
+    pub async fn holds_data(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM api_clients) + (SELECT COUNT(*) FROM accounts) \
+             + (SELECT COUNT(*) FROM pseudonyms) AS n",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(get::<i64>(&row, "n")? > 0)
+    }
+
     pub async fn count_accounts(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&self.pool).await?;
         get(&row, "n")

@@ -60,3 +60,28 @@ async fn metrics_count_requests_and_mints(app: TestApp) {
     );
     assert!(text.contains("veil_db_pool_connections"), "{text}");
 }
+
+on_both_backends!(a_missing_key_directory_over_a_used_database_stops_startup);
+
+/// A failed mount must not look like a first start: new keys over a used
+/// database would change every account_ref and silently reset suspensions,
+/// reputation and limits. Startup refuses and changes nothing.
+async fn a_missing_key_directory_over_a_used_database_stops_startup(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let (status, body) = app.mint(&backend, "mount-check", vec![MlsClient::new().jwk()]).await;
+    assert_eq!(status, 201, "{body}");
+    let before = app.state.store.dump_all_tables().await.unwrap();
+
+    let empty = tempfile::tempdir().unwrap();
+    let mut config = app.state.config.clone();
+    config.keys_dir = empty.path().join("keys");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    assert!(config.auto_init, "the dev default generates keys on a first start");
+    let error = match veil::app::prepare(config, app.state.clock.clone()).await {
+        Ok(_) => panic!("startup generated keys over a used database"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("key directory") && error.contains("already holds"), "{error}");
+    assert!(!empty.path().join("keys").exists(), "no key was generated");
+    assert_eq!(app.state.store.dump_all_tables().await.unwrap(), before, "nothing was written");
+}
