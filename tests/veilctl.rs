@@ -672,7 +672,13 @@ fn custodian_shares_via_cli(deployment: &Deployment) {
         split.extend_from_slice(&["--passphrase-file", p]);
     }
     split.extend_from_slice(&["--out-dir", shares.to_str().unwrap()]);
+    // Under the usual umask (022) std::fs::write would leave share files
+    // readable by everyone: they must be 0600.
     deployment.veilctl(&split).ok();
+    for i in 1..=3 {
+        let mode = std::fs::metadata(shares.join(format!("share-{i}.json"))).unwrap().permissions();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600, "share {i}");
+    }
     let share = |i: usize| shares.join(format!("share-{i}.json")).to_str().unwrap().to_string();
     let out = dir.join("rebuilt.key");
     let (s1, s3) = (share(1), share(3));

@@ -16,6 +16,7 @@ use crate::error::Failure;
 use crate::http::{Api, parse};
 use crate::output::{Output, print_json, print_table};
 use crate::prompt::confirm;
+use crate::secret_file;
 
 #[derive(Debug, Args)]
 pub struct Opts {
@@ -226,8 +227,7 @@ pub async fn run(opts: Opts, api: Option<&Api>, output: Output) -> Result<(), Fa
             let raw = read_key_file(&key, None).map_err(|e| Failure::refused(e.to_string()))?;
             let sealed =
                 seal_key(&raw, &passphrase).map_err(|e| Failure::refused(e.to_string()))?;
-            std::fs::write(&out, sealed)
-                .map_err(|e| Failure::refused(format!("cannot write {}: {e}", out.display())))?;
+            secret_file::write(&out, sealed.as_bytes())?;
             if output.json {
                 print_json(&json!({"sealed": out.display().to_string()}));
             } else {
@@ -270,8 +270,7 @@ fn split_key(
     for (i, file) in files.iter().enumerate() {
         let path = out_dir.join(format!("share-{}.json", i + 1));
         let text = file.to_json().map_err(|e| Failure::refused(e.to_string()))?;
-        std::fs::write(&path, text)
-            .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display())))?;
+        secret_file::write(&path, text.as_bytes())?;
         written.push(path.display().to_string());
     }
     if output.json {
@@ -308,8 +307,7 @@ fn combine_shares(
     let key = shares::combine(&given).map_err(|e| Failure::refused(e.to_string()))?;
     let sealed = seal_key(&key, &read_passphrase(&seal_with)?)
         .map_err(|e| Failure::refused(e.to_string()))?;
-    std::fs::write(&out, sealed)
-        .map_err(|e| Failure::refused(format!("cannot write {}: {e}", out.display())))?;
+    secret_file::write(&out, sealed.as_bytes())?;
     if output.json {
         print_json(&json!({"sealed": out.display().to_string()}));
     } else {

@@ -15,6 +15,7 @@ mod policy;
 mod prompt;
 mod remedy;
 mod reputation;
+mod secret_file;
 
 use std::process::ExitCode;
 

@@ -16,6 +16,7 @@ use veil::services::keyring::{GLASS_PRIVATE, KeyDirectory};
 
 use crate::error::Failure;
 use crate::output::{Output, print_json};
+use crate::secret_file;
 
 /// `init` options: custodian custody of the break-glass key.
 #[derive(Debug, Args)]
@@ -86,9 +87,7 @@ pub async fn init(opts: InitOpts, output: Output) -> Result<(), Failure> {
             for (i, file) in files.iter().enumerate() {
                 let path = dir.join(format!("share-{}.json", i + 1));
                 let text = file.to_json().map_err(|e| Failure::refused(e.to_string()))?;
-                std::fs::write(&path, text).map_err(|e| {
-                    Failure::refused(format!("cannot write {}: {e}", path.display()))
-                })?;
+                secret_file::write(&path, text.as_bytes())?;
                 written.push(path);
             }
             // Overwritten before removal: the plain key should not linger on disk.

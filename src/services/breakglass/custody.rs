@@ -72,16 +72,27 @@ fn derive(
     UnboundKey::new(&AES_256_GCM, key.as_ref()).ok().map(LessSafeKey::new)
 }
 
+/// argon2id costs for new sealed files: 64 MiB, three passes, one lane. The
+/// passphrase guards a key that reveals every account, so it gets more than
+/// argon2's interactive-login defaults (19 MiB, two passes).
+pub const SEAL_M_COST_KIB: u32 = 64 * 1024;
+pub const SEAL_T_COST: u32 = 3;
+pub const SEAL_P_COST: u32 = 1;
+/// The most memory a sealed file may ask of whoever opens it: a forged file
+/// must not exhaust the machine.
+const MAX_M_COST_KIB: u32 = 1024 * 1024;
+const MAX_T_COST: u32 = 64;
+
 /// Seals `key` (or a custodian's share) under `passphrase` (argon2id with
-/// its default costs).
+/// [`SEAL_M_COST_KIB`], [`SEAL_T_COST`], [`SEAL_P_COST`], stored beside the
+/// ciphertext).
 pub fn seal_key(key: &[u8], passphrase: &str) -> Result<String, CustodyError> {
     let rng = SystemRandom::new();
     let mut salt = [0u8; 16];
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill(&mut salt).map_err(|_| CustodyError::Encrypt("no randomness"))?;
     rng.fill(&mut nonce).map_err(|_| CustodyError::Encrypt("no randomness"))?;
-    let (m_cost, t_cost, p_cost) =
-        (Params::DEFAULT_M_COST, Params::DEFAULT_T_COST, Params::DEFAULT_P_COST);
+    let (m_cost, t_cost, p_cost) = (SEAL_M_COST_KIB, SEAL_T_COST, SEAL_P_COST);
     let aead = derive(passphrase, &salt, m_cost, t_cost, p_cost)
         .ok_or(CustodyError::Encrypt("key derivation failed"))?;
     let mut buf = key.to_vec();
@@ -132,6 +143,10 @@ pub fn open_sealed(text: &str, passphrase: &str) -> Result<Zeroizing<Vec<u8>>, C
     if sealed.format != FORMAT || sealed.kdf != "argon2id" {
         return Err(malformed());
     }
+    // Files sealed before the costs were raised still open; absurd costs do not.
+    if sealed.m_cost > MAX_M_COST_KIB || sealed.t_cost > MAX_T_COST || sealed.p_cost > 16 {
+        return Err(malformed());
+    }
     let salt = Base64::decode_vec(&sealed.salt).map_err(|_| malformed())?;
     let nonce = Base64::decode_vec(&sealed.nonce).map_err(|_| malformed())?;
     let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| malformed())?;
@@ -161,5 +176,18 @@ mod tests {
 
         std::fs::write(&path, Base64::encode_string(&[9u8; 32])).unwrap();
         assert_eq!(read_key_file(&path, None).unwrap().as_slice(), &[9u8; 32], "dev form");
+    }
+
+    #[test]
+    fn new_files_record_strong_costs_and_absurd_costs_are_refused() {
+        let text = seal_key(&[7u8; 32], "words").unwrap();
+        let mut sealed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(sealed["m_cost"], 65536);
+        assert_eq!(sealed["t_cost"], 3);
+        sealed["m_cost"] = (MAX_M_COST_KIB + 1).into();
+        assert!(matches!(
+            open_sealed(&sealed.to_string(), "words"),
+            Err(CustodyError::MalformedSealed)
+        ));
     }
 }
