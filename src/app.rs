@@ -14,7 +14,7 @@ use crate::services::access::{Access, AccessError, ApiToken, Scope};
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::breakglass::BreakGlass;
 use crate::services::breakglass::policy::{BreakGlassPolicy, BreakGlassPolicyError};
-use crate::services::config::Config;
+use crate::services::config::{Config, Mode};
 use crate::services::disclose::{DisclosureIssuer, IssuerNames};
 use crate::services::keyring::{ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, Rotation};
 use crate::services::mint::Minter;
@@ -36,6 +36,13 @@ pub enum StartError {
          Restore the key directory (is its volume mounted?), or point VEIL_DATABASE_URL at a new database"
     )]
     KeysMissingForData(PathBuf),
+    #[error(
+        "production mode refuses to start while secrets that must not live on the online host \
+         are there: {}. Seal the break-glass key (`veilctl break-glass seal-key` or `split`) and \
+         move it off the host; store the bootstrap admin token elsewhere and delete the file",
+        .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    SecretsOnHost(Vec<PathBuf>),
     #[error(
         "the database already has API clients: it belongs to an initialized veil; point VEIL_DATABASE_URL at a new database"
     )]
@@ -96,6 +103,19 @@ pub async fn prepare(
         first.generated_keys = true;
     }
     let keys = Arc::new(directory.load()?);
+    let exposed = secrets_on_host(&config);
+    if !exposed.is_empty() {
+        if config.mode == Mode::Production {
+            return Err(StartError::SecretsOnHost(exposed));
+        }
+        for path in &exposed {
+            tracing::warn!(
+                file = %path.display(),
+                "dev mode: a secret that must not live on a production host is here \
+                 (mode = \"production\" refuses to start with it)"
+            );
+        }
+    }
     let now = clock.now();
     let digest = policy_digest(&config.policies_dir);
     let loaded =
@@ -158,6 +178,25 @@ pub async fn prepare(
         metrics: crate::api::metrics::Metrics::new(),
     };
     Ok((AppState(Arc::new(services)), first))
+}
+
+/// Files on this host that would let whoever reads them reveal accounts or
+/// act as the first admin: an unsealed break-glass private key, and the
+/// bootstrap admin token. A sealed key file (JSON with argon2id parameters)
+/// is not listed.
+fn secrets_on_host(config: &Config) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let key = config.break_glass_key_path();
+    if let Ok(text) = std::fs::read_to_string(&key)
+        && !text.trim_start().starts_with('{')
+    {
+        found.push(key);
+    }
+    let token = config.keys_dir.join(ADMIN_TOKEN);
+    if token.exists() {
+        found.push(token);
+    }
+    found
 }
 
 /// `veilctl init`: creates the key directory, migrates the database and

@@ -24,6 +24,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// How strictly startup treats secrets left on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The two-command start: keys generated on a new database, an unsealed
+    /// break-glass key and the bootstrap admin token on disk, with a warning
+    /// at every start.
+    Dev,
+    /// Refuses to start while the break-glass private key is unsealed on the
+    /// host or the bootstrap admin token file is still there, and never
+    /// generates keys (`auto_init` must be false).
+    Production,
+}
+
 /// Service configuration. Field names are the TOML keys; each has an
 /// environment override `VEIL_<FIELD>` (upper case).
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +55,8 @@ pub struct Config {
     pub keys_dir: PathBuf,
     /// Directory of issuance and room policies.
     pub policies_dir: PathBuf,
+    /// `dev` (default) or `production`: see [`Mode`].
+    pub mode: Mode,
     /// Generate keys and a first admin token when the key directory is missing.
     pub auto_init: bool,
     /// Longest pseudonym validity a backend may request.
@@ -62,6 +78,7 @@ impl Default for Config {
             domain: "example.com".into(),
             keys_dir: PathBuf::from("veil-keys"),
             policies_dir: PathBuf::from("policies"),
+            mode: Mode::Dev,
             auto_init: true,
             max_validity_days: 90,
             log_format: LogFormat::Human,
@@ -114,6 +131,18 @@ impl Config {
         if let Some(v) = env("VEIL_POLICIES_DIR") {
             self.policies_dir = v.into();
         }
+        if let Some(v) = env("VEIL_MODE") {
+            self.mode = match v.as_str() {
+                "dev" => Mode::Dev,
+                "production" => Mode::Production,
+                other => {
+                    return Err(invalid(
+                        "VEIL_MODE",
+                        format!("`{other}` is not dev or production"),
+                    ));
+                }
+            };
+        }
         if let Some(v) = env("VEIL_AUTO_INIT") {
             self.auto_init = parse("VEIL_AUTO_INIT", &v)?;
         }
@@ -148,6 +177,13 @@ impl Config {
         }
         if !is_domain(&self.domain) {
             return Err(invalid("domain", format!("`{}` is not a DNS name", self.domain)));
+        }
+        if self.mode == Mode::Production && self.auto_init {
+            return Err(invalid(
+                "auto_init",
+                "must be false in production mode: keys come from `veilctl init`, never from a start"
+                    .into(),
+            ));
         }
         if self.db_max_connections == 0 {
             return Err(invalid("db_max_connections", "must be at least 1".into()));
@@ -211,6 +247,17 @@ mod tests {
         assert_eq!(config.database_url, "sqlite://veil.db");
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.pseudonym_prefix(), "mimi://example.com/p/");
+    }
+
+    #[test]
+    fn production_mode_never_generates_keys() {
+        assert_eq!(load(&[]).unwrap().mode, Mode::Dev);
+        let err = load(&[("VEIL_MODE", "production")]).unwrap_err().to_string();
+        assert!(err.contains("auto_init"), "{err}");
+        let config = load(&[("VEIL_MODE", "production"), ("VEIL_AUTO_INIT", "false")]).unwrap();
+        assert_eq!(config.mode, Mode::Production);
+        let err = load(&[("VEIL_MODE", "prod")]).unwrap_err().to_string();
+        assert!(err.contains("VEIL_MODE"), "{err}");
     }
 
     #[test]

@@ -85,3 +85,34 @@ async fn a_missing_key_directory_over_a_used_database_stops_startup(app: TestApp
     assert!(!empty.path().join("keys").exists(), "no key was generated");
     assert_eq!(app.state.store.dump_all_tables().await.unwrap(), before, "nothing was written");
 }
+
+on_both_backends!(production_mode_refuses_secrets_on_the_host);
+
+/// In production the online host must hold neither the unsealed
+/// break-glass key nor the bootstrap admin token; dev mode only warns.
+async fn production_mode_refuses_secrets_on_the_host(app: TestApp) {
+    let mut config = app.state.config.clone();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.mode = veil::services::config::Mode::Production;
+    config.auto_init = false;
+    let key = config.break_glass_key_path();
+    let token = config.keys_dir.join("admin-token");
+    assert!(key.exists() && token.exists(), "the dev first start left both");
+    let error = match veil::app::prepare(config.clone(), app.state.clock.clone()).await {
+        Ok(_) => panic!("production started with the break-glass key on the host"),
+        Err(error) => error.to_string(),
+    };
+    for path in [&key, &token] {
+        assert!(error.contains(&path.display().to_string()), "{error}");
+    }
+
+    // Sealed and moved away, token deleted: production starts.
+    let sealed = veil::services::breakglass::custody::seal_key(
+        &veil::services::breakglass::custody::read_key_file(&key, None).unwrap(),
+        "custodian words",
+    )
+    .unwrap();
+    std::fs::write(&key, sealed).unwrap();
+    std::fs::remove_file(&token).unwrap();
+    assert!(veil::app::prepare(config, app.state.clock.clone()).await.is_ok());
+}
