@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use crate::core::account::MAX_ACCOUNT_LEN;
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::LinkKeys;
-use crate::core::pseudonym_id;
+use crate::core::pseudonym_id::PseudonymId;
 use crate::core::status::PseudonymStatus;
 use crate::formats::claims::{self, ClaimError};
 use crate::formats::disclosure::{IssueError, IssueParams, sd_cwt, sd_jwt};
@@ -237,14 +237,12 @@ impl DisclosureIssuer {
         id: &str,
         account: &str,
     ) -> Result<PseudonymRow, DisclosureError> {
-        if !pseudonym_id::is_well_formed(id) {
-            return Err(DisclosureError::NotFound);
-        }
-        let row = self.store.pseudonym(id).await?.ok_or(DisclosureError::NotFound)?;
+        let id = PseudonymId::parse(id).ok_or(DisclosureError::NotFound)?;
+        let row = self.store.pseudonym(&id).await?.ok_or(DisclosureError::NotFound)?;
         let owner = self
             .keys
             .link
-            .open_ops_link(&row.id, &row.ops_link)
+            .open_ops_link(row.id.as_str(), &row.ops_link)
             .map_err(|e| DisclosureError::Internal(format!("ops_link: {e}")))?;
         let claimed = self.keys.link.account_ref(account);
         if bool::from(owner.0.ct_eq(&claimed.0)) { Ok(row) } else { Err(DisclosureError::NotFound) }
@@ -350,8 +348,8 @@ pub async fn pseudonym_status(
         return Ok(PseudonymStatus::of(row.revoked_at.is_some(), row.not_after, None, now));
     }
     let account = link
-        .open_ops_link(&row.id, &row.ops_link)
+        .open_ops_link(row.id.as_str(), &row.ops_link)
         .map_err(|e| DisclosureError::Internal(format!("ops_link: {e}")))?;
-    let state = store.account_status(&account.0, now).await?;
+    let state = store.account_status(&account, now).await?;
     Ok(PseudonymStatus::of(row.revoked_at.is_some(), row.not_after, state, now))
 }

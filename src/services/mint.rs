@@ -9,7 +9,7 @@ use ring::rand::SystemRandom;
 use crate::core::account::MAX_ACCOUNT_LEN;
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::{AccountRef, LinkError};
-use crate::core::pseudonym_id;
+use crate::core::pseudonym_id::PseudonymId;
 use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::{Jwk, KeyError, P256PublicKey};
 use crate::formats::{mls, x509};
@@ -159,11 +159,11 @@ impl Minter {
         };
         let amount = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let charges =
-            limits::mint_charges(&self.policy, &account_ref.0, &request.client_id, amount, now);
+            limits::mint_charges(&self.policy, &account_ref, &request.client_id, amount, now);
         let mut recounted = false;
         let stored = loop {
             let account = NewAccount {
-                account_ref: &account_ref.0,
+                account_ref: &account_ref,
                 glass_link: glass.as_deref(),
                 created_hour,
                 relations: &relation_tags,
@@ -183,8 +183,9 @@ impl Minter {
                         link.open_ops(sealed, &account_ref.0)
                             .ok()
                             .and_then(|id| String::from_utf8(id).ok())
+                            .and_then(|id| PseudonymId::parse(&id))
                     };
-                    self.store.recount_active(&account_ref.0, now, open).await?;
+                    self.store.recount_active(&account_ref, now, open).await?;
                 }
                 other => break other,
             }
@@ -239,14 +240,14 @@ impl Minter {
         not_before: i64,
         not_after: i64,
     ) -> Result<(Minted, NewPseudonym), MintError> {
-        let id = pseudonym_id::random_id(&self.rng)
+        let id = PseudonymId::random(&self.rng)
             .ok_or_else(|| MintError::Internal("no randomness".into()))?;
         let uri = format!("{}{id}", self.prefix);
         let leaf_der = self
             .keys
             .ca
             .issue_pseudonym(&x509::PseudonymCertRequest {
-                id: &id,
+                id: id.as_str(),
                 uri: &uri,
                 key,
                 not_before,
@@ -257,8 +258,8 @@ impl Minter {
         let mls_credential = mls::x509_credential(&[&leaf_der, self.keys.ca.cert_der()])
             .map_err(|e| MintError::Internal(e.to_string()))?;
         let row = NewPseudonym {
-            ops_link: self.keys.link.seal_ops_link(&id, account_ref)?,
-            sealed_for_account: self.keys.link.seal_ops(id.as_bytes(), &account_ref.0)?,
+            ops_link: self.keys.link.seal_ops_link(id.as_str(), account_ref)?,
+            sealed_for_account: self.keys.link.seal_ops(id.as_str().as_bytes(), &account_ref.0)?,
             id: id.clone(),
             public_key: key.sec1().to_vec(),
             connection_only,
@@ -266,18 +267,25 @@ impl Minter {
             not_before,
             not_after,
         };
-        let minted =
-            Minted { id, uri, leaf_der, mls_credential, not_before, not_after, connection_only };
+        let minted = Minted {
+            id: id.to_string(),
+            uri,
+            leaf_der,
+            mls_credential,
+            not_before,
+            not_after,
+            connection_only,
+        };
         Ok((minted, row))
     }
 
     /// What a hub may know about a pseudonym: its state and expiry, nothing
     /// about the account. `None` for ids we never minted.
     pub async fn status(&self, id: &str) -> Result<Option<StatusView>, MintError> {
-        if !pseudonym_id::is_well_formed(id) {
+        let Some(id) = PseudonymId::parse(id) else {
             return Ok(None);
-        }
-        let Some(row) = self.store.pseudonym(id).await? else {
+        };
+        let Some(row) = self.store.pseudonym(&id).await? else {
             return Ok(None);
         };
         let status = crate::services::disclose::pseudonym_status(

@@ -9,5 +9,6 @@ pub mod breakglass;
 pub mod config;
 pub mod disclose;
 pub mod keyring;
+pub mod linkage_lookup;
 pub mod mint;
 pub mod verify;

@@ -1,12 +1,13 @@
 //! Accounts, known only by `account_ref`.
 
-use super::{Store, StoreError, get};
+use super::{Store, StoreError};
 use crate::core::account::AccountState;
+use crate::core::linkage::AccountRef;
 
 /// The account row written on first sight of an account.
 #[derive(Debug, Clone)]
 pub struct NewAccount<'a> {
-    pub account_ref: &'a [u8],
+    pub account_ref: &'a AccountRef,
     /// Present when the caller sealed one (first sight of the account).
     pub glass_link: Option<&'a [u8]>,
     pub created_hour: i64,
@@ -21,18 +22,15 @@ impl Store {
     /// [`PseudonymStatus::of`](crate::core::status::PseudonymStatus::of).
     pub async fn account_status(
         &self,
-        account_ref: &[u8],
+        account_ref: &AccountRef,
         now: i64,
     ) -> Result<Option<AccountState>, StoreError> {
-        let row = sqlx::query("SELECT status, status_until FROM accounts WHERE account_ref = $1")
-            .bind(account_ref)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let status: String = get(&row, "status")?;
-        let until: Option<i64> = get(&row, "status_until")?;
-        let state = AccountState::parse(&status).ok_or(StoreError::Corrupt("account status"))?;
-        Ok(Some(state.effective(until, now)))
+        let row: Option<StateRow> =
+            sqlx::query_as("SELECT status, status_until FROM accounts WHERE account_ref = $1")
+                .bind(account_ref.0.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.status.effective(r.status_until, now)))
     }
 
     /// Whether this database already belongs to a veil: any API client,
@@ -48,7 +46,23 @@ impl Store {
     }
 
     pub async fn count_accounts(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&self.pool).await?;
-        get(&row, "n")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) AS n FROM accounts").fetch_one(&self.pool).await?)
+    }
+}
+
+/// The stored status column and when it ends.
+#[derive(sqlx::FromRow)]
+pub(super) struct StateRow {
+    #[sqlx(try_from = "String")]
+    pub status: AccountState,
+    pub status_until: Option<i64>,
+}
+
+/// The status column as stored; anything else was written outside veil.
+impl TryFrom<String> for AccountState {
+    type Error = StoreError;
+
+    fn try_from(text: String) -> Result<Self, StoreError> {
+        AccountState::parse(&text).ok_or(StoreError::Corrupt("account status"))
     }
 }

@@ -3,11 +3,10 @@
 //! with its audit entry in one transaction: two admins racing on the same
 //! request cannot both succeed, and a reveal happens at most once.
 
-use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
-use super::{Store, StoreError, audit, get};
-use crate::services::audit::AuditEvent;
+use super::{AuditLink, Store, StoreError, audit};
+use crate::core::linkage::AccountRef;
 
 #[derive(Debug, Clone)]
 pub struct NewBreakGlass<'a> {
@@ -22,7 +21,7 @@ pub struct NewBreakGlass<'a> {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BreakGlassRow {
     pub id: String,
     pub pseudonym: String,
@@ -37,25 +36,6 @@ pub struct BreakGlassRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub revealed_at: Option<i64>,
-}
-
-impl BreakGlassRow {
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: get(row, "id")?,
-            pseudonym: get(row, "pseudonym")?,
-            reason_code: get(row, "reason_code")?,
-            case_id: get(row, "case_id")?,
-            justification: get(row, "justification")?,
-            requester: get(row, "requester")?,
-            status: get(row, "status")?,
-            approvals: get(row, "approvals")?,
-            approvals_required: get(row, "approvals_required")?,
-            created_at: get(row, "created_at")?,
-            expires_at: get(row, "expires_at")?,
-            revealed_at: get(row, "revealed_at")?,
-        })
-    }
 }
 
 macro_rules! select_requests {
@@ -82,7 +62,7 @@ pub enum Approval {
 }
 
 /// One reveal as the user may see it after the embargo.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RevealRecord {
     pub revealed_at: i64,
     pub reason_code: String,
@@ -102,7 +82,7 @@ impl Store {
     pub async fn insert_break_glass(
         &self,
         request: &NewBreakGlass<'_>,
-        audit_event: &AuditEvent<'_>,
+        audit_event: &dyn AuditLink,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -135,20 +115,18 @@ impl Store {
     }
 
     pub async fn break_glass(&self, id: &str) -> Result<Option<BreakGlassRow>, StoreError> {
-        let row = sqlx::query(select_requests!("WHERE id = $1"))
+        Ok(sqlx::query_as(select_requests!("WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(BreakGlassRow::from_row).transpose()
+            .await?)
     }
 
     /// The newest `limit` requests.
     pub async fn list_break_glass(&self, limit: i64) -> Result<Vec<BreakGlassRow>, StoreError> {
-        let rows = sqlx::query(select_requests!("ORDER BY created_at DESC, id LIMIT $1"))
+        Ok(sqlx::query_as(select_requests!("ORDER BY created_at DESC, id LIMIT $1"))
             .bind(limit)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(BreakGlassRow::from_row).collect()
+            .await?)
     }
 
     /// Records `approver`'s approval of a pending request; the last one
@@ -160,9 +138,9 @@ impl Store {
         approver: &str,
         window: i64,
         share: Option<&[u8]>,
-        audit_event: &AuditEvent<'_>,
+        audit_event: &dyn AuditLink,
     ) -> Result<Approval, StoreError> {
-        let now = audit_event.at;
+        let now = audit_event.at();
         let mut tx = self.pool.begin().await?;
         // A no-op write first: it locks the request row, so concurrent
         // approvals of one request are counted one after the other.
@@ -226,14 +204,14 @@ impl Store {
     pub async fn deny_break_glass(
         &self,
         id: &str,
-        audit_event: &AuditEvent<'_>,
+        audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE break_glass_requests SET status = 'denied', decided_at = $1 \
              WHERE id = $2 AND status = 'pending' AND expires_at > $1",
         )
-        .bind(audit_event.at)
+        .bind(audit_event.at())
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -248,24 +226,24 @@ impl Store {
 
     /// The sealed custodian shares submitted for a request.
     pub async fn break_glass_shares(&self, id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let rows = sqlx::query("SELECT sealed FROM break_glass_shares WHERE request_id = $1")
+        Ok(sqlx::query_scalar("SELECT sealed FROM break_glass_shares WHERE request_id = $1")
             .bind(id)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| get(row, "sealed")).collect()
+            .await?)
     }
 
     /// The `glass_link` of an account: `None` when the row or the link is
     /// gone (a deletion remedy).
-    pub async fn glass_link(&self, account_ref: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT glass_link FROM accounts WHERE account_ref = $1")
-            .bind(account_ref)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(row) => get::<Option<Vec<u8>>>(&row, "glass_link")?,
-            None => None,
-        })
+    pub async fn glass_link(
+        &self,
+        account_ref: &AccountRef,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let link: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT glass_link FROM accounts WHERE account_ref = $1")
+                .bind(account_ref.0.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(link.flatten())
     }
 
     /// Marks an approved request revealed, by its requester, inside its
@@ -274,9 +252,9 @@ impl Store {
     pub async fn complete_reveal(
         &self,
         id: &str,
-        account_ref: &[u8],
+        account_ref: &AccountRef,
         embargo_until: Option<i64>,
-        audit_event: &AuditEvent<'_>,
+        audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -284,11 +262,11 @@ impl Store {
              account_ref = $2, embargo_until = $3 \
              WHERE id = $4 AND requester = $5 AND status = 'approved' AND expires_at > $1",
         )
-        .bind(audit_event.at)
-        .bind(account_ref)
+        .bind(audit_event.at())
+        .bind(account_ref.0.as_slice())
         .bind(embargo_until)
         .bind(id)
-        .bind(audit_event.actor)
+        .bind(audit_event.actor())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -303,26 +281,17 @@ impl Store {
     /// Reveals about this account whose embargo has ended by `now`.
     pub async fn reveals_for(
         &self,
-        account_ref: &[u8],
+        account_ref: &AccountRef,
         now: i64,
     ) -> Result<Vec<RevealRecord>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT revealed_at, reason_code, case_id FROM break_glass_requests \
              WHERE account_ref = $1 AND status = 'revealed' AND embargo_until <= $2 \
              ORDER BY revealed_at",
         )
-        .bind(account_ref)
+        .bind(account_ref.0.as_slice())
         .bind(now)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RevealRecord {
-                    revealed_at: get(row, "revealed_at")?,
-                    reason_code: get(row, "reason_code")?,
-                    case_id: get(row, "case_id")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }

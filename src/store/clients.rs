@@ -1,9 +1,6 @@
 //! API clients and their hashed bearer tokens.
 
-use sqlx::any::AnyRow;
-
-use super::{Store, StoreError, audit, get};
-use crate::services::audit::AuditEvent;
+use super::{AuditLink, Store, StoreError, audit};
 
 /// A client to insert; `token_hash` is SHA-256 of the bearer token.
 #[derive(Debug, Clone)]
@@ -15,25 +12,13 @@ pub struct NewClient<'a> {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClientRow {
     pub id: String,
     pub name: String,
     pub scopes: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
-}
-
-impl ClientRow {
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: get(row, "id")?,
-            name: get(row, "name")?,
-            scopes: get(row, "scopes")?,
-            created_at: get(row, "created_at")?,
-            revoked_at: get(row, "revoked_at")?,
-        })
-    }
 }
 
 macro_rules! select_clients {
@@ -47,7 +32,7 @@ impl Store {
     pub async fn insert_client(
         &self,
         client: &NewClient<'_>,
-        audit_event: &AuditEvent<'_>,
+        audit_event: &dyn AuditLink,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -70,35 +55,34 @@ impl Store {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<ClientRow>, StoreError> {
-        let row = sqlx::query(select_clients!("WHERE token_hash = $1 AND revoked_at IS NULL"))
+        Ok(sqlx::query_as(select_clients!("WHERE token_hash = $1 AND revoked_at IS NULL"))
             .bind(token_hash)
             .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(ClientRow::from_row).transpose()
+            .await?)
     }
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRow>, StoreError> {
-        let rows =
-            sqlx::query(select_clients!("ORDER BY created_at, id")).fetch_all(&self.pool).await?;
-        rows.iter().map(ClientRow::from_row).collect()
+        Ok(sqlx::query_as(select_clients!("ORDER BY created_at, id")).fetch_all(&self.pool).await?)
     }
 
     /// Marks a client revoked; false when no active client has this id, or
     /// when it is the last active admin (the statement itself refuses that,
-    /// so there is always someone left who can manage clients). A
+    /// so there is always someone left who can manage clients). Scopes are
+    /// stored space-separated, so a client is an admin when its padded list
+    /// holds ` admin ` (a whole word, never part of another scope). A
     /// revocation is written with its audit event.
     pub async fn revoke_client(
         &self,
         id: &str,
-        audit_event: &AuditEvent<'_>,
+        audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE api_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
-             AND (scopes NOT LIKE '%admin%' OR (SELECT COUNT(*) FROM api_clients \
-                  WHERE revoked_at IS NULL AND scopes LIKE '%admin%') > 1)",
+             AND ((' ' || scopes || ' ') NOT LIKE '% admin %' OR (SELECT COUNT(*) FROM api_clients \
+                  WHERE revoked_at IS NULL AND (' ' || scopes || ' ') LIKE '% admin %') > 1)",
         )
-        .bind(audit_event.at)
+        .bind(audit_event.at())
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -122,8 +106,63 @@ impl Store {
 
     /// Number of clients that were ever created (bootstrap runs only on zero).
     pub async fn count_clients(&self) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM api_clients").fetch_one(&self.pool).await?;
-        get(&row, "n")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) AS n FROM api_clients")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AuditRow;
+
+    #[derive(Debug)]
+    struct Entry(String);
+
+    impl AuditLink for Entry {
+        fn at(&self) -> i64 {
+            1
+        }
+
+        fn actor(&self) -> &str {
+            "test"
+        }
+
+        fn link(&self, _seq: i64, prev: Option<[u8; 32]>) -> AuditRow<'_> {
+            AuditRow {
+                id: &self.0,
+                at: 1,
+                actor: "test",
+                action: "client.test",
+                subject: "",
+                case_id: None,
+                reason: "",
+                sealed: None,
+                prev_hash: prev.unwrap_or_default(),
+                hash: [1; 32],
+            }
+        }
+    }
+
+    async fn client(store: &Store, id: &str, scopes: &str) {
+        let new = NewClient { id, name: id, scopes, token_hash: id.as_bytes(), created_at: 0 };
+        store.insert_client(&new, &Entry(format!("create {id}"))).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_the_admin_scope_itself_counts_as_an_admin() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("veil.db").display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        client(&store, "root", "admin backend").await;
+        // Holds "admin" only as part of another word: not an admin.
+        client(&store, "other", "backend superadmin").await;
+        assert!(!store.revoke_client("root", &Entry("revoke root".into())).await.unwrap());
+        assert!(store.revoke_client("other", &Entry("revoke other".into())).await.unwrap());
+        client(&store, "second", "admin").await;
+        assert!(store.revoke_client("root", &Entry("revoke root 2".into())).await.unwrap());
+        assert!(!store.revoke_client("second", &Entry("revoke second".into())).await.unwrap());
     }
 }

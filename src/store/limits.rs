@@ -5,7 +5,9 @@
 
 use sqlx::{Any, Transaction};
 
-use super::{Store, StoreError, get};
+use super::{Store, StoreError};
+use crate::core::linkage::AccountRef;
+use crate::core::pseudonym_id::PseudonymId;
 
 /// Ids per `IN (…)` list when recounting.
 const IDS_PER_STATEMENT: usize = 500;
@@ -18,10 +20,11 @@ impl Store {
     /// a mint: its cost grows with the account's pseudonyms.
     pub async fn recount_active(
         &self,
-        account_ref: &[u8],
+        account_ref: &AccountRef,
         now: i64,
-        open: impl Fn(&[u8]) -> Option<String>,
+        open: impl Fn(&[u8]) -> Option<PseudonymId>,
     ) -> Result<i64, StoreError> {
+        let account_ref = account_ref.0.as_slice();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1",
@@ -29,15 +32,13 @@ impl Store {
         .bind(account_ref)
         .execute(&mut *tx)
         .await?;
-        let sealed: Vec<Vec<u8>> =
-            sqlx::query("SELECT sealed_pseudonym FROM account_pseudonyms WHERE account_ref = $1")
-                .bind(account_ref)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| get(r, "sealed_pseudonym"))
-                .collect::<Result<_, _>>()?;
-        let ids: Vec<String> = sealed.iter().filter_map(|s| open(s)).collect();
+        let sealed: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT sealed_pseudonym FROM account_pseudonyms WHERE account_ref = $1",
+        )
+        .bind(account_ref)
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids: Vec<PseudonymId> = sealed.iter().filter_map(|s| open(s)).collect();
         let mut live = 0;
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let list = (2..chunk.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
@@ -46,11 +47,11 @@ impl Store {
                  WHERE revoked_at IS NULL AND not_after > $1 AND id IN ({list})"
             );
             // Placeholders only; every value is bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(now);
             for id in chunk {
                 query = query.bind(id.as_str());
             }
-            live += get::<i64>(&query.fetch_one(&mut *tx).await?, "n")?;
+            live += query.fetch_one(&mut *tx).await?;
         }
         sqlx::query("UPDATE accounts SET active_pseudonyms = $1 WHERE account_ref = $2")
             .bind(live)
@@ -113,7 +114,7 @@ impl Charges<'_> {
     pub(super) async fn apply(
         &self,
         tx: &mut Transaction<'static, Any>,
-        account_ref: &[u8],
+        account_ref: &AccountRef,
         amount: i64,
     ) -> Result<(), StoreError> {
         if let Some(max) = self.max_active {
@@ -122,7 +123,7 @@ impl Charges<'_> {
                  WHERE account_ref = $2 AND active_pseudonyms + $1 <= $3 RETURNING active_pseudonyms",
             )
             .bind(amount)
-            .bind(account_ref)
+            .bind(account_ref.0.as_slice())
             .bind(max)
             .fetch_optional(&mut **tx)
             .await?;
@@ -148,7 +149,7 @@ async fn charge_windows(
         if w.amount > w.limit {
             return Err(limited);
         }
-        let row = sqlx::query(
+        let n: Option<i64> = sqlx::query_scalar(
             "INSERT INTO rate_windows (subject, action, window_start, expires_at, n) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (subject, action, window_start) \
@@ -163,13 +164,13 @@ async fn charge_windows(
         .bind(w.limit)
         .fetch_optional(&mut **tx)
         .await?;
-        let Some(row) = row else {
+        let Some(n) = n else {
             return Err(limited);
         };
         // The first charge of a window (its count is just this amount)
         // deletes the counter's earlier windows: once per window, keyed,
         // so neither accounts nor the global counter leave rows behind.
-        if get::<i64>(&row, "n")? == w.amount {
+        if n == w.amount {
             sqlx::query(
                 "DELETE FROM rate_windows WHERE subject = $1 AND action = $2 AND window_start < $3",
             )

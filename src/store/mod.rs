@@ -16,7 +16,7 @@ mod reports;
 mod reputation;
 
 pub use accounts::NewAccount;
-pub use audit::StoredCheckpoint;
+pub use audit::{AuditLink, AuditRow, StoredAuditEntry, StoredCheckpoint};
 pub use breakglass::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord};
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
@@ -28,9 +28,11 @@ pub use reputation::{NewReputationEvent, ReputationEvent, Standing};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions, Connection};
+
+use crate::core::linkage::AccountRef;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -140,10 +142,32 @@ impl Store {
     }
 }
 
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    use sqlx::Row;
-    row.try_get(column).map_err(StoreError::Database)
+/// A 32-byte column (hash, account ref), its length checked on decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hash32([u8; 32]);
+
+impl TryFrom<Vec<u8>> for Hash32 {
+    type Error = StoreError;
+
+    fn try_from(bytes: Vec<u8>) -> Result<Self, StoreError> {
+        bytes.try_into().map(Hash32).map_err(|_| StoreError::Corrupt("32-byte column length"))
+    }
+}
+
+impl From<Hash32> for AccountRef {
+    fn from(hash: Hash32) -> Self {
+        AccountRef(hash.0)
+    }
+}
+
+/// A boolean column. Both backends store flags as integers, and the `Any`
+/// driver decodes `bool` only from a native boolean.
+#[derive(sqlx::Type)]
+#[sqlx(transparent)]
+struct Flag(i64);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> Self {
+        flag.0 != 0
+    }
 }

@@ -1,12 +1,11 @@
 //! Pseudonym rows and the account's sealed index of them.
 
-use sqlx::any::AnyRow;
-
-use super::{Charges, NewAccount, NewReputationEvent, Store, StoreError, get};
+use super::{Charges, Flag, NewAccount, NewReputationEvent, Store, StoreError};
+use crate::core::pseudonym_id::PseudonymId;
 
 #[derive(Debug, Clone)]
 pub struct NewPseudonym {
-    pub id: String,
+    pub id: PseudonymId,
     pub public_key: Vec<u8>,
     pub ops_link: Vec<u8>,
     /// `id` sealed under k_ops with the account ref as AAD.
@@ -17,29 +16,28 @@ pub struct NewPseudonym {
     pub not_after: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PseudonymRow {
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: PseudonymId,
     pub public_key: Vec<u8>,
+    /// Empty once the account was deleted (the row is a tombstone).
     pub ops_link: Vec<u8>,
+    #[sqlx(try_from = "Flag")]
     pub connection_only: bool,
     pub not_before: i64,
     pub not_after: i64,
     pub revoked_at: Option<i64>,
 }
 
-impl PseudonymRow {
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: get(row, "id")?,
-            public_key: get(row, "public_key")?,
-            ops_link: get(row, "ops_link")?,
-            connection_only: get::<i64>(row, "connection_only")? != 0,
-            not_before: get(row, "not_before")?,
-            not_after: get(row, "not_after")?,
-            revoked_at: get(row, "revoked_at")?,
-        })
-    }
+macro_rules! select_pseudonyms {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, public_key, ops_link, connection_only, not_before, not_after, revoked_at \
+             FROM pseudonyms ",
+            $rest
+        )
+    };
 }
 
 /// Rows per multi-row INSERT (8 binds each stays far below every backend's
@@ -63,7 +61,7 @@ impl Store {
             "INSERT INTO accounts (account_ref, glass_link, status, created_hour) VALUES ($1, $2, 'active', $3) \
              ON CONFLICT (account_ref) DO NOTHING",
         )
-        .bind(account.account_ref)
+        .bind(account.account_ref.0.as_slice())
         .bind(account.glass_link)
         .bind(account.created_hour)
         .execute(&mut *tx)
@@ -83,7 +81,7 @@ impl Store {
         if let Some(first) = batch.first().filter(|_| charges.reputation_per_pseudonym != 0) {
             let event = NewReputationEvent {
                 // The first pseudonym's id is unique, so the event is too.
-                id: first.id.as_bytes(),
+                id: first.id.as_str().as_bytes(),
                 account_ref: account.account_ref,
                 kind: "pseudonym_minted",
                 points: charges.reputation_per_pseudonym.saturating_mul(amount),
@@ -98,7 +96,7 @@ impl Store {
             sql.push_str(" ON CONFLICT (tag, account_ref) DO NOTHING");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
             for tag in account.relations {
-                query = query.bind(tag.as_slice()).bind(account.account_ref);
+                query = query.bind(tag.as_slice()).bind(account.account_ref.0.as_slice());
             }
             query.execute(&mut *tx).await?;
         }
@@ -125,22 +123,19 @@ impl Store {
         push_placeholders(&mut sql, batch.len(), 2, "");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
         for p in batch {
-            query = query.bind(account.account_ref).bind(p.sealed_for_account.as_slice());
+            query =
+                query.bind(account.account_ref.0.as_slice()).bind(p.sealed_for_account.as_slice());
         }
         query.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn pseudonym(&self, id: &str) -> Result<Option<PseudonymRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, public_key, ops_link, connection_only, not_before, not_after, revoked_at \
-             FROM pseudonyms WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(PseudonymRow::from_row).transpose()
+    pub async fn pseudonym(&self, id: &PseudonymId) -> Result<Option<PseudonymRow>, StoreError> {
+        Ok(sqlx::query_as(select_pseudonyms!("WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// The pseudonym certified for this SEC1 key (unique index on `public_key`):
@@ -149,31 +144,26 @@ impl Store {
         &self,
         public_key: &[u8],
     ) -> Result<Option<PseudonymRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, public_key, ops_link, connection_only, not_before, not_after, revoked_at \
-             FROM pseudonyms WHERE public_key = $1",
-        )
-        .bind(public_key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(PseudonymRow::from_row).transpose()
+        Ok(sqlx::query_as(select_pseudonyms!("WHERE public_key = $1"))
+            .bind(public_key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Marks a pseudonym revoked; false when it is unknown or already revoked.
-    pub async fn revoke_pseudonym(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn revoke_pseudonym(&self, id: &PseudonymId, now: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE pseudonyms SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn count_pseudonyms(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM pseudonyms").fetch_one(&self.pool).await?;
-        get(&row, "n")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) AS n FROM pseudonyms").fetch_one(&self.pool).await?)
     }
 }
 

@@ -3,8 +3,10 @@
 
 use super::audit;
 use super::reputation::{NewReputationEvent, put_event};
-use super::{Store, StoreError, get};
-use crate::services::audit::AuditEvent;
+use super::{AuditLink, Hash32, Store, StoreError};
+use crate::core::account::AccountState;
+use crate::core::linkage::AccountRef;
+use crate::core::pseudonym_id::PseudonymId;
 
 /// Rows per `IN (…)` list: far below every backend's bind limit.
 const IDS_PER_STATEMENT: usize = 500;
@@ -13,7 +15,7 @@ const IDS_PER_STATEMENT: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RemedyEffect {
     /// Set the account's status (until a time, or for good).
-    Status { status: &'static str, until: Option<i64> },
+    Status { status: AccountState, until: Option<i64> },
     /// Suspend, and revoke every pseudonym.
     SuspendAndRevoke,
     /// Remove the account and every row naming it; pseudonyms stay only as
@@ -23,7 +25,7 @@ pub enum RemedyEffect {
 }
 
 /// A remedy as listed to operators (no account).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct RemedyRow {
     pub id: String,
     pub action: String,
@@ -33,6 +35,7 @@ pub struct RemedyRow {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub lifted_at: Option<i64>,
+    #[sqlx(rename = "affected")]
     pub affected_pseudonyms: i64,
 }
 
@@ -49,12 +52,12 @@ pub enum Lifted {
 #[derive(Debug, Clone)]
 pub struct RemedyWrite<'a> {
     pub id: &'a str,
-    pub account_ref: &'a [u8],
+    pub account_ref: &'a AccountRef,
     /// The account ref sealed under k_ops (aad = remedy id): all the
     /// remedies table keeps of the account.
     pub sealed_account: &'a [u8],
     /// The account's pseudonym ids (opened from its sealed index).
-    pub pseudonyms: &'a [String],
+    pub pseudonyms: &'a [PseudonymId],
     pub effect: RemedyEffect,
     pub action: &'static str,
     pub case_id: &'a str,
@@ -67,44 +70,32 @@ pub struct RemedyWrite<'a> {
     /// Points per unit of report weight on the account, which the remedy
     /// upholds (not written for a deletion, nor when there are no reports).
     pub upheld_points: i64,
-    pub audit: AuditEvent<'a>,
+    pub audit: &'a dyn AuditLink,
 }
 
 impl Store {
     /// The account's sealed pseudonym index entries.
-    pub async fn sealed_pseudonyms(&self, account_ref: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-        let rows =
-            sqlx::query("SELECT sealed_pseudonym FROM account_pseudonyms WHERE account_ref = $1")
-                .bind(account_ref)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(|r| get(r, "sealed_pseudonym")).collect()
+    pub async fn sealed_pseudonyms(
+        &self,
+        account_ref: &AccountRef,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT sealed_pseudonym FROM account_pseudonyms WHERE account_ref = $1",
+        )
+        .bind(account_ref.0.as_slice())
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The most recent remedies, newest first.
     pub async fn list_remedies(&self, limit: i64) -> Result<Vec<RemedyRow>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, action, case_id, reason, actor, created_at, expires_at, lifted_at, affected \
              FROM remedies ORDER BY created_at DESC, id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RemedyRow {
-                    id: get(r, "id")?,
-                    action: get(r, "action")?,
-                    case_id: get(r, "case_id")?,
-                    reason: get(r, "reason")?,
-                    actor: get(r, "actor")?,
-                    created_at: get(r, "created_at")?,
-                    expires_at: get(r, "expires_at")?,
-                    lifted_at: get(r, "lifted_at")?,
-                    affected_pseudonyms: get(r, "affected")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Lifts a remedy: the account is active again (revoked pseudonyms stay
@@ -113,17 +104,17 @@ impl Store {
     pub async fn lift_remedy(
         &self,
         id: &str,
-        audit_event: &AuditEvent<'_>,
-        open: impl Fn(&[u8]) -> Option<Vec<u8>>,
+        audit_event: &dyn AuditLink,
+        open: impl Fn(&[u8]) -> Option<AccountRef>,
     ) -> Result<Lifted, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let lifted = sqlx::query(
+        let lifted: Option<LiftedRow> = sqlx::query_as(
             "UPDATE remedies SET lifted_at = $1 \
              WHERE id = $2 AND lifted_at IS NULL AND action <> 'delete' \
              AND (sealed_account IS NOT NULL OR account_ref IS NOT NULL) \
              RETURNING account_ref, sealed_account",
         )
-        .bind(audit_event.at)
+        .bind(audit_event.at())
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -135,10 +126,12 @@ impl Store {
             return Ok(if known.is_some() { Lifted::NotLiftable } else { Lifted::Unknown });
         };
         // Remedies written before migration 0011 kept the ref in clear.
-        let sealed: Option<Vec<u8>> = get(&row, "sealed_account")?;
-        let account_ref: Vec<u8> = match sealed {
-            Some(sealed) => open(&sealed).ok_or(StoreError::Corrupt("sealed remedy account"))?,
-            None => get(&row, "account_ref")?,
+        let account_ref = match (row.sealed_account, row.account_ref) {
+            (Some(sealed), _) => {
+                open(&sealed).ok_or(StoreError::Corrupt("sealed remedy account"))?
+            }
+            (None, Some(clear)) => Hash32::try_from(clear)?.into(),
+            (None, None) => return Err(StoreError::Corrupt("remedy without account")),
         };
         // The accumulated report weights go too: otherwise the next report
         // from a reporter already at its cap would suspend the account again.
@@ -146,7 +139,7 @@ impl Store {
             "UPDATE accounts SET status = 'active', status_until = NULL WHERE account_ref = $1",
             "DELETE FROM report_weights WHERE account_ref = $1",
         ] {
-            sqlx::query(sql).bind(account_ref.as_slice()).execute(&mut *tx).await?;
+            sqlx::query(sql).bind(account_ref.0.as_slice()).execute(&mut *tx).await?;
         }
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
@@ -154,16 +147,19 @@ impl Store {
     }
 
     /// Other accounts sharing a relation key with this one.
-    pub async fn related_accounts(&self, account_ref: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-        let rows = sqlx::query(
+    pub async fn related_accounts(
+        &self,
+        account_ref: &AccountRef,
+    ) -> Result<Vec<AccountRef>, StoreError> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT DISTINCT other.account_ref AS account_ref FROM account_relations mine \
              JOIN account_relations other ON other.tag = mine.tag \
              WHERE mine.account_ref = $1 AND other.account_ref <> $1",
         )
-        .bind(account_ref)
+        .bind(account_ref.0.as_slice())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| get(r, "account_ref")).collect()
+        rows.into_iter().map(|r| Hash32::try_from(r).map(AccountRef::from)).collect()
     }
 
     /// Applies a remedy; returns how many of the account's pseudonyms it
@@ -173,7 +169,7 @@ impl Store {
         // A write first: the transaction holds the write lock from here on.
         let status = match remedy.effect {
             RemedyEffect::Status { status, .. } => status,
-            RemedyEffect::SuspendAndRevoke | RemedyEffect::Delete => "suspended",
+            RemedyEffect::SuspendAndRevoke | RemedyEffect::Delete => AccountState::Suspended,
         };
         let until = match remedy.effect {
             RemedyEffect::Status { until, .. } => until,
@@ -182,9 +178,9 @@ impl Store {
         let found = sqlx::query(
             "UPDATE accounts SET status = $1, status_until = $2 WHERE account_ref = $3",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(until)
-        .bind(remedy.account_ref)
+        .bind(remedy.account_ref.0.as_slice())
         .execute(&mut *tx)
         .await?;
         if found.rows_affected() == 0 {
@@ -229,7 +225,7 @@ impl Store {
             for id in ids {
                 query = query.bind(id.as_str());
             }
-            affected += query.fetch_all(&mut *tx).await?.len() as i64;
+            affected += i64::try_from(query.fetch_all(&mut *tx).await?.len()).unwrap_or(i64::MAX);
         }
         let remedy_account = match remedy.effect {
             RemedyEffect::Delete => {
@@ -238,7 +234,7 @@ impl Store {
             }
             RemedyEffect::SuspendAndRevoke => {
                 sqlx::query("UPDATE accounts SET active_pseudonyms = 0 WHERE account_ref = $1")
-                    .bind(remedy.account_ref)
+                    .bind(remedy.account_ref.0.as_slice())
                     .execute(&mut *tx)
                     .await?;
                 Some(remedy.account_ref)
@@ -260,14 +256,13 @@ impl Store {
             .await?;
         }
         if remedy_account.is_some() && remedy.upheld_points != 0 {
-            let row = sqlx::query(
+            let weight: i64 = sqlx::query_scalar(
                 "SELECT CAST(COALESCE(SUM(weight), 0) AS BIGINT) AS w FROM report_weights \
                  WHERE account_ref = $1",
             )
-            .bind(remedy.account_ref)
+            .bind(remedy.account_ref.0.as_slice())
             .fetch_one(&mut *tx)
             .await?;
-            let weight: i64 = get(&row, "w")?;
             if weight > 0 {
                 let id = format!("{}/upheld", remedy.id);
                 let event = NewReputationEvent {
@@ -296,7 +291,7 @@ impl Store {
         .bind(affected)
         .execute(&mut *tx)
         .await?;
-        audit::append(&mut tx, &remedy.audit).await?;
+        audit::append(&mut tx, remedy.audit).await?;
         tx.commit().await?;
         Ok(Some(affected))
     }
@@ -306,7 +301,7 @@ impl Store {
 /// their case record without it).
 async fn delete_account(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    account_ref: &[u8],
+    account_ref: &AccountRef,
 ) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM account_pseudonyms WHERE account_ref = $1",
@@ -318,9 +313,17 @@ async fn delete_account(
         "UPDATE remedies SET account_ref = NULL WHERE account_ref = $1",
         "DELETE FROM accounts WHERE account_ref = $1",
     ] {
-        sqlx::query(sql).bind(account_ref).execute(&mut **tx).await?;
+        sqlx::query(sql).bind(account_ref.0.as_slice()).execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// What `lift_remedy` finds of the account: sealed, or (before migration
+/// 0011) in clear.
+#[derive(sqlx::FromRow)]
+struct LiftedRow {
+    account_ref: Option<Vec<u8>>,
+    sealed_account: Option<Vec<u8>>,
 }
 
 /// `$first, …` for `n` binds.

@@ -1,13 +1,14 @@
 //! Abuse reports and each reporter's capped weight against an account.
 
 use super::reputation::{NewReputationEvent, put_event};
-use super::{Store, StoreError, get};
+use super::{Store, StoreError};
+use crate::core::linkage::AccountRef;
 
 /// A report to record.
 #[derive(Debug, Clone)]
 pub struct NewReport<'a> {
     pub id: &'a [u8],
-    pub account_ref: &'a [u8],
+    pub account_ref: &'a AccountRef,
     pub reporter: &'a [u8],
     pub reason_code: i64,
     pub received_hour: i64,
@@ -20,8 +21,9 @@ pub struct NewReport<'a> {
 }
 
 /// Reports against the account after this one, over all reporters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReportTally {
+    #[sqlx(rename = "total")]
     pub total_weight: i64,
     pub reporters: i64,
 }
@@ -40,7 +42,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         )
         .bind(report.id)
-        .bind(report.account_ref)
+        .bind(report.account_ref.0.as_slice())
         .bind(report.reporter)
         .bind(report.reason_code)
         .bind(report.received_hour)
@@ -51,30 +53,27 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         }
-        let before = sqlx::query(
+        let before: i64 = sqlx::query_scalar(
             "SELECT weight FROM report_weights WHERE account_ref = $1 AND reporter = $2",
         )
-        .bind(report.account_ref)
+        .bind(report.account_ref.0.as_slice())
         .bind(report.reporter)
         .fetch_optional(&mut *tx)
         .await?
-        .map(|r| get::<i64>(&r, "weight"))
-        .transpose()?
         .unwrap_or(0);
-        let after = sqlx::query(
+        let after: i64 = sqlx::query_scalar(
             "INSERT INTO report_weights (account_ref, reporter, weight) VALUES ($1, $2, $3) \
              ON CONFLICT (account_ref, reporter) DO UPDATE SET weight = \
              CASE WHEN report_weights.weight + $4 > $5 THEN $5 ELSE report_weights.weight + $4 END \
              RETURNING weight",
         )
-        .bind(report.account_ref)
+        .bind(report.account_ref.0.as_slice())
         .bind(report.reporter)
         .bind(report.weight.min(report.cap))
         .bind(report.weight)
         .bind(report.cap)
         .fetch_one(&mut *tx)
-        .await
-        .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "weight"))?;
+        .await?;
         let gained = after - before;
         if gained > 0 && report.points_per_weight != 0 {
             put_event(
@@ -90,17 +89,13 @@ impl Store {
             )
             .await?;
         }
-        let tally = sqlx::query(
+        let tally: ReportTally = sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(weight), 0) AS BIGINT) AS total, COUNT(*) AS reporters \
              FROM report_weights WHERE account_ref = $1",
         )
-        .bind(report.account_ref)
+        .bind(report.account_ref.0.as_slice())
         .fetch_one(&mut *tx)
         .await?;
-        let tally = ReportTally {
-            total_weight: get(&tally, "total")?,
-            reporters: get(&tally, "reporters")?,
-        };
         tx.commit().await?;
         Ok(Some(tally))
     }

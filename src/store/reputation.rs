@@ -2,24 +2,26 @@
 
 use sqlx::{Any, Transaction};
 
-use super::{Store, StoreError, get};
-use crate::services::audit::AuditEvent;
+use super::{AuditLink, Flag, Store, StoreError};
+use crate::core::account::AccountState;
+use crate::core::linkage::AccountRef;
 
 /// An account's row as anti-abuse sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Standing {
-    /// `active`, `muted` or `suspended`, already past any expired remedy.
-    pub status: String,
+    /// The state in force, already past any expired remedy.
+    pub status: AccountState,
     /// When a timed remedy ends (`None`: it does not, or none applies).
     pub until: Option<i64>,
     pub active_pseudonyms: i64,
 }
 
 /// One reputation event as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReputationEvent {
     pub points: i64,
     pub at: i64,
+    #[sqlx(try_from = "Flag")]
     pub decays: bool,
 }
 
@@ -27,68 +29,55 @@ pub struct ReputationEvent {
 #[derive(Debug, Clone)]
 pub struct NewReputationEvent<'a> {
     pub id: &'a [u8],
-    pub account_ref: &'a [u8],
+    pub account_ref: &'a AccountRef,
     pub kind: &'static str,
     pub points: i64,
     pub at: i64,
     pub decays: bool,
 }
 
-/// The status column as of `$2`: a timed remedy past its end reads active.
-const EFFECTIVE_STATUS: &str =
-    "CASE WHEN status_until IS NOT NULL AND status_until <= $2 THEN 'active' ELSE status END";
+#[derive(sqlx::FromRow)]
+struct StandingRow {
+    #[sqlx(flatten)]
+    state: super::accounts::StateRow,
+    active_pseudonyms: i64,
+}
 
 impl Store {
     /// The account's standing, or `None` when it was never seen.
     pub async fn account_standing(
         &self,
-        account_ref: &[u8],
+        account_ref: &AccountRef,
         now: i64,
     ) -> Result<Option<Standing>, StoreError> {
-        let sql = format!(
-            "SELECT {EFFECTIVE_STATUS} AS status, \
-             CASE WHEN status_until IS NOT NULL AND status_until <= $2 THEN NULL ELSE status_until END AS until, \
-             active_pseudonyms FROM accounts WHERE account_ref = $1"
-        );
-        // Built from constants only.
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(account_ref)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(Standing {
-                status: get(&r, "status")?,
-                until: get(&r, "until")?,
-                active_pseudonyms: get(&r, "active_pseudonyms")?,
-            })
-        })
-        .transpose()
+        let row: Option<StandingRow> = sqlx::query_as(
+            "SELECT status, status_until, active_pseudonyms FROM accounts WHERE account_ref = $1",
+        )
+        .bind(account_ref.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| {
+            let status = r.state.status.effective(r.state.status_until, now);
+            // An ended remedy leaves no end time behind.
+            let until = r.state.status_until.filter(|&end| end > now);
+            Standing { status, until, active_pseudonyms: r.active_pseudonyms }
+        }))
     }
 
     /// Events of the account at or after `since` (older ones no longer count).
     pub async fn reputation_events(
         &self,
-        account_ref: &[u8],
+        account_ref: &AccountRef,
         since: i64,
     ) -> Result<Vec<ReputationEvent>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT points, at, decays FROM reputation_events \
              WHERE account_ref = $1 AND (at >= $2 OR decays = 0)",
         )
-        .bind(account_ref)
+        .bind(account_ref.0.as_slice())
         .bind(since)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReputationEvent {
-                    points: get(r, "points")?,
-                    at: get(r, "at")?,
-                    decays: get::<i64>(r, "decays")? != 0,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Writes an event, replacing one with the same id (signals re-seeded).
@@ -106,7 +95,7 @@ impl Store {
     pub async fn adjust_reputation(
         &self,
         event: &NewReputationEvent<'_>,
-        audit_event: &AuditEvent<'_>,
+        audit_event: &dyn AuditLink,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         put_event(&mut tx, event).await?;
@@ -122,7 +111,7 @@ impl Store {
         action: &str,
         window_start: i64,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        let n: Option<i64> = sqlx::query_scalar(
             "SELECT n FROM rate_windows WHERE subject = $1 AND action = $2 AND window_start = $3",
         )
         .bind(subject)
@@ -130,7 +119,7 @@ impl Store {
         .bind(window_start)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| get(&r, "n")).transpose().map(|n| n.unwrap_or(0))
+        Ok(n.unwrap_or(0))
     }
 }
 
@@ -144,7 +133,7 @@ pub(super) async fn put_event(
          ON CONFLICT (id) DO UPDATE SET points = excluded.points, at = excluded.at",
     )
     .bind(event.id)
-    .bind(event.account_ref)
+    .bind(event.account_ref.0.as_slice())
     .bind(event.kind)
     .bind(event.points)
     .bind(event.at)

@@ -5,6 +5,7 @@
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde_json::{Value, json};
 use veil::core::clock::{Clock, ManualClock};
+use veil::core::pseudonym_id::PseudonymId;
 use veil::formats::disclosure::{sd_cwt, sd_jwt};
 use veil::formats::keys::signer::Es256Signer;
 
@@ -392,7 +393,8 @@ async fn revoked_pseudonym_is_refused_everywhere(app: TestApp) {
     let jwt = issue_all(&app, &f, "sd-jwt").await;
     let claims = json!({"name": "Zoë", "email": "zoe@example.com", "user_uri": USER_URI});
     let x509 = issue(&app, &f, "x509", claims, &[]).await;
-    assert!(app.state.store.revoke_pseudonym(&f.id, unix_now()).await.unwrap());
+    let id = PseudonymId::parse(&f.id).unwrap();
+    assert!(app.state.store.revoke_pseudonym(&id, unix_now()).await.unwrap());
 
     let nonce = fresh_nonce();
     let presentation = present_jwt(&f, &jwt, &["name"], &nonce, unix_now());

@@ -33,15 +33,15 @@ pub async fn check(
     act: Act,
     now: i64,
 ) -> Result<Result<Option<Standing>, Refusal>, StoreError> {
-    let standing = store.account_standing(&account_ref.0, now).await?;
-    if standing.as_ref().is_some_and(|s| s.status != "active") {
+    let standing = store.account_standing(account_ref, now).await?;
+    if standing.as_ref().is_some_and(|s| !s.status.may_act()) {
         return Ok(Err(Refusal::Restricted));
     }
     let threshold = match act {
         Act::Mint => policy.min_to_mint,
         Act::Disclose => policy.min_to_disclose,
     };
-    if reputation::account_score(store, policy, &account_ref.0, now).await? < threshold {
+    if reputation::account_score(store, policy, account_ref, now).await? < threshold {
         return Ok(Err(Refusal::ReputationTooLow));
     }
     Ok(Ok(standing))

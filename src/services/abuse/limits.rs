@@ -3,6 +3,7 @@
 //! store into "limit reached, retry after N seconds" — nothing else about
 //! the account.
 
+use crate::core::linkage::AccountRef;
 use crate::store::{BucketCharge, Charges, Limited, Store, StoreError, WindowCharge};
 
 use super::policy::IssuancePolicy;
@@ -64,7 +65,7 @@ const SHARED_WINDOWS: [LimitedAction; 1] = [LimitedAction::GlobalPerMinute];
 /// What minting `amount` pseudonyms for one account through one client costs.
 pub fn mint_charges<'a>(
     policy: &IssuancePolicy,
-    account_ref: &'a [u8],
+    account_ref: &'a AccountRef,
     client_id: &'a str,
     amount: i64,
     now: i64,
@@ -89,7 +90,7 @@ pub fn mint_charges<'a>(
         LimitedAction::ClientRate => policy.client.burst,
     };
     Charges {
-        windows: ACCOUNT_WINDOWS.iter().map(|&a| window(account_ref, a, limit(a))).collect(),
+        windows: ACCOUNT_WINDOWS.iter().map(|&a| window(&account_ref.0, a, limit(a))).collect(),
         max_active: Some(policy.account.max_active),
         bucket: Some(BucketCharge {
             client_id,
@@ -110,12 +111,12 @@ pub fn mint_charges<'a>(
 pub async fn remaining(
     store: &Store,
     policy: &IssuancePolicy,
-    account_ref: &[u8],
+    account_ref: &AccountRef,
     now: i64,
 ) -> Result<(i64, i64), StoreError> {
     let used = |limited: LimitedAction| {
         let length = limited.window_secs();
-        store.window_count(account_ref, limited.action(), now - now.rem_euclid(length))
+        store.window_count(&account_ref.0, limited.action(), now - now.rem_euclid(length))
     };
     let hour = policy.account.pseudonyms_per_hour - used(LimitedAction::AccountPerHour).await?;
     let day = policy.account.pseudonyms_per_day - used(LimitedAction::AccountPerDay).await?;
@@ -145,7 +146,7 @@ mod tests {
     #[test]
     fn windows_map_back_to_their_actions_and_retry_at_the_window_end() {
         let policy = IssuancePolicy::default();
-        let charges = mint_charges(&policy, &[1; 32], "client", 2, 7_200 + 600);
+        let charges = mint_charges(&policy, &AccountRef([1; 32]), "client", 2, 7_200 + 600);
         assert_eq!(charges.windows[0].window_start, 7_200);
         assert_eq!(charges.windows[0].limit, 20);
         assert_eq!(charges.windows[1].window_start, 0);

@@ -2,6 +2,7 @@
 //! account's events (backend signals do not decay). Computed at read time
 //! from append-only events, so concurrent writers never lose an update.
 
+use crate::core::linkage::AccountRef;
 use crate::store::{ReputationEvent, Store, StoreError};
 
 use super::policy::ReputationPolicy;
@@ -31,7 +32,7 @@ pub fn score(policy: &ReputationPolicy, events: &[ReputationEvent], now: i64) ->
 pub async fn account_score(
     store: &Store,
     policy: &ReputationPolicy,
-    account_ref: &[u8],
+    account_ref: &AccountRef,
     now: i64,
 ) -> Result<i64, StoreError> {
     let since = now - HALF_LIVES_KEPT * policy.half_life_hours * 3600;

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use crate::core::account::MAX_ACCOUNT_LEN;
+use crate::core::account::{AccountState, MAX_ACCOUNT_LEN};
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::{AccountRef, LinkError};
-use crate::core::pseudonym_id;
+use crate::core::pseudonym_id::PseudonymId;
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::keyring::KeySet;
+use crate::services::linkage_lookup;
 use crate::store::{
     Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyRow, RemedyWrite, Standing, Store,
     StoreError,
@@ -145,26 +146,26 @@ impl Abuse {
         &self,
         uri: &str,
     ) -> Result<AccountStatus, AbuseError> {
-        let id = pseudonym_id::id_from_uri(uri, &self.prefix).ok_or_else(|| {
+        let id = PseudonymId::from_uri(uri, &self.prefix).ok_or_else(|| {
             AbuseError::Invalid("`pseudonym` is not a pseudonym URI of this provider".into())
         })?;
-        let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
+        let account_ref = self.account_behind(&id).await?.ok_or(AbuseError::UnknownPseudonym)?;
         self.status_of(&account_ref).await
     }
 
     async fn status_of(&self, account_ref: &AccountRef) -> Result<AccountStatus, AbuseError> {
         let now = self.clock.now();
-        let standing = self.store.account_standing(&account_ref.0, now).await?;
+        let standing = self.store.account_standing(account_ref, now).await?;
         let score =
-            reputation::account_score(&self.store, &self.policy.reputation, &account_ref.0, now)
+            reputation::account_score(&self.store, &self.policy.reputation, account_ref, now)
                 .await?;
-        let (hour, day) = limits::remaining(&self.store, &self.policy, &account_ref.0, now).await?;
+        let (hour, day) = limits::remaining(&self.store, &self.policy, account_ref, now).await?;
         let (status, active) = match standing {
             Some(s) => (s.status, s.active_pseudonyms),
-            None => ("active".to_string(), 0),
+            None => (AccountState::Active, 0),
         };
         Ok(AccountStatus {
-            status,
+            status: status.as_str().to_string(),
             score,
             min_score_to_mint: self.policy.reputation.min_to_mint,
             min_score_to_disclose: self.policy.reputation.min_to_disclose,
@@ -195,7 +196,7 @@ impl Abuse {
             self.store
                 .put_reputation_event(&NewReputationEvent {
                     id: &id,
-                    account_ref: &account_ref.0,
+                    account_ref: &account_ref,
                     kind,
                     points,
                     at: coarsen_to_hour(now),
@@ -210,15 +211,12 @@ impl Abuse {
     /// (nothing stored), so a report reveals nothing about existence.
     pub async fn report(&self, reporter: &str, report: &AbuseReport) -> Result<String, AbuseError> {
         report.validate().map_err(AbuseError::Invalid)?;
-        let id =
-            pseudonym_id::id_from_uri(&report.alleged_abuser, &self.prefix).ok_or_else(|| {
-                AbuseError::Invalid(
-                    "`alleged_abuser` is not a pseudonym URI of this provider".into(),
-                )
-            })?;
+        let id = PseudonymId::from_uri(&report.alleged_abuser, &self.prefix).ok_or_else(|| {
+            AbuseError::Invalid("`alleged_abuser` is not a pseudonym URI of this provider".into())
+        })?;
         let report_id =
             report.report_id(reporter).map_err(|e| AbuseError::Internal(e.to_string()))?;
-        let Some(account_ref) = self.account_behind(id).await? else {
+        let Some(account_ref) = self.account_behind(&id).await? else {
             return Ok(report_id);
         };
         let now = self.clock.now();
@@ -229,7 +227,7 @@ impl Abuse {
             .store
             .record_report(&NewReport {
                 id: &self.keys.link.keyed_tag("abuse-report", &report_id),
-                account_ref: &account_ref.0,
+                account_ref: &account_ref,
                 reporter: &self.keys.link.keyed_tag("reporter", reporter),
                 reason_code: i64::from(report.reason_code),
                 received_hour: coarsen_to_hour(now),
@@ -244,9 +242,9 @@ impl Abuse {
             && tally.reporters >= reports.auto_suspend_min_reporters
             && self
                 .store
-                .account_standing(&account_ref.0, now)
+                .account_standing(&account_ref, now)
                 .await?
-                .is_some_and(|s| s.status != "suspended")
+                .is_some_and(|s| s.status != AccountState::Suspended)
         {
             let outcome = self
                 .apply(
@@ -292,12 +290,12 @@ impl Abuse {
             }
             (Some(_), _) => return Err(invalid("only mute and suspend take a `duration`")),
         };
-        let id = pseudonym_id::id_from_uri(&request.pseudonym, &self.prefix)
+        let id = PseudonymId::from_uri(&request.pseudonym, &self.prefix)
             .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
-        let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
+        let account_ref = self.account_behind(&id).await?.ok_or(AbuseError::UnknownPseudonym)?;
         // Found before acting: a deletion removes the relation keys too.
         let related = match request.related {
-            true => self.store.related_accounts(&account_ref.0).await?,
+            true => self.store.related_accounts(&account_ref).await?,
             false => Vec::new(),
         };
         let mut outcome = self
@@ -306,18 +304,8 @@ impl Abuse {
             .ok_or(AbuseError::UnknownPseudonym)?;
         // Each related account gets its own remedy row and audit event.
         for other in related {
-            let other = <[u8; 32]>::try_from(other.as_slice()).map_err(|_| {
-                AbuseError::Internal("stored account ref has the wrong length".into())
-            })?;
             let applied = self
-                .apply(
-                    &AccountRef(other),
-                    request.action,
-                    duration,
-                    case_id,
-                    reason,
-                    actor.client_id,
-                )
+                .apply(&other, request.action, duration, case_id, reason, actor.client_id)
                 .await?;
             outcome.affected_pseudonyms += applied.map_or(0, |a| a.affected_pseudonyms);
         }
@@ -353,14 +341,14 @@ impl Abuse {
         if reason.is_empty() || reason.len() > remedies::MAX_REASON {
             return Err(invalid("`reason` must be 1 to 2000 bytes"));
         }
-        let id = pseudonym_id::id_from_uri(pseudonym, &self.prefix)
+        let id = PseudonymId::from_uri(pseudonym, &self.prefix)
             .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
-        let account_ref = self.account_behind(id).await?.ok_or(AbuseError::UnknownPseudonym)?;
+        let account_ref = self.account_behind(&id).await?.ok_or(AbuseError::UnknownPseudonym)?;
         let now = self.clock.now();
         let adjustment_id = uuid::Uuid::new_v4().to_string();
         let event = NewReputationEvent {
             id: adjustment_id.as_bytes(),
-            account_ref: &account_ref.0,
+            account_ref: &account_ref,
             kind: "admin_adjustment",
             points,
             at: now,
@@ -393,7 +381,10 @@ impl Abuse {
         }
         let event =
             AuditEvent::new(self.clock.now(), actor, AuditAction::RemedyLifted, id, None, reason);
-        let open = |sealed: &[u8]| self.keys.link.open_ops(sealed, id.as_bytes()).ok();
+        let open = |sealed: &[u8]| {
+            let plain = self.keys.link.open_ops(sealed, id.as_bytes()).ok()?;
+            <[u8; 32]>::try_from(plain).ok().map(AccountRef)
+        };
         match self.store.lift_remedy(id, &event, open).await? {
             Lifted::Lifted => {
                 tracing::info!(remedy_id = %id, "remedy lifted");
@@ -406,16 +397,9 @@ impl Abuse {
 
     /// The account behind a pseudonym; `None` for unknown ids and for
     /// pseudonyms whose account was deleted (their link is gone).
-    async fn account_behind(&self, id: &str) -> Result<Option<AccountRef>, AbuseError> {
-        if !pseudonym_id::is_well_formed(id) {
-            return Ok(None);
-        }
-        match self.store.pseudonym(id).await? {
-            Some(row) if !row.ops_link.is_empty() => {
-                Ok(Some(self.keys.link.open_ops_link(&row.id, &row.ops_link)?))
-            }
-            _ => Ok(None),
-        }
+    async fn account_behind(&self, id: &PseudonymId) -> Result<Option<AccountRef>, AbuseError> {
+        let behind = linkage_lookup::account_behind::<AbuseError>(&self.store, &self.keys.link, id);
+        Ok(behind.await?.account())
     }
 
     /// Applies one remedy to one account; `None` when the account is gone.
@@ -431,29 +415,39 @@ impl Abuse {
         let now = self.clock.now();
         let pseudonyms = self
             .store
-            .sealed_pseudonyms(&account_ref.0)
+            .sealed_pseudonyms(account_ref)
             .await?
             .iter()
             .map(|sealed| {
                 let id = self.keys.link.open_ops(sealed, &account_ref.0)?;
-                String::from_utf8(id).map_err(|_| LinkError::Open)
+                let id = String::from_utf8(id).map_err(|_| LinkError::Open)?;
+                PseudonymId::parse(&id).ok_or(LinkError::Open)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let until = duration.map(|d| now + d);
-        let current = self.store.account_standing(&account_ref.0, now).await?;
+        let current = self.store.account_standing(account_ref, now).await?;
         let effect = match action {
-            RemedyAction::Mute => strongest("muted", until, current.as_ref()),
-            RemedyAction::Suspend => strongest("suspended", until, current.as_ref()),
+            RemedyAction::Mute | RemedyAction::Suspend => {
+                strongest(action.state(), until, current.as_ref())
+            }
             RemedyAction::SuspendAndRevoke => RemedyEffect::SuspendAndRevoke,
             RemedyAction::Delete => RemedyEffect::Delete,
         };
         let remedy_id = uuid::Uuid::new_v4().to_string();
         let sealed_account = self.keys.link.seal_ops(&account_ref.0, remedy_id.as_bytes())?;
+        let audit = AuditEvent::new(
+            now,
+            actor,
+            AuditAction::RemedyApplied(action),
+            &remedy_id,
+            Some(case_id),
+            reason,
+        );
         let affected = self
             .store
             .apply_remedy(&RemedyWrite {
                 id: &remedy_id,
-                account_ref: &account_ref.0,
+                account_ref,
                 sealed_account: &sealed_account,
                 pseudonyms: &pseudonyms,
                 effect,
@@ -465,14 +459,7 @@ impl Abuse {
                 expires_at: until,
                 points: self.policy.reputation.weights.remedy_applied,
                 upheld_points: self.policy.reputation.weights.report_upheld,
-                audit: AuditEvent::new(
-                    now,
-                    actor,
-                    AuditAction::RemedyApplied(action),
-                    &remedy_id,
-                    Some(case_id),
-                    reason,
-                ),
+                audit: &audit,
             })
             .await?;
         Ok(affected.map(|affected| RemedyOutcome { remedy_id, affected_pseudonyms: affected }))
@@ -482,18 +469,10 @@ impl Abuse {
 /// The account state after a status remedy: it never weakens the current
 /// one (a mute does not lift a suspension; a timed suspension does not
 /// shorten a permanent one).
-fn strongest(new: &'static str, until: Option<i64>, current: Option<&Standing>) -> RemedyEffect {
-    let rank = |status: &str| match status {
-        "suspended" => 2,
-        "muted" => 1,
-        _ => 0,
-    };
+fn strongest(new: AccountState, until: Option<i64>, current: Option<&Standing>) -> RemedyEffect {
     match current {
-        Some(c) if rank(&c.status) > rank(new) => {
-            let kept = if c.status == "suspended" { "suspended" } else { "muted" };
-            RemedyEffect::Status { status: kept, until: c.until }
-        }
-        Some(c) if rank(&c.status) == rank(new) => {
+        Some(c) if c.status > new => RemedyEffect::Status { status: c.status, until: c.until },
+        Some(c) if c.status == new => {
             let until = match (c.until, until) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 _ => None,
@@ -506,4 +485,55 @@ fn strongest(new: &'static str, until: Option<i64>, current: Option<&Standing>) 
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standing(status: AccountState, until: Option<i64>) -> Standing {
+        Standing { status, until, active_pseudonyms: 0 }
+    }
+
+    fn effect(status: AccountState, until: Option<i64>) -> RemedyEffect {
+        RemedyEffect::Status { status, until }
+    }
+
+    #[test]
+    fn a_weaker_remedy_keeps_the_stronger_state() {
+        let suspended = standing(AccountState::Suspended, Some(50));
+        assert_eq!(
+            strongest(AccountState::Muted, Some(90), Some(&suspended)),
+            effect(AccountState::Suspended, Some(50))
+        );
+        let muted = standing(AccountState::Muted, None);
+        assert_eq!(
+            strongest(AccountState::Suspended, Some(90), Some(&muted)),
+            effect(AccountState::Suspended, Some(90))
+        );
+        let active = standing(AccountState::Active, None);
+        assert_eq!(
+            strongest(AccountState::Muted, Some(90), Some(&active)),
+            effect(AccountState::Muted, Some(90))
+        );
+        assert_eq!(strongest(AccountState::Muted, None, None), effect(AccountState::Muted, None));
+    }
+
+    #[test]
+    fn the_same_state_lasts_the_longer_of_the_two() {
+        let timed = standing(AccountState::Suspended, Some(50));
+        assert_eq!(
+            strongest(AccountState::Suspended, Some(90), Some(&timed)),
+            effect(AccountState::Suspended, Some(90))
+        );
+        assert_eq!(
+            strongest(AccountState::Suspended, None, Some(&timed)),
+            effect(AccountState::Suspended, None)
+        );
+        let permanent = standing(AccountState::Suspended, None);
+        assert_eq!(
+            strongest(AccountState::Suspended, Some(90), Some(&permanent)),
+            effect(AccountState::Suspended, None)
+        );
+    }
 }

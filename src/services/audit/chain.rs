@@ -1,7 +1,7 @@
-//! The hash chain over audit entries. Pure functions shared by the store
-//! (which computes each hash when appending), the API and `veilctl audit
-//! verify` (which recompute them): one canonical encoding, one definition
-//! of "the chain holds".
+//! The hash chain over audit entries. Pure functions shared by the audit
+//! service (which hashes each entry when the store appends it, through
+//! `store::AuditLink`), the API and `veilctl audit verify` (which recompute
+//! them): one canonical encoding, one definition of "the chain holds".
 
 use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};

@@ -11,8 +11,8 @@ use base64ct::{Base64, Encoding};
 
 use crate::core::remedy::RemedyAction;
 use crate::formats::keys::signer::{Es256Signer, SignError};
-use crate::store::{Store, StoreError, StoredCheckpoint};
-use chain::{AuditEntry, Checkpoint, checkpoint_message};
+use crate::store::{AuditLink, AuditRow, Store, StoreError, StoredAuditEntry, StoredCheckpoint};
+use chain::{AuditEntry, Checkpoint, EntryFields, GENESIS, checkpoint_message};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -28,12 +28,33 @@ pub const MAX_PAGE: i64 = 1000;
 /// Up to `limit` (the caller caps it at [`MAX_PAGE`]) entries after
 /// sequence number `after`.
 pub async fn page(store: &Store, after: i64, limit: i64) -> Result<Vec<AuditEntry>, AuditError> {
-    Ok(store.audit_page(after.max(0), limit).await?)
+    Ok(store.audit_page(after.max(0), limit).await?.into_iter().map(served).collect())
+}
+
+/// A stored entry as served: hashes and the sealed account in base64.
+fn served(stored: StoredAuditEntry) -> AuditEntry {
+    AuditEntry {
+        seq: stored.seq,
+        at: stored.at,
+        actor: stored.actor,
+        action: stored.action,
+        target: stored.subject,
+        case_id: stored.case_id,
+        justification: stored.reason,
+        sealed: stored.sealed.map(|s| Base64::encode_string(&s)),
+        prev_hash: Base64::encode_string(&stored.prev_hash),
+        hash: Base64::encode_string(&stored.hash),
+    }
+}
+
+/// The head of the log, `(0, GENESIS)` when it is empty.
+async fn head(store: &Store) -> Result<(i64, [u8; 32]), AuditError> {
+    Ok(store.audit_last().await?.unwrap_or((0, GENESIS)))
 }
 
 /// Signs the current head of the log with the audit key, on demand.
 pub async fn checkpoint(store: &Store, signer: &Es256Signer) -> Result<Checkpoint, AuditError> {
-    let (seq, hash) = store.audit_last().await?;
+    let (seq, hash) = head(store).await?;
     let signature = signer.sign(&checkpoint_message(seq, &hash))?;
     Ok(encode(seq, &hash, signer.kid(), &signature))
 }
@@ -45,7 +66,7 @@ pub async fn record_checkpoint(
     signer: &Es256Signer,
     now: i64,
 ) -> Result<Checkpoint, AuditError> {
-    let (seq, hash) = store.audit_last().await?;
+    let (seq, hash) = head(store).await?;
     let signature = signer.sign(&checkpoint_message(seq, &hash))?;
     let stored = StoredCheckpoint {
         seq,
@@ -155,5 +176,43 @@ impl<'a> AuditEvent<'a> {
     pub fn with_sealed(mut self, sealed: Vec<u8>) -> Self {
         self.sealed = Some(sealed);
         self
+    }
+}
+
+/// The store appends an event at the head of the chain it holds; the hash
+/// is computed here, by the chain's own rules.
+impl AuditLink for AuditEvent<'_> {
+    fn at(&self) -> i64 {
+        self.at
+    }
+
+    fn actor(&self) -> &str {
+        self.actor
+    }
+
+    fn link(&self, seq: i64, prev: Option<[u8; 32]>) -> AuditRow<'_> {
+        let prev_hash = prev.unwrap_or(GENESIS);
+        let fields = EntryFields {
+            seq,
+            at: self.at,
+            actor: self.actor,
+            action: self.action.as_str(),
+            target: self.subject,
+            case_id: self.case_id,
+            justification: self.reason,
+            sealed: self.sealed.as_deref(),
+        };
+        AuditRow {
+            id: &self.id,
+            at: self.at,
+            actor: self.actor,
+            action: self.action.as_str(),
+            subject: self.subject,
+            case_id: self.case_id,
+            reason: self.reason,
+            sealed: self.sealed.as_deref(),
+            prev_hash,
+            hash: fields.hash(&prev_hash),
+        }
     }
 }

@@ -19,9 +19,10 @@ use zeroize::Zeroizing;
 
 use crate::core::clock::Clock;
 use crate::core::linkage::{AccountRef, LinkError, open_glass_link};
-use crate::core::pseudonym_id;
+use crate::core::pseudonym_id::PseudonymId;
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::keyring::KeySet;
+use crate::services::linkage_lookup::{self, Behind};
 use crate::store::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord, Store, StoreError};
 use custody::CustodyError;
 use policy::BreakGlassPolicy;
@@ -242,9 +243,9 @@ impl BreakGlass {
         let reason = self.policy.reason(request.reason_code).ok_or_else(|| {
             BreakGlassError::UnknownReason(self.policy.codes().collect::<Vec<_>>().join(", "))
         })?;
-        let id = pseudonym_id::id_from_uri(request.pseudonym, &self.prefix)
+        let id = PseudonymId::from_uri(request.pseudonym, &self.prefix)
             .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
-        if !pseudonym_id::is_well_formed(id) || self.store.pseudonym(id).await?.is_none() {
+        if self.store.pseudonym(&id).await?.is_none() {
             return Err(BreakGlassError::UnknownPseudonym);
         }
         let now = self.clock.now();
@@ -422,7 +423,7 @@ impl BreakGlass {
         }
         let account_ref = self.account_behind(&row.pseudonym).await?;
         let glass_link =
-            self.store.glass_link(&account_ref.0).await?.ok_or(BreakGlassError::AccountDeleted)?;
+            self.store.glass_link(&account_ref).await?.ok_or(BreakGlassError::AccountDeleted)?;
         let stored = self.store.break_glass_shares(id).await?;
         let account = if !stored.is_empty() {
             let opened = stored
@@ -458,7 +459,7 @@ impl BreakGlass {
             &row.justification,
         )
         .with_sealed(sealed);
-        if !self.store.complete_reveal(id, &account_ref.0, embargo_until, &event).await? {
+        if !self.store.complete_reveal(id, &account_ref, embargo_until, &event).await? {
             // Lost a race with another reveal of the same request, or the window closed.
             return Err(
                 match status_of(
@@ -477,13 +478,15 @@ impl BreakGlass {
     /// pseudonym URI -> ops_link -> account ref; a deleted account's
     /// pseudonyms have no link left.
     async fn account_behind(&self, uri: &str) -> Result<AccountRef, BreakGlassError> {
-        let id = pseudonym_id::id_from_uri(uri, &self.prefix)
-            .ok_or(BreakGlassError::UnknownPseudonym)?;
-        let row = self.store.pseudonym(id).await?.ok_or(BreakGlassError::UnknownPseudonym)?;
-        if row.ops_link.is_empty() {
-            return Err(BreakGlassError::AccountDeleted);
+        let id =
+            PseudonymId::from_uri(uri, &self.prefix).ok_or(BreakGlassError::UnknownPseudonym)?;
+        let behind =
+            linkage_lookup::account_behind::<BreakGlassError>(&self.store, &self.keys.link, &id);
+        match behind.await? {
+            Behind::Account(account_ref) => Ok(account_ref),
+            Behind::Deleted => Err(BreakGlassError::AccountDeleted),
+            Behind::Unknown => Err(BreakGlassError::UnknownPseudonym),
         }
-        Ok(self.keys.link.open_ops_link(&row.id, &row.ops_link)?)
     }
 
     /// What the user may see: reveals about `account` past their embargo.
@@ -492,6 +495,6 @@ impl BreakGlass {
             return Err(BreakGlassError::Invalid("`account` must be 1 to 256 bytes".into()));
         }
         let account_ref = self.keys.link.account_ref(account);
-        Ok(self.store.reveals_for(&account_ref.0, self.clock.now()).await?)
+        Ok(self.store.reveals_for(&account_ref, self.clock.now()).await?)
     }
 }

@@ -20,7 +20,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use super::{Finding, Verifier, status_finding};
-use crate::core::pseudonym_id;
+use crate::core::pseudonym_id::PseudonymId;
 use crate::formats::disclosure::{MAX_PRESENTATION_BYTES, VerifyError};
 use crate::services::disclose::pseudonym_status;
 use crate::services::mint::StatusView;
@@ -135,7 +135,7 @@ impl Verifier {
         let prefix = &self.names.pseudonym_prefix;
         let id = names.iter().find_map(|name| match name {
             GeneralName::UniformResourceIdentifier(uri) => {
-                pseudonym_id::id_from_uri(uri.as_str(), prefix).map(str::to_owned)
+                PseudonymId::from_uri(uri.as_str(), prefix)
             }
             _ => None,
         });

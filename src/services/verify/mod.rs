@@ -21,7 +21,7 @@ use base64ct::{Base64, Encoding};
 use serde_json::{Map, Value};
 
 use crate::core::clock::Clock;
-use crate::core::pseudonym_id;
+use crate::core::pseudonym_id::PseudonymId;
 use crate::core::status::PseudonymStatus;
 use crate::formats::disclosure::{
     CLOCK_SKEW_SECS, Expectations, IssuerKey, Verified, VerifyError, sd_cwt, sd_jwt,
@@ -324,9 +324,8 @@ impl Verifier {
         errors: &mut Vec<Finding>,
     ) -> Result<Option<String>, VerifyRequestError> {
         let row = match &genuine.subject {
-            Some(subject) => match pseudonym_id::id_from_uri(subject, &self.names.pseudonym_prefix)
-            {
-                Some(id) => self.store.pseudonym(id).await.map_err(internal)?,
+            Some(subject) => match PseudonymId::from_uri(subject, &self.names.pseudonym_prefix) {
+                Some(id) => self.store.pseudonym(&id).await.map_err(internal)?,
                 None => None,
             },
             None => self
