@@ -36,13 +36,13 @@ impl Store {
     /// Whether this database already belongs to a veil: any API client,
     /// account or pseudonym. Startup refuses to generate keys over it.
     pub async fn holds_data(&self) -> Result<bool, StoreError> {
-        let row = sqlx::query(
+        let n: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM api_clients) + (SELECT COUNT(*) FROM accounts) \
-             + (SELECT COUNT(*) FROM pseudonyms) AS n",
+             + (SELECT COUNT(*) FROM pseudonyms)",
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(get::<i64>(&row, "n")? > 0)
+        Ok(n > 0)
     }
 
     pub async fn count_accounts(&self) -> Result<i64, StoreError> {
