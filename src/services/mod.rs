@@ -10,4 +10,7 @@ pub mod config;
 pub mod disclose;
 pub mod keyring;
 pub mod mint;
+mod set;
 pub mod verify;
+
+pub use set::Services;
