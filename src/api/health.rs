@@ -1,4 +1,4 @@
-//! Liveness and readiness.
+//! Liveness, readiness and the Prometheus scrape endpoint.
 
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;

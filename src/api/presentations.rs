@@ -14,7 +14,7 @@ use super::problem::Problem;
 use super::{AppState, FindingBody};
 use crate::services::access::Scope;
 use crate::services::disclose::CredentialFormat;
-use crate::services::verify::policy::PolicyOutcome;
+use crate::services::verify::policy;
 use crate::services::verify::{PresentationRequest, Verification};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -45,6 +45,24 @@ struct VerdictBody {
     disclosed: Map<String, Value>,
     policy: PolicyOutcome,
     errors: Vec<FindingBody>,
+}
+
+/// How a room's policy judged a presentation's disclosed claims.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PolicyOutcome {
+    satisfied: bool,
+    missing_required: Vec<String>,
+    forbidden_disclosed: Vec<String>,
+}
+
+impl From<policy::PolicyOutcome> for PolicyOutcome {
+    fn from(p: policy::PolicyOutcome) -> Self {
+        Self {
+            satisfied: p.satisfied,
+            missing_required: p.missing_required,
+            forbidden_disclosed: p.forbidden_disclosed,
+        }
+    }
 }
 
 #[utoipa::path(
@@ -81,7 +99,7 @@ fn verdict_body(verdict: Verification) -> VerdictBody {
         issuer: verdict.issuer,
         subject_pseudonym: verdict.subject_pseudonym,
         disclosed: verdict.disclosed,
-        policy: verdict.policy,
+        policy: verdict.policy.into(),
         errors: verdict.errors.into_iter().map(FindingBody::from).collect(),
     }
 }

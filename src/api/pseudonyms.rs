@@ -15,7 +15,7 @@ use super::{AppState, b64, time};
 use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::Jwk;
 use crate::formats::x509::der_to_pem;
-use crate::services::abuse::relations::Relation;
+use crate::services::abuse::relations;
 use crate::services::access::Scope;
 use crate::services::mint::{MintRequest, Minted};
 
@@ -40,6 +40,20 @@ struct MintBody {
 
 fn default_validity() -> u32 {
     30
+}
+
+/// One relation key as the backend sends it, e.g. `{"kind": "email", "value": "a@b.example"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Relation {
+    kind: String,
+    value: String,
+}
+
+impl From<Relation> for relations::Relation {
+    fn from(r: Relation) -> Self {
+        Self { kind: r.kind, value: r.value }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -79,7 +93,7 @@ async fn mint(
     let request = MintRequest {
         account: body.account,
         client_id: client.id.clone(),
-        relations: body.relations,
+        relations: body.relations.into_iter().map(Into::into).collect(),
         keys: body.keys,
         connection_only: body.connection_only,
         validity_days: body.validity_days,
