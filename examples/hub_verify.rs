@@ -32,7 +32,7 @@ async fn main() -> Res<()> {
     step("After the operator revokes the pseudonym");
     let remedy = json!({"pseudonym": alice[0].uri, "action": "suspend_and_revoke",
                         "case_id": "demo", "reason": "demonstration"});
-    veil.post("/v1/remedies", &veil.admin, &remedy).await?;
+    veil.post("/v1/admin/remedies", &veil.admin, &remedy).await?;
     println!("    {}", hub.check_key_package(&alice[0].key_package()?).await?);
     Ok(())
 }

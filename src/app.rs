@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::api::{AppState, Services};
+use crate::api::AppState;
 use crate::core::clock::Clock;
+use crate::services::Services;
 use crate::services::abuse::Abuse;
 use crate::services::abuse::policy::{IssuancePolicy, IssuancePolicyError};
 use crate::services::access::{Access, AccessError, ApiToken, Scope};
@@ -175,9 +176,8 @@ pub async fn prepare(
         disclosures,
         verifier,
         clock,
-        metrics: crate::api::metrics::Metrics::new(),
     };
-    Ok((AppState(Arc::new(services)), first))
+    Ok((AppState::new(services), first))
 }
 
 /// Files on this host that would let whoever reads them reveal accounts or

@@ -42,7 +42,7 @@ async fn no_log_line_names_the_account(app: TestApp) {
     }
     for action in ["mute", "suspend", "suspend_and_revoke"] {
         let body = json!({"pseudonym": uris[0], "action": action, "case_id": "c", "reason": "r"});
-        assert_eq!(app.post("/v1/remedies", &app.admin_token, &body).await.0, 201);
+        assert_eq!(app.post("/v1/admin/remedies", &app.admin_token, &body).await.0, 201);
     }
     let (status, _) = app.mint(&backend, &account, vec![MlsClient::new().jwk()]).await;
     assert_eq!(status, 403);

@@ -1,23 +1,23 @@
-//! Audit log routes (scopes `auditor` or `admin`): page the hash-chained
-//! log and get a signed checkpoint of its head.
+//! The audit log (scopes `auditor` or `admin`): page the hash-chained log
+//! and get signed checkpoints of its head.
 
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::Caller;
 use super::problem::Problem;
+use super::{AppState, time};
 use crate::services::access::Scope;
-use crate::services::audit::chain::{AuditEntry, Checkpoint};
-use crate::services::audit::{self, AuditError};
+use crate::services::audit::{self, chain};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/audit", get(list))
-        .route("/v1/admin/audit/checkpoint", get(checkpoint))
-        .route("/v1/admin/audit/checkpoints", get(checkpoints))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_audit))
+        .routes(routes!(checkpoint))
+        .routes(routes!(checkpoints))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -33,6 +33,61 @@ struct PageQuery {
 
 fn default_limit() -> i64 {
     100
+}
+
+/// One chained entry. `target` names a record (pseudonym URI, request id,
+/// remedy id, client id), never an account; `sealed` (base64) exists only
+/// on a reveal entry. Hashes are base64; the hash covers `at` as Unix
+/// seconds.
+#[derive(Serialize, utoipa::ToSchema)]
+struct AuditEntry {
+    seq: i64,
+    #[schema(format = DateTime)]
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    case_id: Option<String>,
+    justification: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<chain::AuditEntry> for AuditEntry {
+    fn from(e: chain::AuditEntry) -> Self {
+        Self {
+            seq: e.seq,
+            at: time(e.at),
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            case_id: e.case_id,
+            justification: e.justification,
+            sealed: e.sealed,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+/// A signed statement "the log had `seq` entries ending in `hash`", by the
+/// service's audit key (`kid`). Kept by auditors, it pins the log: a later
+/// rewrite of any entry up to `seq`, or truncation before it, no longer
+/// matches. Hash and signature (`r || s`) are base64.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Checkpoint {
+    seq: i64,
+    hash: String,
+    kid: String,
+    signature: String,
+}
+
+impl From<chain::Checkpoint> for Checkpoint {
+    fn from(c: chain::Checkpoint) -> Self {
+        Self { seq: c.seq, hash: c.hash, kid: c.kid, signature: c.signature }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -52,18 +107,19 @@ struct Page {
     responses((status = 200, description = "A page of the hash-chained audit log", body = Page)),
     security(("bearer" = [])),
 )]
-async fn list(
+async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Page>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
     let limit = query.limit.clamp(1, audit::MAX_PAGE);
-    let entries = audit::page(&state.store, query.after, limit).await.map_err(audit_problem)?;
+    let entries = audit::page(&state.store, query.after, limit).await?;
     let next_after = match entries.last() {
         Some(last) if entries.len() as i64 == limit => Some(last.seq),
         _ => None,
     };
+    let entries = entries.into_iter().map(AuditEntry::from).collect();
     Ok(Json(Page { entries, next_after }))
 }
 
@@ -80,13 +136,7 @@ async fn checkpoint(
     caller: Caller,
 ) -> Result<Json<Checkpoint>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
-    let checkpoint =
-        audit::checkpoint(&state.store, &state.keys.audit).await.map_err(audit_problem)?;
-    Ok(Json(checkpoint))
-}
-
-fn audit_problem(error: AuditError) -> Problem {
-    Problem::internal(error)
+    Ok(Json(audit::checkpoint(&state.store, &state.keys.audit).await?.into()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -120,11 +170,8 @@ async fn checkpoints(
 ) -> Result<Json<CheckpointList>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
     let limit = query.limit.clamp(1, audit::MAX_PAGE);
-    let checkpoints =
-        audit::recorded_checkpoints(&state.store, limit).await.map_err(audit_problem)?;
-    Ok(Json(CheckpointList { checkpoints }))
+    let checkpoints = audit::recorded_checkpoints(&state.store, limit).await?;
+    Ok(Json(CheckpointList {
+        checkpoints: checkpoints.into_iter().map(Checkpoint::from).collect(),
+    }))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(list, checkpoint, checkpoints))]
-pub(super) struct Doc;

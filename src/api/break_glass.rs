@@ -1,31 +1,65 @@
-//! Break-glass routes (scope `admin`) and the user's transparency view
-//! (scope `backend`). The reveal response is the only one in the whole API
-//! that carries an account id.
+//! Break-glass (scope `admin`): request, approve or deny, and reveal the
+//! account behind a pseudonym. The reveal response is the only one in the
+//! whole API that carries an account id.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zeroize::Zeroizing;
 
-use super::AppState;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
+use super::{AppState, time};
 use crate::services::access::Scope;
-use zeroize::Zeroizing;
+use crate::services::breakglass::shares::SubmittedShare;
+use crate::services::breakglass::{self, NewRequest, Status};
 
-use crate::services::breakglass::custody::CustodyError;
-use crate::services::breakglass::shares::{ShareError, SubmittedShare};
-use crate::services::breakglass::{BreakGlassError, NewRequest, RequestView, Status};
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request, list_break_glass))
+        .routes(routes!(approve))
+        .routes(routes!(deny))
+        .routes(routes!(reveal))
+}
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/break-glass", get(list).post(request))
-        .route("/v1/admin/break-glass/{id}/approve", post(approve))
-        .route("/v1/admin/break-glass/{id}/deny", post(deny))
-        .route("/v1/admin/break-glass/{id}/reveal", post(reveal))
-        .route("/v1/accounts/transparency", post(transparency))
+/// What operators see of a request (never the account).
+#[derive(Serialize, utoipa::ToSchema)]
+struct RequestView {
+    request_id: String,
+    pseudonym: String,
+    reason_code: String,
+    case_id: String,
+    justification: String,
+    requester: String,
+    status: Status,
+    approvals: i64,
+    approvals_required: i64,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+impl From<breakglass::RequestView> for RequestView {
+    fn from(v: breakglass::RequestView) -> Self {
+        Self {
+            request_id: v.request_id,
+            pseudonym: v.pseudonym,
+            reason_code: v.reason_code,
+            case_id: v.case_id,
+            justification: v.justification,
+            requester: v.requester,
+            status: v.status,
+            approvals: v.approvals,
+            approvals_required: v.approvals_required,
+            created_at: time(v.created_at),
+            expires_at: time(v.expires_at),
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -58,8 +92,8 @@ async fn request(
         justification: &body.justification,
         reason_code: &body.reason_code,
     };
-    let view = state.break_glass.request(&admin.id, &new).await.map_err(problem)?;
-    Ok((StatusCode::CREATED, Json(view)))
+    let view = state.break_glass.request(&admin.id, &new).await?;
+    Ok((StatusCode::CREATED, Json(view.into())))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -83,13 +117,14 @@ struct RequestList {
     responses((status = 200, description = "Break-glass requests", body = RequestList)),
     security(("bearer" = [])),
 )]
-async fn list(
+async fn list_break_glass(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<RequestList>, Problem> {
     caller.require(&[Scope::Admin])?;
-    let requests = state.break_glass.list(query.status).await.map_err(problem)?;
+    let requests = state.break_glass.list(query.status).await?;
+    let requests = requests.into_iter().map(RequestView::from).collect();
     Ok(Json(RequestList { requests }))
 }
 
@@ -117,9 +152,8 @@ async fn approve(
     ApiJson(body): ApiJson<ApproveBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
-    let view =
-        state.break_glass.approve(&admin.id, &id, body.share.as_ref()).await.map_err(problem)?;
-    Ok(Json(view))
+    let view = state.break_glass.approve(&admin.id, &id, body.share.as_ref()).await?;
+    Ok(Json(view.into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -145,7 +179,7 @@ async fn deny(
     ApiJson(body): ApiJson<DenyBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
-    Ok(Json(state.break_glass.deny(&admin.id, &id, &body.reason).await.map_err(problem)?))
+    Ok(Json(state.break_glass.deny(&admin.id, &id, &body.reason).await?.into()))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -179,119 +213,7 @@ async fn reveal(
 ) -> Result<Json<Revealed>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
     let passphrase = body.passphrase.map(Zeroizing::new);
-    let account = state
-        .break_glass
-        .reveal(&admin.id, &id, passphrase.as_ref().map(|p| p.as_str()))
-        .await
-        .map_err(problem)?;
+    let account =
+        state.break_glass.reveal(&admin.id, &id, passphrase.as_ref().map(|p| p.as_str())).await?;
     Ok(Json(Revealed { request_id: id, account: account.as_str().to_string() }))
 }
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct TransparencyBody {
-    account: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct Reveal {
-    revealed_at: i64,
-    reason_code: String,
-    case_id: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct Reveals {
-    reveals: Vec<Reveal>,
-}
-
-#[utoipa::path(
-    post,
-    path = "/v1/accounts/transparency",
-    tag = "break-glass",
-    description = "The user's transparency view: every reveal of their account. Scopes: `backend`.",
-    request_body = TransparencyBody,
-    responses((status = 200, description = "Reveals of this account", body = Reveals)),
-    security(("bearer" = [])),
-)]
-async fn transparency(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<TransparencyBody>,
-) -> Result<Json<Reveals>, Problem> {
-    caller.require(&[Scope::Backend])?;
-    let records = state.break_glass.transparency(&body.account).await.map_err(problem)?;
-    let reveals = records
-        .into_iter()
-        .map(|r| Reveal {
-            revealed_at: r.revealed_at,
-            reason_code: r.reason_code,
-            case_id: r.case_id,
-        })
-        .collect();
-    Ok(Json(Reveals { reveals }))
-}
-
-fn problem(error: BreakGlassError) -> Problem {
-    let detail = error.to_string();
-    match error {
-        BreakGlassError::Invalid(_) => Problem::invalid(detail),
-        BreakGlassError::UnknownReason(_) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown-reason-code",
-            "Unknown reason code",
-            detail,
-        ),
-        BreakGlassError::UnknownPseudonym | BreakGlassError::NotFound => Problem::not_found(detail),
-        BreakGlassError::SelfApproval => {
-            Problem::new(StatusCode::FORBIDDEN, "self-approval", "Self-approval refused", detail)
-        }
-        BreakGlassError::NotRequester => {
-            Problem::new(StatusCode::FORBIDDEN, "not-requester", "Not the requester", detail)
-        }
-        BreakGlassError::AlreadyApproved => {
-            Problem::new(StatusCode::CONFLICT, "already-approved", "Already approved", detail)
-        }
-        BreakGlassError::NotPending(_) => {
-            Problem::new(StatusCode::CONFLICT, "not-pending", "Not pending", detail)
-        }
-        BreakGlassError::NotApproved(_) => {
-            Problem::new(StatusCode::CONFLICT, "not-approved", "Not approved", detail)
-        }
-        BreakGlassError::AlreadyRevealed => {
-            Problem::new(StatusCode::CONFLICT, "already-revealed", "Already revealed", detail)
-        }
-        BreakGlassError::Expired => {
-            Problem::new(StatusCode::GONE, "expired", "Request expired", detail)
-        }
-        BreakGlassError::AccountDeleted => {
-            Problem::new(StatusCode::GONE, "account-deleted", "Account deleted", detail)
-        }
-        BreakGlassError::Shares(ShareError::TooFew { .. }) => Problem::new(
-            StatusCode::CONFLICT,
-            "not-enough-shares",
-            "Not enough custodian shares",
-            detail,
-        ),
-        BreakGlassError::Shares(ShareError::Sharing | ShareError::Custody(_)) => {
-            Problem::internal(error)
-        }
-        BreakGlassError::Shares(_) => Problem::invalid(detail),
-        BreakGlassError::Custody(CustodyError::PassphraseRequired) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "passphrase-required",
-            "Passphrase required",
-            detail,
-        ),
-        BreakGlassError::Custody(CustodyError::WrongPassphrase) => {
-            Problem::new(StatusCode::FORBIDDEN, "wrong-passphrase", "Wrong passphrase", detail)
-        }
-        BreakGlassError::Custody(_) | BreakGlassError::Link(_) | BreakGlassError::Store(_) => {
-            Problem::internal(error)
-        }
-    }
-}
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(request, list, approve, deny, reveal, transparency))]
-pub(super) struct Doc;

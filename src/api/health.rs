@@ -1,17 +1,14 @@
-//! Liveness and readiness.
+//! Liveness, readiness and the Prometheus scrape endpoint.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::problem::Problem;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(ready)).routes(routes!(metrics))
 }
 
 #[utoipa::path(
@@ -35,14 +32,9 @@ async fn healthz() -> &'static str {
 )]
 /// Ready when the database answers.
 async fn ready(State(state): State<AppState>) -> Result<&'static str, Problem> {
-    state.store.ping().await.map(|()| "ready").map_err(|e| {
+    state.ping_database().await.map(|()| "ready").map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        Problem::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            "the database is not reachable",
-        )
+        Problem::not_ready()
     })
 }
 
@@ -56,7 +48,7 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, Problem> {
 /// Prometheus scrape endpoint (OpenMetrics text). Unauthenticated, like
 /// `/healthz`: it holds counts and latencies, nothing about any user.
 async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    let (size, idle) = state.store.pool_usage();
+    let (size, idle) = state.pool_usage();
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -65,7 +57,3 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
         state.metrics.render(size, idle),
     )
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, ready, metrics))]
-pub(super) struct Doc;

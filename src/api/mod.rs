@@ -1,20 +1,25 @@
-//! HTTP interface: one module per caller. Handlers parse, authenticate,
-//! call one domain method and map its error; no business logic here.
+//! HTTP interface: one module per resource. Handlers parse, authenticate,
+//! call one domain method and let `?` map its error (`problem.rs`); no
+//! business logic here. Request and response bodies are declared here and
+//! never leave this module.
 
-mod abuse;
-mod admin;
+mod accounts;
 mod audit;
 mod auth;
-mod backend;
 mod break_glass;
+mod clients;
 mod disclosures;
 mod health;
-mod hub;
 mod json;
+mod key_packages;
 pub mod metrics;
-mod mls;
 pub mod openapi;
-pub mod problem;
+mod presentations;
+mod problem;
+mod pseudonyms;
+mod remedies;
+mod reports;
+mod reputation;
 mod well_known;
 
 use std::ops::Deref;
@@ -29,61 +34,90 @@ use tower_http::LatencyUnit;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa::openapi::Deprecated;
+use utoipa::openapi::path::Paths;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 pub use json::MAX_BODY_BYTES;
 
 use crate::api::metrics::Metrics;
-use crate::core::clock::Clock;
-use crate::services::abuse::Abuse;
-use crate::services::access::Access;
-use crate::services::breakglass::BreakGlass;
-use crate::services::config::Config;
-use crate::services::disclose::DisclosureIssuer;
-use crate::services::keyring::KeySet;
-use crate::services::mint::Minter;
-use crate::services::verify::Verifier;
-use crate::store::Store;
+use crate::services::Services;
 
-/// Everything a handler may reach, shared by all requests.
-pub struct Services {
-    pub config: Config,
-    pub store: Store,
-    pub keys: Arc<KeySet>,
-    pub access: Access,
-    pub minter: Minter,
-    pub abuse: Abuse,
-    pub break_glass: BreakGlass,
-    pub disclosures: DisclosureIssuer,
-    pub verifier: Verifier,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Metrics,
+/// What every request reaches: the domain services and the metrics.
+#[derive(Clone)]
+pub struct AppState {
+    services: Arc<Services>,
+    metrics: Arc<Metrics>,
 }
 
-#[derive(Clone)]
-pub struct AppState(pub Arc<Services>);
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self { services: Arc::new(services), metrics: Arc::new(Metrics::new()) }
+    }
+}
 
 impl Deref for AppState {
     type Target = Services;
 
     fn deref(&self) -> &Services {
-        &self.0
+        &self.services
     }
+}
+
+/// Every route, each registered once: the router and the OpenAPI document
+/// (`openapi::document`) are both split from this.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(openapi::routes())
+        .merge(health::routes())
+        .merge(well_known::routes())
+        .merge(pseudonyms::routes())
+        .merge(disclosures::routes())
+        .merge(presentations::routes())
+        .merge(key_packages::routes())
+        .merge(accounts::routes())
+        .merge(reports::routes())
+        .merge(remedies::routes())
+        .merge(reputation::routes())
+        .merge(clients::routes())
+        .merge(audit::routes())
+        .merge(break_glass::routes())
+}
+
+/// Registers `routes` a second time under the pre-`/v1/admin/` path `old`:
+/// the same handlers, documented as deprecated (with `_deprecated` operation
+/// ids and a pointer to the new path). Kept for one release.
+fn deprecated_alias(
+    router: OpenApiRouter<AppState>,
+    old: &str,
+    (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
+) -> OpenApiRouter<AppState> {
+    let mut aliased = Paths::new();
+    for (new, mut item) in paths.paths {
+        let operations = [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.deprecated = Some(Deprecated::True);
+            let description = operation.description.take().unwrap_or_default();
+            operation.description = Some(format!(
+                "Deprecated alias of `{new}`, removed in the next release. {description}"
+            ));
+            operation.operation_id = operation.operation_id.take().map(|id| id + "_deprecated");
+        }
+        aliased.paths.insert(old.to_string(), item);
+    }
+    router.routes((schemas, aliased, method_router))
 }
 
 /// The complete router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(health::routes())
-        .merge(well_known::routes())
-        .merge(backend::routes())
-        .merge(disclosures::routes())
-        .merge(hub::routes())
-        .merge(mls::routes())
-        .merge(admin::routes())
-        .merge(audit::routes())
-        .merge(break_glass::routes())
-        .merge(abuse::routes())
-        .merge(openapi::routes())
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { problem::Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
@@ -149,4 +183,9 @@ impl From<crate::services::verify::Finding> for FindingBody {
 /// Standard base64 with padding: the encoding of every binary value in the API.
 fn b64(bytes: &[u8]) -> String {
     Base64::encode_string(bytes)
+}
+
+/// RFC 3339 (UTC, whole seconds): the format of every time in the API.
+fn time(unix: i64) -> String {
+    crate::core::clock::rfc3339(unix)
 }

@@ -1,18 +1,24 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and
-//! served at `GET /openapi.json` (no authentication). Every error response
-//! is `application/problem+json` with the `Problem` schema.
+//! The OpenAPI 3.1 document, collected from the very registrations that
+//! build the router (`super::routes`), so the two cannot drift, and served
+//! at `GET /openapi.json` (no authentication). Every error response is
+//! `application/problem+json` with the `Problem` schema.
 
-use axum::Router;
-use axum::routing::get;
+use std::sync::LazyLock;
+
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
 }
+
+/// Built once, on the first request for it.
+static DOCUMENT: LazyLock<Document> = LazyLock::new(document);
 
 #[utoipa::path(
     get,
@@ -21,8 +27,8 @@ pub fn routes() -> Router<AppState> {
     description = "This OpenAPI document. Public: no authentication.",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)),
 )]
-async fn openapi_json() -> axum::Json<Document> {
-    axum::Json(document())
+async fn openapi_json() -> axum::Json<&'static Document> {
+    axum::Json(&DOCUMENT)
 }
 
 #[derive(OpenApi)]
@@ -35,29 +41,17 @@ async fn openapi_json() -> axum::Json<Document> {
             names the client scopes it accepts. Errors are RFC 9457 problem details.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(openapi_json),
     components(schemas(super::problem::Body)),
     modifiers(&Finish),
 )]
 struct Root;
 
-/// The complete document: every module's routes.
+/// The complete document: the paths the router serves, with the service's
+/// info, the bearer scheme and the problem responses.
 pub fn document() -> Document {
+    let (_, paths) = super::routes().split_for_parts();
     let mut doc = Root::openapi();
-    for part in [
-        super::health::Doc::openapi(),
-        super::well_known::Doc::openapi(),
-        super::backend::Doc::openapi(),
-        super::disclosures::Doc::openapi(),
-        super::hub::Doc::openapi(),
-        super::mls::Doc::openapi(),
-        super::admin::Doc::openapi(),
-        super::audit::Doc::openapi(),
-        super::break_glass::Doc::openapi(),
-        super::abuse::Doc::openapi(),
-    ] {
-        doc.merge(part);
-    }
+    doc.merge(paths);
     problem_responses(&mut doc);
     doc
 }

@@ -1,10 +1,25 @@
-//! RFC 9457 problem details: the one place where errors become HTTP.
-//! Internal detail goes to the log, never to the body.
+//! RFC 9457 problem details: the one error map. Every domain error becomes
+//! HTTP here (`impl From<…> for Problem`, so handlers use `?`), and every
+//! problem slug is spelled once in this file. Internal detail goes to the
+//! log, never to the body.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use super::json::MAX_BODY_BYTES;
+use crate::services::abuse::AbuseError;
+use crate::services::access::AccessError;
+use crate::services::audit::AuditError;
+use crate::services::breakglass::BreakGlassError;
+use crate::services::breakglass::custody::CustodyError;
+use crate::services::breakglass::shares::ShareError;
+use crate::services::disclose::DisclosureError;
+use crate::services::mint::MintError;
+use crate::services::verify::VerifyRequestError;
+use crate::services::verify::key_package::KeyPackageError;
 
 /// Prefix of every problem `type`; the slug after it is stable API.
 pub const TYPE_PREFIX: &str = "urn:veil:problem:";
@@ -12,12 +27,12 @@ pub const TYPE_PREFIX: &str = "urn:veil:problem:";
 /// An error response. `slug` is the stable machine-readable kind.
 #[derive(Debug, Clone)]
 pub struct Problem {
-    pub status: StatusCode,
-    pub slug: &'static str,
-    pub title: &'static str,
-    pub detail: String,
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: String,
     /// Seconds to send as `Retry-After` (429 responses).
-    pub retry_after: Option<i64>,
+    retry_after: Option<i64>,
 }
 
 /// The body of every error response (`application/problem+json`).
@@ -33,7 +48,7 @@ pub(super) struct Body<'a> {
 }
 
 impl Problem {
-    pub fn new(
+    fn new(
         status: StatusCode,
         slug: &'static str,
         title: &'static str,
@@ -43,7 +58,7 @@ impl Problem {
     }
 
     /// 429: a limit was reached; the client may retry after `seconds`.
-    pub fn rate_limited(detail: impl Into<String>, seconds: i64) -> Self {
+    fn rate_limited(detail: impl Into<String>, seconds: i64) -> Self {
         Self {
             retry_after: Some(seconds.max(1)),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Rate limited", detail)
@@ -67,8 +82,24 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
 
+    /// What every route says of a pseudonym it does not know, word for
+    /// word, so the routes cannot be told apart by their answer.
+    pub fn no_such_pseudonym() -> Self {
+        Self::not_found("no such pseudonym")
+    }
+
     pub fn invalid(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", "Invalid request", detail)
+    }
+
+    /// 503: the database does not answer (readiness).
+    pub fn not_ready() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "the database is not reachable",
+        )
     }
 
     /// Logs the cause and answers a detail-free 500.
@@ -80,6 +111,213 @@ impl Problem {
             "Internal error",
             "the request could not be completed; the error was logged",
         )
+    }
+
+    fn account_restricted(detail: String) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "account-restricted", "Account restricted", detail)
+    }
+
+    fn reputation_too_low(detail: String) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "reputation-too-low", "Reputation too low", detail)
+    }
+
+    fn conflict(slug: &'static str, title: &'static str, detail: String) -> Self {
+        Self::new(StatusCode::CONFLICT, slug, title, detail)
+    }
+}
+
+/// A JSON body the extractor refused: malformed JSON is 400, a body of the
+/// wrong shape (unknown or missing fields) 422, a body over the limit 413, a
+/// missing JSON content type 415.
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        let detail = rejection.body_text();
+        match rejection {
+            JsonRejection::JsonDataError(_) => Problem::invalid(detail),
+            JsonRejection::JsonSyntaxError(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON", detail)
+            }
+            JsonRejection::MissingJsonContentType(_) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as application/json",
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            ),
+            _ => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
+        }
+    }
+}
+
+impl From<MintError> for Problem {
+    fn from(error: MintError) -> Self {
+        let detail = error.to_string();
+        match error {
+            MintError::InvalidRequest(detail) => Problem::invalid(detail),
+            MintError::InvalidKey { .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-key", "Invalid key", detail)
+            }
+            MintError::DuplicateKey { .. } | MintError::KeyInUse => {
+                Problem::conflict("key-in-use", "Key already used", detail)
+            }
+            MintError::AccountRestricted => Problem::account_restricted(detail),
+            MintError::ReputationTooLow => Problem::reputation_too_low(detail),
+            MintError::RateLimited { retry_after, .. } => {
+                Problem::rate_limited(detail, retry_after)
+            }
+            MintError::Internal(cause) => Problem::internal(cause),
+        }
+    }
+}
+
+impl From<DisclosureError> for Problem {
+    fn from(error: DisclosureError) -> Self {
+        let detail = error.to_string();
+        match error {
+            DisclosureError::InvalidRequest(_) | DisclosureError::InvalidClaim(_) => {
+                Problem::invalid(detail)
+            }
+            DisclosureError::NotFound => Problem::no_such_pseudonym(),
+            DisclosureError::Inactive(_) => {
+                Problem::conflict("pseudonym-inactive", "Pseudonym not active", detail)
+            }
+            DisclosureError::AccountRestricted => Problem::account_restricted(detail),
+            DisclosureError::ReputationTooLow => Problem::reputation_too_low(detail),
+            DisclosureError::Internal(cause) => Problem::internal(cause),
+        }
+    }
+}
+
+impl From<VerifyRequestError> for Problem {
+    fn from(error: VerifyRequestError) -> Self {
+        let detail = error.to_string();
+        match error {
+            VerifyRequestError::Invalid(detail) => Problem::invalid(detail),
+            VerifyRequestError::UnknownPolicy(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-policy",
+                "Unknown room policy",
+                detail,
+            ),
+            VerifyRequestError::Malformed(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "malformed-presentation",
+                "Malformed presentation",
+                detail,
+            ),
+            VerifyRequestError::Internal(cause) => Problem::internal(cause),
+        }
+    }
+}
+
+impl From<KeyPackageError> for Problem {
+    fn from(error: KeyPackageError) -> Self {
+        match error {
+            KeyPackageError::Malformed(_) => Problem::invalid(error.to_string()),
+            KeyPackageError::Internal(cause) => Problem::internal(cause),
+        }
+    }
+}
+
+impl From<AbuseError> for Problem {
+    fn from(error: AbuseError) -> Self {
+        let detail = error.to_string();
+        match error {
+            AbuseError::Invalid(detail) => Problem::invalid(detail),
+            AbuseError::UnknownPseudonym | AbuseError::UnknownRemedy => Problem::not_found(detail),
+            AbuseError::NotAllowed => Problem::forbidden_scope(),
+            AbuseError::NotLiftable => {
+                Problem::conflict("remedy-not-liftable", "Remedy not liftable", detail)
+            }
+            AbuseError::Internal(cause) => Problem::internal(cause),
+        }
+    }
+}
+
+impl From<AccessError> for Problem {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::BadName | AccessError::NoScopes => Problem::invalid(error.to_string()),
+            AccessError::LastAdmin => {
+                Problem::conflict("last-admin", "Last admin", error.to_string())
+            }
+            AccessError::Random | AccessError::Store(_) => Problem::internal(error),
+        }
+    }
+}
+
+impl From<AuditError> for Problem {
+    fn from(error: AuditError) -> Self {
+        Problem::internal(error)
+    }
+}
+
+impl From<BreakGlassError> for Problem {
+    fn from(error: BreakGlassError) -> Self {
+        let detail = error.to_string();
+        match error {
+            BreakGlassError::Invalid(_) => Problem::invalid(detail),
+            BreakGlassError::UnknownReason(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-reason-code",
+                "Unknown reason code",
+                detail,
+            ),
+            BreakGlassError::UnknownPseudonym | BreakGlassError::NotFound => {
+                Problem::not_found(detail)
+            }
+            BreakGlassError::SelfApproval => Problem::new(
+                StatusCode::FORBIDDEN,
+                "self-approval",
+                "Self-approval refused",
+                detail,
+            ),
+            BreakGlassError::NotRequester => {
+                Problem::new(StatusCode::FORBIDDEN, "not-requester", "Not the requester", detail)
+            }
+            BreakGlassError::AlreadyApproved => {
+                Problem::conflict("already-approved", "Already approved", detail)
+            }
+            BreakGlassError::NotPending(_) => {
+                Problem::conflict("not-pending", "Not pending", detail)
+            }
+            BreakGlassError::NotApproved(_) => {
+                Problem::conflict("not-approved", "Not approved", detail)
+            }
+            BreakGlassError::AlreadyRevealed => {
+                Problem::conflict("already-revealed", "Already revealed", detail)
+            }
+            BreakGlassError::Expired => {
+                Problem::new(StatusCode::GONE, "expired", "Request expired", detail)
+            }
+            BreakGlassError::AccountDeleted => {
+                Problem::new(StatusCode::GONE, "account-deleted", "Account deleted", detail)
+            }
+            BreakGlassError::Shares(ShareError::TooFew { .. }) => {
+                Problem::conflict("not-enough-shares", "Not enough custodian shares", detail)
+            }
+            BreakGlassError::Shares(ShareError::Sharing | ShareError::Custody(_)) => {
+                Problem::internal(error)
+            }
+            BreakGlassError::Shares(_) => Problem::invalid(detail),
+            BreakGlassError::Custody(CustodyError::PassphraseRequired) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "passphrase-required",
+                "Passphrase required",
+                detail,
+            ),
+            BreakGlassError::Custody(CustodyError::WrongPassphrase) => {
+                Problem::new(StatusCode::FORBIDDEN, "wrong-passphrase", "Wrong passphrase", detail)
+            }
+            BreakGlassError::Custody(_) | BreakGlassError::Link(_) | BreakGlassError::Store(_) => {
+                Problem::internal(error)
+            }
+        }
     }
 }
 

@@ -1,24 +1,25 @@
 //! Public issuer metadata: what a hub needs to trust our pseudonyms.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use coset::{CborSerializable, CoseKeyBuilder, CoseKeySet, iana};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::problem::Problem;
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
 use crate::services::keyring::{KeyKind, RetiredPublic};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/veil-issuer", get(issuer))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/jwt-vc-issuer", get(jwt_vc_issuer))
-        .route("/.well-known/cose-keys", get(cose_keys))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(issuer))
+        .routes(routes!(jwks))
+        .routes(routes!(jwt_vc_issuer))
+        .routes(routes!(cose_keys))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -161,7 +162,3 @@ async fn cose_keys(State(state): State<AppState>) -> Result<impl IntoResponse, P
     let bytes = CoseKeySet(keys).to_vec().map_err(Problem::internal)?;
     Ok(([(CONTENT_TYPE, "application/cose-key-set")], bytes))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(issuer, jwks, jwt_vc_issuer, cose_keys))]
-pub(super) struct Doc;

@@ -53,6 +53,14 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Reads back what [`rfc3339`] rendered (any RFC 3339 offset), as Unix
+/// seconds; `None` if it is not RFC 3339.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +70,12 @@ mod tests {
         assert_eq!(coarsen_to_hour(7_199), 3_600);
         assert_eq!(coarsen_to_hour(7_200), 7_200);
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn rfc3339_reads_back() {
+        assert_eq!(parse_rfc3339(&rfc3339(1_900_000_800)), Some(1_900_000_800));
+        assert_eq!(parse_rfc3339("2030-03-17T18:46:40+01:00"), Some(1_900_000_000));
+        assert_eq!(parse_rfc3339("1900000800"), None);
     }
 }

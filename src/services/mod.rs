@@ -11,4 +11,7 @@ pub mod disclose;
 pub mod keyring;
 pub mod linkage_lookup;
 pub mod mint;
+mod set;
 pub mod verify;
+
+pub use set::Services;

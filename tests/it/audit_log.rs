@@ -9,7 +9,7 @@ use veil::services::audit::chain::{
 };
 
 use crate::support::mls::MlsClient;
-use crate::support::{TestApp, assert_problem};
+use crate::support::{TestApp, assert_problem, served_audit_entries};
 
 /// One pseudonym to adjust, via `backend`.
 async fn pseudonym(app: &TestApp, backend: &str) -> String {
@@ -21,7 +21,8 @@ async fn pseudonym(app: &TestApp, backend: &str) -> String {
 /// An audited action: an operator's reputation adjustment.
 async fn adjust(app: &TestApp, uri: &str, note: &str) {
     let body = json!({"pseudonym": uri, "points": 1, "case_id": "case-7", "reason": note});
-    let (status, body) = app.post("/v1/reputation-adjustments", &app.admin_token, &body).await;
+    let (status, body) =
+        app.post("/v1/admin/reputation-adjustments", &app.admin_token, &body).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -33,7 +34,7 @@ async fn read_log(app: &TestApp, token: &str) -> Vec<AuditEntry> {
         let (status, body) =
             app.get(&format!("/v1/admin/audit?after={after}&limit=2"), Some(token)).await;
         assert_eq!(status, 200, "{body}");
-        let page: Vec<AuditEntry> = serde_json::from_value(body["entries"].clone()).unwrap();
+        let page = served_audit_entries(&body["entries"]);
         entries.extend(page);
         match body["next_after"].as_i64() {
             Some(next) => after = next,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
-use veil::core::clock::ManualClock;
+use veil::core::clock::{ManualClock, rfc3339};
 use veil::core::linkage::open_glass_link;
 use veil::services::audit::chain::{AuditEntry, GENESIS, verify_entries};
 use veil::services::breakglass::custody::{read_key_file, seal_key};
@@ -15,7 +15,7 @@ use veil::services::breakglass::shares;
 use zeroize::Zeroizing;
 
 use crate::support::mls::MlsClient;
-use crate::support::{Db, TestApp, assert_problem};
+use crate::support::{Db, TestApp, assert_problem, served_audit_entries};
 
 const ACCOUNT: &str = "alice.breakglass@example.org";
 
@@ -45,7 +45,7 @@ async fn step(app: &TestApp, token: &str, id: &str, action: &str) -> (u16, Value
 async fn audit_log(app: &TestApp) -> Vec<AuditEntry> {
     let (status, body) = app.get("/v1/admin/audit?limit=1000", Some(&app.admin_token)).await;
     assert_eq!(status, 200, "{body}");
-    serde_json::from_value(body["entries"].clone()).unwrap()
+    served_audit_entries(&body["entries"])
 }
 
 async fn rows(app: &TestApp, table: &str) -> usize {
@@ -63,7 +63,7 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
     let (status, created) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["status"], "pending");
-    assert_eq!(created["expires_at"], 1_900_000_800 + 4 * 3600);
+    assert_eq!(created["expires_at"], rfc3339(1_900_000_800 + 4 * 3600));
     let id = created["request_id"].as_str().unwrap().to_string();
     responses.push(created);
 
@@ -130,7 +130,7 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["reveals"],
-        json!([{"revealed_at": 1_900_000_800, "reason_code": "imminent-harm", "case_id": "case-42"}])
+        json!([{"revealed_at": rfc3339(1_900_000_800), "reason_code": "imminent-harm", "case_id": "case-42"}])
     );
     let (status, body) = app.post("/v1/accounts/transparency", &second, &transparency).await;
     assert_problem(status, &body, 403, "insufficient-scope");
@@ -200,7 +200,7 @@ async fn deleted_account_cannot_be_revealed((app, _clock): (TestApp, Arc<ManualC
     let id = created["request_id"].as_str().unwrap().to_string();
     assert_eq!(step(&app, &second, &id, "approve").await.0, 200);
     let remedy = json!({"pseudonym": uri, "action": "delete", "case_id": "c", "reason": "gdpr"});
-    let (status, body) = app.post("/v1/remedies", &app.admin_token, &remedy).await;
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &remedy).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
     assert_problem(status, &body, 410, "account-deleted");

@@ -40,7 +40,7 @@ async fn one_remedy_reaches_every_pseudonym_of_the_abuser(app: TestApp) {
     // The operator acts on one pseudonym; the remedy reaches the account.
     let remedy = json!({"pseudonym": mallory[0].uri, "action": "suspend_and_revoke",
                         "case_id": "case-42", "reason": "spam across rooms"});
-    let (status, body) = app.post("/v1/remedies", &app.admin_token, &remedy).await;
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &remedy).await;
     assert_eq!(status, 201, "{body}");
 
     for (persona, package) in mallory.iter().zip(&packages) {

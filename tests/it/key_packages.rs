@@ -158,7 +158,7 @@ async fn revoked_pseudonyms_fail_validation(app: TestApp) {
     let package = alice.key_package(&b64(&minted["mls_credential"]));
     let remedy = json!({"pseudonym": minted["uri"], "action": "suspend_and_revoke",
                         "case_id": "case-1", "reason": "spam"});
-    let (status, body) = app.post("/v1/remedies", &app.admin_token, &remedy).await;
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &remedy).await;
     assert_eq!(status, 201, "{body}");
     let report = validate(&app, &hub, &package).await;
     assert_eq!(report["valid"], false, "{report}");

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use veil::core::clock::rfc3339;
+use veil::core::clock::{parse_rfc3339, rfc3339};
 use veil::formats::keys::public_key::{Jwk, P256PublicKey};
 use veil::services::audit::chain::{AuditEntry, Checkpoint, GENESIS, verify_entries};
 use veil::services::config::Config;
@@ -63,8 +63,45 @@ struct Export {
 
 #[derive(Deserialize)]
 struct Page {
-    entries: Vec<AuditEntry>,
+    entries: Vec<ServedEntry>,
     next_after: Option<i64>,
+}
+
+/// An entry as `GET /v1/admin/audit` serves it: `at` in RFC 3339. The hash
+/// covers `at` as Unix seconds, so it is read back before verifying.
+#[derive(Deserialize)]
+struct ServedEntry {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    case_id: Option<String>,
+    justification: String,
+    #[serde(default)]
+    sealed: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl ServedEntry {
+    fn into_entry(self) -> Result<AuditEntry, Failure> {
+        let at = parse_rfc3339(&self.at).ok_or_else(|| {
+            Failure::refused(format!("entry {}: `at` is not an RFC 3339 time", self.seq))
+        })?;
+        Ok(AuditEntry {
+            seq: self.seq,
+            at,
+            actor: self.actor,
+            action: self.action,
+            target: self.target,
+            case_id: self.case_id,
+            justification: self.justification,
+            sealed: self.sealed,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
 }
 
 /// Which entries are fetched per request.
@@ -101,7 +138,9 @@ async fn fetch_all(api: &Api, bar: &ProgressBar) -> Result<Vec<AuditEntry>, Fail
         let query = [("after", after.to_string()), ("limit", PAGE.to_string())];
         let page: Page = parse(api.get_query(&["v1", "admin", "audit"], &query).await?)?;
         bar.inc(page.entries.len() as u64);
-        entries.extend(page.entries);
+        for entry in page.entries {
+            entries.push(entry.into_entry()?);
+        }
         match page.next_after {
             Some(next) => after = next,
             None => {

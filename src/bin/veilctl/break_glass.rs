@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
-use veil::core::clock::rfc3339;
 use veil::services::breakglass::custody::{read_key_file, seal_key};
 use veil::services::breakglass::shares;
 use zeroize::Zeroizing;
@@ -163,7 +162,8 @@ struct RequestView {
     status: String,
     approvals: i64,
     approvals_required: i64,
-    expires_at: i64,
+    /// RFC 3339, as the API answers.
+    expires_at: String,
 }
 
 #[derive(Deserialize)]
@@ -342,7 +342,7 @@ fn show(response: serde_json::Value, output: Output, verb: &str) -> Result<(), F
         view.status,
         view.approvals,
         view.approvals_required,
-        rfc3339(view.expires_at)
+        view.expires_at
     );
     Ok(())
 }
@@ -388,7 +388,7 @@ async fn list(api: &Api, status: Option<String>, output: Output) -> Result<(), F
                 r.case_id,
                 r.requester,
                 format!("{}/{}", r.approvals, r.approvals_required),
-                rfc3339(r.expires_at),
+                r.expires_at,
             ]
         })
         .collect();

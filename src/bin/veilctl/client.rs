@@ -7,7 +7,6 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
-use veil::core::clock::rfc3339;
 use veil::services::access::Scope;
 
 use crate::error::Failure;
@@ -79,8 +78,9 @@ struct ClientView {
     id: String,
     name: String,
     scopes: Vec<String>,
-    created_at: i64,
-    revoked_at: Option<i64>,
+    /// RFC 3339, as the API answers.
+    created_at: String,
+    revoked_at: Option<String>,
 }
 
 pub async fn run(opts: Opts, api: &Api, output: Output) -> Result<(), Failure> {
@@ -125,7 +125,7 @@ async fn list(api: &Api, output: Output) -> Result<(), Failure> {
         .into_iter()
         .map(|c| {
             let status = if c.revoked_at.is_some() { "revoked" } else { "active" };
-            vec![c.id, c.name, c.scopes.join(" "), rfc3339(c.created_at), status.to_string()]
+            vec![c.id, c.name, c.scopes.join(" "), c.created_at, status.to_string()]
         })
         .collect();
     print_table(&["ID", "NAME", "SCOPES", "CREATED", "STATUS"], rows);

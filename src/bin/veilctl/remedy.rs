@@ -1,10 +1,9 @@
 //! `veilctl remedy`: apply, list and lift remedies on the account behind a
-//! pseudonym (`/v1/remedies`). The account itself is never shown.
+//! pseudonym (`/v1/admin/remedies`). The account itself is never shown.
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Deserialize;
 use serde_json::json;
-use veil::core::clock::rfc3339;
 
 use crate::error::Failure;
 use crate::http::{Api, parse};
@@ -105,9 +104,10 @@ struct RemedyView {
     id: String,
     action: String,
     case_id: String,
-    created_at: i64,
-    expires_at: Option<i64>,
-    lifted_at: Option<i64>,
+    /// RFC 3339, as the API answers.
+    created_at: String,
+    expires_at: Option<String>,
+    lifted_at: Option<String>,
     affected_pseudonyms: i64,
 }
 
@@ -139,7 +139,7 @@ async fn apply(opts: ApplyOpts, api: &Api, output: Output) -> Result<(), Failure
     if let Some(duration) = opts.duration {
         body["duration"] = json!(duration);
     }
-    let response = api.post(&["v1", "remedies"], &body).await?;
+    let response = api.post(&["v1", "admin", "remedies"], &body).await?;
     if output.json {
         print_json(&response);
         return Ok(());
@@ -155,7 +155,8 @@ async fn apply(opts: ApplyOpts, api: &Api, output: Output) -> Result<(), Failure
 }
 
 async fn list(api: &Api, output: Output) -> Result<(), Failure> {
-    let Some(list) = api.get_for_table::<RemedyList>(&["v1", "remedies"], output).await? else {
+    let Some(list) = api.get_for_table::<RemedyList>(&["v1", "admin", "remedies"], output).await?
+    else {
         return Ok(());
     };
     let rows = list
@@ -164,17 +165,10 @@ async fn list(api: &Api, output: Output) -> Result<(), Failure> {
         .map(|r| {
             let state = match (r.lifted_at, r.expires_at) {
                 (Some(_), _) => "lifted".to_string(),
-                (None, Some(at)) => format!("until {}", rfc3339(at)),
+                (None, Some(at)) => format!("until {at}"),
                 (None, None) => "permanent".to_string(),
             };
-            vec![
-                r.id,
-                r.action,
-                r.case_id,
-                rfc3339(r.created_at),
-                r.affected_pseudonyms.to_string(),
-                state,
-            ]
+            vec![r.id, r.action, r.case_id, r.created_at, r.affected_pseudonyms.to_string(), state]
         })
         .collect();
     print_table(&["ID", "ACTION", "CASE", "APPLIED", "PSEUDONYMS", "STATE"], rows);
@@ -185,8 +179,9 @@ async fn lift(opts: LiftOpts, api: &Api, output: Output) -> Result<(), Failure> 
     if !opts.yes {
         confirm(&format!("Lift remedy {}?", opts.id))?;
     }
-    let response =
-        api.post(&["v1", "remedies", &opts.id, "lift"], &json!({"reason": opts.reason})).await?;
+    let response = api
+        .post(&["v1", "admin", "remedies", &opts.id, "lift"], &json!({"reason": opts.reason}))
+        .await?;
     if output.json {
         let shown =
             if response.is_null() { json!({"id": opts.id, "lifted": true}) } else { response };

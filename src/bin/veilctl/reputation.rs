@@ -1,5 +1,5 @@
 //! `veilctl reputation adjust`: an operator's adjustment of the standing of
-//! the account behind a pseudonym (`/v1/reputation-adjustments`, audited).
+//! the account behind a pseudonym (`/v1/admin/reputation-adjustments`, audited).
 
 use clap::{Args, Subcommand};
 use serde::Deserialize;
@@ -70,7 +70,7 @@ async fn adjust(opts: AdjustOpts, api: &Api, output: Output) -> Result<(), Failu
         "case_id": opts.case_id,
         "reason": opts.reason,
     });
-    let response = api.post(&["v1", "reputation-adjustments"], &body).await?;
+    let response = api.post(&["v1", "admin", "reputation-adjustments"], &body).await?;
     if output.json {
         print_json(&response);
         return Ok(());

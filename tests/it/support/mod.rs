@@ -299,3 +299,17 @@ async fn fresh_postgres_schema() -> Option<String> {
     let separator = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
 }
+
+/// Audit entries as `GET /v1/admin/audit` serves them (`at` in RFC 3339),
+/// read back into the chain's own type (`at` in Unix seconds, as hashed).
+pub fn served_audit_entries(
+    entries: &serde_json::Value,
+) -> Vec<veil::services::audit::chain::AuditEntry> {
+    let mut entries = entries.clone();
+    for entry in entries.as_array_mut().expect("an array of entries") {
+        let at = entry["at"].as_str().expect("`at` is a string");
+        let unix = veil::core::clock::parse_rfc3339(at).expect("`at` is RFC 3339");
+        entry["at"] = serde_json::json!(unix);
+    }
+    serde_json::from_value(entries).expect("audit entries")
+}

@@ -1,24 +1,26 @@
-//! Routes for the provider's backend: minting.
+//! Pseudonyms: minted by the provider's backend, their status checked by
+//! MIMI hubs.
 
-use axum::extract::State;
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
-use super::{AppState, b64};
-use crate::core::clock::rfc3339;
+use super::{AppState, b64, time};
+use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::Jwk;
 use crate::formats::x509::der_to_pem;
-use crate::services::abuse::relations::Relation;
+use crate::services::abuse::relations;
 use crate::services::access::Scope;
-use crate::services::mint::{MintError, MintRequest, Minted};
+use crate::services::mint::{MintRequest, Minted};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/pseudonyms", post(mint))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(mint)).routes(routes!(status))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -40,6 +42,20 @@ fn default_validity() -> u32 {
     30
 }
 
+/// One relation key as the backend sends it, e.g. `{"kind": "email", "value": "a@b.example"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Relation {
+    kind: String,
+    value: String,
+}
+
+impl From<Relation> for relations::Relation {
+    fn from(r: Relation) -> Self {
+        Self { kind: r.kind, value: r.value }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 struct MintResponse {
     pseudonyms: Vec<PseudonymBody>,
@@ -52,7 +68,9 @@ struct PseudonymBody {
     certificate_chain: Vec<String>,
     certificate_pem: String,
     mls_credential: String,
+    #[schema(format = DateTime)]
     not_before: String,
+    #[schema(format = DateTime)]
     not_after: String,
     connection_only: bool,
 }
@@ -75,12 +93,12 @@ async fn mint(
     let request = MintRequest {
         account: body.account,
         client_id: client.id.clone(),
-        relations: body.relations,
+        relations: body.relations.into_iter().map(Into::into).collect(),
         keys: body.keys,
         connection_only: body.connection_only,
         validity_days: body.validity_days,
     };
-    let minted = state.minter.mint(&request).await.map_err(mint_problem)?;
+    let minted = state.minter.mint(&request).await?;
     state.metrics.pseudonyms_minted(minted.len() as u64);
     let ca_der = state.keys.ca.cert_der();
     let pseudonyms = minted.into_iter().map(|m| pseudonym_body(m, ca_der)).collect();
@@ -92,45 +110,37 @@ fn pseudonym_body(m: Minted, ca_der: &[u8]) -> PseudonymBody {
         certificate_pem: der_to_pem(&m.leaf_der),
         certificate_chain: vec![b64(&m.leaf_der), b64(ca_der)],
         mls_credential: b64(&m.mls_credential),
-        not_before: rfc3339(m.not_before),
-        not_after: rfc3339(m.not_after),
+        not_before: time(m.not_before),
+        not_after: time(m.not_after),
         connection_only: m.connection_only,
         id: m.id,
         uri: m.uri,
     }
 }
 
-fn mint_problem(error: MintError) -> Problem {
-    match error {
-        MintError::InvalidRequest(detail) => Problem::invalid(detail),
-        MintError::InvalidKey { .. } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-key",
-            "Invalid key",
-            error.to_string(),
-        ),
-        MintError::DuplicateKey { .. } | MintError::KeyInUse => {
-            Problem::new(StatusCode::CONFLICT, "key-in-use", "Key already used", error.to_string())
-        }
-        MintError::AccountRestricted => Problem::new(
-            StatusCode::FORBIDDEN,
-            "account-restricted",
-            "Account restricted",
-            error.to_string(),
-        ),
-        MintError::ReputationTooLow => Problem::new(
-            StatusCode::FORBIDDEN,
-            "reputation-too-low",
-            "Reputation too low",
-            error.to_string(),
-        ),
-        MintError::RateLimited { retry_after, .. } => {
-            Problem::rate_limited(error.to_string(), retry_after)
-        }
-        MintError::Internal(cause) => Problem::internal(cause),
-    }
+#[derive(Serialize, utoipa::ToSchema)]
+struct StatusBody {
+    uri: String,
+    status: PseudonymStatus,
+    #[schema(format = DateTime)]
+    not_after: String,
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(mint))]
-pub(super) struct Doc;
+#[utoipa::path(
+    get,
+    path = "/v1/pseudonyms/{id}",
+    tag = "hub",
+    description = "Status of a pseudonym. Scopes: `hub`, `backend`.",
+    params(("id" = String, Path, description = "Pseudonym id")),
+    responses((status = 200, description = "The pseudonym's status", body = StatusBody), (status = 404, description = "No such pseudonym")),
+    security(("bearer" = [])),
+)]
+async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StatusBody>, Problem> {
+    caller.require(&[Scope::Hub, Scope::Backend])?;
+    let view = state.minter.status(&id).await?.ok_or_else(Problem::no_such_pseudonym)?;
+    Ok(Json(StatusBody { uri: view.uri, status: view.status, not_after: time(view.not_after) }))
+}

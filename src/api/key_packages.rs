@@ -1,23 +1,21 @@
-//! Routes for MIMI hubs about MLS: KeyPackage validation.
+//! MLS KeyPackages: hubs validate one carrying a veil credential.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
-use super::FindingBody;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
-use crate::core::clock::rfc3339;
+use super::{AppState, FindingBody, time};
 use crate::core::status::PseudonymStatus;
 use crate::services::access::Scope;
-use crate::services::verify::key_package::KeyPackageError;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/mls/key-packages/validate", post(validate))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(validate))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -34,6 +32,7 @@ struct ReportBody {
     pseudonym: Option<String>,
     status: Option<PseudonymStatus>,
     connection_only: Option<bool>,
+    #[schema(format = DateTime)]
     not_after: Option<String>,
     errors: Vec<FindingBody>,
 }
@@ -55,12 +54,9 @@ async fn validate(
     caller.require(&[Scope::Hub])?;
     let bytes = Base64::decode_vec(body.key_package.trim())
         .map_err(|_| Problem::invalid("`key_package` is not standard base64"))?;
-    let report = state.verifier.validate_key_package(&bytes).await.map_err(|e| match e {
-        KeyPackageError::Malformed(_) => Problem::invalid(e.to_string()),
-        KeyPackageError::Internal(cause) => Problem::internal(cause),
-    })?;
+    let report = state.verifier.validate_key_package(&bytes).await?;
     let (pseudonym, status, not_after) = match report.pseudonym {
-        Some(view) => (Some(view.uri), Some(view.status), Some(rfc3339(view.not_after))),
+        Some(view) => (Some(view.uri), Some(view.status), Some(time(view.not_after))),
         None => (None, None, None),
     };
     let errors = report.errors.into_iter().map(FindingBody::from).collect();
@@ -73,7 +69,3 @@ async fn validate(
         errors,
     }))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(validate))]
-pub(super) struct Doc;

@@ -1,21 +1,20 @@
-//! Admin routes: API clients.
+//! API clients: operators create, list and revoke them.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
-use crate::services::access::{AccessError, Client, Scope};
+use super::{AppState, time};
+use crate::services::access::Scope;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/clients", get(list).post(create))
-        .route("/v1/admin/clients/{id}", delete(revoke))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list_clients)).routes(routes!(revoke))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -32,6 +31,18 @@ struct Created {
     scopes: Vec<Scope>,
     /// Shown only in this response.
     token: String,
+}
+
+/// An API client (never its token).
+#[derive(Serialize, utoipa::ToSchema)]
+struct Client {
+    id: String,
+    name: String,
+    scopes: Vec<Scope>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    revoked_at: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -54,11 +65,8 @@ async fn create(
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Created>), Problem> {
     let admin = caller.require(&[Scope::Admin])?;
-    let (client, token) = state
-        .access
-        .create_client(&admin.id, &body.name, &body.scopes, state.clock.now())
-        .await
-        .map_err(access_problem)?;
+    let (client, token) =
+        state.access.create_client(&admin.id, &body.name, &body.scopes, state.clock.now()).await?;
     tracing::info!(client_id = %client.id, "API client created");
     let created = Created {
         id: client.id,
@@ -77,9 +85,24 @@ async fn create(
     responses((status = 200, description = "Active clients", body = ClientList)),
     security(("bearer" = [])),
 )]
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ClientList>, Problem> {
+async fn list_clients(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ClientList>, Problem> {
     caller.require(&[Scope::Admin])?;
-    let clients = state.access.list().await.map_err(access_problem)?;
+    let clients = state
+        .access
+        .list()
+        .await?
+        .into_iter()
+        .map(|c| Client {
+            id: c.id,
+            name: c.name,
+            scopes: c.scopes,
+            created_at: time(c.created_at),
+            revoked_at: c.revoked_at.map(time),
+        })
+        .collect();
     Ok(Json(ClientList { clients }))
 }
 
@@ -98,25 +121,9 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
-    match state.access.revoke(&admin.id, &id, state.clock.now()).await.map_err(access_problem)? {
-        true => {
-            tracing::info!(client_id = %id, "API client revoked");
-            Ok(StatusCode::NO_CONTENT)
-        }
-        false => Err(Problem::not_found("no active client with this id")),
+    if !state.access.revoke(&admin.id, &id, state.clock.now()).await? {
+        return Err(Problem::not_found("no active client with this id"));
     }
+    tracing::info!(client_id = %id, "API client revoked");
+    Ok(StatusCode::NO_CONTENT)
 }
-
-fn access_problem(error: AccessError) -> Problem {
-    match error {
-        AccessError::BadName | AccessError::NoScopes => Problem::invalid(error.to_string()),
-        AccessError::LastAdmin => {
-            Problem::new(StatusCode::CONFLICT, "last-admin", "Last admin", error.to_string())
-        }
-        AccessError::Random | AccessError::Store(_) => Problem::internal(error),
-    }
-}
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(create, list, revoke))]
-pub(super) struct Doc;

@@ -1,0 +1,176 @@
+//! Accounts, seen only through what may be told about them: the backend
+//! asks about and seeds its own users and shows them every reveal of their
+//! account; operators see the standing behind a pseudonym. No response
+//! names an account.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Caller;
+use super::json::ApiJson;
+use super::problem::Problem;
+use super::{AppState, time};
+use crate::services::abuse::Signals;
+use crate::services::access::Scope;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account_status))
+        .routes(routes!(account_status_by_pseudonym))
+        .routes(routes!(signals))
+        .routes(routes!(transparency))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AccountBody {
+    account: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PseudonymRef {
+    /// A pseudonym URI of the account.
+    pseudonym: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SignalsBody {
+    account: String,
+    verified_phone: Option<bool>,
+    account_age_days: Option<u32>,
+}
+
+/// What the backend may learn about its own user.
+#[derive(Serialize, utoipa::ToSchema)]
+struct AccountStatus {
+    /// `active`, `muted` or `suspended`.
+    status: String,
+    score: i64,
+    min_score_to_mint: i64,
+    min_score_to_disclose: i64,
+    remaining_this_hour: i64,
+    remaining_today: i64,
+    active_pseudonyms: i64,
+    max_active_pseudonyms: i64,
+}
+
+impl From<crate::services::abuse::AccountStatus> for AccountStatus {
+    fn from(s: crate::services::abuse::AccountStatus) -> Self {
+        Self {
+            status: s.status,
+            score: s.score,
+            min_score_to_mint: s.min_score_to_mint,
+            min_score_to_disclose: s.min_score_to_disclose,
+            remaining_this_hour: s.remaining_this_hour,
+            remaining_today: s.remaining_today,
+            active_pseudonyms: s.active_pseudonyms,
+            max_active_pseudonyms: s.max_active_pseudonyms,
+        }
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/status",
+    tag = "abuse",
+    description = "What the backend may learn about its own user. Scopes: `backend`.",
+    request_body = AccountBody,
+    responses((status = 200, description = "The account's standing", body = AccountStatus)),
+    security(("bearer" = [])),
+)]
+async fn account_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AccountBody>,
+) -> Result<Json<AccountStatus>, Problem> {
+    caller.require(&[Scope::Backend])?;
+    Ok(Json(state.abuse.account_status(&body.account).await?.into()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/accounts/status",
+    tag = "abuse",
+    description = "The standing of the account behind a pseudonym, never the account itself. Scopes: `admin`.",
+    request_body = PseudonymRef,
+    responses(
+        (status = 200, description = "The account's standing", body = AccountStatus),
+        (status = 404, description = "Unknown pseudonym"),
+    ),
+    security(("bearer" = [])),
+)]
+async fn account_status_by_pseudonym(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<PseudonymRef>,
+) -> Result<Json<AccountStatus>, Problem> {
+    caller.require(&[Scope::Admin])?;
+    Ok(Json(state.abuse.account_status_by_pseudonym(&body.pseudonym).await?.into()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/signals",
+    tag = "abuse",
+    description = "Seed what the backend knows about its user. Scopes: `backend`.",
+    request_body = SignalsBody,
+    responses((status = 204, description = "Signals recorded")),
+    security(("bearer" = [])),
+)]
+async fn signals(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SignalsBody>,
+) -> Result<StatusCode, Problem> {
+    caller.require(&[Scope::Backend])?;
+    let signals =
+        Signals { verified_phone: body.verified_phone, account_age_days: body.account_age_days };
+    state.abuse.seed_signals(&body.account, &signals).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Reveal {
+    #[schema(format = DateTime)]
+    revealed_at: String,
+    reason_code: String,
+    case_id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Reveals {
+    reveals: Vec<Reveal>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/transparency",
+    tag = "break-glass",
+    description = "The user's transparency view: every reveal of their account. Scopes: `backend`.",
+    request_body = AccountBody,
+    responses((status = 200, description = "Reveals of this account", body = Reveals)),
+    security(("bearer" = [])),
+)]
+async fn transparency(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AccountBody>,
+) -> Result<Json<Reveals>, Problem> {
+    caller.require(&[Scope::Backend])?;
+    let records = state.break_glass.transparency(&body.account).await?;
+    let reveals = records
+        .into_iter()
+        .map(|r| Reveal {
+            revealed_at: time(r.revealed_at),
+            reason_code: r.reason_code,
+            case_id: r.case_id,
+        })
+        .collect();
+    Ok(Json(Reveals { reveals }))
+}

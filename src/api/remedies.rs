@@ -1,0 +1,164 @@
+//! Remedies on the account behind a pseudonym: applied by operators (and by
+//! hubs when `reputation.reports.hub_may_remedy` allows), listed and lifted
+//! by operators. Served under `/v1/admin/`; the pre-1.0 paths under
+//! `/v1/remedies` stay for one release as deprecated aliases.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Caller;
+use super::json::ApiJson;
+use super::problem::Problem;
+use super::{AppState, deprecated_alias, time};
+use crate::core::remedy::RemedyAction;
+use crate::services::abuse::{Actor, RemedyRequest};
+use crate::services::access::Scope;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    let router = OpenApiRouter::new()
+        .routes(routes!(apply_remedy, list_remedies))
+        .routes(routes!(lift_remedy));
+    let router = deprecated_alias(router, "/v1/remedies", routes!(apply_remedy, list_remedies));
+    deprecated_alias(router, "/v1/remedies/{id}/lift", routes!(lift_remedy))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RemedyBody {
+    pseudonym: String,
+    action: RemedyAction,
+    #[serde(default)]
+    related: bool,
+    case_id: String,
+    reason: String,
+    #[serde(default)]
+    duration: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct RemedyApplied {
+    remedy_id: String,
+    affected_pseudonyms: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/remedies",
+    tag = "abuse",
+    description = "Apply a remedy to a pseudonym (and, with `related`, the account's other pseudonyms). Scopes: `admin`; `hub` if the policy allows.",
+    request_body = RemedyBody,
+    responses((status = 201, description = "Remedy applied", body = RemedyApplied), (status = 404, description = "Unknown pseudonym")),
+    security(("bearer" = [])),
+)]
+async fn apply_remedy(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RemedyBody>,
+) -> Result<(StatusCode, Json<RemedyApplied>), Problem> {
+    let client = caller.require(&[Scope::Admin, Scope::Hub])?;
+    let actor = Actor { client_id: &client.id, is_admin: client.has_any(&[Scope::Admin]) };
+    let request = RemedyRequest {
+        pseudonym: body.pseudonym,
+        action: body.action,
+        related: body.related,
+        case_id: body.case_id,
+        reason: body.reason,
+        duration: body.duration,
+    };
+    let outcome = state.abuse.remedy(actor, &request).await?;
+    state.metrics.remedy_applied(request.action.as_str());
+    Ok((
+        StatusCode::CREATED,
+        Json(RemedyApplied {
+            remedy_id: outcome.remedy_id,
+            affected_pseudonyms: outcome.affected_pseudonyms,
+        }),
+    ))
+}
+
+/// A remedy as operators see it: never the account.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Remedy {
+    id: String,
+    action: String,
+    case_id: String,
+    reason: String,
+    actor: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Absent for a permanent remedy.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    #[schema(format = DateTime)]
+    lifted_at: Option<String>,
+    affected_pseudonyms: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct RemedyList {
+    remedies: Vec<Remedy>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/remedies",
+    tag = "abuse",
+    description = "List remedies. Scopes: `admin`.",
+    responses((status = 200, description = "All remedies, without accounts", body = RemedyList)),
+    security(("bearer" = [])),
+)]
+async fn list_remedies(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RemedyList>, Problem> {
+    caller.require(&[Scope::Admin])?;
+    let remedies = state
+        .abuse
+        .list_remedies()
+        .await?
+        .into_iter()
+        .map(|r| Remedy {
+            id: r.id,
+            action: r.action,
+            case_id: r.case_id,
+            reason: r.reason,
+            actor: r.actor,
+            created_at: time(r.created_at),
+            expires_at: r.expires_at.map(time),
+            lifted_at: r.lifted_at.map(time),
+            affected_pseudonyms: r.affected_pseudonyms,
+        })
+        .collect();
+    Ok(Json(RemedyList { remedies }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LiftBody {
+    reason: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/remedies/{id}/lift",
+    tag = "abuse",
+    description = "Lift a remedy. Scopes: `admin`.",
+    request_body = LiftBody,
+    params(("id" = String, Path, description = "Remedy id")),
+    responses((status = 204, description = "Remedy lifted"), (status = 404, description = "Unknown remedy"), (status = 409, description = "Remedy not liftable")),
+    security(("bearer" = [])),
+)]
+async fn lift_remedy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LiftBody>,
+) -> Result<StatusCode, Problem> {
+    let client = caller.require(&[Scope::Admin])?;
+    state.abuse.lift_remedy(&client.id, &id, &body.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

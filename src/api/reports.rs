@@ -1,0 +1,90 @@
+//! Abuse reports: hubs report a pseudonym, in the shape of MIMI
+//! `reportAbuse`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::Caller;
+use super::json::ApiJson;
+use super::problem::Problem;
+use crate::services::abuse::reports;
+use crate::services::access::Scope;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(report))
+}
+
+/// A report as a hub sends it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AbuseReport {
+    room: String,
+    #[serde(default)]
+    reporting_user: Option<String>,
+    /// The pseudonym URI reported.
+    alleged_abuser: String,
+    reason_code: u32,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    messages: Vec<ReportedMessage>,
+}
+
+/// One reported message with its franking tag.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReportedMessage {
+    mimi_content: String,
+    frank: String,
+    accepted_timestamp: u64,
+}
+
+impl From<AbuseReport> for reports::AbuseReport {
+    fn from(body: AbuseReport) -> Self {
+        Self {
+            room: body.room,
+            reporting_user: body.reporting_user,
+            alleged_abuser: body.alleged_abuser,
+            reason_code: body.reason_code,
+            note: body.note,
+            messages: body
+                .messages
+                .into_iter()
+                .map(|m| reports::ReportedMessage {
+                    mimi_content: m.mimi_content,
+                    frank: m.frank,
+                    accepted_timestamp: m.accepted_timestamp,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ReportAccepted {
+    report_id: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/abuse-reports",
+    tag = "abuse",
+    description = "Report abuse by a pseudonym. Scopes: `hub`.",
+    request_body = AbuseReport,
+    responses((status = 202, description = "Report accepted", body = ReportAccepted), (status = 404, description = "Unknown pseudonym")),
+    security(("bearer" = [])),
+)]
+async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AbuseReport>,
+) -> Result<(StatusCode, Json<ReportAccepted>), Problem> {
+    let client = caller.require(&[Scope::Hub])?;
+    let report_id = state.abuse.report(&client.id, &body.into()).await?;
+    Ok((StatusCode::ACCEPTED, Json(ReportAccepted { report_id })))
+}
