@@ -7,4 +7,5 @@ pub mod disclosure;
 pub mod keys;
 pub mod linked_x509;
 pub mod mls;
+pub mod threshold;
 pub mod x509;
