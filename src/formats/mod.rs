@@ -1,6 +1,8 @@
-//! Pure codecs: client keys and issuer signers, X.509 pseudonym and linked
-//! certificates, MLS credentials, identity claims, SD-JWT and SD-CWT. Used by
-//! issuing and verifying code alike; no storage, no I/O.
+//! Pure codecs and cryptographic compositions: client keys and issuer
+//! signers, X.509 pseudonym and linked certificates, MLS credentials,
+//! identity claims, SD-JWT and SD-CWT, proofs of possession, and threshold
+//! opening of break-glass links. Used by issuing and verifying code alike;
+//! no storage, no I/O.
 
 pub mod claims;
 pub mod disclosure;
@@ -9,4 +11,5 @@ pub mod keys;
 pub mod linked_x509;
 pub mod mls;
 pub mod pop;
+pub mod threshold;
 pub mod x509;
