@@ -6,6 +6,12 @@
 //!
 //! `core` ← `formats` ← `store` ← `services` ← `api` ← `app` ← binaries.
 
+// Outside tests nothing may panic on input: errors are values.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
 pub mod api;
 pub mod app;
 pub mod core;
