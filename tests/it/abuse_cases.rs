@@ -15,25 +15,25 @@ use crate::support::{Db, TestApp, assert_problem};
 const STRICT: &str = "[reputation]\ninitial = 100\nmin_to_mint = 50\nmin_to_disclose = 50\n\
 half_life_hours = 1\n";
 
-async fn strict(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+async fn strict(db: Db) -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new(1_900_000_800);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(STRICT)).await?;
-    Some((app, clock))
+    let app = TestApp::spawn_with(db, clock.clone(), Some(STRICT)).await;
+    (app, clock)
 }
 
-async fn hubs_may_remedy(db: Db) -> Option<TestApp> {
+async fn hubs_may_remedy(db: Db) -> TestApp {
     let policy = "[reputation.reports]\nhub_may_remedy = true\n";
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
 }
 
 /// Minting costs standing; a remedy upholding reports costs more.
-async fn weighted_events(db: Db) -> Option<TestApp> {
+async fn weighted_events(db: Db) -> TestApp {
     let policy =
         "[reputation.weights]\npseudonym_minted = -3\nreport_upheld = -7\nabuse_report = -1\n";
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
 }
 
-async fn defaults(db: Db) -> Option<TestApp> {
+async fn defaults(db: Db) -> TestApp {
     TestApp::spawn_with(db, Arc::new(SystemClock), None).await
 }
 

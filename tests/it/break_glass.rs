@@ -19,10 +19,10 @@ use crate::support::{Db, TestApp, assert_problem};
 
 const ACCOUNT: &str = "alice.breakglass@example.org";
 
-async fn clocked(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+async fn clocked(db: Db) -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new(1_900_000_800);
-    let app = TestApp::spawn_with_clock(db, clock.clone()).await?;
-    Some((app, clock))
+    let app = TestApp::spawn_with_clock(db, clock.clone()).await;
+    (app, clock)
 }
 
 async fn pseudonym(app: &TestApp, backend: &str) -> String {

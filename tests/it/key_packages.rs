@@ -119,7 +119,7 @@ async fn forged_and_foreign_key_packages_are_refused(app: TestApp) {
     assert_eq!(report["pseudonym"], Value::Null);
 
     // A certificate from another CA.
-    let foreign = TestApp::spawn(crate::support::Db::Sqlite).await.expect("second veil");
+    let foreign = TestApp::spawn(crate::support::Db::Sqlite).await;
     let foreign_backend = foreign.token(&["backend"]).await;
     let stranger = MlsClient::new();
     let minted = mint(&foreign, &foreign_backend, &stranger, false).await;

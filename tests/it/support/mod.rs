@@ -23,23 +23,23 @@ pub enum Db {
 }
 
 /// Generates `mod <name> { sqlite, postgres }` for a test body
-/// `async fn <name>(app: TestApp)` defined beside the macro call.
+/// `async fn <name>(app: TestApp)` defined beside the macro call; the
+/// `postgres` variant is `#[ignore]`d, so a plain `cargo test` reports it as
+/// ignored rather than as a pass that never touched a database;
+/// `cargo test -- --ignored postgres` runs it.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::support::TestApp::spawn($crate::support::Db::Sqlite).await.expect("sqlite app");
-                    super::$name(app).await;
+                    super::$name($crate::support::TestApp::spawn($crate::support::Db::Sqlite).await).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs VEIL_TEST_POSTGRES_URL (cargo test -- --ignored postgres)"]
                 async fn postgres() {
-                    match $crate::support::TestApp::spawn($crate::support::Db::Postgres).await {
-                        Some(app) => super::$name(app).await,
-                        None => eprintln!("skipped: set VEIL_TEST_POSTGRES_URL to run on PostgreSQL"),
-                    }
+                    super::$name($crate::support::TestApp::spawn($crate::support::Db::Postgres).await).await;
                 }
             }
         )+
@@ -47,24 +47,21 @@ macro_rules! on_both_backends {
 }
 
 /// As `on_both_backends!`, with the test's argument made by `setup`, an
-/// `async fn(Db) -> Option<T>` beside the macro call (e.g. an app with its
-/// own issuance policy).
+/// `async fn(Db) -> T` beside the macro call (e.g. an app with its own
+/// issuance policy).
 macro_rules! on_both_backends_with {
     ($setup:ident; $($name:ident),+ $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = super::$setup($crate::support::Db::Sqlite).await.expect("sqlite app");
-                    super::$name(app).await;
+                    super::$name(super::$setup($crate::support::Db::Sqlite).await).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs VEIL_TEST_POSTGRES_URL (cargo test -- --ignored postgres)"]
                 async fn postgres() {
-                    match super::$setup($crate::support::Db::Postgres).await {
-                        Some(app) => super::$name(app).await,
-                        None => eprintln!("skipped: set VEIL_TEST_POSTGRES_URL to run on PostgreSQL"),
-                    }
+                    super::$name(super::$setup($crate::support::Db::Postgres).await).await;
                 }
             }
         )+
@@ -82,23 +79,19 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// `None` when PostgreSQL is asked for but not configured.
-    pub async fn spawn(db: Db) -> Option<Self> {
+    /// PostgreSQL needs `VEIL_TEST_POSTGRES_URL`; without it the test fails.
+    pub async fn spawn(db: Db) -> Self {
         Self::spawn_with_clock(db, Arc::new(SystemClock)).await
     }
 
     /// As `spawn`, with a clock the test controls (expiry without sleeping).
-    pub async fn spawn_with_clock(db: Db, clock: Arc<dyn Clock>) -> Option<Self> {
+    pub async fn spawn_with_clock(db: Db, clock: Arc<dyn Clock>) -> Self {
         Self::spawn_with(db, clock, None).await
     }
 
     /// As `spawn_with_clock`, with `issuance_policy` as the text of
     /// `issuance.toml` (the repository's room policies are copied beside it).
-    pub async fn spawn_with(
-        db: Db,
-        clock: Arc<dyn Clock>,
-        issuance_policy: Option<&str>,
-    ) -> Option<Self> {
+    pub async fn spawn_with(db: Db, clock: Arc<dyn Clock>, issuance_policy: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let repo_policies = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
         let policies_dir = match issuance_policy {
@@ -118,7 +111,7 @@ impl TestApp {
         };
         let database_url = match db {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("veil.db").display()),
-            Db::Postgres => fresh_postgres_schema().await?,
+            Db::Postgres => fresh_postgres_schema().await,
         };
         let config = Config::load(|name| match name {
             "VEIL_DATABASE_URL" => Some(database_url.clone()),
@@ -135,7 +128,7 @@ impl TestApp {
         let admin_token =
             std::fs::read_to_string(token_file).expect("admin token").trim().to_string();
         let (url, tx) = serve_in_background(listener, state.clone());
-        Some(Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(tx) })
+        Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(tx) }
     }
 
     /// A second veild on the same database and key directory, as a second
@@ -287,8 +280,11 @@ fn http_client() -> reqwest::Client {
 
 /// A fresh schema in the PostgreSQL database named by
 /// `VEIL_TEST_POSTGRES_URL`, so tests run in parallel without interfering.
-async fn fresh_postgres_schema() -> Option<String> {
-    let base = std::env::var("VEIL_TEST_POSTGRES_URL").ok()?;
+/// A PostgreSQL test that runs without the URL, or with one that does not
+/// answer, fails: it never passes without having touched the database.
+async fn fresh_postgres_schema() -> String {
+    let base = std::env::var("VEIL_TEST_POSTGRES_URL")
+        .expect("a PostgreSQL test runs only with VEIL_TEST_POSTGRES_URL set");
     let schema = format!("veil_t_{}", uuid::Uuid::new_v4().simple());
     let pool = sqlx::PgPool::connect(&base).await.expect("connect to VEIL_TEST_POSTGRES_URL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -297,5 +293,5 @@ async fn fresh_postgres_schema() -> Option<String> {
         .expect("schema");
     pool.close().await;
     let separator = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
 }
