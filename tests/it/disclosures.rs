@@ -28,33 +28,10 @@ const ROOM: &str = "mimi://example.com/r/general";
 const DISPLAY_NAME: &str = "Zoë 🦊 李小龍 مرحبا";
 const USER_URI: &str = "mimi://example.com/u/zoe";
 
-/// A minted pseudonym and the tokens to work with it.
-struct Fixture {
-    backend: String,
-    hub: String,
-    client: MlsClient,
-    holder: Es256Signer,
-    id: String,
-    uri: String,
-    mint: Value,
-}
+use crate::support::fixtures::{Pseudonym as Fixture, pseudonym};
 
 async fn fixture(app: &TestApp) -> Fixture {
-    let backend = app.token(&["backend"]).await;
-    let hub = app.token(&["hub"]).await;
-    let client = MlsClient::new();
-    let (status, body) = app.mint(&backend, ACCOUNT, vec![client.jwk()]).await;
-    assert_eq!(status, 201, "{body}");
-    let mint = body["pseudonyms"][0].clone();
-    Fixture {
-        holder: client.es256_signer(),
-        id: mint["id"].as_str().unwrap().to_string(),
-        uri: mint["uri"].as_str().unwrap().to_string(),
-        backend,
-        hub,
-        client,
-        mint,
-    }
+    pseudonym(app, ACCOUNT).await
 }
 
 fn identity_claims() -> Value {

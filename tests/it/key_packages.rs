@@ -9,8 +9,9 @@ use openmls_basic_credential::SignatureKeyPair;
 use serde_json::{Value, json};
 use x509_cert::der::Decode;
 
-use crate::support::mls::{MlsClient, SUITE};
+use crate::support::mls::MlsClient;
 use crate::support::{TestApp, assert_problem};
+use veil::testkit::SUITE;
 
 on_both_backends!(
     connection_only_pseudonyms_carry_the_marker,

@@ -1,6 +1,7 @@
 //! `TestApp`: one isolated veil instance per test (own key directory, own
 //! SQLite file or PostgreSQL schema), served on 127.0.0.1:0.
 
+pub mod fixtures;
 pub mod hub;
 pub mod mls;
 pub mod tools;
@@ -13,7 +14,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use veil::api::AppState;
 use veil::core::clock::{Clock, SystemClock};
-use veil::services::config::Config;
+use veil::testkit;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,7 @@ impl TestApp {
     /// `issuance.toml` (the repository's room policies are copied beside it).
     pub async fn spawn_with(db: Db, clock: Arc<dyn Clock>, issuance_policy: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let repo_policies = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+        let repo_policies = testkit::instance::repo_policies();
         let policies_dir = match issuance_policy {
             None => repo_policies,
             Some(text) => {
@@ -113,22 +114,13 @@ impl TestApp {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("veil.db").display()),
             Db::Postgres => fresh_postgres_schema().await,
         };
-        let config = Config::load(|name| match name {
-            "VEIL_DATABASE_URL" => Some(database_url.clone()),
-            "VEIL_LISTEN" => Some("127.0.0.1:0".into()),
-            "VEIL_KEYS_DIR" => Some(dir.path().join("keys").display().to_string()),
-            "VEIL_POLICIES_DIR" => Some(policies_dir.display().to_string()),
-            "VEIL_DB_MAX_CONNECTIONS" => Some("4".into()),
-            _ => None,
-        })
-        .expect("config");
-        let listener = veil::app::bind(&config).await.expect("bind");
-        let (state, first) = veil::app::prepare(config, clock).await.expect("prepare");
-        let token_file = first.admin_token_file.expect("first start writes an admin token");
-        let admin_token =
-            std::fs::read_to_string(token_file).expect("admin token").trim().to_string();
-        let (url, tx) = serve_in_background(listener, state.clone());
-        Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(tx) }
+        let extra = [("VEIL_DB_MAX_CONNECTIONS", "4")];
+        let config = testkit::instance::config(&database_url, dir.path(), &policies_dir, &extra)
+            .expect("config");
+        let served = testkit::serve(config, clock).await.expect("veil starts");
+        let admin_token = served.admin_token.expect("first start writes an admin token");
+        let testkit::Served { url, state, shutdown, .. } = served;
+        Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(shutdown) }
     }
 
     /// A second veild on the same database and key directory, as a second
@@ -136,18 +128,16 @@ impl TestApp {
     pub async fn replica(&self) -> Self {
         let mut config = self.state.config.clone();
         config.listen = "127.0.0.1:0".parse().expect("address");
-        let listener = veil::app::bind(&config).await.expect("bind");
-        let (state, _) =
-            veil::app::prepare(config, self.state.clock.clone()).await.expect("prepare replica");
-        let (url, tx) = serve_in_background(listener, state.clone());
+        let served =
+            testkit::serve(config, self.state.clock.clone()).await.expect("replica starts");
         Self {
-            url,
+            url: served.url,
             http: http_client(),
             admin_token: self.admin_token.clone(),
-            state,
+            state: served.state,
             dir: tempfile::tempdir().expect("tempdir"),
             db: self.db,
-            shutdown: Some(tx),
+            shutdown: Some(served.shutdown),
         }
     }
 
@@ -232,22 +222,6 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
-}
-
-/// Serves `state` until the returned sender is dropped or fired.
-fn serve_in_background(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-) -> (String, oneshot::Sender<()>) {
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = rx.await;
-        };
-        veil::app::serve(listener, state, shutdown).await.expect("serve");
-    });
-    (url, tx)
 }
 
 /// Asserts a problem+json response with this status and type slug.
