@@ -333,15 +333,7 @@ fn remedies_are_applied_listed_and_lifted(deployment: &Deployment) {
     deployment.init();
     let server = deployment.start();
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
-    let minted = post_json(
-        &server,
-        &backend,
-        "/v1/pseudonyms",
-        &serde_json::json!({
-            "account": "mallory@example.com", "keys": [client_jwk()]
-        }),
-    );
-    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+    let uri = mint_mallory(&server, &backend);
 
     let apply = [
         "remedy",
@@ -492,6 +484,13 @@ fn client_jwk() -> Value {
 }
 
 /// A minimal HTTP/1.1 JSON POST, for the calls veilctl has no command for.
+/// The backend mints one pseudonym for mallory@example.com; its URI.
+fn mint_mallory(server: &Server, backend: &str) -> String {
+    let body = serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]});
+    let minted = post_json(server, backend, "/v1/pseudonyms", &body);
+    minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string()
+}
+
 fn post_json(server: &Server, token: &str, path: &str, body: &Value) -> Value {
     let authority = server.url.trim_start_matches("http://");
     let body = body.to_string();
@@ -514,13 +513,7 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
     deployment.init();
     let server = deployment.start();
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
-    let minted = post_json(
-        &server,
-        &backend,
-        "/v1/pseudonyms",
-        &serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]}),
-    );
-    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+    let uri = mint_mallory(&server, &backend);
     for case in ["CASE-1", "CASE-2", "CASE-3"] {
         let apply = [
             "remedy",
@@ -580,13 +573,7 @@ fn break_glass_via_cli(deployment: &Deployment) {
     let server = deployment.start();
     let (_, second) = deployment.create_client(&server, "second admin", "admin");
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
-    let minted = post_json(
-        &server,
-        &backend,
-        "/v1/pseudonyms",
-        &serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]}),
-    );
-    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+    let uri = mint_mallory(&server, &backend);
     let request = [
         "break-glass",
         "request",
@@ -772,13 +759,7 @@ fn reveal_with_shares(deployment: &Deployment, case: &str, shares: [(&str, &str)
     let (_, second) = deployment.create_client(&server, "second", "admin");
     let (_, third) = deployment.create_client(&server, "third", "admin");
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
-    let minted = post_json(
-        &server,
-        &backend,
-        "/v1/pseudonyms",
-        &serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]}),
-    );
-    let uri = minted["pseudonyms"][0]["uri"].as_str().unwrap().to_string();
+    let uri = mint_mallory(&server, &backend);
     let request = [
         "break-glass",
         "request",

@@ -55,12 +55,7 @@ async fn mint(app: &TestApp, backend: &str, account: &str, n: usize) -> Vec<Stri
     let keys = (0..n).map(|_| MlsClient::new().jwk()).collect();
     let (status, body) = app.mint(backend, account, keys).await;
     assert_eq!(status, 201, "{body}");
-    body["pseudonyms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["uri"].as_str().unwrap().into())
-        .collect()
+    minted_uris(&body)
 }
 
 async fn status_of(app: &TestApp, hub: &str, uri: &str) -> String {
@@ -343,12 +338,7 @@ async fn mint_related(app: &TestApp, backend: &str, account: &str, email: &str) 
                       "relations": [{"kind": "email", "value": email}]});
     let (status, body) = app.post("/v1/pseudonyms", backend, &body).await;
     assert_eq!(status, 201, "{body}");
-    body["pseudonyms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["uri"].as_str().unwrap().into())
-        .collect()
+    minted_uris(&body)
 }
 
 async fn related_remedies_reach_accounts_sharing_a_relation_key(app: TestApp) {
@@ -535,4 +525,14 @@ async fn score(app: &TestApp, backend: &str, account: &str) -> i64 {
     let (status, body) = app.post("/v1/accounts/status", backend, &ask).await;
     assert_eq!(status, 200, "{body}");
     body["score"].as_i64().unwrap()
+}
+
+/// The URIs of the pseudonyms in a `POST /v1/pseudonyms` answer.
+fn minted_uris(body: &Value) -> Vec<String> {
+    body["pseudonyms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["uri"].as_str().unwrap().into())
+        .collect()
 }
