@@ -5,10 +5,8 @@
 //!
 //! Run: `cargo run --example hub_verify`
 
-mod common;
-
-use common::{Hub, Res, Veil, mint, step};
 use serde_json::json;
+use veil::testkit::{Hub, Res, Veil, mint, step};
 
 #[tokio::main]
 async fn main() -> Res<()> {

@@ -4,10 +4,8 @@
 //!
 //! Run: `cargo run --example join_link`
 
-mod common;
-
-use common::{Hub, Res, Veil, credential_uri, mint, step};
 use serde_json::json;
+use veil::testkit::{Hub, Res, Veil, credential_uri, mint, step};
 
 const ROOM: &str = "mimi://hub.example/r/after-hours";
 

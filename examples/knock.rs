@@ -4,11 +4,9 @@
 //!
 //! Run: `cargo run --example knock`
 
-mod common;
-
 use base64ct::{Base64, Encoding};
-use common::{Hub, Res, Veil, members, mint, step};
 use serde_json::{Value, json};
+use veil::testkit::{Hub, Res, Veil, members, mint, step};
 
 const TARGET: &str = "mimi://hub.example/r/staff";
 

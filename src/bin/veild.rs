@@ -1,5 +1,11 @@
 //! veild: the veil service.
 
+// Outside tests nothing may panic on input: errors are values.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
 use std::process::ExitCode;
 use std::sync::Arc;
 

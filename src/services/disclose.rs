@@ -220,7 +220,7 @@ impl DisclosureIssuer {
             if !request.claims.contains_key(name) {
                 return invalid(format!("disclosable[{index}] is not among the claims"));
             }
-            if request.disclosable[..index].contains(name) {
+            if request.disclosable.iter().take(index).any(|earlier| earlier == name) {
                 return invalid(format!("disclosable[{index}] appears twice"));
             }
         }

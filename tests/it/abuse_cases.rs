@@ -15,25 +15,25 @@ use crate::support::{Db, TestApp, assert_problem};
 const STRICT: &str = "[reputation]\ninitial = 100\nmin_to_mint = 50\nmin_to_disclose = 50\n\
 half_life_hours = 1\n";
 
-async fn strict(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+async fn strict(db: Db) -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new(1_900_000_800);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(STRICT)).await?;
-    Some((app, clock))
+    let app = TestApp::spawn_with(db, clock.clone(), Some(STRICT)).await;
+    (app, clock)
 }
 
-async fn hubs_may_remedy(db: Db) -> Option<TestApp> {
+async fn hubs_may_remedy(db: Db) -> TestApp {
     let policy = "[reputation.reports]\nhub_may_remedy = true\n";
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
 }
 
 /// Minting costs standing; a remedy upholding reports costs more.
-async fn weighted_events(db: Db) -> Option<TestApp> {
+async fn weighted_events(db: Db) -> TestApp {
     let policy =
         "[reputation.weights]\npseudonym_minted = -3\nreport_upheld = -7\nabuse_report = -1\n";
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
 }
 
-async fn defaults(db: Db) -> Option<TestApp> {
+async fn defaults(db: Db) -> TestApp {
     TestApp::spawn_with(db, Arc::new(SystemClock), None).await
 }
 
@@ -56,12 +56,7 @@ async fn mint(app: &TestApp, backend: &str, account: &str, n: usize) -> Vec<Stri
     let keys = (0..n).map(|_| MlsClient::new().jwk()).collect();
     let (status, body) = app.mint(backend, account, keys).await;
     assert_eq!(status, 201, "{body}");
-    body["pseudonyms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["uri"].as_str().unwrap().into())
-        .collect()
+    minted_uris(&body)
 }
 
 async fn status_of(app: &TestApp, hub: &str, uri: &str) -> String {
@@ -345,12 +340,7 @@ async fn mint_related(app: &TestApp, backend: &str, account: &str, email: &str) 
                       "relations": [{"kind": "email", "value": email}]});
     let (status, body) = app.post("/v1/pseudonyms", backend, &body).await;
     assert_eq!(status, 201, "{body}");
-    body["pseudonyms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["uri"].as_str().unwrap().into())
-        .collect()
+    minted_uris(&body)
 }
 
 async fn related_remedies_reach_accounts_sharing_a_relation_key(app: TestApp) {
@@ -572,4 +562,14 @@ async fn score(app: &TestApp, backend: &str, account: &str) -> i64 {
     let (status, body) = app.post("/v1/accounts/status", backend, &ask).await;
     assert_eq!(status, 200, "{body}");
     body["score"].as_i64().unwrap()
+}
+
+/// The URIs of the pseudonyms in a `POST /v1/pseudonyms` answer.
+fn minted_uris(body: &Value) -> Vec<String> {
+    body["pseudonyms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["uri"].as_str().unwrap().into())
+        .collect()
 }

@@ -24,14 +24,14 @@ const TIGHT_SHARED: &str = "\
 /// A round hour (18:00 UTC), so windows start where the test expects.
 const START: i64 = 1_900_000_800;
 
-async fn ten_per_account(db: Db) -> Option<TestApp> {
+async fn ten_per_account(db: Db) -> TestApp {
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(TEN_PER_ACCOUNT)).await
 }
 
-async fn tight_shared(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+async fn tight_shared(db: Db) -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new(START);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(TIGHT_SHARED)).await?;
-    Some((app, clock))
+    let app = TestApp::spawn_with(db, clock.clone(), Some(TIGHT_SHARED)).await;
+    (app, clock)
 }
 
 on_both_backends_with!(ten_per_account;

@@ -19,10 +19,10 @@ use crate::support::{Db, TestApp, assert_problem, served_audit_entries};
 
 const ACCOUNT: &str = "alice.breakglass@example.org";
 
-async fn clocked(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+async fn clocked(db: Db) -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new(1_900_000_800);
-    let app = TestApp::spawn_with_clock(db, clock.clone()).await?;
-    Some((app, clock))
+    let app = TestApp::spawn_with_clock(db, clock.clone()).await;
+    (app, clock)
 }
 
 async fn pseudonym(app: &TestApp, backend: &str) -> String {
@@ -192,13 +192,20 @@ async fn expired_denied_and_bad_input((app, clock): (TestApp, Arc<ManualClock>))
     assert_eq!(rows(&app, "break_glass_requests").await, stored);
 }
 
-async fn deleted_account_cannot_be_revealed((app, _clock): (TestApp, Arc<ManualClock>)) {
+/// A break-glass request for a fresh pseudonym, made by the first admin
+/// and approved by a second: (the pseudonym URI, the request id).
+async fn approved_request(app: &TestApp) -> (String, String) {
     let backend = app.token(&["backend"]).await;
     let second = app.token(&["admin"]).await;
-    let uri = pseudonym(&app, &backend).await;
-    let (_, created) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    let uri = pseudonym(app, &backend).await;
+    let (_, created) = request(app, &app.admin_token, &uri, "imminent-harm").await;
     let id = created["request_id"].as_str().unwrap().to_string();
-    assert_eq!(step(&app, &second, &id, "approve").await.0, 200);
+    assert_eq!(step(app, &second, &id, "approve").await.0, 200);
+    (uri, id)
+}
+
+async fn deleted_account_cannot_be_revealed((app, _clock): (TestApp, Arc<ManualClock>)) {
+    let (uri, id) = approved_request(&app).await;
     let remedy = json!({"pseudonym": uri, "action": "delete", "case_id": "c", "reason": "gdpr"});
     let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &remedy).await;
     assert_eq!(status, 201, "{body}");
@@ -210,12 +217,7 @@ async fn sealed_key_file_needs_its_passphrase((app, _clock): (TestApp, Arc<Manua
     let key_file = app.dir.path().join("keys/break-glass.key");
     let raw = read_key_file(&key_file, None).unwrap();
     std::fs::write(&key_file, seal_key(&raw, "custodian passphrase").unwrap()).unwrap();
-    let backend = app.token(&["backend"]).await;
-    let second = app.token(&["admin"]).await;
-    let uri = pseudonym(&app, &backend).await;
-    let (_, created) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
-    let id = created["request_id"].as_str().unwrap().to_string();
-    assert_eq!(step(&app, &second, &id, "approve").await.0, 200);
+    let (_, id) = approved_request(&app).await;
     let path = format!("/v1/admin/break-glass/{id}/reveal");
     let (status, body) = app.post(&path, &app.admin_token, &json!({})).await;
     assert_problem(status, &body, 422, "passphrase-required");

@@ -21,8 +21,7 @@ on_both_backends!(
     bad_issuance_requests_are_4xx,
     bad_verification_input_is_4xx_or_invalid_never_500,
     issuer_keys_are_published,
-    openssl_shows_the_linked_certificate_shares_issuer_and_key,
-    python_reference_verifies_a_presentation_from_the_api
+    openssl_shows_the_linked_certificate_shares_issuer_and_key
 );
 
 const ACCOUNT: &str = "zoe@accounts.example";
@@ -30,33 +29,10 @@ const ROOM: &str = "mimi://example.com/r/general";
 const DISPLAY_NAME: &str = "Zoë 🦊 李小龍 مرحبا";
 const USER_URI: &str = "mimi://example.com/u/zoe";
 
-/// A minted pseudonym and the tokens to work with it.
-struct Fixture {
-    backend: String,
-    hub: String,
-    client: MlsClient,
-    holder: Es256Signer,
-    id: String,
-    uri: String,
-    mint: Value,
-}
+use crate::support::fixtures::{Pseudonym as Fixture, pseudonym};
 
 async fn fixture(app: &TestApp) -> Fixture {
-    let backend = app.token(&["backend"]).await;
-    let hub = app.token(&["hub"]).await;
-    let client = MlsClient::new();
-    let (status, body) = app.mint(&backend, ACCOUNT, vec![client.jwk()]).await;
-    assert_eq!(status, 201, "{body}");
-    let mint = body["pseudonyms"][0].clone();
-    Fixture {
-        holder: client.es256_signer(),
-        id: mint["id"].as_str().unwrap().to_string(),
-        uri: mint["uri"].as_str().unwrap().to_string(),
-        backend,
-        hub,
-        client,
-        mint,
-    }
+    pseudonym(app, ACCOUNT).await
 }
 
 fn identity_claims() -> Value {
@@ -419,10 +395,7 @@ async fn revoked_pseudonym_is_refused_everywhere(app: TestApp) {
 /// The credential expires while the clock moves; the key binding is fresh.
 async fn expired_credential_is_refused(db: Db) {
     let clock = ManualClock::new(unix_now());
-    let Some(app) = TestApp::spawn_with_clock(db, clock.clone()).await else {
-        eprintln!("skipped: set VEIL_TEST_POSTGRES_URL to run on PostgreSQL");
-        return;
-    };
+    let app = TestApp::spawn_with_clock(db, clock.clone()).await;
     let f = fixture(&app).await;
     let request = json!({
         "account": ACCOUNT, "format": "sd-jwt", "claims": {"name": "Zoë"},
@@ -449,6 +422,7 @@ mod expired_credential_is_refused {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs VEIL_TEST_POSTGRES_URL (cargo test -- --ignored postgres)"]
     async fn postgres() {
         super::expired_credential_is_refused(crate::support::Db::Postgres).await;
     }
@@ -650,9 +624,7 @@ async fn issuer_keys_are_published(app: TestApp) {
 }
 
 async fn openssl_shows_the_linked_certificate_shares_issuer_and_key(app: TestApp) {
-    if !tools::available("openssl", &["version"]) {
-        return;
-    }
+    tools::require("openssl", &["version"], "install OpenSSL");
     let f = fixture(&app).await;
     let claims = json!({"name": DISPLAY_NAME, "user_uri": USER_URI, "email": "zoe@example.com"});
     let issued = issue(&app, &f, "x509", claims, &[]).await;
@@ -687,10 +659,14 @@ async fn openssl_shows_the_linked_certificate_shares_issuer_and_key(app: TestApp
     assert!(text.contains(USER_URI) && text.contains("email:zoe@example.com"), "{text}");
 }
 
-async fn python_reference_verifies_a_presentation_from_the_api(app: TestApp) {
-    if !tools::available("python3", &["-c", "import sd_jwt"]) {
-        return;
-    }
+/// The Python reference verifier is a peer a fresh machine may lack, so the
+/// check is ignored by a plain `cargo test` (reported as such, never as a
+/// pass); `.ci/run` runs it. It concerns the format only, so SQLite suffices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3 with sd-jwt (pip install sd-jwt==0.10.4); .ci/run runs it"]
+async fn python_reference_verifies_a_presentation_from_the_api() {
+    tools::require("python3", &["-c", "import sd_jwt"], "pip install sd-jwt==0.10.4");
+    let app = TestApp::spawn(Db::Sqlite).await;
     let f = fixture(&app).await;
     let issued = issue_all(&app, &f, "sd-jwt").await;
     let nonce = fresh_nonce();

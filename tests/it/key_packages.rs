@@ -9,8 +9,9 @@ use openmls_basic_credential::SignatureKeyPair;
 use serde_json::{Value, json};
 use x509_cert::der::Decode;
 
-use crate::support::mls::{MlsClient, SUITE};
+use crate::support::mls::MlsClient;
 use crate::support::{TestApp, assert_problem};
+use veil::testkit::SUITE;
 
 on_both_backends!(
     connection_only_pseudonyms_carry_the_marker,
@@ -119,7 +120,7 @@ async fn forged_and_foreign_key_packages_are_refused(app: TestApp) {
     assert_eq!(report["pseudonym"], Value::Null);
 
     // A certificate from another CA.
-    let foreign = TestApp::spawn(crate::support::Db::Sqlite).await.expect("second veil");
+    let foreign = TestApp::spawn(crate::support::Db::Sqlite).await;
     let foreign_backend = foreign.token(&["backend"]).await;
     let stranger = MlsClient::new();
     let minted = mint(&foreign, &foreign_backend, &stranger, false).await;

@@ -10,6 +10,7 @@ use veil::services::audit::chain::Checkpoint;
 use veil::services::keyring::KeyKind;
 
 use crate::support::TestApp;
+use crate::support::fixtures::{Pseudonym as Fixture, pseudonym};
 use crate::support::mls::MlsClient;
 
 on_both_backends!(
@@ -22,20 +23,8 @@ on_both_backends!(
 const ACCOUNT: &str = "rota@accounts.example";
 const ROOM: &str = "mimi://example.com/r/general";
 
-struct Fixture {
-    backend: String,
-    hub: String,
-    client: MlsClient,
-    mint: Value,
-}
-
 async fn fixture(app: &TestApp) -> Fixture {
-    let backend = app.token(&["backend"]).await;
-    let hub = app.token(&["hub"]).await;
-    let client = MlsClient::new();
-    let (status, body) = app.mint(&backend, ACCOUNT, vec![client.jwk()]).await;
-    assert_eq!(status, 201, "{body}");
-    Fixture { backend, hub, client, mint: body["pseudonyms"][0].clone() }
+    pseudonym(app, ACCOUNT).await
 }
 
 /// Rotates `kind` as `veilctl keys rotate` does, then starts a veild on
@@ -53,7 +42,7 @@ async fn issue(app: &TestApp, f: &Fixture, format: &str) -> String {
     let disclosable: &[&str] = if format == "x509" { &[] } else { &["name"] };
     let request = json!({"account": ACCOUNT, "format": format, "claims": {"name": "Rota"},
                          "disclosable": disclosable, "validity_days": 7});
-    let path = format!("/v1/pseudonyms/{}/disclosures", f.mint["id"].as_str().expect("id"));
+    let path = format!("/v1/pseudonyms/{}/disclosures", f.id);
     let (status, body) = app.post(&path, &f.backend, &request).await;
     assert_eq!(status, 201, "{body}");
     body["credential"].as_str().expect("credential").to_string()

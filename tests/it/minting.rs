@@ -106,9 +106,7 @@ async fn status_reports_active_and_unknown(app: TestApp) {
 }
 
 async fn openssl_verifies_the_certificate(app: TestApp) {
-    if !tools::available("openssl", &["version"]) {
-        return;
-    }
+    tools::require("openssl", &["version"], "install OpenSSL");
     let backend = app.token(&["backend"]).await;
     let (status, body) = app.mint(&backend, "carol", vec![MlsClient::new().jwk()]).await;
     assert_eq!(status, 201, "{body}");

@@ -14,7 +14,7 @@ use crate::support::{Db, TestApp};
 const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openapi.json");
 
 async fn served() -> Value {
-    let app = TestApp::spawn(Db::Sqlite).await.expect("sqlite app");
+    let app = TestApp::spawn(Db::Sqlite).await;
     let response = app.http.get(app.url("/openapi.json")).send().await.expect("GET /openapi.json");
     assert_eq!(response.status(), 200, "served without authentication");
     response.json().await.expect("a JSON document")

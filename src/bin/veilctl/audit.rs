@@ -177,7 +177,7 @@ fn progress(total: u64, what: &'static str, output: Output) -> ProgressBar {
 
 async fn tail(api: &Api, lines: usize, output: Output) -> Result<(), Failure> {
     let entries = fetch_all(api, &ProgressBar::hidden()).await?;
-    let last = &entries[entries.len().saturating_sub(lines)..];
+    let last = entries.get(entries.len().saturating_sub(lines)..).unwrap_or_default();
     if output.json {
         print_json(&json!({ "entries": last }));
         return Ok(());

@@ -362,7 +362,8 @@ async fn reveal(opts: RevealOpts, api: &Api, output: Output) -> Result<(), Failu
     if output.json {
         print_json(&response);
     } else {
-        let account = response["account"].as_str().unwrap_or_default();
+        let account =
+            response.get("account").and_then(serde_json::Value::as_str).unwrap_or_default();
         println!("Request {}: the account is {account}", opts.id);
     }
     Ok(())

@@ -2,6 +2,12 @@
 //! `init` and `migrate` work on the database and key directory directly,
 //! configured exactly like veild.
 
+// Outside tests nothing may panic on input: errors are values.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
 mod account;
 mod audit;
 mod break_glass;

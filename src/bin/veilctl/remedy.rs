@@ -136,8 +136,8 @@ async fn apply(opts: ApplyOpts, api: &Api, output: Output) -> Result<(), Failure
         "case_id": opts.case_id,
         "reason": opts.reason,
     });
-    if let Some(duration) = opts.duration {
-        body["duration"] = json!(duration);
+    if let (Some(duration), Some(fields)) = (opts.duration, body.as_object_mut()) {
+        fields.insert("duration".into(), json!(duration));
     }
     let response = api.post(&["v1", "admin", "remedies"], &body).await?;
     if output.json {

@@ -10,5 +10,6 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 /// after a rotation.
 pub fn key_id(key: &public_key::P256PublicKey) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, key.sec1());
-    Base64UrlUnpadded::encode_string(&digest.as_ref()[..12])
+    // A SHA-256 digest always has 32 bytes, so the prefix is always there.
+    Base64UrlUnpadded::encode_string(digest.as_ref().get(..12).unwrap_or_default())
 }

@@ -54,7 +54,7 @@ impl P256PublicKey {
     /// points off the curve (p256 checks both).
     pub fn from_sec1(bytes: &[u8]) -> Result<Self, KeyError> {
         let key = p256::PublicKey::from_sec1_bytes(bytes).map_err(|_| {
-            if bytes.len() == 65 && bytes[0] == 4 {
+            if bytes.len() == 65 && bytes.first() == Some(&4) {
                 KeyError::NotOnCurve
             } else {
                 KeyError::BadEncoding

@@ -84,7 +84,10 @@ impl rand_core_010::TryRng for HmacDrbg {
         for chunk in dst.chunks_mut(32) {
             self.counter += 1;
             let block = hmac::sign(&self.key, &self.counter.to_be_bytes());
-            chunk.copy_from_slice(&block.as_ref()[..chunk.len()]);
+            // A chunk is at most 32 bytes, an HMAC-SHA256 block exactly 32.
+            for (byte, random) in chunk.iter_mut().zip(block.as_ref()) {
+                *byte = *random;
+            }
         }
         Ok(())
     }

@@ -127,7 +127,7 @@ impl RoomPolicy {
             return Err(invalid("formats", "must list at least one of x509, sd-jwt, sd-cwt"));
         }
         for (index, format) in spec.formats.iter().enumerate() {
-            if spec.formats[..index].contains(format) {
+            if spec.formats.iter().take(index).any(|earlier| earlier == format) {
                 return Err(invalid(&format!("formats[{index}]"), "is listed twice"));
             }
         }

@@ -13,12 +13,11 @@ use base64ct::{Base64, Encoding};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use serde_json::{Value, json};
-use x509_cert::der::Decode;
-use x509_cert::ext::pkix::SubjectAltName;
-use x509_cert::ext::pkix::name::GeneralName;
+pub use veil::testkit::credential_uri;
+use veil::testkit::{SUITE, capabilities};
 
 use super::TestApp;
-use super::mls::{MlsClient, SUITE, validate_key_package};
+use super::mls::{MlsClient, validate_key_package};
 
 /// One minted pseudonym and the MLS client holding its key.
 pub struct Persona {
@@ -62,14 +61,6 @@ fn tls(value: impl tls_codec::Serialize) -> Vec<u8> {
     value.tls_serialize_detached().expect("TLS encodes")
 }
 
-/// What a member's leaf lists: the x509 credentials veil mints.
-fn capabilities() -> Capabilities {
-    Capabilities::builder()
-        .credentials(vec![CredentialType::X509, CredentialType::Basic])
-        .ciphersuites(vec![SUITE])
-        .build()
-}
-
 /// A message a client received: its application bytes (if any), the
 /// sender's credential and MLS leaf `signature_key`.
 pub struct Received {
@@ -98,7 +89,7 @@ impl Persona {
             .build();
         MlsGroup::new(
             &self.client.provider,
-            &self.client.signer,
+            &self.client.key.mls,
             &config,
             self.credential_with_key(),
         )
@@ -110,7 +101,7 @@ impl Persona {
     pub fn add(&self, group: &mut MlsGroup, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let package = validate_key_package(key_package);
         let (commit, welcome, _) = group
-            .add_members(&self.client.provider, &self.client.signer, &[package])
+            .add_members(&self.client.provider, &self.client.key.mls, &[package])
             .expect("add member");
         group.merge_pending_commit(&self.client.provider).expect("merge");
         (tls(commit), tls(welcome))
@@ -133,7 +124,7 @@ impl Persona {
     /// link can use for an external commit.
     pub fn group_info(&self, group: &MlsGroup) -> Vec<u8> {
         tls(group
-            .export_group_info(self.client.provider.crypto(), &self.client.signer, true)
+            .export_group_info(self.client.provider.crypto(), &self.client.key.mls, true)
             .expect("group info"))
     }
 
@@ -153,7 +144,7 @@ impl Persona {
             .leaf_node_parameters(leaf)
             .load_psks(provider.storage())
             .expect("psks")
-            .build(provider.rand(), provider.crypto(), &self.client.signer, |_| true)
+            .build(provider.rand(), provider.crypto(), &self.client.key.mls, |_| true)
             .expect("external commit")
             .finalize(provider)
             .expect("finalize");
@@ -164,19 +155,19 @@ impl Persona {
     /// An application message for the group.
     pub fn send(&self, group: &mut MlsGroup, payload: &[u8]) -> Vec<u8> {
         tls(group
-            .create_message(&self.client.provider, &self.client.signer, payload)
+            .create_message(&self.client.provider, &self.client.key.mls, payload)
             .expect("application message"))
     }
 
     /// Asks to leave: a Remove proposal another member must commit.
     pub fn leave(&self, group: &mut MlsGroup) -> Vec<u8> {
-        tls(group.leave_group(&self.client.provider, &self.client.signer).expect("leave"))
+        tls(group.leave_group(&self.client.provider, &self.client.key.mls).expect("leave"))
     }
 
     /// Commits the proposals this member has received (e.g. a leave).
     pub fn commit_pending(&self, group: &mut MlsGroup) -> Vec<u8> {
         let (commit, _, _) = group
-            .commit_to_pending_proposals(&self.client.provider, &self.client.signer)
+            .commit_to_pending_proposals(&self.client.provider, &self.client.key.mls)
             .expect("commit proposals");
         group.merge_pending_commit(&self.client.provider).expect("merge");
         tls(commit)
@@ -217,18 +208,6 @@ impl Persona {
 /// (or a hub reading the tree) sees them.
 pub fn member_uris(group: &MlsGroup) -> BTreeSet<String> {
     group.members().filter_map(|member| credential_uri(&member.credential)).collect()
-}
-
-/// The SAN URI of an x509 credential's leaf certificate.
-pub fn credential_uri(credential: &Credential) -> Option<String> {
-    let mut content = credential.serialized_content();
-    let leaf = VLBytes::tls_deserialize(&mut content).ok()?;
-    let cert = x509_cert::Certificate::from_der(leaf.as_slice()).ok()?;
-    let (_, san) = cert.tbs_certificate().get_extension::<SubjectAltName>().ok()??;
-    san.0.iter().find_map(|name| match name {
-        GeneralName::UniformResourceIdentifier(uri) => Some(uri.to_string()),
-        _ => None,
-    })
 }
 
 /// One room as the hub knows it.

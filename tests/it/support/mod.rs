@@ -1,6 +1,7 @@
 //! `TestApp`: one isolated veil instance per test (own key directory, own
 //! SQLite file or PostgreSQL schema), served on 127.0.0.1:0.
 
+pub mod fixtures;
 pub mod hub;
 pub mod mls;
 pub mod tools;
@@ -13,7 +14,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use veil::api::AppState;
 use veil::core::clock::{Clock, SystemClock};
-use veil::services::config::Config;
+use veil::testkit;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,23 +24,23 @@ pub enum Db {
 }
 
 /// Generates `mod <name> { sqlite, postgres }` for a test body
-/// `async fn <name>(app: TestApp)` defined beside the macro call.
+/// `async fn <name>(app: TestApp)` defined beside the macro call; the
+/// `postgres` variant is `#[ignore]`d, so a plain `cargo test` reports it as
+/// ignored rather than as a pass that never touched a database;
+/// `cargo test -- --ignored postgres` runs it.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::support::TestApp::spawn($crate::support::Db::Sqlite).await.expect("sqlite app");
-                    super::$name(app).await;
+                    super::$name($crate::support::TestApp::spawn($crate::support::Db::Sqlite).await).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs VEIL_TEST_POSTGRES_URL (cargo test -- --ignored postgres)"]
                 async fn postgres() {
-                    match $crate::support::TestApp::spawn($crate::support::Db::Postgres).await {
-                        Some(app) => super::$name(app).await,
-                        None => eprintln!("skipped: set VEIL_TEST_POSTGRES_URL to run on PostgreSQL"),
-                    }
+                    super::$name($crate::support::TestApp::spawn($crate::support::Db::Postgres).await).await;
                 }
             }
         )+
@@ -47,24 +48,21 @@ macro_rules! on_both_backends {
 }
 
 /// As `on_both_backends!`, with the test's argument made by `setup`, an
-/// `async fn(Db) -> Option<T>` beside the macro call (e.g. an app with its
-/// own issuance policy).
+/// `async fn(Db) -> T` beside the macro call (e.g. an app with its own
+/// issuance policy).
 macro_rules! on_both_backends_with {
     ($setup:ident; $($name:ident),+ $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = super::$setup($crate::support::Db::Sqlite).await.expect("sqlite app");
-                    super::$name(app).await;
+                    super::$name(super::$setup($crate::support::Db::Sqlite).await).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs VEIL_TEST_POSTGRES_URL (cargo test -- --ignored postgres)"]
                 async fn postgres() {
-                    match super::$setup($crate::support::Db::Postgres).await {
-                        Some(app) => super::$name(app).await,
-                        None => eprintln!("skipped: set VEIL_TEST_POSTGRES_URL to run on PostgreSQL"),
-                    }
+                    super::$name(super::$setup($crate::support::Db::Postgres).await).await;
                 }
             }
         )+
@@ -82,25 +80,21 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// `None` when PostgreSQL is asked for but not configured.
-    pub async fn spawn(db: Db) -> Option<Self> {
+    /// PostgreSQL needs `VEIL_TEST_POSTGRES_URL`; without it the test fails.
+    pub async fn spawn(db: Db) -> Self {
         Self::spawn_with_clock(db, Arc::new(SystemClock)).await
     }
 
     /// As `spawn`, with a clock the test controls (expiry without sleeping).
-    pub async fn spawn_with_clock(db: Db, clock: Arc<dyn Clock>) -> Option<Self> {
+    pub async fn spawn_with_clock(db: Db, clock: Arc<dyn Clock>) -> Self {
         Self::spawn_with(db, clock, None).await
     }
 
     /// As `spawn_with_clock`, with `issuance_policy` as the text of
     /// `issuance.toml` (the repository's room policies are copied beside it).
-    pub async fn spawn_with(
-        db: Db,
-        clock: Arc<dyn Clock>,
-        issuance_policy: Option<&str>,
-    ) -> Option<Self> {
+    pub async fn spawn_with(db: Db, clock: Arc<dyn Clock>, issuance_policy: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let repo_policies = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+        let repo_policies = testkit::instance::repo_policies();
         let policies_dir = match issuance_policy {
             None => repo_policies,
             Some(text) => {
@@ -118,24 +112,15 @@ impl TestApp {
         };
         let database_url = match db {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("veil.db").display()),
-            Db::Postgres => fresh_postgres_schema().await?,
+            Db::Postgres => fresh_postgres_schema().await,
         };
-        let config = Config::load(|name| match name {
-            "VEIL_DATABASE_URL" => Some(database_url.clone()),
-            "VEIL_LISTEN" => Some("127.0.0.1:0".into()),
-            "VEIL_KEYS_DIR" => Some(dir.path().join("keys").display().to_string()),
-            "VEIL_POLICIES_DIR" => Some(policies_dir.display().to_string()),
-            "VEIL_DB_MAX_CONNECTIONS" => Some("4".into()),
-            _ => None,
-        })
-        .expect("config");
-        let listener = veil::app::bind(&config).await.expect("bind");
-        let (state, first) = veil::app::prepare(config, clock).await.expect("prepare");
-        let token_file = first.admin_token_file.expect("first start writes an admin token");
-        let admin_token =
-            std::fs::read_to_string(token_file).expect("admin token").trim().to_string();
-        let (url, tx) = serve_in_background(listener, state.clone());
-        Some(Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(tx) })
+        let extra = [("VEIL_DB_MAX_CONNECTIONS", "4")];
+        let config = testkit::instance::config(&database_url, dir.path(), &policies_dir, &extra)
+            .expect("config");
+        let served = testkit::serve(config, clock).await.expect("veil starts");
+        let admin_token = served.admin_token.expect("first start writes an admin token");
+        let testkit::Served { url, state, shutdown, .. } = served;
+        Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(shutdown) }
     }
 
     /// A second veild on the same database and key directory, as a second
@@ -143,18 +128,16 @@ impl TestApp {
     pub async fn replica(&self) -> Self {
         let mut config = self.state.config.clone();
         config.listen = "127.0.0.1:0".parse().expect("address");
-        let listener = veil::app::bind(&config).await.expect("bind");
-        let (state, _) =
-            veil::app::prepare(config, self.state.clock.clone()).await.expect("prepare replica");
-        let (url, tx) = serve_in_background(listener, state.clone());
+        let served =
+            testkit::serve(config, self.state.clock.clone()).await.expect("replica starts");
         Self {
-            url,
+            url: served.url,
             http: http_client(),
             admin_token: self.admin_token.clone(),
-            state,
+            state: served.state,
             dir: tempfile::tempdir().expect("tempdir"),
             db: self.db,
-            shutdown: Some(tx),
+            shutdown: Some(served.shutdown),
         }
     }
 
@@ -241,22 +224,6 @@ impl Drop for TestApp {
     }
 }
 
-/// Serves `state` until the returned sender is dropped or fired.
-fn serve_in_background(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-) -> (String, oneshot::Sender<()>) {
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = rx.await;
-        };
-        veil::app::serve(listener, state, shutdown).await.expect("serve");
-    });
-    (url, tx)
-}
-
 /// Asserts a problem+json response with this status and type slug.
 pub fn assert_problem(status: u16, body: &Value, expected_status: u16, slug: &str) {
     assert_eq!(status, expected_status, "{body}");
@@ -287,8 +254,11 @@ fn http_client() -> reqwest::Client {
 
 /// A fresh schema in the PostgreSQL database named by
 /// `VEIL_TEST_POSTGRES_URL`, so tests run in parallel without interfering.
-async fn fresh_postgres_schema() -> Option<String> {
-    let base = std::env::var("VEIL_TEST_POSTGRES_URL").ok()?;
+/// A PostgreSQL test that runs without the URL, or with one that does not
+/// answer, fails: it never passes without having touched the database.
+async fn fresh_postgres_schema() -> String {
+    let base = std::env::var("VEIL_TEST_POSTGRES_URL")
+        .expect("a PostgreSQL test runs only with VEIL_TEST_POSTGRES_URL set");
     let schema = format!("veil_t_{}", uuid::Uuid::new_v4().simple());
     let pool = sqlx::PgPool::connect(&base).await.expect("connect to VEIL_TEST_POSTGRES_URL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -297,7 +267,7 @@ async fn fresh_postgres_schema() -> Option<String> {
         .expect("schema");
     pool.close().await;
     let separator = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
 }
 
 /// Audit entries as `GET /v1/admin/audit` serves them (`at` in RFC 3339),

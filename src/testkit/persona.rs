@@ -1,99 +1,16 @@
-//! What the examples share: an in-process veil on a temporary SQLite file,
-//! a tiny HTTP helper, people's pseudonyms held by real openmls clients,
-//! and a hub that asks veil about every credential it meets.
-//!
-//! Not every example uses every helper.
-#![allow(dead_code)]
+//! A pseudonym and the real openmls client that holds its key: what the
+//! example flows do with MLS (rooms, welcomes, join links, messages).
 
-use std::error::Error;
-use std::path::PathBuf;
-
-use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use base64ct::{Base64, Encoding};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
-use p256::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use veil::core::clock::{Clock, SystemClock};
-use veil::formats::keys::signer::Es256Signer;
-use veil::services::config::Config;
 
-pub type Res<T> = Result<T, Box<dyn Error>>;
-
-/// The only suite a P-256 pseudonym key can sign in.
-pub const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMP256_AES128GCM_SHA256_P256;
-
-/// Prints one step of the story.
-pub fn step(text: &str) {
-    println!("\n==> {text}");
-}
-
-/// A veil served on 127.0.0.1 with its keys and database in a temporary
-/// directory, gone when the value is dropped.
-pub struct Veil {
-    url: String,
-    http: reqwest::Client,
-    pub admin: String,
-    _dir: tempfile::TempDir,
-    _shutdown: oneshot::Sender<()>,
-}
-
-impl Veil {
-    pub async fn start() -> Res<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir()?;
-        let database = format!("sqlite://{}", dir.path().join("veil.db").display());
-        let keys = dir.path().join("keys").display().to_string();
-        let policies = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
-        let config = Config::load(|name| match name {
-            "VEIL_DATABASE_URL" => Some(database.clone()),
-            "VEIL_LISTEN" => Some("127.0.0.1:0".into()),
-            "VEIL_KEYS_DIR" => Some(keys.clone()),
-            "VEIL_POLICIES_DIR" => Some(policies.display().to_string()),
-            _ => None,
-        })?;
-        let listener = veil::app::bind(&config).await?;
-        let (state, first) = veil::app::prepare(config, std::sync::Arc::new(SystemClock)).await?;
-        let admin = std::fs::read_to_string(first.admin_token_file.ok_or("no admin token")?)?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (shutdown, stop) = oneshot::channel::<()>();
-        tokio::spawn(veil::app::serve(listener, state, async move {
-            let _ = stop.await;
-        }));
-        println!("veil is running at {url} (temporary SQLite database)");
-        let http = reqwest::Client::builder().build()?;
-        Ok(Self { url, http, admin: admin.trim().into(), _dir: dir, _shutdown: shutdown })
-    }
-
-    /// An API client with these scopes (the admin creates it); its token.
-    pub async fn token(&self, name: &str, scopes: &[&str]) -> Res<String> {
-        let body = json!({"name": name, "scopes": scopes});
-        let created = self.post("/v1/admin/clients", &self.admin, &body).await?;
-        Ok(created["token"].as_str().ok_or("no token")?.into())
-    }
-
-    /// POSTs JSON; a non-2xx answer is an error carrying the problem body.
-    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Res<Value> {
-        let request = self.http.post(format!("{}{path}", self.url)).bearer_auth(token).json(body);
-        answer(request.send().await?).await
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> Res<Value> {
-        let request = self.http.get(format!("{}{path}", self.url)).bearer_auth(token);
-        answer(request.send().await?).await
-    }
-}
-
-async fn answer(response: reqwest::Response) -> Res<Value> {
-    let status = response.status();
-    let body: Value = response.json().await?;
-    if !status.is_success() {
-        return Err(format!("{status}: {body}").into());
-    }
-    Ok(body)
-}
+use super::{HolderKey, Res, SUITE, Veil, capabilities};
+use crate::core::clock::{Clock, SystemClock};
+use crate::formats::keys::signer::Es256Signer;
 
 /// One pseudonym and the openmls client holding its P-256 key.
 pub struct Persona {
@@ -116,40 +33,28 @@ pub async fn mint(
     let mut keys = Vec::new();
     let mut holders = Vec::new();
     for _ in 0..n {
-        let (holder, pkcs8) = Es256Signer::generate("holder")?;
-        let point = holder.public_key().sec1().to_vec();
-        keys.push(json!({"kty": "EC", "crv": "P-256",
-                         "x": Base64UrlUnpadded::encode_string(&point[1..33]),
-                         "y": Base64UrlUnpadded::encode_string(&point[33..65])}));
-        let secret = p256::SecretKey::from_pkcs8_der(&pkcs8)?.to_bytes().to_vec();
-        let signer =
-            SignatureKeyPair::from_raw(SignatureScheme::ECDSA_SECP256R1_SHA256, secret, point);
-        holders.push((holder, signer));
+        let key = HolderKey::generate()?;
+        keys.push(key.jwk()?);
+        holders.push((key.es256_signer()?, key.mls));
     }
     let body = json!({"account": account, "keys": keys, "connection_only": connection_only});
     let minted = veil.post("/v1/pseudonyms", backend, &body).await?;
-    let minted = minted["pseudonyms"].as_array().ok_or("no pseudonyms")?;
+    let minted = minted.get("pseudonyms").and_then(Value::as_array).ok_or("no pseudonyms")?;
     let mut personas = Vec::new();
     for ((holder, signer), pseudonym) in holders.into_iter().zip(minted) {
-        let bytes = Base64::decode_vec(pseudonym["mls_credential"].as_str().ok_or("credential")?)?;
+        let field =
+            |name: &str| pseudonym.get(name).and_then(Value::as_str).ok_or(name.to_string());
+        let bytes = Base64::decode_vec(field("mls_credential")?)?;
         personas.push(Persona {
-            uri: pseudonym["uri"].as_str().ok_or("uri")?.into(),
-            id: pseudonym["id"].as_str().ok_or("id")?.into(),
+            uri: field("uri")?.into(),
+            id: field("id")?.into(),
             provider: OpenMlsRustCrypto::default(),
             signer,
             holder,
-            credential: Credential::tls_deserialize_exact(&bytes[..])?,
+            credential: Credential::tls_deserialize_exact(bytes.as_slice())?,
         });
     }
     Ok(personas)
-}
-
-/// Leaves must list x509, the credential type veil mints.
-fn capabilities() -> Capabilities {
-    Capabilities::builder()
-        .credentials(vec![CredentialType::X509, CredentialType::Basic])
-        .ciphersuites(vec![SUITE])
-        .build()
 }
 
 fn tls(value: impl tls_codec::Serialize) -> Res<Vec<u8>> {
@@ -297,9 +202,9 @@ impl Persona {
                              "disclosable": disclosable});
         let path = format!("/v1/pseudonyms/{}/disclosures", self.id);
         let issued = veil.post(&path, backend, &request).await?;
-        let credential = issued["credential"].as_str().ok_or("credential")?;
+        let credential = issued.get("credential").and_then(Value::as_str).ok_or("credential")?;
         let now = SystemClock.now();
-        Ok(veil::formats::disclosure::sd_jwt::present(
+        Ok(crate::formats::disclosure::sd_jwt::present(
             credential,
             reveal,
             &self.holder,
@@ -307,60 +212,6 @@ impl Persona {
             nonce,
             now,
         )?)
-    }
-}
-
-/// A hub: it keeps rooms, and asks veil about every credential.
-pub struct Hub<'a> {
-    veil: &'a Veil,
-    token: String,
-}
-
-impl<'a> Hub<'a> {
-    pub async fn new(veil: &'a Veil) -> Res<Self> {
-        Ok(Self { veil, token: veil.token("hub.example", &["hub"]).await? })
-    }
-
-    /// veil's report on a KeyPackage.
-    pub async fn check_key_package(&self, key_package: &[u8]) -> Res<Value> {
-        let body = json!({"key_package": Base64::encode_string(key_package)});
-        self.veil.post("/v1/mls/key-packages/validate", &self.token, &body).await
-    }
-
-    /// Whether the KeyPackage may be used for a room: valid, and
-    /// connection-only packages only for connection (or knock) rooms.
-    pub async fn may_add(&self, key_package: &[u8], connection_room: bool) -> Res<bool> {
-        let report = self.check_key_package(key_package).await?;
-        let allowed =
-            report["valid"] == true && (connection_room || report["connection_only"] != true);
-        println!("    hub: veil says {report}");
-        Ok(allowed)
-    }
-
-    /// The status of the pseudonym a member's certificate names (a member
-    /// who joined by link brought no KeyPackage).
-    pub async fn status(&self, uri: &str) -> Res<Value> {
-        let id = uri.rsplit('/').next().unwrap_or_default();
-        self.veil.get(&format!("/v1/pseudonyms/{id}"), &self.token).await
-    }
-
-    /// veil's verdict on an SD-JWT disclosure shown in `room` under `policy`.
-    pub async fn verify(
-        &self,
-        room: &str,
-        policy: &str,
-        presentation: &str,
-        nonce: &str,
-        leaf_key: &[u8],
-    ) -> Res<Value> {
-        let request = json!({"format": "sd-jwt", "presentation": presentation, "audience": room,
-                             "nonce": nonce, "leaf_signature_key": Base64::encode_string(leaf_key),
-                             "policy": policy});
-        self.veil.post("/v1/presentations/verify", &self.token, &request).await
-    }
-
-    pub fn nonce(&self) -> String {
-        uuid::Uuid::new_v4().simple().to_string()
     }
 }
 
