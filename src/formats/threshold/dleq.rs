@@ -82,7 +82,10 @@ impl DleqProof {
         if st.images.iter().any(|p| bool::from(p.is_identity())) {
             return false;
         }
-        let commitments = [0, 1, 2].map(|i| *st.bases[i] * self.z - *st.images[i] * self.c);
+        let mut commitments = [ProjectivePoint::IDENTITY; 3];
+        for ((commitment, base), image) in commitments.iter_mut().zip(st.bases).zip(st.images) {
+            *commitment = *base * self.z - *image * self.c;
+        }
         challenge(st, &commitments).is_some_and(|c| bool::from(c.ct_eq(&self.c)))
     }
 }

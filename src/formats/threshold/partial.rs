@@ -137,9 +137,9 @@ pub(super) fn decapsulate(
     let z_s = Zeroizing::new(interpolate(&column(|u| u.0.s_i_s))?);
     // DHKEM(P-256)'s DH output is the x-coordinate of the shared point.
     let (a_e, a_s) = (Zeroizing::new(z_e.to_affine()), Zeroizing::new(z_s.to_affine()));
-    let mut dh = Zeroizing::new([0u8; 64]);
-    dh[..32].copy_from_slice(&Zeroizing::new(a_e.x()));
-    dh[32..].copy_from_slice(&Zeroizing::new(a_s.x()));
+    let mut dh = Zeroizing::new(Vec::with_capacity(64));
+    dh.extend_from_slice(&Zeroizing::new(a_e.x()));
+    dh.extend_from_slice(&Zeroizing::new(a_s.x()));
     let mut kem_context = Vec::with_capacity(3 * NPK);
     kem_context.extend_from_slice(&env.enc.to_bytes());
     kem_context.extend_from_slice(&env.pk_r.to_bytes());
