@@ -31,9 +31,11 @@ pub struct Score {
 impl Score {
     /// Better than chance, over enough pseudonyms to matter.
     pub fn succeeds(&self) -> bool {
-        self.claimed_pairs > 0
-            && self.coverage >= MIN_COVERAGE
-            && self.precision - self.chance > MARGIN
+        self.beats_chance() && self.coverage >= MIN_COVERAGE
+    }
+
+    fn beats_chance(&self) -> bool {
+        self.claimed_pairs > 0 && self.precision - self.chance > MARGIN
     }
 }
 
@@ -92,13 +94,19 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// The table every run prints: one line per attack that claimed anything.
+/// `LINKS`: the attack succeeds; `small`: better than chance, but on too
+/// few pseudonyms to count (still worth a look when fixing a leak).
 pub fn table(scores: &[Score]) -> String {
     let mut out = format!(
         "{:<64} {:>8} {:>9} {:>7} {:>8}  verdict\n",
         "attack", "pairs", "precision", "chance", "coverage"
     );
     for s in scores.iter().filter(|s| s.claimed_pairs > 0) {
-        let verdict = if s.succeeds() { "LINKS" } else { "-" };
+        let verdict = match (s.succeeds(), s.beats_chance()) {
+            (true, _) => "LINKS",
+            (false, true) => "small",
+            _ => "-",
+        };
         out.push_str(&format!(
             "{:<64} {:>8} {:>9.3} {:>7.3} {:>8.3}  {verdict}\n",
             s.name, s.claimed_pairs, s.precision, s.chance, s.coverage
