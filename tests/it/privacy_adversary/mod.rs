@@ -64,10 +64,10 @@ max_active = 10000\n[client]\nrequests_per_second = 100000\nburst = 100000\n\
 [reputation]\ninitial = 1000\nmin_to_mint = 0\nmin_to_disclose = 0\n\
 [reputation.weights]\npseudonym_minted = -1\n";
 
-async fn workload_app(db: Db) -> Option<(TestApp, Arc<ManualClock>)> {
+async fn workload_app(db: Db) -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new(1_900_000_800);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(POLICY)).await?;
-    Some((app, clock))
+    let app = TestApp::spawn_with(db, clock.clone(), Some(POLICY)).await;
+    (app, clock)
 }
 
 on_both_backends_with!(workload_app; only_the_expected_attacks_link_pseudonyms);

@@ -119,7 +119,7 @@ pub fn table(scores: &[Score]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use rand::Rng;
+    use rand::RngExt;
 
     use super::*;
 
