@@ -700,7 +700,8 @@ async fn python_reference_verifies_a_presentation_from_the_api(app: TestApp) {
         "audience": ROOM,
         "nonce": nonce,
     });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/disclosure/testdata/verify_sd_jwt.py");
+    let script =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/src/formats/disclosure/testdata/verify_sd_jwt.py");
     let mut child = std::process::Command::new("python3")
         .arg(script)
         .stdin(std::process::Stdio::piped())

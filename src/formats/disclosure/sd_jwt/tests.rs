@@ -487,7 +487,7 @@ mod python {
     use std::process::{Command, Stdio};
 
     const SCRIPT: &str =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/src/disclosure/testdata/verify_sd_jwt.py");
+        concat!(env!("CARGO_MANIFEST_DIR"), "/src/formats/disclosure/testdata/verify_sd_jwt.py");
 
     fn python_has_sd_jwt() -> bool {
         Command::new("python3")
