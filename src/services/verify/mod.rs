@@ -498,3 +498,40 @@ fn leaf_key(value: &Value) -> Result<P256PublicKey, VerifyRequestError> {
 fn internal(error: impl std::fmt::Display) -> VerifyRequestError {
     VerifyRequestError::Internal(error.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::disclosure::Format;
+    use crate::formats::keys::signer::Es256Signer;
+
+    fn verified(kb_issued_at: Option<i64>, expires_at: Option<i64>) -> Verified {
+        let holder = Es256Signer::generate("holder").unwrap().0;
+        Verified {
+            format: Format::SdCwt,
+            issuer: None,
+            subject: None,
+            header_kid: "k".into(),
+            holder_key: holder.public_key().clone(),
+            disclosed: Map::new(),
+            claims: Map::new(),
+            issued_at: None,
+            expires_at,
+            kb_issued_at,
+        }
+    }
+
+    /// With an `iat` the record outlives the widest key-binding window; a
+    /// `cti`-only SD-CWT key binding is remembered until its credential expires.
+    #[test]
+    fn replay_record_outlives_the_window_or_the_credential() {
+        let now = 1_000;
+        let window = MAX_KB_AGE_SECS + 2 * CLOCK_SKEW_SECS;
+        assert_eq!(replay_record_expiry(&verified(Some(990), Some(9_000)), now), 990 + window);
+        assert_eq!(
+            replay_record_expiry(&verified(None, Some(9_000)), now),
+            9_000 + CLOCK_SKEW_SECS
+        );
+        assert_eq!(replay_record_expiry(&verified(None, None), now), now + window);
+    }
+}
