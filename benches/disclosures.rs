@@ -66,8 +66,13 @@ fn benches(c: &mut Criterion) {
         b.iter(|| f.holder.public_key().verify_es256(MESSAGE, &signature))
     });
 
-    let expected =
-        Expectations { audience: ROOM, nonce: NONCE.as_bytes(), now: f.now, max_kb_age_secs: 300 };
+    let expected = Expectations {
+        audience: ROOM,
+        nonce: NONCE.as_bytes(),
+        now: f.now,
+        max_kb_age_secs: 300,
+        presenter_key: None,
+    };
     let reveal = ["name", "age_over_18"];
 
     let jwt_keys = vec![IssuerKey::es256(f.keys.sd_jwt.kid(), f.keys.sd_jwt.public_key())];

@@ -13,17 +13,27 @@ const P384_SEC1_LEN: usize = 97;
 /// the trusted key, never taken from the token's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssuerAlg {
-    /// ECDSA P-256 with SHA-256 (JOSE `ES256`, COSE -7).
+    /// ECDSA P-256 with SHA-256 (JOSE `ES256`; COSE ESP256 -9, or -7).
     Es256,
-    /// ECDSA P-384 with SHA-384 (COSE -35); accepted for SD-CWT only.
+    /// ECDSA P-384 with SHA-384 (COSE ESP384 -51, or -35); accepted for SD-CWT only.
     Es384,
 }
 
+/// COSE algorithm ids (RFC 9053, RFC 9864).
+const ES256: i64 = -7;
+const ESP256: i64 = -9;
+const ES384: i64 = -35;
+const ESP384: i64 = -51;
+
 impl IssuerAlg {
-    pub(crate) fn cose_id(self) -> i64 {
+    /// Whether a COSE `alg` header may name this key's algorithm. The fully
+    /// specified id (RFC 9864; the SD-CWT draft requires one) is what veil
+    /// issues; the polymorphic one stays accepted for credentials issued
+    /// before the switch and by issuers that have not made it yet.
+    pub(crate) fn accepts_cose_alg(self, alg: i64) -> bool {
         match self {
-            Self::Es256 => -7,
-            Self::Es384 => -35,
+            Self::Es256 => alg == ESP256 || alg == ES256,
+            Self::Es384 => alg == ESP384 || alg == ES384,
         }
     }
 }

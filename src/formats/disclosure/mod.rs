@@ -63,6 +63,8 @@ pub enum VerifyError {
     KbWrongTyp,
     #[error("the key binding signature does not verify with the credential's key")]
     KbSignatureInvalid,
+    #[error("the credential's key thumbprint is not that of the presenter's key")]
+    CnfThumbprintMismatch,
     #[error("the key binding audience is not this verifier")]
     AudienceMismatch,
     #[error("the key binding nonce is not the expected one")]
@@ -93,6 +95,7 @@ impl VerifyError {
             Self::KbMissing => "kb_missing",
             Self::KbWrongTyp => "kb_wrong_typ",
             Self::KbSignatureInvalid => "kb_signature_invalid",
+            Self::CnfThumbprintMismatch => "cnf_thumbprint_mismatch",
             Self::AudienceMismatch => "audience_mismatch",
             Self::NonceMismatch => "nonce_mismatch",
             Self::KbStale => "kb_stale",
@@ -210,6 +213,10 @@ pub struct Expectations<'a> {
     pub now: i64,
     /// Oldest key binding accepted, in seconds before `now`.
     pub max_kb_age_secs: i64,
+    /// The key the presenter is known to hold (for veil, the MLS leaf key).
+    /// An SD-CWT whose `cnf` carries only a thumbprint (`ckt`) names its
+    /// holder key by hash, so it verifies only against this key.
+    pub presenter_key: Option<&'a P256PublicKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +244,10 @@ pub struct Verified {
     pub claims: Map<String, Value>,
     pub issued_at: Option<i64>,
     pub expires_at: Option<i64>,
-    pub kb_issued_at: i64,
+    /// The key binding's `iat`. Always set for SD-JWT; an SD-CWT key binding
+    /// may carry a `cti` instead (draft §8.1), and is then fresh only by its
+    /// nonce, audience and the verifier's replay record.
+    pub kb_issued_at: Option<i64>,
 }
 
 /// Credential validity times as read from either format.

@@ -21,7 +21,13 @@ pub fn keys(issuer: &Es256Signer) -> Vec<IssuerKey> {
 }
 
 pub fn expectations() -> Expectations<'static> {
-    Expectations { audience: AUDIENCE, nonce: NONCE.as_bytes(), now: NOW, max_kb_age_secs: 300 }
+    Expectations {
+        audience: AUDIENCE,
+        nonce: NONCE.as_bytes(),
+        now: NOW,
+        max_kb_age_secs: 300,
+        presenter_key: None,
+    }
 }
 
 pub fn claims() -> Map<String, Value> {

@@ -109,7 +109,8 @@ struct Genuine {
     /// Pseudonym URI from `sub` (SD formats); X.509 finds it by key.
     subject: Option<String>,
     disclosed: Map<String, Value>,
-    /// (binding digest, key-binding iat) for replay protection (SD formats).
+    /// (binding digest, when its replay record may lapse) for replay
+    /// protection (SD formats).
     key_binding: Option<([u8; 32], i64)>,
 }
 
@@ -186,7 +187,7 @@ impl Verifier {
                 format!("the room policy does not accept {}", request.format.as_str()),
             ));
         }
-        let genuine = match self.check_credential(request, &policy, now)? {
+        let genuine = match self.check_credential(request, &policy, &leaf_key, now)? {
             Ok(genuine) => genuine,
             Err(finding) => {
                 errors.push(finding);
@@ -194,8 +195,8 @@ impl Verifier {
                 return Ok(verdict(None, None, Map::new(), policy, errors));
             }
         };
-        if let Some((binding, kb_iat)) = genuine.key_binding {
-            self.check_replay(&binding, kb_iat, now, &mut errors).await?;
+        if let Some((binding, expires_at)) = genuine.key_binding {
+            self.check_replay(&binding, expires_at, now, &mut errors).await?;
         }
         if genuine.holder_key != leaf_key {
             errors.push(Finding::new(
@@ -249,6 +250,7 @@ impl Verifier {
         &self,
         request: &PresentationRequest,
         policy: &RoomPolicy,
+        leaf_key: &P256PublicKey,
         now: i64,
     ) -> Result<Result<Genuine, Finding>, VerifyRequestError> {
         let outcome = match request.format {
@@ -266,17 +268,17 @@ impl Verifier {
             }),
             CredentialFormat::SdJwt => {
                 let (audience, nonce) = binding_inputs(request)?;
-                let expected = expectations(audience, nonce.as_bytes(), now, policy);
+                let expected = expectations(audience, nonce.as_bytes(), now, policy, leaf_key);
                 sd_jwt::verify(&request.presentation, &self.jwt_keys, &expected)
-                    .map(|verified| genuine(verified, audience, nonce.as_bytes()))
+                    .map(|verified| genuine(verified, audience, nonce.as_bytes(), now))
             }
             CredentialFormat::SdCwt => {
                 let (audience, nonce) = binding_inputs(request)?;
                 let kbt = decode_b64(&request.presentation, "presentation")?;
                 let cnonce = decode_b64(nonce, "nonce")?;
-                let expected = expectations(audience, &cnonce, now, policy);
+                let expected = expectations(audience, &cnonce, now, policy, leaf_key);
                 sd_cwt::verify(&kbt, &self.cwt_keys, &expected)
-                    .map(|verified| genuine(verified, audience, &cnonce))
+                    .map(|verified| genuine(verified, audience, &cnonce, now))
             }
         };
         match outcome {
@@ -288,17 +290,15 @@ impl Verifier {
         }
     }
 
-    /// Records the (audience, nonce) binding; a live record means replay.
-    /// The record outlives any window a policy may set, so a replay cannot
-    /// slip through under a laxer policy once the record is gone.
+    /// Records the (audience, nonce) binding until `expires_at`; a live
+    /// record means replay.
     async fn check_replay(
         &self,
         binding: &[u8; 32],
-        kb_iat: i64,
+        expires_at: i64,
         now: i64,
         errors: &mut Vec<Finding>,
     ) -> Result<(), VerifyRequestError> {
-        let expires_at = kb_iat.saturating_add(MAX_KB_AGE_SECS + 2 * CLOCK_SKEW_SECS);
         let fresh =
             self.store.record_key_binding(binding, expires_at, now).await.map_err(internal)?;
         if !fresh {
@@ -397,7 +397,8 @@ fn verdict(
     Verification { valid: errors.is_empty(), issuer, subject_pseudonym, disclosed, policy, errors }
 }
 
-fn genuine(verified: Verified, audience: &str, nonce: &[u8]) -> Genuine {
+fn genuine(verified: Verified, audience: &str, nonce: &[u8], now: i64) -> Genuine {
+    let expires_at = replay_record_expiry(&verified, now);
     let disclosed = verified
         .claims
         .into_iter()
@@ -407,7 +408,22 @@ fn genuine(verified: Verified, audience: &str, nonce: &[u8]) -> Genuine {
         holder_key: verified.holder_key,
         subject: verified.subject,
         disclosed,
-        key_binding: Some((replay_binding(audience, nonce), verified.kb_issued_at)),
+        key_binding: Some((replay_binding(audience, nonce), expires_at)),
+    }
+}
+
+/// Until when the (audience, nonce) record must be kept. With an `iat` the
+/// record outlives any window a policy may set, so a replay cannot slip
+/// through under a laxer policy once the record is gone. An SD-CWT key
+/// binding with only a `cti` has no time of its own: the nonce and this
+/// record are its freshness, so the record lasts as long as the credential
+/// verifies (the format refuses such a key binding on a credential without
+/// `exp`; the fallback only keeps this total).
+fn replay_record_expiry(verified: &Verified, now: i64) -> i64 {
+    match (verified.kb_issued_at, verified.expires_at) {
+        (Some(kb_iat), _) => kb_iat.saturating_add(MAX_KB_AGE_SECS + 2 * CLOCK_SKEW_SECS),
+        (None, Some(exp)) => exp.saturating_add(CLOCK_SKEW_SECS),
+        (None, None) => now.saturating_add(MAX_KB_AGE_SECS + 2 * CLOCK_SKEW_SECS),
     }
 }
 
@@ -431,8 +447,15 @@ fn expectations<'a>(
     nonce: &'a [u8],
     now: i64,
     policy: &RoomPolicy,
+    leaf_key: &'a P256PublicKey,
 ) -> Expectations<'a> {
-    Expectations { audience, nonce, now, max_kb_age_secs: policy.max_kb_age_secs }
+    Expectations {
+        audience,
+        nonce,
+        now,
+        max_kb_age_secs: policy.max_kb_age_secs,
+        presenter_key: Some(leaf_key),
+    }
 }
 
 /// Audience and nonce are mandatory for the key-bound formats.
@@ -473,4 +496,41 @@ fn leaf_key(value: &Value) -> Result<P256PublicKey, VerifyRequestError> {
 
 fn internal(error: impl std::fmt::Display) -> VerifyRequestError {
     VerifyRequestError::Internal(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::disclosure::Format;
+    use crate::formats::keys::signer::Es256Signer;
+
+    fn verified(kb_issued_at: Option<i64>, expires_at: Option<i64>) -> Verified {
+        let holder = Es256Signer::generate("holder").unwrap().0;
+        Verified {
+            format: Format::SdCwt,
+            issuer: None,
+            subject: None,
+            header_kid: "k".into(),
+            holder_key: holder.public_key().clone(),
+            disclosed: Map::new(),
+            claims: Map::new(),
+            issued_at: None,
+            expires_at,
+            kb_issued_at,
+        }
+    }
+
+    /// With an `iat` the record outlives the widest key-binding window; a
+    /// `cti`-only SD-CWT key binding is remembered until its credential expires.
+    #[test]
+    fn replay_record_outlives_the_window_or_the_credential() {
+        let now = 1_000;
+        let window = MAX_KB_AGE_SECS + 2 * CLOCK_SKEW_SECS;
+        assert_eq!(replay_record_expiry(&verified(Some(990), Some(9_000)), now), 990 + window);
+        assert_eq!(
+            replay_record_expiry(&verified(None, Some(9_000)), now),
+            9_000 + CLOCK_SKEW_SECS
+        );
+        assert_eq!(replay_record_expiry(&verified(None, None), now), now + window);
+    }
 }

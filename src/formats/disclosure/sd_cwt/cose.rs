@@ -1,12 +1,15 @@
-//! COSE and CWT plumbing for SD-CWT: header lookups, payload decoding, the
-//! holder's COSE_Key in `cnf`, and validity times.
+//! COSE and CWT plumbing for SD-CWT: header lookups, payload decoding (with
+//! claims carried in the protected header), the holder key in `cnf` (a
+//! COSE_Key or its thumbprint), and validity times.
 
 use ciborium::Value as HeaderValue;
 use coset::{CoseSign1, Label};
 
 use super::cbor::{self, Cbor, as_i64, get, int};
-use super::{CNF, CNF_COSE_KEY, EXP, HEADER_SD_CLAIMS, HEADER_TYP, IAT, NBF};
-use crate::formats::disclosure::{MAX_DISCLOSURES, Validity, VerifyError};
+use super::{
+    CNF, CNF_CKT, CNF_COSE_KEY, EXP, HEADER_CWT_CLAIMS, HEADER_SD_CLAIMS, HEADER_TYP, IAT, NBF,
+};
+use crate::formats::disclosure::{IssueError, MAX_DISCLOSURES, Validity, VerifyError, sha256};
 use crate::formats::keys::public_key::P256PublicKey;
 
 pub(super) fn header_value(rest: &[(Label, HeaderValue)], label: i64) -> Option<&HeaderValue> {
@@ -31,6 +34,44 @@ pub(super) fn payload_map(sign1: &CoseSign1) -> Result<Vec<(Cbor, Cbor)>, Verify
         Cbor::Map(entries) => Ok(entries),
         _ => Err(VerifyError::Malformed("payload is not a map")),
     }
+}
+
+/// The payload claims plus those in the protected CWT Claims header
+/// parameter (label 15, RFC 9597), which the draft (§6.3) treats as if they
+/// were in the payload. A claim in both places must carry the same value.
+pub(super) fn claims(sign1: &CoseSign1) -> Result<Vec<(Cbor, Cbor)>, VerifyError> {
+    let mut claims = payload_map(sign1)?;
+    let Some(header) = header_value(&sign1.protected.header.rest, HEADER_CWT_CLAIMS) else {
+        return Ok(claims);
+    };
+    let malformed = || VerifyError::Malformed("CWT claims header");
+    let mut encoded = Vec::new();
+    ciborium::into_writer(header, &mut encoded).map_err(|_| malformed())?;
+    let Cbor::Map(extra) = cbor::decode(&encoded)? else {
+        return Err(malformed());
+    };
+    for (key, value) in extra {
+        match claims.iter().find(|(k, _)| *k == key) {
+            None => claims.push((key, value)),
+            Some((_, existing)) if same(existing, &value)? => {}
+            Some(_) => {
+                return Err(VerifyError::Malformed(
+                    "claim differs in payload and CWT claims header",
+                ));
+            }
+        }
+    }
+    Ok(claims)
+}
+
+/// Equal up to map order.
+fn same(a: &Cbor, b: &Cbor) -> Result<bool, VerifyError> {
+    let canonical = |value: &Cbor| {
+        cbor::deterministic(value.clone())
+            .and_then(|value| cbor::encode(&value))
+            .map_err(|_| VerifyError::Malformed("claim value"))
+    };
+    Ok(canonical(a)? == canonical(b)?)
 }
 
 /// The disclosures in unprotected label 17; an empty array is invalid (§9).
@@ -77,15 +118,42 @@ pub(super) fn cose_key(key: &P256PublicKey) -> Cbor {
     ])
 }
 
-/// The holder key from `cnf` (`{1: COSE_Key}`, EC2 P-256).
-pub(super) fn holder_key(payload: &[(Cbor, Cbor)]) -> Result<P256PublicKey, VerifyError> {
+/// COSE Key Thumbprint (RFC 9679 §3): SHA-256 over the deterministic
+/// encoding of the key's required members (`kty`, `crv`, `x`, `y`).
+pub(super) fn thumbprint(key: &P256PublicKey) -> Result<Vec<u8>, IssueError> {
+    let encoded = cbor::encode(&cbor::deterministic(cose_key(key))?)?;
+    Ok(sha256(&encoded).as_ref().to_vec())
+}
+
+/// The holder key from `cnf`: one confirmation method, either `{1:
+/// COSE_Key}` (EC2 P-256) or `{5: ckt}` (RFC 9679). A thumbprint names the
+/// key without carrying it, so it must be the thumbprint of `presenter`, the
+/// key the caller knows the presenter holds.
+pub(super) fn holder_key(
+    payload: &[(Cbor, Cbor)],
+    presenter: Option<&P256PublicKey>,
+) -> Result<P256PublicKey, VerifyError> {
     let malformed = || VerifyError::Malformed("cnf");
     let Some(Cbor::Map(cnf)) = get(payload, CNF) else {
         return Err(malformed());
     };
-    let Some(Cbor::Map(key)) = get(cnf, CNF_COSE_KEY) else {
-        return Err(malformed());
-    };
+    match (get(cnf, CNF_COSE_KEY), get(cnf, CNF_CKT), cnf.len()) {
+        (Some(Cbor::Map(key)), None, 1) => from_cose_key(key),
+        (None, Some(Cbor::Bytes(ckt)), 1) => {
+            let presenter = presenter.ok_or(VerifyError::CnfThumbprintMismatch)?;
+            let expected = thumbprint(presenter).map_err(|_| malformed())?;
+            if *ckt == expected {
+                Ok(presenter.clone())
+            } else {
+                Err(VerifyError::CnfThumbprintMismatch)
+            }
+        }
+        _ => Err(malformed()),
+    }
+}
+
+fn from_cose_key(key: &[(Cbor, Cbor)]) -> Result<P256PublicKey, VerifyError> {
+    let malformed = || VerifyError::Malformed("cnf");
     let is = |label, expected| get(key, label).and_then(as_i64) == Some(expected);
     if !is(KTY, KTY_EC2) || !is(CRV, CRV_P256) {
         return Err(malformed());

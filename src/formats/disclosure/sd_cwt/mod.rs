@@ -2,9 +2,14 @@
 //! are replaced by digests, with the salted disclosures carried in the
 //! unprotected header (label 17), and a key binding token (KBT) signed by the
 //! holder that embeds the SD-CWT with the disclosures it chose.
+//!
+//! Where the draft is ambiguous or a peer reads it differently, the choice
+//! made here is explained in `docs/SD-CWT-NOTES.md`.
 
 mod cbor;
 mod cose;
+#[cfg(test)]
+mod interop_tests;
 mod redaction;
 #[cfg(test)]
 mod tests;
@@ -24,8 +29,8 @@ use crate::formats::keys::public_key::P256PublicKey;
 use crate::formats::keys::signer::Es256Signer;
 use cbor::{Cbor, as_i64, get, int};
 use cose::{
-    bstr_array, cose_key, has_typ, header_i64, header_value, holder_key, payload_map, sd_claims,
-    validity,
+    bstr_array, claims as claims_of, cose_key, has_typ, header_i64, header_value, holder_key,
+    payload_map, sd_claims, validity,
 };
 use redaction::Resolved;
 
@@ -52,13 +57,21 @@ const AUD: i64 = 3;
 const EXP: i64 = 4;
 const NBF: i64 = 5;
 const IAT: i64 = 6;
+const CTI: i64 = 7;
 const CNF: i64 = 8;
 const VCT: i64 = 11;
 const CNONCE: i64 = 39;
 /// `cnf` member holding a COSE_Key.
 const CNF_COSE_KEY: i64 = 1;
+/// `cnf` member holding a COSE Key Thumbprint (`ckt`, RFC 9679 §5).
+const CNF_CKT: i64 = 5;
 
-/// Issues a tagged SD-CWT with every disclosure (and decoy) in label 17.
+/// Algorithms a KBT may be signed with: the holder key is P-256, named fully
+/// specified (ESP256, RFC 9864) or, as older holders do, polymorphic (ES256).
+const KB_ALGS: [iana::Algorithm; 2] = [iana::Algorithm::ESP256, iana::Algorithm::ES256];
+
+/// Issues a tagged SD-CWT with every disclosure (and decoy) in label 17,
+/// signed with ESP256: the draft (§7.1) requires a fully specified algorithm.
 pub fn issue(params: &IssueParams, signer: &Es256Signer) -> Result<Vec<u8>, IssueError> {
     params.validate()?;
     let subject = params.subject.as_deref().ok_or(IssueError::Missing("sub"))?;
@@ -98,7 +111,7 @@ pub fn issue(params: &IssueParams, signer: &Es256Signer) -> Result<Vec<u8>, Issu
     }
     let payload = cbor::encode(&cbor::deterministic(Cbor::Map(claims))?)?;
     let protected = HeaderBuilder::new()
-        .algorithm(iana::Algorithm::ES256)
+        .algorithm(iana::Algorithm::ESP256)
         .key_id(signer.kid().as_bytes().to_vec())
         .value(HEADER_TYP, HeaderValue::from(TYP))
         .value(HEADER_SD_ALG, HeaderValue::from(SHA_256))
@@ -128,8 +141,8 @@ pub fn present(
 ) -> Result<Vec<u8>, PresentError> {
     let mut credential = CoseSign1::from_tagged_slice(sd_cwt)
         .map_err(|_| PresentError::Malformed("not a tagged COSE_Sign1"))?;
-    let payload = payload_map(&credential).map_err(|_| PresentError::Malformed("payload"))?;
-    if holder_key(&payload).ok().as_ref() != Some(holder.public_key()) {
+    let payload = claims_of(&credential).map_err(|_| PresentError::Malformed("payload"))?;
+    if holder_key(&payload, Some(holder.public_key())).ok().as_ref() != Some(holder.public_key()) {
         return Err(PresentError::HolderKeyMismatch);
     }
     let available = sd_claims(&credential).map_err(|_| PresentError::Malformed("sd_claims"))?;
@@ -187,10 +200,10 @@ pub fn verify(
         .map_err(|_| VerifyError::Malformed("KBT is not a tagged COSE_Sign1"))?;
     let credential = embedded_credential(&kbt)?;
     let kid = verify_issuer_signature(&credential, keys)?;
-    let payload = payload_map(&credential)?;
+    let payload = claims_of(&credential)?;
     let validity = validity(&payload)?;
     validity.check(expected.now)?;
-    let holder = holder_key(&payload)?;
+    let holder = holder_key(&payload, expected.presenter_key)?;
     let kb_iat = verify_kbt(&kbt, &holder, expected, &validity)?;
     let presented = sd_claims(&credential)?;
     let Resolved { claims, disclosed } = redaction::resolve(payload, &presented)?;
@@ -219,7 +232,7 @@ fn embedded_credential(kbt: &CoseSign1) -> Result<CoseSign1, VerifyError> {
     if !has_typ(&header.rest, KB_TYP, KB_TYP_TEXT) {
         return Err(VerifyError::KbWrongTyp);
     }
-    if header.alg != Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)) {
+    if !KB_ALGS.iter().any(|alg| header.alg == Some(RegisteredLabelWithPrivate::Assigned(*alg))) {
         return Err(VerifyError::UnsupportedAlg);
     }
     if header_value(&header.rest, HEADER_CWT_CLAIMS).is_some() {
@@ -236,7 +249,9 @@ fn embedded_credential(kbt: &CoseSign1) -> Result<CoseSign1, VerifyError> {
 }
 
 /// SD-CWT header policy and issuer signature; returns the key id used. The
-/// algorithm must be the trusted key's, whatever the header claims.
+/// algorithm must be one the trusted key accepts (its fully specified id, or
+/// the polymorphic one that credentials issued before ESP256 carry),
+/// whatever else the header claims.
 fn verify_issuer_signature(
     credential: &CoseSign1,
     keys: &(impl IssuerKeys + ?Sized),
@@ -245,12 +260,12 @@ fn verify_issuer_signature(
     if !has_typ(&header.rest, TYP, TYP_TEXT) {
         return Err(VerifyError::WrongTyp);
     }
-    let key = keys.find(&header.key_id).ok_or(VerifyError::UnknownIssuerKey)?;
-    let alg = match &header.alg {
-        Some(RegisteredLabelWithPrivate::Assigned(alg)) => Some(alg.to_i64()),
-        _ => None,
+    let key = keys.find(issuer_kid(credential)?).ok_or(VerifyError::UnknownIssuerKey)?;
+    let accepted = match &header.alg {
+        Some(RegisteredLabelWithPrivate::Assigned(alg)) => key.alg().accepts_cose_alg(alg.to_i64()),
+        _ => false,
     };
-    if alg != Some(key.alg().cose_id()) {
+    if !accepted {
         return Err(VerifyError::UnsupportedAlg);
     }
     match header_value(&header.rest, HEADER_SD_ALG) {
@@ -264,13 +279,27 @@ fn verify_issuer_signature(
     Ok(key.kid().to_owned())
 }
 
-/// Holder signature, then audience, nonce and freshness; returns `iat`.
+/// The issuer's `kid`, from the protected header or, as COSE allows and
+/// signers such as cose2 put it, the unprotected one; not from both (RFC 9052
+/// §3). It only selects a trusted key: the signature decides.
+fn issuer_kid(credential: &CoseSign1) -> Result<&[u8], VerifyError> {
+    let protected = credential.protected.header.key_id.as_slice();
+    let unprotected = credential.unprotected.key_id.as_slice();
+    match (protected.is_empty(), unprotected.is_empty()) {
+        (false, false) => Err(VerifyError::Malformed("kid in both headers")),
+        (false, true) => Ok(protected),
+        (true, _) => Ok(unprotected),
+    }
+}
+
+/// Holder signature, then audience, nonce and freshness; returns `iat` if
+/// the KBT has one (see [`check_kb_time`]).
 fn verify_kbt(
     kbt: &CoseSign1,
     holder: &P256PublicKey,
     expected: &Expectations<'_>,
     validity: &Validity,
-) -> Result<i64, VerifyError> {
+) -> Result<Option<i64>, VerifyError> {
     kbt.verify_signature(&[], |signature, tbs| {
         holder.verify_es256(tbs, signature).then_some(()).ok_or(())
     })
@@ -290,7 +319,44 @@ fn verify_kbt(
     if cnonce != expected.nonce {
         return Err(VerifyError::NonceMismatch);
     }
-    let iat = get(&claims, IAT).and_then(as_i64).ok_or(VerifyError::Malformed("KBT iat"))?;
-    validity.check_kb_iat(iat, expected)?;
-    Ok(iat)
+    check_kb_time(&claims, expected, validity)
+}
+
+/// The draft (§8.1, §9 step 6) wants `iat` or `cti` in a KBT. With `iat` the
+/// usual window applies (`max_kb_age_secs`, and within the credential's
+/// validity). A KBT with only `cti` has no time of its own, so it is
+/// accepted only where something else makes it fresh: a verifier nonce to
+/// answer, and a credential `exp` that bounds how long the verifier's replay
+/// record of that nonce must last. Without `iat` it may not carry `exp` or
+/// `nbf` either.
+fn check_kb_time(
+    claims: &[(Cbor, Cbor)],
+    expected: &Expectations<'_>,
+    validity: &Validity,
+) -> Result<Option<i64>, VerifyError> {
+    let iat = match get(claims, IAT) {
+        None => None,
+        Some(value) => Some(as_i64(value).ok_or(VerifyError::Malformed("KBT iat"))?),
+    };
+    let cti = match get(claims, CTI) {
+        None => None,
+        Some(Cbor::Bytes(cti)) if !cti.is_empty() => Some(cti),
+        Some(_) => return Err(VerifyError::Malformed("KBT cti")),
+    };
+    match (iat, cti) {
+        (Some(iat), _) => {
+            validity.check_kb_iat(iat, expected)?;
+            Ok(Some(iat))
+        }
+        (None, Some(_)) => {
+            if get(claims, EXP).is_some() || get(claims, NBF).is_some() {
+                return Err(VerifyError::Malformed("KBT exp or nbf without iat"));
+            }
+            if expected.nonce.is_empty() || validity.expires_at.is_none() {
+                return Err(VerifyError::KbStale);
+            }
+            Ok(None)
+        }
+        (None, None) => Err(VerifyError::Malformed("KBT has neither iat nor cti")),
+    }
 }

@@ -100,7 +100,7 @@ fn round_trip_discloses_exactly_the_chosen_claims() {
     assert_eq!(&verified.holder_key, s.holder.public_key());
     assert_eq!(
         (verified.issued_at, verified.expires_at, verified.kb_issued_at),
-        (Some(ISSUED_AT), Some(ISSUED_AT + 3600), NOW)
+        (Some(ISSUED_AT), Some(ISSUED_AT + 3600), Some(NOW))
     );
 }
 
@@ -110,7 +110,7 @@ fn issued_token_has_the_draft_headers_and_decoys() {
     assert_eq!(s.sd_cwt.first(), Some(&0xd2), "tag 18");
     let sign1 = parse(&s.sd_cwt);
     let header = &sign1.protected.header;
-    assert_eq!(header.alg, Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)));
+    assert_eq!(header.alg, Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ESP256)));
     assert_eq!(header.key_id, b"issuer-2025");
     assert_eq!(header_value(&header.rest, HEADER_TYP), Some(&HeaderValue::from(293)));
     assert_eq!(header_value(&header.rest, HEADER_SD_ALG), Some(&HeaderValue::from(-16)));
@@ -424,7 +424,13 @@ mod vectors {
     }
 
     fn expected() -> Expectations<'static> {
-        Expectations { audience: AUDIENCE, nonce: &CNONCE, now: KBT_IAT + 10, max_kb_age_secs: 300 }
+        Expectations {
+            audience: AUDIENCE,
+            nonce: &CNONCE,
+            now: KBT_IAT + 10,
+            max_kb_age_secs: 300,
+            presenter_key: None,
+        }
     }
 
     #[test]
@@ -442,7 +448,7 @@ mod vectors {
             (verified.issued_at, verified.expires_at),
             (Some(1_725_244_200), Some(1_725_330_600))
         );
-        assert_eq!(verified.kb_issued_at, KBT_IAT);
+        assert_eq!(verified.kb_issued_at, Some(KBT_IAT));
     }
 
     #[test]
@@ -582,4 +588,187 @@ fn nesting_is_limited_the_same_way_at_issuance_and_verification() {
     assert_eq!(verified.disclosed["deep"], nested(MAX_DEPTH));
     p.claims.insert("deep".into(), nested(MAX_DEPTH + 1));
     assert!(matches!(issue(&p, &issuer), Err(IssueError::Encoding(_))));
+}
+
+#[test]
+fn issuer_algorithm_is_pinned_to_the_key() {
+    let s = setup();
+    let with_alg = |alg: iana::Algorithm| reissued_kbt(&s, move |h, _| h.alg = Some(alg.into()));
+    // Credentials issued before veil switched to ESP256 carry ES256.
+    assert_eq!(code(verify_default(&s, &with_alg(iana::Algorithm::ES256))), "ok");
+    assert_eq!(code(verify_default(&s, &with_alg(iana::Algorithm::ESP256))), "ok");
+    for other in [iana::Algorithm::ES384, iana::Algorithm::ESP384, iana::Algorithm::EdDSA] {
+        assert_eq!(code(verify_default(&s, &with_alg(other))), "unsupported_alg");
+    }
+}
+
+#[test]
+fn key_binding_may_be_signed_with_esp256_or_es256() {
+    let s = setup();
+    let ok = present_default(&s, &s.sd_cwt, &["email"]);
+    let with_alg =
+        |alg: iana::Algorithm| resign(parse(&ok), &s.holder, |h, _| h.alg = Some(alg.into()));
+    assert_eq!(code(verify_default(&s, &with_alg(iana::Algorithm::ESP256))), "ok");
+    assert_eq!(code(verify_default(&s, &with_alg(iana::Algorithm::ES256))), "ok");
+    assert_eq!(code(verify_default(&s, &with_alg(iana::Algorithm::ESP384))), "unsupported_alg");
+}
+
+#[test]
+fn issuer_kid_may_sit_in_the_unprotected_header() {
+    let s = setup();
+    let moved = |kid: &[u8]| {
+        let sign1 = parse(&s.sd_cwt);
+        let disclosures = sd_claims_of(&sign1);
+        let mut reissued = parse(&resign(sign1, &s.issuer, |h, _| h.key_id.clear()));
+        reissued.unprotected.key_id = kid.to_vec();
+        bind(&s.holder, &with_sd_claims(reissued, disclosures), AUDIENCE, nonce(), NOW)
+    };
+    assert_eq!(code(verify_default(&s, &moved(b"issuer-2025"))), "ok");
+    assert_eq!(code(verify_default(&s, &moved(b"issuer-1999"))), "unknown_issuer_key");
+    assert_eq!(code(verify_default(&s, &moved(b""))), "unknown_issuer_key");
+    let mut both = parse(&s.sd_cwt);
+    both.unprotected.key_id = b"issuer-2025".to_vec();
+    let kbt = bind(&s.holder, &both.to_tagged_vec().unwrap(), AUDIENCE, nonce(), NOW);
+    assert_eq!(code(verify_default(&s, &kbt)), "malformed");
+}
+
+fn header_map(entries: Vec<(Cbor, Cbor)>) -> HeaderValue {
+    ciborium::from_reader(cbor::encode(&Cbor::Map(entries)).unwrap().as_slice()).unwrap()
+}
+
+#[test]
+fn claims_in_the_cwt_claims_header_count_as_payload_claims() {
+    let s = setup();
+    let moved = reissued_kbt(&s, |h, p| {
+        let at = p.iter().position(|(k, _)| *k == int(CNF)).unwrap();
+        let (_, cnf) = p.remove(at);
+        set_header(h, HEADER_CWT_CLAIMS, header_map(vec![(int(CNF), cnf)]));
+    });
+    let verified = verify_default(&s, &moved).unwrap();
+    assert_eq!(&verified.holder_key, s.holder.public_key());
+    let issuer = |iss: &str| {
+        let entries = vec![(int(ISS), Cbor::Text(iss.into()))];
+        reissued_kbt(&s, |h, _| set_header(h, HEADER_CWT_CLAIMS, header_map(entries)))
+    };
+    assert_eq!(code(verify_default(&s, &issuer("https://veil.example"))), "ok");
+    assert_eq!(code(verify_default(&s, &issuer("https://other.example"))), "malformed");
+    let not_a_map = reissued_kbt(&s, |h, _| set_header(h, HEADER_CWT_CLAIMS, HeaderValue::from(1)));
+    assert_eq!(code(verify_default(&s, &not_a_map)), "malformed");
+}
+
+#[test]
+fn key_binding_freshness_is_iat_or_cti() {
+    let s = setup();
+    fn drop_iat(p: &mut Vec<(Cbor, Cbor)>) {
+        p.retain(|(k, _)| *k != int(IAT));
+    }
+    fn add_cti(p: &mut Vec<(Cbor, Cbor)>) {
+        set_claim(p, int(CTI), Cbor::Bytes(b"kbt-1".to_vec()));
+    }
+    let rebind = |kbt: &[u8], edit: &Edit| resign(parse(kbt), &s.holder, |h, p| edit(h, p));
+    let ok = present_default(&s, &s.sd_cwt, &["email"]);
+
+    let only_cti = rebind(&ok, &|_, p| {
+        drop_iat(p);
+        add_cti(p);
+    });
+    assert_eq!(verify_default(&s, &only_cti).unwrap().kb_issued_at, None);
+    let cases = [
+        (rebind(&ok, &|_, p| add_cti(p)), "ok"),
+        (rebind(&ok, &|_, p| drop_iat(p)), "malformed"),
+        (
+            rebind(&ok, &|_, p| {
+                drop_iat(p);
+                set_claim(p, int(CTI), Cbor::Text("kbt-1".into()));
+            }),
+            "malformed",
+        ),
+        (
+            rebind(&ok, &|_, p| {
+                drop_iat(p);
+                add_cti(p);
+                set_claim(p, int(EXP), int(NOW + 60));
+            }),
+            "malformed",
+        ),
+    ];
+    for (kbt, expected) in cases {
+        assert_eq!(code(verify_default(&s, &kbt)), expected);
+    }
+
+    // With an iat, its window applies even when a cti is there too.
+    let old = present(&s.sd_cwt, &["email"], &s.holder, AUDIENCE, nonce(), NOW - 301).unwrap();
+    assert_eq!(code(verify_default(&s, &rebind(&old, &|_, p| add_cti(p)))), "kb_stale");
+    // A cti-only KBT with no nonce to answer, or on a credential without exp,
+    // has nothing that makes it fresh.
+    let unbound = present(&s.sd_cwt, &["email"], &s.holder, AUDIENCE, b"", NOW).unwrap();
+    let unbound = rebind(&unbound, &|_, p| {
+        drop_iat(p);
+        add_cti(p);
+    });
+    let no_nonce = Expectations { nonce: b"", ..expectations() };
+    assert_eq!(code(verify(&unbound, keys(&s.issuer).as_slice(), &no_nonce)), "kb_stale");
+    let endless = reissued_kbt(&s, |_, p| p.retain(|(k, _)| *k != int(EXP)));
+    assert_eq!(code(verify_default(&s, &endless)), "ok");
+    let endless = rebind(&endless, &|_, p| {
+        drop_iat(p);
+        add_cti(p);
+    });
+    assert_eq!(code(verify_default(&s, &endless)), "kb_stale");
+}
+
+#[test]
+fn cnf_may_name_the_holder_key_by_thumbprint() {
+    let s = setup();
+    let other = signer("other");
+    let ckt = Cbor::Map(vec![(
+        int(CNF_CKT),
+        Cbor::Bytes(cose::thumbprint(s.holder.public_key()).unwrap()),
+    )]);
+    let kbt = reissued_kbt(&s, |_, p| set_claim(p, int(CNF), ckt.clone()));
+    let keys = keys(&s.issuer);
+    let presenter = |key| Expectations { presenter_key: key, ..expectations() };
+    let verified = verify(&kbt, keys.as_slice(), &presenter(Some(s.holder.public_key()))).unwrap();
+    assert_eq!(&verified.holder_key, s.holder.public_key());
+    for key in [None, Some(other.public_key())] {
+        assert_eq!(code(verify(&kbt, keys.as_slice(), &presenter(key))), "cnf_thumbprint_mismatch");
+    }
+    let both = reissued_kbt(&s, |_, p| {
+        let Some(Cbor::Map(mut cnf)) = get(p, CNF).cloned() else { panic!("no cnf") };
+        cnf.push((int(CNF_CKT), Cbor::Bytes(vec![0; 32])));
+        set_claim(p, int(CNF), Cbor::Map(cnf));
+    });
+    let holder = presenter(Some(s.holder.public_key()));
+    assert_eq!(code(verify(&both, keys.as_slice(), &holder)), "malformed");
+
+    // The holder presents a thumbprint-bound credential like any other.
+    let sign1 = parse(&s.sd_cwt);
+    let disclosures = sd_claims_of(&sign1);
+    let reissued = resign(sign1, &s.issuer, |_, p| set_claim(p, int(CNF), ckt.clone()));
+    let credential = with_sd_claims(parse(&reissued), disclosures);
+    let kbt = present(&credential, &["email"], &s.holder, AUDIENCE, nonce(), NOW).unwrap();
+    assert_eq!(code(verify(&kbt, keys.as_slice(), &holder)), "ok");
+    assert!(matches!(
+        present(&credential, &[], &other, AUDIENCE, nonce(), NOW),
+        Err(PresentError::HolderKeyMismatch)
+    ));
+}
+
+/// RFC 9679 §6: the example P-256 key and its published thumbprint.
+#[test]
+fn thumbprint_matches_the_rfc_9679_example() {
+    let unhex = |text: &str| -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let mut sec1 = vec![4];
+    sec1.extend(unhex("65eda5a12577c2bae829437fe338701a10aaa375e1bb5b5de108de439c08551d"));
+    sec1.extend(unhex("1e52ed75701163f7f9e40ddf9f341b3dc9ba860af7e0ca7ca7e9eecd0084d19c"));
+    let key = P256PublicKey::from_sec1(&sec1).unwrap();
+    assert_eq!(
+        cose::thumbprint(&key).unwrap(),
+        unhex("496bd8afadf307e5b08c64b0421bf9dc01528a344a43bda88fadd1669da253ec")
+    );
 }

@@ -152,7 +152,7 @@ pub fn verify(
         claims,
         issued_at: validity.issued_at,
         expires_at: validity.expires_at,
-        kb_issued_at: kb_iat,
+        kb_issued_at: Some(kb_iat),
     })
 }
 
