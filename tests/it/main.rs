@@ -22,4 +22,5 @@ mod key_rotation;
 mod minting;
 mod openapi;
 mod operations;
+mod operators;
 mod privacy;
