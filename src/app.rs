@@ -11,7 +11,7 @@ use crate::core::clock::Clock;
 use crate::services::Services;
 use crate::services::abuse::Abuse;
 use crate::services::abuse::policy::{IssuancePolicy, IssuancePolicyError};
-use crate::services::access::{Access, AccessError, ApiToken, Scope};
+use crate::services::access::{Access, AccessError, ApiToken, Operator};
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::breakglass::BreakGlass;
 use crate::services::breakglass::policy::{BreakGlassPolicy, BreakGlassPolicyError};
@@ -127,8 +127,7 @@ pub async fn prepare(
     }
     let access = Access::new(store.clone());
     if !access.has_clients().await? {
-        let (_, token) =
-            access.create_client("bootstrap", "first admin", &[Scope::Admin], clock.now()).await?;
+        let token = access.create_first_admin(clock.now()).await?;
         first.admin_token_file = Some(write_admin_token(&directory, &token)?);
     }
     let minter = Minter::new(
@@ -217,11 +216,25 @@ pub async fn initialize(
     let directory = KeyDirectory::new(&config.keys_dir);
     directory.generate(&config.domain)?;
     audit_key_generation(&store, &directory.load()?, clock.now()).await?;
-    let (_, token) =
-        access.create_client("bootstrap", "first admin", &[Scope::Admin], clock.now()).await?;
+    let token = access.create_first_admin(clock.now()).await?;
     let path = write_admin_token(&directory, &token)?;
     store.close().await;
     Ok((token, path))
+}
+
+/// `veilctl operator add`: an active operator straight in the database
+/// (audited, actor `host`). Whoever holds the host could run `init` as
+/// well, so this needs no second operator.
+pub async fn add_operator(
+    config: &Config,
+    name: &str,
+    clock: &dyn Clock,
+) -> Result<Operator, StartError> {
+    let store = Store::connect(&config.database_url, 1).await?;
+    store.migrate().await?;
+    let operator = Access::new(store.clone()).add_operator_on_host(name, clock.now()).await?;
+    store.close().await;
+    Ok(operator)
 }
 
 /// `veilctl migrate`: applies pending migrations.

@@ -23,7 +23,7 @@ async fn no_log_line_names_the_revealed_account(app: TestApp) {
     let logs = capture();
     let account = format!("glass-needle-{}", app.db as u8);
     let backend = app.token(&["backend"]).await;
-    let second = app.token(&["admin"]).await;
+    let (_, second) = app.second_operator("second").await;
     let (status, body) = app.mint(&backend, &account, vec![MlsClient::new().jwk()]).await;
     assert_eq!(status, 201, "{body}");
     let uri = body["pseudonyms"][0]["uri"].as_str().unwrap().to_string();

@@ -125,12 +125,37 @@ impl Deployment {
         self.veilctl(&all)
     }
 
-    /// `client create --json`: (id, token).
+    /// `client create --json`: (id, token). An admin client belongs to
+    /// the first operator (the same person as the init token).
     fn create_client(&self, server: &Server, name: &str, scope: &str) -> (String, String) {
-        let created = self
-            .online(server, &["client", "create", "--name", name, "--scope", scope, "--json"])
-            .ok()
-            .json();
+        let operators = self.online(server, &["operator", "list", "--json"]).ok().json();
+        let operators = operators["operators"].as_array().unwrap();
+        let first = operators.iter().find(|o| o["name"] == "first admin").unwrap();
+        let first = first["id"].as_str().unwrap().to_string();
+        self.create_client_of(server, name, scope, &first)
+    }
+
+    /// Another person: `operator add` on the host, then an admin client of
+    /// theirs; returns its token.
+    fn second_person(&self, server: &Server, name: &str) -> String {
+        let added = self.veilctl(&["operator", "add", "--name", name, "--json"]).ok();
+        let operator = added.json()["id"].as_str().unwrap().to_string();
+        self.create_client_of(server, name, "admin", &operator).1
+    }
+
+    /// `client create --operator … --json`: (id, token).
+    fn create_client_of(
+        &self,
+        server: &Server,
+        name: &str,
+        scope: &str,
+        operator: &str,
+    ) -> (String, String) {
+        let mut args = vec!["client", "create", "--name", name, "--scope", scope, "--json"];
+        if scope == "admin" {
+            args.extend(["--operator", operator]);
+        }
+        let created = self.online(server, &args).ok().json();
         assert_eq!(created["name"], name);
         assert_eq!(created["scopes"], serde_json::json!([scope]));
         (
@@ -455,9 +480,10 @@ fn two_replicas_share_one_chain(deployment: &Deployment) {
         }
     });
 
-    // init: key.generate + first admin; each start: policy.load; the
-    // backend client; one entry per remedy. Exact, and one unbroken chain.
-    let expected = 2 + 2 + 1 + N as i64;
+    // init: key.generate + first operator + first admin; each start:
+    // policy.load; the backend client; one entry per remedy. Exact, and
+    // one unbroken chain.
+    let expected = 3 + 2 + 1 + N as i64;
     for server in &servers {
         let run = deployment.online(server, &["audit", "verify", "--json"]).ok();
         assert_eq!(
@@ -535,8 +561,9 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
     let run = deployment.online(&server, &["audit", "verify", "--json"]).ok();
     assert_eq!(
         (run.json()["intact"].as_bool(), run.json()["entries"].as_i64()),
-        (Some(true), Some(7)),
-        "key generation and the first admin (init), policy load (start), a client, three remedies"
+        (Some(true), Some(8)),
+        "key generation, the first operator and admin (init), policy load (start), a client, \
+         three remedies"
     );
     let run = deployment.online(&server, &["audit", "tail", "-n", "2"]).ok();
     assert!(run.stdout.contains("CASE-3") && !run.stdout.contains("CASE-1"), "{run:#?}");
@@ -550,7 +577,7 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
     std::fs::write(&edited, text.replacen("CASE-2", "CASE-9", 1)).unwrap();
     let run = deployment.veilctl(&["audit", "verify", "--file", edited.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run:#?}");
-    assert!(run.stderr.contains("entry 6 was altered"), "{run:#?}");
+    assert!(run.stderr.contains("entry 7 was altered"), "{run:#?}");
 
     // A checkpoint checked with another key is refused.
     let other = deployment.dir.path().join("other.jwk");
@@ -572,7 +599,9 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
 fn break_glass_via_cli(deployment: &Deployment) {
     deployment.init();
     let server = deployment.start();
-    let (_, second) = deployment.create_client(&server, "second admin", "admin");
+    // The second approver must be another person: an operator added on the host.
+    let second = deployment.second_person(&server, "second person");
+    let (_, own_second) = deployment.create_client(&server, "my second token", "admin");
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
     let uri = mint_mallory(&server, &backend);
     let request = [
@@ -593,6 +622,9 @@ fn break_glass_via_cli(deployment: &Deployment) {
     let first = id(deployment.online(&server, &[&request[..], &["--yes", "--json"]].concat()).ok());
     let run = deployment.online(&server, &["break-glass", "approve", &first, "--yes"]);
     assert_eq!(run.code, 4, "self-approval is refused: {run:#?}");
+    let own = ["break-glass", "approve", &first, "--yes", "--token", &own_second];
+    let run = deployment.online(&server, &own);
+    assert_eq!(run.code, 4, "so is the requester's own second token: {run:#?}");
     let approve = ["break-glass", "approve", &first, "--yes", "--token", &second];
     let run = deployment.online(&server, &approve).ok();
     assert!(run.stdout.contains("is approved"), "{run:#?}");
@@ -763,8 +795,8 @@ fn init_with_custodians(deployment: &Deployment) {
 /// returns the requester's `reveal --json` answer.
 fn reveal_with_shares(deployment: &Deployment, case: &str, shares: [(&str, &str); 2]) -> Value {
     let server = deployment.start();
-    let (_, second) = deployment.create_client(&server, "second", "admin");
-    let (_, third) = deployment.create_client(&server, "third", "admin");
+    let second = deployment.second_person(&server, "second");
+    let third = deployment.second_person(&server, "third");
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
     let uri = mint_mallory(&server, &backend);
     let request = [

@@ -22,6 +22,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 struct CreateBody {
     name: String,
     scopes: Vec<Scope>,
+    /// The operator (person) an admin client belongs to; required with
+    /// `admin`, and the operator must be active.
+    operator: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -29,6 +32,7 @@ struct Created {
     id: String,
     name: String,
     scopes: Vec<Scope>,
+    operator: Option<String>,
     /// Shown only in this response.
     token: String,
 }
@@ -39,6 +43,7 @@ struct Client {
     id: String,
     name: String,
     scopes: Vec<Scope>,
+    operator: Option<String>,
     #[schema(format = DateTime)]
     created_at: String,
     #[schema(format = DateTime)]
@@ -54,9 +59,9 @@ struct ClientList {
     post,
     path = "/v1/admin/clients",
     tag = "admin",
-    description = "Create an API client. Scopes: `admin`.",
+    description = "Create an API client; an admin client names its active operator. Scopes: `admin`.",
     request_body = CreateBody,
-    responses((status = 201, description = "Client created; the token is shown only here", body = Created)),
+    responses((status = 201, description = "Client created; the token is shown only here", body = Created), (status = 409, description = "The operator is not active")),
     security(("bearer" = [])),
 )]
 async fn create(
@@ -65,13 +70,16 @@ async fn create(
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Created>), Problem> {
     let admin = caller.require(&[Scope::Admin])?;
+    let operator = body.operator.as_deref();
+    let now = state.clock.now();
     let (client, token) =
-        state.access.create_client(&admin.id, &body.name, &body.scopes, state.clock.now()).await?;
+        state.access.create_client(&admin.id, &body.name, &body.scopes, operator, now).await?;
     tracing::info!(client_id = %client.id, "API client created");
     let created = Created {
         id: client.id,
         name: client.name,
         scopes: client.scopes,
+        operator: client.operator_id,
         token: token.expose().to_string(),
     };
     Ok((StatusCode::CREATED, Json(created)))
@@ -99,6 +107,7 @@ async fn list_clients(
             id: c.id,
             name: c.name,
             scopes: c.scopes,
+            operator: c.operator_id,
             created_at: time(c.created_at),
             revoked_at: c.revoked_at.map(time),
         })

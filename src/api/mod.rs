@@ -14,6 +14,7 @@ mod json;
 mod key_packages;
 pub mod metrics;
 pub mod openapi;
+mod operators;
 mod presentations;
 mod problem;
 mod pseudonyms;
@@ -80,6 +81,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(remedies::routes())
         .merge(reputation::routes())
         .merge(clients::routes())
+        .merge(operators::routes())
         .merge(audit::routes())
         .merge(break_glass::routes())
 }

@@ -242,10 +242,35 @@ impl From<AbuseError> for Problem {
 impl From<AccessError> for Problem {
     fn from(error: AccessError) -> Self {
         match error {
-            AccessError::BadName | AccessError::NoScopes => Problem::invalid(error.to_string()),
+            AccessError::BadName
+            | AccessError::NoScopes
+            | AccessError::OperatorRequired
+            | AccessError::BadOperatorName => Problem::invalid(error.to_string()),
             AccessError::LastAdmin => {
                 Problem::conflict("last-admin", "Last admin", error.to_string())
             }
+            AccessError::LastOperator => {
+                Problem::conflict("last-operator", "Last operator", error.to_string())
+            }
+            AccessError::OperatorNotActive => {
+                Problem::conflict("operator-not-active", "Operator not active", error.to_string())
+            }
+            AccessError::OperatorNotPending => {
+                Problem::conflict("not-pending", "Not pending", error.to_string())
+            }
+            AccessError::UnknownOperator => Problem::not_found(error.to_string()),
+            AccessError::OperatorSelfApproval => Problem::new(
+                StatusCode::FORBIDDEN,
+                "self-approval",
+                "Self-approval refused",
+                error.to_string(),
+            ),
+            AccessError::NotAnOperator => Problem::new(
+                StatusCode::FORBIDDEN,
+                "not-an-operator",
+                "Not an active operator",
+                error.to_string(),
+            ),
             AccessError::Random | AccessError::Store(_) => Problem::internal(error),
         }
     }
@@ -277,6 +302,15 @@ impl From<BreakGlassError> for Problem {
                 "Self-approval refused",
                 detail,
             ),
+            BreakGlassError::NotAnOperator => Problem::new(
+                StatusCode::FORBIDDEN,
+                "not-an-operator",
+                "Not an active operator",
+                detail,
+            ),
+            BreakGlassError::OperatorTooNew => {
+                Problem::new(StatusCode::FORBIDDEN, "operator-too-new", "Operator too new", detail)
+            }
             BreakGlassError::NotRequester => {
                 Problem::new(StatusCode::FORBIDDEN, "not-requester", "Not the requester", detail)
             }

@@ -14,6 +14,10 @@ use zeroize::Zeroizing;
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::store::{NewClient, Store, StoreError};
 
+mod operators;
+
+pub use operators::{Operator, OperatorStatus};
+
 /// What a client may do. A route names the scopes it accepts.
 #[derive(
     Debug,
@@ -34,7 +38,8 @@ pub enum Scope {
     Backend,
     /// A MIMI hub: checks pseudonyms, verifies disclosures, reports abuse.
     Hub,
-    /// Operators: clients, keys, remedies, break-glass.
+    /// Operators: clients, keys, remedies, break-glass. Held only by a
+    /// client of an active operator (a person).
     Admin,
     /// Read-only access to the audit log.
     Auditor,
@@ -102,6 +107,8 @@ pub struct Client {
     pub scopes: Vec<Scope>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The operator (person) behind an admin client.
+    pub operator_id: Option<String>,
 }
 
 impl Client {
@@ -118,6 +125,22 @@ pub enum AccessError {
     NoScopes,
     #[error("this is the last active admin client; create another admin first")]
     LastAdmin,
+    #[error("an admin client must name its operator (`operator`)")]
+    OperatorRequired,
+    #[error("the operator is not active (pending approval, revoked or unknown)")]
+    OperatorNotActive,
+    #[error("an operator name must be 1 to 100 characters")]
+    BadOperatorName,
+    #[error("no operator has this id")]
+    UnknownOperator,
+    #[error("an operator cannot approve itself or an operator it requested")]
+    OperatorSelfApproval,
+    #[error("the operator is not pending approval")]
+    OperatorNotPending,
+    #[error("this is the last active operator with an admin client; add another operator first")]
+    LastOperator,
+    #[error("only a client of an active operator may do this")]
+    NotAnOperator,
     #[error("no randomness available")]
     Random,
     #[error(transparent)]
@@ -136,12 +159,14 @@ impl Access {
     }
 
     /// Creates a client; `actor` (a client id, or `bootstrap`) is recorded
-    /// in the audit log with it.
+    /// in the audit log with it. An admin client names its operator, which
+    /// must be active; a refusal for a non-active one is audited.
     pub async fn create_client(
         &self,
         actor: &str,
         name: &str,
         scopes: &[Scope],
+        operator: Option<&str>,
         now: i64,
     ) -> Result<(Client, ApiToken), AccessError> {
         let name = name.trim();
@@ -154,10 +179,15 @@ impl Access {
         if scopes.is_empty() {
             return Err(AccessError::NoScopes);
         }
+        let operator = operator.map(str::trim).filter(|o| !o.is_empty());
+        if scopes.contains(&Scope::Admin) && operator.is_none() {
+            return Err(AccessError::OperatorRequired);
+        }
         let token = ApiToken::generate()?;
         let id = uuid::Uuid::new_v4().to_string();
         let scope_text = join_scopes(&scopes);
-        self.store
+        let inserted = self
+            .store
             .insert_client(
                 &NewClient {
                     id: &id,
@@ -165,11 +195,24 @@ impl Access {
                     scopes: &scope_text,
                     token_hash: &hash_token(token.expose()),
                     created_at: now,
+                    operator_id: operator,
                 },
                 &AuditEvent::new(now, actor, AuditAction::ClientCreated, &id, None, ""),
             )
             .await?;
-        let client = Client { id, name: name.into(), scopes, created_at: now, revoked_at: None };
+        if !inserted {
+            let error = AccessError::OperatorNotActive;
+            let subject = operator.filter(|o| o.len() <= 100).unwrap_or_default();
+            return Err(self.refused(actor, subject, error, now).await);
+        }
+        let client = Client {
+            id,
+            name: name.into(),
+            scopes,
+            created_at: now,
+            revoked_at: None,
+            operator_id: operator.map(str::to_string),
+        };
         Ok((client, token))
     }
 
@@ -206,13 +249,22 @@ fn join_scopes(scopes: &[Scope]) -> String {
     scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
 }
 
+/// The admin scope counts only while the client's operator is active: a
+/// client of a pending or revoked operator (or of none) cannot act as admin.
 fn client_from_row(row: crate::store::ClientRow) -> Client {
+    let operator_active = row.operator_status.as_deref() == Some("active");
     Client {
-        scopes: row.scopes.split_whitespace().filter_map(Scope::parse).collect(),
+        scopes: row
+            .scopes
+            .split_whitespace()
+            .filter_map(Scope::parse)
+            .filter(|s| *s != Scope::Admin || operator_active)
+            .collect(),
         id: row.id,
         name: row.name,
         created_at: row.created_at,
         revoked_at: row.revoked_at,
+        operator_id: row.operator_id,
     }
 }
 

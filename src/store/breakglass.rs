@@ -16,6 +16,8 @@ pub struct NewBreakGlass<'a> {
     pub case_id: &'a str,
     pub justification: &'a str,
     pub requester: &'a str,
+    /// The requester's operator: it may not approve, through any of its clients.
+    pub requester_operator: &'a str,
     pub approvals_required: i64,
     pub created_at: i64,
     pub expires_at: i64,
@@ -29,6 +31,8 @@ pub struct BreakGlassRow {
     pub case_id: String,
     pub justification: String,
     pub requester: String,
+    /// `None` only for requests made before operators existed.
+    pub requester_operator: Option<String>,
     /// As stored: pending, approved, denied or revealed.
     pub status: String,
     pub approvals: i64,
@@ -41,8 +45,8 @@ pub struct BreakGlassRow {
 macro_rules! select_requests {
     ($rest:literal) => {
         concat!(
-            "SELECT id, pseudonym, reason_code, case_id, justification, requester, status, \
-             approvals_required, created_at, expires_at, revealed_at, \
+            "SELECT id, pseudonym, reason_code, case_id, justification, requester, \
+             requester_operator, status, approvals_required, created_at, expires_at, revealed_at, \
              (SELECT COUNT(*) FROM break_glass_approvals a WHERE a.request_id = r.id) AS approvals \
              FROM break_glass_requests r ",
             $rest
@@ -55,7 +59,7 @@ macro_rules! select_requests {
 pub enum Approval {
     /// Recorded; `complete` once enough admins approved.
     Recorded { complete: bool },
-    /// This admin had already approved.
+    /// This operator (through any of its clients) had already approved.
     Duplicate,
     /// The request is no longer pending (or has lapsed).
     NotPending,
@@ -87,8 +91,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO break_glass_requests (id, pseudonym, reason_code, case_id, justification, \
-             requester, status, approvals_required, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
+             requester, requester_operator, status, approvals_required, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10)",
         )
         .bind(request.id)
         .bind(request.pseudonym)
@@ -96,6 +100,7 @@ impl Store {
         .bind(request.case_id)
         .bind(request.justification)
         .bind(request.requester)
+        .bind(request.requester_operator)
         .bind(request.approvals_required)
         .bind(request.created_at)
         .bind(request.expires_at)
@@ -129,13 +134,15 @@ impl Store {
             .await?)
     }
 
-    /// Records `approver`'s approval of a pending request; the last one
-    /// needed opens the reveal window `[now, now + window)`.
+    /// Records `approver`'s approval (a client of `operator`) of a pending
+    /// request; an operator counts once whichever client it uses. The last
+    /// one needed opens the reveal window `[now, now + window)`.
     /// `share`: a custodian's share (sealed by the caller), kept until the reveal.
     pub async fn approve_break_glass(
         &self,
         id: &str,
         approver: &str,
+        operator: &str,
         window: i64,
         share: Option<&[u8]>,
         audit_event: &dyn AuditLink,
@@ -156,20 +163,24 @@ impl Store {
             return Ok(Approval::NotPending);
         }
         let already = sqlx::query(
-            "SELECT 1 AS one FROM break_glass_approvals WHERE request_id = $1 AND approver = $2",
+            "SELECT 1 AS one FROM break_glass_approvals WHERE request_id = $1 \
+             AND (approver = $2 OR approver_operator = $3)",
         )
         .bind(id)
         .bind(approver)
+        .bind(operator)
         .fetch_optional(&mut *tx)
         .await?;
         if already.is_some() {
             return Ok(Approval::Duplicate);
         }
         sqlx::query(
-            "INSERT INTO break_glass_approvals (request_id, approver, at) VALUES ($1, $2, $3)",
+            "INSERT INTO break_glass_approvals (request_id, approver, approver_operator, at) \
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(id)
         .bind(approver)
+        .bind(operator)
         .bind(now)
         .execute(&mut *tx)
         .await?;

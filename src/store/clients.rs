@@ -1,5 +1,6 @@
 //! API clients and their hashed bearer tokens.
 
+use super::operators::take_admin_guard;
 use super::{AuditLink, Store, StoreError, audit};
 
 /// A client to insert; `token_hash` is SHA-256 of the bearer token.
@@ -10,6 +11,8 @@ pub struct NewClient<'a> {
     pub scopes: &'a str,
     pub token_hash: &'a [u8],
     pub created_at: i64,
+    /// Required for admin clients: the (active) operator it belongs to.
+    pub operator_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -19,35 +22,56 @@ pub struct ClientRow {
     pub scopes: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub operator_id: Option<String>,
+    /// The operator's status (pending, active, revoked), if it has one.
+    pub operator_status: Option<String>,
 }
 
 macro_rules! select_clients {
     ($rest:literal) => {
-        concat!("SELECT id, name, scopes, created_at, revoked_at FROM api_clients ", $rest)
+        concat!(
+            "SELECT c.id, c.name, c.scopes, c.created_at, c.revoked_at, c.operator_id, \
+             o.status AS operator_status FROM api_clients c \
+             LEFT JOIN operators o ON o.id = c.operator_id ",
+            $rest
+        )
     };
 }
 
 impl Store {
-    /// Inserts a client together with its audit event.
+    /// Inserts a client together with its audit event; false (nothing
+    /// written) when it names an operator that is not active.
     pub async fn insert_client(
         &self,
         client: &NewClient<'_>,
         audit_event: &dyn AuditLink,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(operator) = client.operator_id {
+            let active =
+                sqlx::query("SELECT 1 AS one FROM operators WHERE id = $1 AND status = 'active'")
+                    .bind(operator)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if active.is_none() {
+                return Ok(false);
+            }
+        }
         sqlx::query(
-            "INSERT INTO api_clients (id, name, scopes, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_clients (id, name, scopes, token_hash, created_at, operator_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(client.id)
         .bind(client.name)
         .bind(client.scopes)
         .bind(client.token_hash)
         .bind(client.created_at)
+        .bind(client.operator_id)
         .execute(&mut *tx)
         .await?;
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The active (unrevoked) client holding this token, if any.
@@ -55,14 +79,16 @@ impl Store {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<ClientRow>, StoreError> {
-        Ok(sqlx::query_as(select_clients!("WHERE token_hash = $1 AND revoked_at IS NULL"))
+        Ok(sqlx::query_as(select_clients!("WHERE c.token_hash = $1 AND c.revoked_at IS NULL"))
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?)
     }
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRow>, StoreError> {
-        Ok(sqlx::query_as(select_clients!("ORDER BY created_at, id")).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as(select_clients!("ORDER BY c.created_at, c.id"))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Marks a client revoked; false when no active client has this id, or
@@ -70,13 +96,16 @@ impl Store {
     /// so there is always someone left who can manage clients). Scopes are
     /// stored space-separated, so a client is an admin when its padded list
     /// holds ` admin ` (a whole word, never part of another scope). A
-    /// revocation is written with its audit event.
+    /// revocation is written with its audit event. The admin guard is taken
+    /// first, so two concurrent revocations of the last two admins cannot
+    /// both pass the count (it would race under READ COMMITTED otherwise).
     pub async fn revoke_client(
         &self,
         id: &str,
         audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        take_admin_guard(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE api_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
              AND ((' ' || scopes || ' ') NOT LIKE '% admin %' OR (SELECT COUNT(*) FROM api_clients \
@@ -146,7 +175,14 @@ mod tests {
     }
 
     async fn client(store: &Store, id: &str, scopes: &str) {
-        let new = NewClient { id, name: id, scopes, token_hash: id.as_bytes(), created_at: 0 };
+        let new = NewClient {
+            id,
+            name: id,
+            scopes,
+            token_hash: id.as_bytes(),
+            created_at: 0,
+            operator_id: None,
+        };
         store.insert_client(&new, &Entry(format!("create {id}"))).await.unwrap();
     }
 

@@ -89,6 +89,7 @@ async fn chained_paged_and_checkpointed(app: TestApp) {
         [
             "policy.load",
             "key.generate",
+            "operator.add",
             "client.create",
             "client.create",
             "client.create",

@@ -55,8 +55,8 @@ async fn rows(app: &TestApp, table: &str) -> usize {
 
 async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
     let backend = app.token(&["backend"]).await;
-    let second = app.token(&["admin"]).await;
-    let third = app.token(&["admin"]).await;
+    let (_, second) = app.second_operator("second").await;
+    let (_, third) = app.second_operator("third").await;
     let uri = pseudonym(&app, &backend).await;
     let mut responses = Vec::new();
 
@@ -68,6 +68,10 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
     responses.push(created);
 
     let (status, body) = step(&app, &app.admin_token, &id, "approve").await;
+    assert_problem(status, &body, 403, "self-approval");
+    // The abuse: the requester's own second admin token is the same person.
+    let own_second = app.token(&["admin"]).await;
+    let (status, body) = step(&app, &own_second, &id, "approve").await;
     assert_problem(status, &body, 403, "self-approval");
     let (status, body) = step(&app, &second, &id, "reveal").await;
     assert_problem(status, &body, 403, "not-requester");
@@ -138,7 +142,7 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
 
 async fn expired_denied_and_bad_input((app, clock): (TestApp, Arc<ManualClock>)) {
     let backend = app.token(&["backend"]).await;
-    let second = app.token(&["admin"]).await;
+    let (_, second) = app.second_operator("second").await;
     let uri = pseudonym(&app, &backend).await;
     let admin = app.admin_token.clone();
 
@@ -196,7 +200,7 @@ async fn expired_denied_and_bad_input((app, clock): (TestApp, Arc<ManualClock>))
 /// and approved by a second: (the pseudonym URI, the request id).
 async fn approved_request(app: &TestApp) -> (String, String) {
     let backend = app.token(&["backend"]).await;
-    let second = app.token(&["admin"]).await;
+    let (_, second) = app.second_operator("second").await;
     let uri = pseudonym(app, &backend).await;
     let (_, created) = request(app, &app.admin_token, &uri, "imminent-harm").await;
     let id = created["request_id"].as_str().unwrap().to_string();
@@ -240,7 +244,8 @@ async fn custodian_shares_with_approvals((app, clock): (TestApp, Arc<ManualClock
     let share = |i: usize| json!({"share": files[i].open(&words[i]).unwrap()});
 
     let backend = app.token(&["backend"]).await;
-    let (second, third) = (app.token(&["admin"]).await, app.token(&["admin"]).await);
+    let ((_, second), (_, third)) =
+        (app.second_operator("second").await, app.second_operator("third").await);
     let uri = pseudonym(&app, &backend).await;
     let approve = |id: &str| format!("/v1/admin/break-glass/{id}/approve");
 

@@ -22,5 +22,6 @@ mod key_rotation;
 mod minting;
 mod openapi;
 mod operations;
+mod operators;
 mod privacy;
 mod privacy_adversary;

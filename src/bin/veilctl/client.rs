@@ -25,7 +25,8 @@ enum Command {
     /// Create an API client and print its token (shown only once)
     #[command(
         after_help = "Example:\n  veilctl client create --name 'chat backend' --scope backend\n  \
-                            veilctl client create --name 'ops' --scope admin --scope auditor --json"
+                            veilctl client create --name 'ops' --scope admin --scope auditor \\\n    \
+                            --operator 5b2e0c4a-8f1d-4e7b-9c3a-1d2f3e4a5b6c --json"
     )]
     Create(CreateOpts),
     /// List API clients, revoked ones included
@@ -47,6 +48,10 @@ struct CreateOpts {
     /// What the client may do; repeat for several
     #[arg(long = "scope", required = true, value_name = "SCOPE", value_parser = scope_parser())]
     scopes: Vec<Scope>,
+    /// The operator (person) an admin client belongs to: required with
+    /// `--scope admin` (see `veilctl operator list`)
+    #[arg(long)]
+    operator: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +104,12 @@ fn scope_parser() -> impl TypedValueParser<Value = Scope> {
 }
 
 async fn create(opts: CreateOpts, api: &Api, output: Output) -> Result<(), Failure> {
-    let body = json!({ "name": opts.name, "scopes": opts.scopes });
+    if opts.scopes.contains(&Scope::Admin) && opts.operator.is_none() {
+        return Err(Failure::usage(
+            "an admin client needs --operator <id> (see `veilctl operator list`)",
+        ));
+    }
+    let body = json!({ "name": opts.name, "scopes": opts.scopes, "operator": opts.operator });
     let response = api.post(&["v1", "admin", "clients"], &body).await?;
     if output.json {
         print_json(&response);

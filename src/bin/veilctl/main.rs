@@ -16,6 +16,7 @@ mod error;
 mod http;
 mod keys;
 mod offline;
+mod operator;
 mod output;
 mod policy;
 mod prompt;
@@ -79,6 +80,9 @@ enum Command {
                             veilctl init --custodians 3 --threshold 2 --shares-dir shares \\\n    \
                             --passphrase-file a.pass --passphrase-file b.pass --passphrase-file c.pass")]
     Init(offline::InitOpts),
+    /// Operators, the people behind admin clients: add (offline), list, revoke
+    #[command(after_help = EXIT_CODES_HELP)]
+    Operator(operator::Opts),
     /// List and rotate the issuer keys (offline; restart veild afterwards)
     #[command(
         after_help = "Example:\n  VEIL_KEYS_DIR=/etc/veil/keys VEIL_DATABASE_URL=sqlite://veil.db \
@@ -137,6 +141,13 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
         }
         Command::Init(opts) => offline::init(opts, output).await,
         Command::Keys(opts) => keys::run(opts, output).await,
+        Command::Operator(opts) => {
+            let api = match opts.needs_api() {
+                true => Some(http::Api::new(&cli.server, matches, output.verbose)?),
+                false => None,
+            };
+            operator::run(opts, api.as_ref(), output).await
+        }
         Command::Migrate => offline::migrate(output).await,
         Command::Policy(opts) => policy::run(opts, output),
         Command::Remedy(opts) => {

@@ -118,6 +118,15 @@ pub enum AuditAction {
     BreakGlassRevealed,
     /// An authenticated admin's break-glass call that was refused.
     BreakGlassRefused,
+    /// An operator requested through the API (pending until approved).
+    OperatorRequested,
+    /// An operator activated at once: bootstrap or `veilctl operator add`.
+    OperatorAdded,
+    OperatorApproved,
+    OperatorRevoked,
+    /// A refused operator call (self-approval, last operator, a client for
+    /// a non-active operator…).
+    OperatorRefused,
 }
 
 impl AuditAction {
@@ -141,6 +150,11 @@ impl AuditAction {
             AuditAction::BreakGlassDenied => "break_glass.deny",
             AuditAction::BreakGlassRevealed => "break_glass.reveal",
             AuditAction::BreakGlassRefused => "break_glass.refused",
+            AuditAction::OperatorRequested => "operator.request",
+            AuditAction::OperatorAdded => "operator.add",
+            AuditAction::OperatorApproved => "operator.approve",
+            AuditAction::OperatorRevoked => "operator.revoke",
+            AuditAction::OperatorRefused => "operator.refused",
         }
     }
 }

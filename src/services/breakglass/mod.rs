@@ -43,11 +43,15 @@ pub enum BreakGlassError {
     UnknownPseudonym,
     #[error("no break-glass request has this id")]
     NotFound,
-    #[error("the requester cannot approve their own request")]
+    #[error("the requester's operator cannot approve the request, through any of its clients")]
     SelfApproval,
+    #[error("only a client of an active operator may request or approve break-glass")]
+    NotAnOperator,
+    #[error("the approving operator is younger than the policy's min_operator_age")]
+    OperatorTooNew,
     #[error("only the admin who made the request may reveal it")]
     NotRequester,
-    #[error("this admin has already approved the request")]
+    #[error("this operator has already approved the request")]
     AlreadyApproved,
     #[error("the request is {0}, not pending")]
     NotPending(Status),
@@ -248,6 +252,7 @@ impl BreakGlass {
         if self.store.pseudonym(&id).await?.is_none() {
             return Err(BreakGlassError::UnknownPseudonym);
         }
+        let (operator, _) = self.operator_of(actor).await?;
         let now = self.clock.now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let event = AuditEvent::new(
@@ -267,6 +272,7 @@ impl BreakGlass {
                     case_id,
                     justification,
                     requester: actor,
+                    requester_operator: &operator,
                     approvals_required: reason.approvals,
                     created_at: now,
                     expires_at: now + reason.request_ttl,
@@ -281,6 +287,11 @@ impl BreakGlass {
             "break-glass requested"
         );
         self.get(&request_id).await
+    }
+
+    /// The caller's active operator and when it became active.
+    async fn operator_of(&self, actor: &str) -> Result<(String, i64), BreakGlassError> {
+        self.store.active_operator_of_client(actor).await?.ok_or(BreakGlassError::NotAnOperator)
     }
 
     async fn get(&self, id: &str) -> Result<RequestView, BreakGlassError> {
@@ -318,10 +329,17 @@ impl BreakGlass {
         share: Option<&SubmittedShare>,
     ) -> Result<RequestView, BreakGlassError> {
         let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
-        if row.requester == actor {
+        // Approvals count people: the requesting operator is refused through
+        // every one of its clients, and a new operator's only after its
+        // probation (min_operator_age) has passed.
+        let (operator, since) = self.operator_of(actor).await?;
+        if row.requester == actor || row.requester_operator.as_deref() == Some(operator.as_str()) {
             return Err(BreakGlassError::SelfApproval);
         }
         let now = self.clock.now();
+        if now.saturating_sub(since) < self.policy.min_operator_age() {
+            return Err(BreakGlassError::OperatorTooNew);
+        }
         let window = self
             .policy
             .reason(&row.reason_code)
@@ -343,7 +361,11 @@ impl BreakGlass {
             }
             None => None,
         };
-        match self.store.approve_break_glass(id, actor, window, sealed.as_deref(), &event).await? {
+        match self
+            .store
+            .approve_break_glass(id, actor, &operator, window, sealed.as_deref(), &event)
+            .await?
+        {
             Approval::Recorded { .. } => {
                 tracing::info!(request_id = id, "break-glass approval recorded");
                 self.get(id).await

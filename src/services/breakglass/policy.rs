@@ -1,6 +1,9 @@
 //! The break-glass policy, `policies/break-glass.toml`: the closed list of
 //! reason codes and, per code, approvals, request lifetime, reveal window
-//! and transparency embargo. Without the file the shipped one applies.
+//! and transparency embargo; and `min_operator_age`, how long an operator
+//! must have been active before its approval counts (so a freshly added
+//! operator cannot be a sock puppet for a quick reveal). Without the file
+//! the shipped one applies.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +29,7 @@ pub enum BreakGlassPolicyError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
+    min_operator_age: Option<String>,
     reasons: BTreeMap<String, RawReason>,
 }
 
@@ -51,6 +55,8 @@ pub struct ReasonPolicy {
 #[derive(Debug, Clone)]
 pub struct BreakGlassPolicy {
     reasons: BTreeMap<String, ReasonPolicy>,
+    /// Seconds; 0 when the file sets none.
+    min_operator_age: i64,
 }
 
 impl BreakGlassPolicy {
@@ -77,6 +83,13 @@ impl BreakGlassPolicy {
                 message: "no reason codes: break-glass would be impossible".into(),
             });
         }
+        let min_operator_age = match raw.min_operator_age.as_deref() {
+            None => 0,
+            Some(text) => parse_duration(text).ok_or_else(|| BreakGlassPolicyError::Parse {
+                file: source.into(),
+                message: "`min_operator_age` must be like 90m, 12h or 7d".into(),
+            })?,
+        };
         let mut reasons = BTreeMap::new();
         for (name, reason) in raw.reasons {
             let field = |message: &str| BreakGlassPolicyError::Field {
@@ -99,11 +112,16 @@ impl BreakGlassPolicy {
             };
             reasons.insert(name, policy);
         }
-        Ok(Self { reasons })
+        Ok(Self { reasons, min_operator_age })
     }
 
     pub fn reason(&self, code: &str) -> Option<&ReasonPolicy> {
         self.reasons.get(code)
+    }
+
+    /// Seconds an operator must have been active before its approval counts.
+    pub fn min_operator_age(&self) -> i64 {
+        self.min_operator_age
     }
 
     pub fn codes(&self) -> impl Iterator<Item = &str> {
@@ -124,5 +142,11 @@ mod tests {
         let bad = "[reasons.x]\napprovals = 0\nrequest_ttl = \"1h\"\nreveal_window = \"1h\"\n";
         let error = BreakGlassPolicy::parse(bad, "f").unwrap_err().to_string();
         assert!(error.contains("reason `x`") && error.contains("approvals"), "{error}");
+        let reason = "[reasons.x]\napprovals = 1\nrequest_ttl = \"1h\"\nreveal_window = \"1h\"\n";
+        let aged = format!("min_operator_age = \"7d\"\n{reason}");
+        assert_eq!(BreakGlassPolicy::parse(&aged, "f").unwrap().min_operator_age(), 604_800);
+        let bad = format!("min_operator_age = \"soon\"\n{reason}");
+        let error = BreakGlassPolicy::parse(&bad, "f").unwrap_err().to_string();
+        assert!(error.contains("min_operator_age"), "{error}");
     }
 }

@@ -14,6 +14,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use veil::api::AppState;
 use veil::core::clock::{Clock, SystemClock};
+use veil::services::access::Scope;
 use veil::testkit;
 
 /// Which database a test runs on.
@@ -93,11 +94,22 @@ impl TestApp {
     /// As `spawn_with_clock`, with `issuance_policy` as the text of
     /// `issuance.toml` (the repository's room policies are copied beside it).
     pub async fn spawn_with(db: Db, clock: Arc<dyn Clock>, issuance_policy: Option<&str>) -> Self {
+        let files = issuance_policy.map(|text| ("issuance.toml", text));
+        Self::spawn_with_policy(db, clock, files).await
+    }
+
+    /// As `spawn_with_clock`, with `(file, text)` replacing one policy file
+    /// of the repository's (the room policies are copied beside it).
+    pub async fn spawn_with_policy(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        policy_file: Option<(&str, &str)>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let repo_policies = testkit::instance::repo_policies();
-        let policies_dir = match issuance_policy {
+        let policies_dir = match policy_file {
             None => repo_policies,
-            Some(text) => {
+            Some((file, text)) => {
                 let policies = dir.path().join("policies");
                 let rooms = policies.join("rooms");
                 std::fs::create_dir_all(&rooms).expect("policies dir");
@@ -106,7 +118,11 @@ impl TestApp {
                     std::fs::copy(&path, rooms.join(path.file_name().expect("name")))
                         .expect("copy room policy");
                 }
-                std::fs::write(policies.join("issuance.toml"), text).expect("issuance.toml");
+                for shipped in ["issuance.toml", "break-glass.toml"] {
+                    std::fs::copy(repo_policies.join(shipped), policies.join(shipped))
+                        .expect("copy policy");
+                }
+                std::fs::write(policies.join(file), text).expect("policy file");
                 policies
             }
         };
@@ -145,17 +161,41 @@ impl TestApp {
         (self.db == Db::Sqlite).then(|| self.dir.path().join("veil.db"))
     }
 
-    /// Creates an API client with these scopes and returns its token.
+    /// Creates an API client with these scopes and returns its token; an
+    /// admin client belongs to the first operator (the same person as
+    /// `admin_token`).
     pub async fn token(&self, scopes: &[&str]) -> String {
-        let (status, body) = self
-            .post(
-                "/v1/admin/clients",
-                &self.admin_token,
-                &json!({"name": "test", "scopes": scopes}),
-            )
-            .await;
+        let operator = self.first_operator().await;
+        self.token_for(&operator, scopes).await
+    }
+
+    /// Creates a client of `operator` with these scopes; returns its token.
+    pub async fn token_for(&self, operator: &str, scopes: &[&str]) -> String {
+        let operator = scopes.contains(&"admin").then_some(operator);
+        let body = json!({"name": "test", "scopes": scopes, "operator": operator});
+        let (status, body) = self.post("/v1/admin/clients", &self.admin_token, &body).await;
         assert_eq!(status, 201, "{body}");
         body["token"].as_str().expect("token").to_string()
+    }
+
+    /// The bootstrap operator's id.
+    pub async fn first_operator(&self) -> String {
+        let operators = self.state.access.list_operators().await.expect("operators");
+        let first = operators.into_iter().find(|o| o.name == "first admin");
+        first.expect("bootstrap operator").id
+    }
+
+    /// A second person: an operator added on the host (`veilctl operator
+    /// add`), with one admin client. Returns (operator id, token).
+    pub async fn second_operator(&self, name: &str) -> (String, String) {
+        let now = self.state.clock.now();
+        let access = &self.state.access;
+        let operator = access.add_operator_on_host(name, now).await.expect("operator");
+        let (_, token) = access
+            .create_client("test", name, &[Scope::Admin], Some(&operator.id), now)
+            .await
+            .expect("admin client");
+        (operator.id, token.expose().to_string())
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
@@ -196,6 +236,12 @@ impl TestApp {
             .expect("send")
             .status()
             .as_u16()
+    }
+
+    /// A DELETE whose answer has a body.
+    pub async fn delete_json(&self, path: &str, token: &str) -> (u16, Value) {
+        decode(self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("send"))
+            .await
     }
 
     pub fn url(&self, path: &str) -> String {
