@@ -80,7 +80,7 @@ pub async fn run(app: &TestApp, clock: &Arc<ManualClock>) -> Truth {
     let mut rng = StdRng::seed_from_u64(0x11);
     let backend = app.token(&["backend"]).await;
     let hubs = [app.token(&["hub"]).await, app.token(&["hub"]).await, app.token(&["hub"]).await];
-    let second_admin = app.token(&["admin"]).await;
+    let (_, second_admin) = app.second_operator("second").await;
     let mut truth = Truth::default();
     let mut live: Vec<usize> = (0..ACCOUNTS).collect();
 
@@ -146,7 +146,7 @@ async fn remedy(app: &TestApp, truth: &Truth, who: usize, action: &str, duration
     if let Some(duration) = duration {
         body["duration"] = json!(duration);
     }
-    let (status, body) = app.post("/v1/remedies", &app.admin_token, &body).await;
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &body).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -171,7 +171,7 @@ async fn report(app: &TestApp, truth: &Truth, hubs: &[String; 3]) {
 async fn adjust(app: &TestApp, truth: &Truth, who: usize, points: i64) {
     let body = json!({"pseudonym": truth.first_of(who), "points": points, "case_id": "appeal-1",
                       "reason": "review"});
-    let (status, body) = app.post("/v1/reputation-adjustments", &app.admin_token, &body).await;
+    let (status, body) = app.post("/v1/admin/reputation-adjustments", &app.admin_token, &body).await;
     assert_eq!(status, 201, "{body}");
 }
 
