@@ -13,7 +13,7 @@ pub struct AccountId(String);
 
 /// Why an account id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("account must be 1 to {MAX_ACCOUNT_LEN} bytes")]
+#[error("`account` must be 1 to {MAX_ACCOUNT_LEN} bytes")]
 pub struct AccountIdError;
 
 impl AccountId {

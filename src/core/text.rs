@@ -9,7 +9,7 @@ pub struct Bounded<const MAX: usize>(String);
 
 /// Why a text field was refused; names the field, never its content.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} must be 1 to {max} bytes")]
+#[error("`{field}` must be 1 to {max} bytes")]
 pub struct TextError {
     pub field: &'static str,
     pub max: usize,
@@ -65,7 +65,7 @@ mod tests {
         assert!(CaseId::parse("case_id", "").is_err());
         assert!(CaseId::parse("case_id", &"a".repeat(200)).is_ok());
         let err = CaseId::parse("case_id", &"a".repeat(201)).unwrap_err();
-        assert_eq!(err.to_string(), "case_id must be 1 to 200 bytes");
+        assert_eq!(err.to_string(), "`case_id` must be 1 to 200 bytes");
         assert!(CaseId::parse("case_id", &"é".repeat(101)).is_err());
         assert_eq!(Reason::parse_optional("reason", None), Ok(None));
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use crate::core::account::MAX_ACCOUNT_LEN;
+use crate::core::account::AccountId;
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::LinkKeys;
 use crate::core::pseudonym_id::PseudonymId;
@@ -206,8 +206,8 @@ impl DisclosureIssuer {
 
     fn validate(&self, request: &DisclosureRequest) -> Result<(), DisclosureError> {
         let invalid = |message: String| Err(DisclosureError::InvalidRequest(message));
-        if request.account.is_empty() || request.account.len() > MAX_ACCOUNT_LEN {
-            return invalid(format!("`account` must be 1 to {MAX_ACCOUNT_LEN} bytes"));
+        if let Err(error) = AccountId::parse(&request.account) {
+            return invalid(error.to_string());
         }
         if request.validity_days == 0 || request.validity_days > self.max_validity_days {
             return invalid(format!("`validity_days` must be 1 to {}", self.max_validity_days));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ring::rand::SystemRandom;
 
-use crate::core::account::MAX_ACCOUNT_LEN;
+use crate::core::account::AccountId;
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::pseudonym_id::PseudonymId;
@@ -201,11 +201,7 @@ impl Minter {
     }
 
     fn validate(&self, request: &MintRequest) -> Result<Vec<P256PublicKey>, MintError> {
-        if request.account.is_empty() || request.account.len() > MAX_ACCOUNT_LEN {
-            return Err(MintError::InvalidRequest(format!(
-                "`account` must be 1 to {MAX_ACCOUNT_LEN} bytes"
-            )));
-        }
+        AccountId::parse(&request.account).map_err(|e| MintError::InvalidRequest(e.to_string()))?;
         if request.keys.is_empty() || request.keys.len() > MAX_KEYS_PER_REQUEST {
             return Err(MintError::InvalidRequest(format!(
                 "`keys` must hold 1 to {MAX_KEYS_PER_REQUEST} keys"

@@ -7,7 +7,6 @@ pub mod gate;
 pub mod limits;
 pub mod policy;
 pub mod relations;
-pub mod remedies;
 pub mod reports;
 pub mod reputation;
 mod service;

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use crate::core::account::{AccountState, MAX_ACCOUNT_LEN};
+use crate::core::account::{AccountId, AccountState};
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::pseudonym_id::PseudonymId;
+use crate::core::text::{CaseId, Reason, TextError};
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup;
@@ -18,7 +19,6 @@ use crate::store::{
 
 use super::limits;
 use super::policy::IssuancePolicy;
-use super::remedies;
 use super::reports::AbuseReport;
 use super::reputation;
 use crate::core::remedy::{RemedyAction, parse_duration};
@@ -126,12 +126,8 @@ impl Abuse {
     }
 
     fn account_ref(&self, account: &str) -> Result<AccountRef, AbuseError> {
-        if account.is_empty() || account.len() > MAX_ACCOUNT_LEN {
-            return Err(AbuseError::Invalid(format!(
-                "`account` must be 1 to {MAX_ACCOUNT_LEN} bytes"
-            )));
-        }
-        Ok(self.keys.link.account_ref(account))
+        let account = AccountId::parse(account).map_err(|e| AbuseError::Invalid(e.to_string()))?;
+        Ok(self.keys.link.account_ref(account.as_str()))
     }
 
     /// Standing, score and what the account may still mint. An account never
@@ -273,14 +269,9 @@ impl Abuse {
             return Err(AbuseError::NotAllowed);
         }
         let invalid = |m: &str| AbuseError::Invalid(m.to_string());
-        let case_id = request.case_id.trim();
-        if case_id.is_empty() || case_id.len() > remedies::MAX_CASE_ID {
-            return Err(invalid("`case_id` must be 1 to 200 bytes"));
-        }
-        let reason = request.reason.trim();
-        if reason.is_empty() || reason.len() > remedies::MAX_REASON {
-            return Err(invalid("`reason` must be 1 to 2000 bytes"));
-        }
+        let case_id = CaseId::parse("case_id", request.case_id.trim()).map_err(text_error)?;
+        let reason = Reason::parse("reason", request.reason.trim()).map_err(text_error)?;
+        let (case_id, reason) = (case_id.as_str(), reason.as_str());
         let duration = match (&request.duration, request.action) {
             (None, _) => None,
             (Some(text), RemedyAction::Mute | RemedyAction::Suspend) => {
@@ -333,14 +324,9 @@ impl Abuse {
         if points == 0 || !(-MAX_ADJUSTMENT..=MAX_ADJUSTMENT).contains(&points) {
             return Err(invalid("`points` must be non-zero, at most 1000000 either way"));
         }
-        let case_id = case_id.trim();
-        if case_id.is_empty() || case_id.len() > remedies::MAX_CASE_ID {
-            return Err(invalid("`case_id` must be 1 to 200 bytes"));
-        }
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > remedies::MAX_REASON {
-            return Err(invalid("`reason` must be 1 to 2000 bytes"));
-        }
+        let case_id = CaseId::parse("case_id", case_id.trim()).map_err(text_error)?;
+        let reason = Reason::parse("reason", reason.trim()).map_err(text_error)?;
+        let (case_id, reason) = (case_id.as_str(), reason.as_str());
         let id = PseudonymId::from_uri(pseudonym, &self.prefix)
             .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
         let account_ref = self.account_behind(&id).await?.ok_or(AbuseError::UnknownPseudonym)?;
@@ -375,10 +361,8 @@ impl Abuse {
     /// Lifts a remedy: the account may mint again and its pseudonyms that
     /// were not revoked show active; an audit event records who and why.
     pub async fn lift_remedy(&self, actor: &str, id: &str, reason: &str) -> Result<(), AbuseError> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > remedies::MAX_REASON {
-            return Err(AbuseError::Invalid("`reason` must be 1 to 2000 bytes".into()));
-        }
+        let reason = Reason::parse("reason", reason.trim()).map_err(text_error)?;
+        let reason = reason.as_str();
         let event =
             AuditEvent::new(self.clock.now(), actor, AuditAction::RemedyLifted, id, None, reason);
         let open = |sealed: &[u8]| {
@@ -485,6 +469,10 @@ fn strongest(new: AccountState, until: Option<i64>, current: Option<&Standing>) 
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text_error(error: TextError) -> AbuseError {
+    AbuseError::Invalid(error.to_string())
 }
 
 #[cfg(test)]

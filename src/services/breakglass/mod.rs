@@ -17,9 +17,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::core::account::AccountId;
 use crate::core::clock::Clock;
 use crate::core::linkage::{AccountRef, LinkError, open_glass_link};
 use crate::core::pseudonym_id::PseudonymId;
+use crate::core::text::{CaseId, Reason, TextError};
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup::{self, Behind};
@@ -28,8 +30,6 @@ use custody::CustodyError;
 use policy::BreakGlassPolicy;
 use shares::{ShareError, SubmittedShare};
 
-pub const MAX_CASE_ID: usize = 200;
-pub const MAX_JUSTIFICATION: usize = 2000;
 /// The list returns at most this many (newest first).
 const LIST_LIMIT: i64 = 500;
 
@@ -225,7 +225,8 @@ impl BreakGlass {
         request: &NewRequest<'_>,
     ) -> Result<RequestView, BreakGlassError> {
         let result = self.request_inner(actor, request).await;
-        let case_id = Some(request.case_id).filter(|c| !c.is_empty() && c.len() <= MAX_CASE_ID);
+        let case_id = CaseId::parse("case_id", request.case_id).ok();
+        let case_id = case_id.as_ref().map(CaseId::as_str);
         let target = if request.pseudonym.len() <= 200 { request.pseudonym } else { "" };
         self.refused(actor, target, case_id, result).await
     }
@@ -236,14 +237,10 @@ impl BreakGlass {
         request: &NewRequest<'_>,
     ) -> Result<RequestView, BreakGlassError> {
         let invalid = |m: &str| BreakGlassError::Invalid(m.to_string());
-        let case_id = request.case_id.trim();
-        if case_id.is_empty() || case_id.len() > MAX_CASE_ID {
-            return Err(invalid("`case_id` must be 1 to 200 bytes"));
-        }
-        let justification = request.justification.trim();
-        if justification.is_empty() || justification.len() > MAX_JUSTIFICATION {
-            return Err(invalid("`justification` must be 1 to 2000 bytes"));
-        }
+        let case_id = CaseId::parse("case_id", request.case_id.trim()).map_err(text_error)?;
+        let justification =
+            Reason::parse("justification", request.justification.trim()).map_err(text_error)?;
+        let (case_id, justification) = (case_id.as_str(), justification.as_str());
         let reason = self.policy.reason(request.reason_code).ok_or_else(|| {
             BreakGlassError::UnknownReason(self.policy.codes().collect::<Vec<_>>().join(", "))
         })?;
@@ -391,10 +388,8 @@ impl BreakGlass {
         id: &str,
         reason: &str,
     ) -> Result<RequestView, BreakGlassError> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > MAX_JUSTIFICATION {
-            return Err(BreakGlassError::Invalid("`reason` must be 1 to 2000 bytes".into()));
-        }
+        let reason = Reason::parse("reason", reason.trim()).map_err(text_error)?;
+        let reason = reason.as_str();
         let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
         let now = self.clock.now();
         let event = AuditEvent::new(
@@ -513,10 +508,13 @@ impl BreakGlass {
 
     /// What the user may see: reveals about `account` past their embargo.
     pub async fn transparency(&self, account: &str) -> Result<Vec<RevealRecord>, BreakGlassError> {
-        if account.is_empty() || account.len() > crate::core::account::MAX_ACCOUNT_LEN {
-            return Err(BreakGlassError::Invalid("`account` must be 1 to 256 bytes".into()));
-        }
-        let account_ref = self.keys.link.account_ref(account);
+        let account =
+            AccountId::parse(account).map_err(|e| BreakGlassError::Invalid(e.to_string()))?;
+        let account_ref = self.keys.link.account_ref(account.as_str());
         Ok(self.store.reveals_for(&account_ref, self.clock.now()).await?)
     }
+}
+
+fn text_error(error: TextError) -> BreakGlassError {
+    BreakGlassError::Invalid(error.to_string())
 }
