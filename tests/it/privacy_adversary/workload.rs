@@ -171,7 +171,8 @@ async fn report(app: &TestApp, truth: &Truth, hubs: &[String; 3]) {
 async fn adjust(app: &TestApp, truth: &Truth, who: usize, points: i64) {
     let body = json!({"pseudonym": truth.first_of(who), "points": points, "case_id": "appeal-1",
                       "reason": "review"});
-    let (status, body) = app.post("/v1/admin/reputation-adjustments", &app.admin_token, &body).await;
+    let (status, body) =
+        app.post("/v1/admin/reputation-adjustments", &app.admin_token, &body).await;
     assert_eq!(status, 201, "{body}");
 }
 
