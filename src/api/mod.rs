@@ -96,14 +96,7 @@ fn deprecated_alias(
 ) -> OpenApiRouter<AppState> {
     let mut aliased = Paths::new();
     for (new, mut item) in paths.paths {
-        let operations = [
-            item.get.as_mut(),
-            item.post.as_mut(),
-            item.put.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in openapi::operations_mut(&mut item) {
             operation.deprecated = Some(Deprecated::True);
             let description = operation.description.take().unwrap_or_default();
             operation.description = Some(format!(
