@@ -6,9 +6,6 @@ use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>

@@ -39,7 +39,9 @@ use utoipa::openapi::Deprecated;
 use utoipa::openapi::path::Paths;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
-pub use json::MAX_BODY_BYTES;
+/// Largest accepted request body (the router's limit; a larger one is a
+/// 413 problem).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 use crate::api::metrics::Metrics;
 use crate::services::Services;

@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::json::MAX_BODY_BYTES;
+use super::MAX_BODY_BYTES;
 use crate::services::abuse::AbuseError;
 use crate::services::access::AccessError;
 use crate::services::audit::AuditError;
