@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use veil::core::clock::{Clock, SystemClock};
 use veil::formats::keys::signer::Es256Signer;
 use veil::services::config::Config;
+use veil::services::disclose::{CredentialFormat, DEFAULT_VALIDITY_DAYS, DisclosureRequest};
 
 pub type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -36,6 +37,8 @@ pub struct Veil {
     url: String,
     http: reqwest::Client,
     pub admin: String,
+    /// `https://<domain>`: the audience of disclosure proofs.
+    pub issuer: String,
     _dir: tempfile::TempDir,
     _shutdown: oneshot::Sender<()>,
 }
@@ -56,6 +59,7 @@ impl Veil {
         })?;
         let listener = veil::app::bind(&config).await?;
         let (state, first) = veil::app::prepare(config, std::sync::Arc::new(SystemClock)).await?;
+        let issuer = state.disclosures.names().issuer.clone();
         let admin = std::fs::read_to_string(first.admin_token_file.ok_or("no admin token")?)?;
         let url = format!("http://{}", listener.local_addr()?);
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -64,7 +68,7 @@ impl Veil {
         }));
         println!("veil is running at {url} (temporary SQLite database)");
         let http = reqwest::Client::builder().build()?;
-        Ok(Self { url, http, admin: admin.trim().into(), _dir: dir, _shutdown: shutdown })
+        Ok(Self { url, http, admin: admin.trim().into(), issuer, _dir: dir, _shutdown: shutdown })
     }
 
     /// An API client with these scopes (the admin creates it); its token.
@@ -293,12 +297,22 @@ impl Persona {
         (room, nonce): (&str, &str),
     ) -> Res<String> {
         let disclosable: Vec<&String> = claims.as_object().ok_or("claims")?.keys().collect();
-        let request = json!({"account": account, "format": "sd-jwt", "claims": claims,
-                             "disclosable": disclosable});
-        let path = format!("/v1/pseudonyms/{}/disclosures", self.id);
-        let issued = veil.post(&path, backend, &request).await?;
-        let credential = issued["credential"].as_str().ok_or("credential")?;
+        let request = DisclosureRequest {
+            account: account.into(),
+            format: CredentialFormat::SdJwt,
+            claims: claims.as_object().cloned().ok_or("claims")?,
+            disclosable: disclosable.into_iter().cloned().collect(),
+            validity_days: DEFAULT_VALIDITY_DAYS,
+        };
+        // The user's client proves it holds the pseudonym's key; the backend
+        // forwards the proof with its request.
         let now = SystemClock.now();
+        let proof = request.prove(&self.holder, &veil.issuer, &self.id, now)?;
+        let body = json!({"account": account, "format": "sd-jwt", "claims": request.claims,
+                          "disclosable": request.disclosable, "proof": proof});
+        let path = format!("/v1/pseudonyms/{}/disclosures", self.id);
+        let issued = veil.post(&path, backend, &body).await?;
+        let credential = issued["credential"].as_str().ok_or("credential")?;
         Ok(veil::formats::disclosure::sd_jwt::present(
             credential,
             reveal,

@@ -23,3 +23,4 @@ mod minting;
 mod openapi;
 mod operations;
 mod privacy;
+mod proofs;
