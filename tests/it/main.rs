@@ -23,4 +23,5 @@ mod minting;
 mod openapi;
 mod operations;
 mod privacy;
+mod privacy_reads;
 mod proofs;
