@@ -16,6 +16,7 @@ use crate::support::{Db, TestApp, assert_problem, disclosure_request};
 on_both_backends_with!(
     manual_clock;
     every_bad_proof_gets_the_same_401_and_stores_nothing,
+    an_unknown_pseudonym_and_a_bad_proof_are_the_same_response,
     stale_proofs_are_refused,
     trying_accounts_without_the_key_tells_nothing,
     with_a_proof_another_account_gets_a_404
@@ -131,6 +132,43 @@ async fn every_bad_proof_gets_the_same_401_and_stores_nothing(
     assert_eq!(status, 201, "{body}");
     let replayed = refused(&app, &f, &f.id, &with_proof(&good, &proof)).await;
     assert_eq!(replayed, missing, "a replay gets the same body");
+}
+
+/// Status, the headers that are not per-response (no `date`, no request
+/// id) and the body bytes, exactly as a client sees them.
+async fn raw_answer(app: &TestApp, token: &str, id: &str, body: &Value) -> (u16, String, Vec<u8>) {
+    let response =
+        app.http.post(app.url(&path(id))).bearer_auth(token).json(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    let mut headers: Vec<String> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| !["date", "x-request-id"].contains(&name.as_str()))
+        .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+        .collect();
+    headers.sort();
+    (status, headers.join("\n"), response.bytes().await.unwrap().to_vec())
+}
+
+/// Byte for byte and header for header, an unknown pseudonym answers like
+/// a known one with a bad proof, so nothing but timing could tell them
+/// apart (and both pay one signature check).
+async fn an_unknown_pseudonym_and_a_bad_proof_are_the_same_response(
+    (app, _clock): (TestApp, Arc<ManualClock>),
+) {
+    let f = fixture(&app).await;
+    let good = request(ACCOUNT);
+    let stranger = MlsClient::new().es256_signer();
+    let known = app.disclosure_proof(&stranger, &f.id, &good);
+    let unknown = app.disclosure_proof(&f.holder, UNKNOWN, &good);
+    let a = raw_answer(&app, &f.backend, &f.id, &with_proof(&good, &known)).await;
+    let b = raw_answer(&app, &f.backend, UNKNOWN, &with_proof(&good, &unknown)).await;
+    let c = raw_answer(&app, &f.backend, UNKNOWN, &good).await;
+    assert_eq!(a.0, 401);
+    assert!(a.1.contains("www-authenticate: veil-pop"), "{}", a.1);
+    assert!(a.1.contains("content-type: application/problem+json"), "{}", a.1);
+    assert_eq!(a, b, "a bad proof and an unknown pseudonym");
+    assert_eq!(a, c, "and no proof at all");
 }
 
 async fn stale_proofs_are_refused((app, clock): (TestApp, Arc<ManualClock>)) {
