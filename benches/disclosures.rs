@@ -1,7 +1,9 @@
 //! Disclosure issuance and verification per format, against raw ring P-256
 //! sign and verify measured in the same run, so the printed ratios survive
-//! noisy machines. Only the CPU part: the routes add a pseudonym lookup (and,
-//! for verification, a replay record) on top.
+//! noisy machines. Only the CPU part: the routes add a pseudonym lookup and
+//! a replay record on top. `check_proof` is what the issuance route added for
+//! issue 11 (the request digest and one P-256 verification of the holder's
+//! proof of possession); the ratios show it against each issuance.
 //!
 //! `cargo bench --bench disclosures -- --warm-up-time 1 --measurement-time 2`
 
@@ -11,7 +13,9 @@ use veil::core::clock::{Clock, SystemClock};
 use veil::formats::disclosure::{Expectations, IssueParams, IssuerKey, sd_cwt, sd_jwt};
 use veil::formats::keys::signer::Es256Signer;
 use veil::formats::linked_x509::{self, LinkedIdentity};
+use veil::formats::pop;
 use veil::formats::x509::der_to_pem;
+use veil::services::disclose::{CredentialFormat, DisclosureRequest};
 use veil::services::keyring::{KeyDirectory, KeySet};
 use veil::services::verify::x509::{self as verify_x509, TrustAnchor};
 
@@ -64,6 +68,25 @@ fn benches(c: &mut Criterion) {
     c.bench_function("disclosures/raw_p256_sign", |b| b.iter(|| f.holder.sign(MESSAGE)));
     c.bench_function("disclosures/raw_p256_verify", |b| {
         b.iter(|| f.holder.public_key().verify_es256(MESSAGE, &signature))
+    });
+
+    let request = DisclosureRequest {
+        account: "zoe@accounts.example".into(),
+        format: CredentialFormat::SdJwt,
+        claims: f.params.claims.clone(),
+        disclosable: f.params.disclosable.clone(),
+        validity_days: 30,
+    };
+    let pseudonym = "AAAAAAAAAAAAAAAAAAAAAA";
+    let issuer = "https://example.com";
+    let proof = request.prove(&f.holder, issuer, pseudonym, f.now).expect("proof");
+    c.bench_function("disclosures/check_proof", |b| {
+        b.iter(|| {
+            let digest = pop::request_digest(&request.proof_object());
+            let expected =
+                pop::Expected { audience: issuer, pseudonym, request_digest: &digest, now: f.now };
+            pop::verify_proof(&proof, f.holder.public_key(), &expected).expect("verify")
+        })
     });
 
     let expected = Expectations {
@@ -157,6 +180,21 @@ fn print_ratios() {
                     "  {step:<6} {format:<7} {:>8.1} µs = {:>5.2} {unit_name}",
                     ns / 1e3,
                     ns / unit
+                );
+            }
+        }
+    }
+    if let Some(proof) = median_ns("disclosures_check_proof") {
+        println!(
+            "  proof check    {:>8.1} µs = {:>5.2} verifications",
+            proof / 1e3,
+            proof / verify
+        );
+        for format in ["sd_jwt", "sd_cwt", "x509"] {
+            if let Some(issue) = median_ns(&format!("disclosures_issue_{format}")) {
+                println!(
+                    "  issue {format:<7} with the proof check / without: {:.2}",
+                    (issue + proof) / issue
                 );
             }
         }

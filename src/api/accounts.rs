@@ -97,11 +97,12 @@ async fn account_status(
     post,
     path = "/v1/admin/accounts/status",
     tag = "abuse",
-    description = "The standing of the account behind a pseudonym, never the account itself. Scopes: `admin`.",
+    description = "The standing of the account behind a pseudonym, never the account itself. Each call is an audit event (`account.status_read`, the pseudonym as subject) and counts against the admin client's hourly limit (`admin.privacy_reads_per_hour`). Scopes: `admin`.",
     request_body = PseudonymRef,
     responses(
         (status = 200, description = "The account's standing", body = AccountStatus),
         (status = 404, description = "Unknown pseudonym"),
+        (status = 429, description = "This admin client's privacy reads this hour are used up"),
     ),
     security(("bearer" = [])),
 )]
@@ -110,8 +111,9 @@ async fn account_status_by_pseudonym(
     caller: Caller,
     ApiJson(body): ApiJson<PseudonymRef>,
 ) -> Result<Json<AccountStatus>, Problem> {
-    caller.require(&[Scope::Admin])?;
-    Ok(Json(state.abuse.account_status_by_pseudonym(&body.pseudonym).await?.into()))
+    let client = caller.require(&[Scope::Admin])?;
+    let status = state.abuse.account_status_by_pseudonym(&client.id, &body.pseudonym).await?;
+    Ok(Json(status.into()))
 }
 
 #[utoipa::path(

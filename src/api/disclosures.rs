@@ -15,7 +15,9 @@ use super::problem::Problem;
 use super::{AppState, b64, time};
 use crate::formats::x509::der_to_pem;
 use crate::services::access::Scope;
-use crate::services::disclose::{Credential, CredentialFormat, DisclosureRequest};
+use crate::services::disclose::{
+    Credential, CredentialFormat, DEFAULT_VALIDITY_DAYS, DisclosureRequest,
+};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(issue))
@@ -32,10 +34,18 @@ struct IssueBody {
     disclosable: Vec<String>,
     #[serde(default = "default_validity")]
     validity_days: u32,
+    /// A `veil-pop+jwt` made with the pseudonym's private key (see
+    /// docs/API.md, "Proof of possession"); without a valid one the answer
+    /// is 401 `proof-required`.
+    // Optional in the parser only, so that a missing proof gets that same
+    // 401 rather than a 422 that would tell it apart.
+    #[schema(required = true, value_type = String)]
+    #[serde(default)]
+    proof: Option<String>,
 }
 
 fn default_validity() -> u32 {
-    30
+    DEFAULT_VALIDITY_DAYS
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -58,7 +68,12 @@ struct IssuedBody {
     description = "Issue a real-identity disclosure linked to a pseudonym. Scopes: `backend`.",
     request_body = IssueBody,
     params(("id" = String, Path, description = "Pseudonym id")),
-    responses((status = 201, description = "Disclosure issued", body = IssuedBody), (status = 404, description = "No such pseudonym"), (status = 409, description = "Pseudonym not active")),
+    responses(
+        (status = 201, description = "Disclosure issued", body = IssuedBody),
+        (status = 401, description = "Missing, unknown or revoked bearer token (`unauthorized`); or no valid proof of possession of the pseudonym's key, also for an unknown pseudonym (`proof-required`)"),
+        (status = 404, description = "The proof is valid but the account does not own the pseudonym"),
+        (status = 409, description = "Pseudonym not active"),
+    ),
     security(("bearer" = [])),
 )]
 async fn issue(
@@ -75,7 +90,7 @@ async fn issue(
         disclosable: body.disclosable,
         validity_days: body.validity_days,
     };
-    let issued = state.disclosures.issue(&id, &request).await?;
+    let issued = state.disclosures.issue(&id, &request, body.proof.as_deref()).await?;
     state.metrics.disclosure_issued(request.format.as_str());
     tracing::info!(format = request.format.as_str(), "disclosure issued");
     let not_after = time(issued.not_after);

@@ -24,6 +24,9 @@ use crate::services::verify::key_package::KeyPackageError;
 /// Prefix of every problem `type`; the slug after it is stable API.
 pub const TYPE_PREFIX: &str = "urn:veil:problem:";
 
+/// The slug of a missing or refused proof of possession (disclosures).
+const PROOF_REQUIRED: &str = "proof-required";
+
 /// An error response. `slug` is the stable machine-readable kind.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -182,6 +185,12 @@ impl From<DisclosureError> for Problem {
             DisclosureError::InvalidRequest(_) | DisclosureError::InvalidClaim(_) => {
                 Problem::invalid(detail)
             }
+            DisclosureError::ProofRequired => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                PROOF_REQUIRED,
+                "Proof of possession required",
+                detail,
+            ),
             DisclosureError::NotFound => Problem::no_such_pseudonym(),
             DisclosureError::Inactive(_) => {
                 Problem::conflict("pseudonym-inactive", "Pseudonym not active", detail)
@@ -231,6 +240,7 @@ impl From<AbuseError> for Problem {
             AbuseError::Invalid(detail) => Problem::invalid(detail),
             AbuseError::UnknownPseudonym | AbuseError::UnknownRemedy => Problem::not_found(detail),
             AbuseError::NotAllowed => Problem::forbidden_scope(),
+            AbuseError::RateLimited { retry_after } => Problem::rate_limited(detail, retry_after),
             AbuseError::NotLiftable => {
                 Problem::conflict("remedy-not-liftable", "Remedy not liftable", detail)
             }
@@ -370,7 +380,10 @@ impl IntoResponse for Problem {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            // The bearer token was fine when a proof is what is missing; the
+            // challenge names the scheme the `proof` member must use.
+            let challenge = if self.slug == PROOF_REQUIRED { "veil-pop" } else { "Bearer" };
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
     }

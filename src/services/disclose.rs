@@ -2,14 +2,20 @@
 //! behind a pseudonym asks for a credential stating chosen facts about its
 //! real identity, bound to the pseudonym's own key, in one of three formats.
 //!
-//! Nothing here is stored: the claim values pass through to the signer and
-//! back to the caller. The only reads are the pseudonym row (for its key and
-//! `ops_link`) and the account status.
+//! Every request carries a proof of possession of the pseudonym's key
+//! ([`crate::formats::pop`]), checked before anything about the account, so a
+//! backend token alone cannot test which account owns a pseudonym.
+//!
+//! Nothing of the request is stored: the claim values pass through to the
+//! signer and back to the caller. The only write is the hash of the proof's
+//! `jti` (replay protection); the reads are the pseudonym row (for its key
+//! and `ops_link`) and the account status.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::core::account::AccountId;
@@ -20,8 +26,10 @@ use crate::core::status::PseudonymStatus;
 use crate::formats::claims::{self, ClaimError};
 use crate::formats::disclosure::{IssueError, IssueParams, sd_cwt, sd_jwt};
 use crate::formats::keys::public_key::P256PublicKey;
+use crate::formats::keys::signer::{Es256Signer, SignError};
 use crate::formats::linked_x509::{self, LinkedIdentity, MAX_COMMON_NAME_CHARS};
 use crate::formats::mls;
+use crate::formats::pop::{self, PopError};
 use crate::services::abuse::gate::{self, Act, Refusal};
 use crate::services::abuse::policy::IssuancePolicy;
 use crate::services::keyring::KeySet;
@@ -29,6 +37,12 @@ use crate::store::{PseudonymRow, Store, StoreError};
 
 /// The claims an X.509 linked certificate can carry (CN, SAN URI, SAN email).
 const X509_CLAIMS: &[&str] = &["name", "user_uri", "email"];
+
+/// How long a disclosure is valid when the request does not say.
+pub const DEFAULT_VALIDITY_DAYS: u32 = 30;
+
+/// Expired proof records are pruned on every this-many recorded proofs.
+const PRUNE_EVERY: u64 = 32;
 
 /// The three credential formats, by their API names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -61,6 +75,33 @@ pub struct DisclosureRequest {
     pub validity_days: u32,
 }
 
+impl DisclosureRequest {
+    /// The JSON object a proof's `req` digest covers:
+    /// `{"claims", "disclosable", "format", "validity_days"}` with the values
+    /// the server acts on (defaults filled in), not `account`: the holder's
+    /// client need not know the backend's account id.
+    pub fn proof_object(&self) -> Value {
+        json!({
+            "format": self.format.as_str(),
+            "claims": self.claims,
+            "disclosable": self.disclosable,
+            "validity_days": self.validity_days,
+        })
+    }
+
+    /// Holder side: a proof for this request on `pseudonym` at `issuer`
+    /// (`https://<domain>`), signed with the pseudonym's key.
+    pub fn prove(
+        &self,
+        key: &Es256Signer,
+        issuer: &str,
+        pseudonym: &str,
+        now: i64,
+    ) -> Result<String, SignError> {
+        pop::make_proof(key, issuer, pseudonym, &pop::request_digest(&self.proof_object()), now)
+    }
+}
+
 /// An issued credential, in its native encoding.
 #[derive(Debug, Clone)]
 pub enum Credential {
@@ -84,8 +125,12 @@ pub enum DisclosureError {
     InvalidRequest(String),
     #[error(transparent)]
     InvalidClaim(#[from] ClaimError),
-    /// Unknown pseudonym, or one the account does not own: the same answer,
-    /// so the route reveals nothing about who owns what.
+    /// No valid proof of possession, or an unknown pseudonym: one answer,
+    /// whatever the account, so neither can be told apart.
+    #[error("a valid proof of possession of the pseudonym's key is required")]
+    ProofRequired,
+    /// A valid proof, but the account does not own the pseudonym: the same
+    /// answer the other routes give for an unknown pseudonym.
     #[error("no such pseudonym")]
     NotFound,
     #[error("the pseudonym is {0}")]
@@ -137,6 +182,8 @@ pub struct DisclosureIssuer {
     names: IssuerNames,
     max_validity_days: u32,
     policy: Arc<IssuancePolicy>,
+    /// Proofs recorded since start, to prune now and then.
+    recorded: AtomicU64,
 }
 
 impl DisclosureIssuer {
@@ -148,7 +195,7 @@ impl DisclosureIssuer {
         max_validity_days: u32,
         policy: Arc<IssuancePolicy>,
     ) -> Self {
-        Self { keys, store, clock, names, max_validity_days, policy }
+        Self { keys, store, clock, names, max_validity_days, policy, recorded: AtomicU64::new(0) }
     }
 
     pub fn names(&self) -> &IssuerNames {
@@ -156,16 +203,19 @@ impl DisclosureIssuer {
     }
 
     /// Validates everything that does not depend on the pseudonym first, so
-    /// validation errors are the same whether or not it exists; then checks
-    /// ownership and state, then signs.
+    /// validation errors are the same whether or not it exists; then the
+    /// proof of possession (recording its `jti`); only then ownership and
+    /// state, then signs.
     pub async fn issue(
         &self,
         pseudonym: &str,
         request: &DisclosureRequest,
+        proof: Option<&str>,
     ) -> Result<IssuedDisclosure, DisclosureError> {
         self.validate(request)?;
-        let row = self.owned_pseudonym(pseudonym, &request.account).await?;
         let now = self.clock.now();
+        let row = self.proven_pseudonym(pseudonym, request, proof, now).await?;
+        self.check_owner(&row, &request.account)?;
         let status = pseudonym_status(&self.store, &self.keys.link, &row, now).await?;
         if status != PseudonymStatus::Active {
             return Err(DisclosureError::Inactive(status));
@@ -230,22 +280,68 @@ impl DisclosureIssuer {
         Ok(())
     }
 
-    /// The pseudonym, if it exists and `account` owns it; otherwise
-    /// `NotFound` in both cases. The comparison is constant-time.
-    async fn owned_pseudonym(
+    /// The pseudonym, if it exists and `proof` is a fresh proof of its key
+    /// for this request; its `jti` is then recorded. Otherwise
+    /// `ProofRequired`, whichever check failed. An unknown pseudonym still
+    /// costs a signature check (against a key no proof is made with), so it
+    /// does not answer noticeably faster than a bad proof.
+    async fn proven_pseudonym(
         &self,
         id: &str,
-        account: &str,
+        request: &DisclosureRequest,
+        proof: Option<&str>,
+        now: i64,
     ) -> Result<PseudonymRow, DisclosureError> {
-        let id = PseudonymId::parse(id).ok_or(DisclosureError::NotFound)?;
-        let row = self.store.pseudonym(&id).await?.ok_or(DisclosureError::NotFound)?;
+        let digest = pop::request_digest(&request.proof_object());
+        let expected = pop::Expected {
+            audience: &self.names.issuer,
+            pseudonym: id,
+            request_digest: &digest,
+            now,
+        };
+        let row = match PseudonymId::parse(id) {
+            Some(id) => self.store.pseudonym(&id).await?,
+            None => None,
+        };
+        let Some(row) = row else {
+            if let Some(proof) = proof {
+                let _ = pop::verify_proof(proof, self.keys.sd_jwt.public_key(), &expected);
+            }
+            return Err(DisclosureError::ProofRequired);
+        };
+        let key = P256PublicKey::from_sec1(&row.public_key)
+            .map_err(|e| DisclosureError::Internal(format!("stored key: {e}")))?;
+        let proof = proof.ok_or(DisclosureError::ProofRequired)?;
+        let verified = pop::verify_proof(proof, &key, &expected).map_err(refused)?;
+        let jti_hash = ring::digest::digest(&ring::digest::SHA256, verified.jti.as_bytes());
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(jti_hash.as_ref());
+        // One second past the last instant the proof verifies, so the record
+        // cannot be taken over while the proof is still acceptable.
+        let expires_at = verified.keep_until.saturating_add(1);
+        let fresh = self.store.record_proof_jti(&hash, expires_at, now).await?;
+        if self.recorded.fetch_add(1, Ordering::Relaxed).is_multiple_of(PRUNE_EVERY)
+            && let Err(error) = self.store.prune_proof_jtis(now).await
+        {
+            tracing::warn!(%error, "pruning expired proof records failed");
+        }
+        if !fresh {
+            tracing::debug!("disclosure proof refused: replayed");
+            return Err(DisclosureError::ProofRequired);
+        }
+        Ok(row)
+    }
+
+    /// `NotFound` unless `account` owns the pseudonym; the comparison is
+    /// constant-time.
+    fn check_owner(&self, row: &PseudonymRow, account: &str) -> Result<(), DisclosureError> {
         let owner = self
             .keys
             .link
             .open_ops_link(row.id.as_str(), &row.ops_link)
             .map_err(|e| DisclosureError::Internal(format!("ops_link: {e}")))?;
         let claimed = self.keys.link.account_ref(account);
-        if bool::from(owner.0.ct_eq(&claimed.0)) { Ok(row) } else { Err(DisclosureError::NotFound) }
+        if bool::from(owner.0.ct_eq(&claimed.0)) { Ok(()) } else { Err(DisclosureError::NotFound) }
     }
 
     fn params(
@@ -324,6 +420,12 @@ fn validate_x509(
         }));
     }
     Ok(())
+}
+
+/// A refused proof, logged by kind only (never the pseudonym or account).
+fn refused(error: PopError) -> DisclosureError {
+    tracing::debug!(reason = %error, "disclosure proof refused");
+    DisclosureError::ProofRequired
 }
 
 /// What the holder asked for that the signer refused: caller mistakes are

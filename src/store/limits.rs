@@ -5,7 +5,7 @@
 
 use sqlx::{Any, Transaction};
 
-use super::{Store, StoreError};
+use super::{AuditLink, Store, StoreError};
 use crate::core::linkage::AccountRef;
 use crate::core::pseudonym_id::PseudonymId;
 
@@ -60,6 +60,23 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(live)
+    }
+}
+
+impl Store {
+    /// Charges one fixed window and appends an audit entry in one
+    /// transaction: a privacy read is answered only once both are recorded,
+    /// and a refused charge (`OverLimit`) records neither.
+    pub async fn charge_and_audit(
+        &self,
+        window: &WindowCharge<'_>,
+        entry: &dyn AuditLink,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        charge_windows(&mut tx, std::slice::from_ref(window), 0).await?;
+        super::audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

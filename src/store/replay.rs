@@ -43,3 +43,39 @@ impl Store {
         Ok(done.rows_affected())
     }
 }
+
+impl Store {
+    /// Records a proof of possession's `jti` hash; false when an unexpired
+    /// record of it exists (a replay). Same take-over rule as key bindings.
+    pub async fn record_proof_jti(
+        &self,
+        jti_hash: &[u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO pop_replay (jti_hash, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (jti_hash) DO UPDATE SET expires_at = $2 \
+             WHERE pop_replay.expires_at <= $3",
+        )
+        .bind(jti_hash.as_slice())
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes up to a batch of expired proof records.
+    pub async fn prune_proof_jtis(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM pop_replay WHERE jti_hash IN \
+             (SELECT jti_hash FROM pop_replay WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(PRUNE_BATCH)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

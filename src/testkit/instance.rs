@@ -76,6 +76,8 @@ pub struct Veil {
     url: String,
     http: reqwest::Client,
     pub admin: String,
+    /// `https://<domain>`: the audience of disclosure proofs.
+    pub issuer: String,
     _dir: tempfile::TempDir,
     _shutdown: oneshot::Sender<()>,
 }
@@ -88,9 +90,10 @@ impl Veil {
         let config = config(&database, dir.path(), &repo_policies(), &[])?;
         let served = serve(config, Arc::new(SystemClock)).await?;
         let admin = served.admin_token.ok_or("no admin token")?;
+        let issuer = served.state.disclosures.names().issuer.clone();
         println!("veil is running at {} (temporary SQLite database)", served.url);
         let http = reqwest::Client::builder().build()?;
-        Ok(Self { url: served.url, http, admin, _dir: dir, _shutdown: served.shutdown })
+        Ok(Self { url: served.url, http, admin, issuer, _dir: dir, _shutdown: served.shutdown })
     }
 
     /// An API client with these scopes (the admin creates it); its token.

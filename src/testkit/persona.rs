@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{HolderKey, Res, SUITE, Veil, capabilities};
 use crate::core::clock::{Clock, SystemClock};
 use crate::formats::keys::signer::Es256Signer;
+use crate::services::disclose::{CredentialFormat, DEFAULT_VALIDITY_DAYS, DisclosureRequest};
 
 /// One pseudonym and the openmls client holding its P-256 key.
 pub struct Persona {
@@ -198,12 +199,22 @@ impl Persona {
         (room, nonce): (&str, &str),
     ) -> Res<String> {
         let disclosable: Vec<&String> = claims.as_object().ok_or("claims")?.keys().collect();
-        let request = json!({"account": account, "format": "sd-jwt", "claims": claims,
-                             "disclosable": disclosable});
-        let path = format!("/v1/pseudonyms/{}/disclosures", self.id);
-        let issued = veil.post(&path, backend, &request).await?;
-        let credential = issued.get("credential").and_then(Value::as_str).ok_or("credential")?;
+        let request = DisclosureRequest {
+            account: account.into(),
+            format: CredentialFormat::SdJwt,
+            claims: claims.as_object().cloned().ok_or("claims")?,
+            disclosable: disclosable.into_iter().cloned().collect(),
+            validity_days: DEFAULT_VALIDITY_DAYS,
+        };
+        // The user's client proves it holds the pseudonym's key; the backend
+        // forwards the proof with its request.
         let now = SystemClock.now();
+        let proof = request.prove(&self.holder, &veil.issuer, &self.id, now)?;
+        let body = json!({"account": account, "format": "sd-jwt", "claims": request.claims,
+                          "disclosable": request.disclosable, "proof": proof});
+        let path = format!("/v1/pseudonyms/{}/disclosures", self.id);
+        let issued = veil.post(&path, backend, &body).await?;
+        let credential = issued.get("credential").and_then(Value::as_str).ok_or("credential")?;
         Ok(crate::formats::disclosure::sd_jwt::present(
             credential,
             reveal,

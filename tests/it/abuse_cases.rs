@@ -3,10 +3,12 @@
 //! remedy, each remedy's effect, and deletion that leaves no trace of the
 //! account.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::{Value, json};
 use veil::core::clock::{ManualClock, SystemClock};
+use veil::formats::keys::signer::Es256Signer;
 
 use crate::support::mls::MlsClient;
 use crate::support::{Db, TestApp, assert_problem};
@@ -52,11 +54,27 @@ on_both_backends_with!(defaults;
 );
 
 /// Mints `n` pseudonyms for `account`; returns their URIs.
+/// The holders' keys of the pseudonyms minted here, by URI (URIs are
+/// random, so tests running at once cannot collide).
+static HOLDERS: LazyLock<Mutex<HashMap<String, Arc<Es256Signer>>>> = LazyLock::new(Mutex::default);
+
+/// The URIs of the pseudonyms minted for `clients`; their keys are kept in
+/// `HOLDERS` for disclosures.
+fn remember(body: &Value, clients: Vec<MlsClient>) -> Vec<String> {
+    let uris = minted_uris(body);
+    let mut holders = HOLDERS.lock().unwrap();
+    for (uri, client) in uris.iter().zip(clients) {
+        holders.insert(uri.clone(), Arc::new(client.es256_signer()));
+    }
+    uris
+}
+
 async fn mint(app: &TestApp, backend: &str, account: &str, n: usize) -> Vec<String> {
-    let keys = (0..n).map(|_| MlsClient::new().jwk()).collect();
+    let clients: Vec<MlsClient> = (0..n).map(|_| MlsClient::new()).collect();
+    let keys = clients.iter().map(MlsClient::jwk).collect();
     let (status, body) = app.mint(backend, account, keys).await;
     assert_eq!(status, 201, "{body}");
-    minted_uris(&body)
+    remember(&body, clients)
 }
 
 async fn status_of(app: &TestApp, hub: &str, uri: &str) -> String {
@@ -101,7 +119,8 @@ async fn disclose(app: &TestApp, backend: &str, account: &str, uri: &str) -> (u1
     let id = uri.rsplit('/').next().unwrap();
     let request = json!({"account": account, "format": "sd-jwt", "claims": {"name": "Rita"},
                          "disclosable": ["name"], "validity_days": 1});
-    app.post(&format!("/v1/pseudonyms/{id}/disclosures"), backend, &request).await
+    let holder = HOLDERS.lock().unwrap().get(uri).cloned().expect("minted here");
+    app.disclose(backend, &holder, id, &request).await
 }
 
 async fn reputation_gates_minting_and_recovers((app, clock): (TestApp, Arc<ManualClock>)) {
@@ -335,12 +354,13 @@ async fn delete_leaves_no_row_naming_the_account(app: TestApp) {
 }
 
 async fn mint_related(app: &TestApp, backend: &str, account: &str, email: &str) -> Vec<String> {
-    let keys = vec![MlsClient::new().jwk(), MlsClient::new().jwk()];
+    let clients = vec![MlsClient::new(), MlsClient::new()];
+    let keys: Vec<Value> = clients.iter().map(MlsClient::jwk).collect();
     let body = json!({"account": account, "keys": keys,
                       "relations": [{"kind": "email", "value": email}]});
     let (status, body) = app.post("/v1/pseudonyms", backend, &body).await;
     assert_eq!(status, 201, "{body}");
-    minted_uris(&body)
+    remember(&body, clients)
 }
 
 async fn related_remedies_reach_accounts_sharing_a_relation_key(app: TestApp) {

@@ -42,8 +42,7 @@ async fn issue(app: &TestApp, f: &Fixture, format: &str) -> String {
     let disclosable: &[&str] = if format == "x509" { &[] } else { &["name"] };
     let request = json!({"account": ACCOUNT, "format": format, "claims": {"name": "Rota"},
                          "disclosable": disclosable, "validity_days": 7});
-    let path = format!("/v1/pseudonyms/{}/disclosures", f.id);
-    let (status, body) = app.post(&path, &f.backend, &request).await;
+    let (status, body) = app.disclose(&f.backend, &f.holder, &f.id, &request).await;
     assert_eq!(status, 201, "{body}");
     body["credential"].as_str().expect("credential").to_string()
 }

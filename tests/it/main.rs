@@ -25,3 +25,5 @@ mod operations;
 mod operators;
 mod privacy;
 mod privacy_adversary;
+mod privacy_reads;
+mod proofs;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// File name inside the policies directory.
 pub const FILE_NAME: &str = "issuance.toml";
 
+/// Highest accepted `admin.privacy_reads_per_hour`.
+const MAX_PRIVACY_READS_PER_HOUR: i64 = 1000;
+
 /// A policy refused, naming the file and the field.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IssuancePolicyError {
@@ -30,6 +33,23 @@ pub struct IssuancePolicy {
     pub global: GlobalLimits,
     pub reputation: ReputationPolicy,
     pub claims: ClaimsPolicy,
+    pub admin: AdminLimits,
+}
+
+/// Limits per admin API client on reads that tie a pseudonym to an
+/// account's standing: each is audited, and the limit keeps one admin from
+/// comparing pseudonyms in bulk.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminLimits {
+    /// `POST /v1/admin/accounts/status` calls per clock hour.
+    pub privacy_reads_per_hour: i64,
+}
+
+impl Default for AdminLimits {
+    fn default() -> Self {
+        Self { privacy_reads_per_hour: 30 }
+    }
 }
 
 /// Which claims a disclosure may carry beyond the built-in identity claims
@@ -213,6 +233,7 @@ impl IssuancePolicy {
             ("client.requests_per_second", self.client.requests_per_second),
             ("client.burst", self.client.burst),
             ("global.pseudonyms_per_minute", self.global.pseudonyms_per_minute),
+            ("admin.privacy_reads_per_hour", self.admin.privacy_reads_per_hour),
             ("reputation.half_life_hours", self.reputation.half_life_hours),
             ("reputation.reports.weight_per_report", self.reputation.reports.weight_per_report),
             (
@@ -229,6 +250,15 @@ impl IssuancePolicy {
             if !(1..=1_000_000_000).contains(&value) {
                 return Err(invalid(field, format!("must be 1 to 1000000000, not {value}")));
             }
+        }
+        if self.admin.privacy_reads_per_hour > MAX_PRIVACY_READS_PER_HOUR {
+            return Err(invalid(
+                "admin.privacy_reads_per_hour",
+                format!(
+                    "must be at most {MAX_PRIVACY_READS_PER_HOUR}: a higher budget no longer \
+                     keeps one admin from comparing pseudonyms in bulk"
+                ),
+            ));
         }
         if self.account.pseudonyms_per_day < self.account.pseudonyms_per_hour {
             return Err(invalid(
@@ -346,6 +376,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("client.burst"), "{err}");
+        for reads in [0, 1001] {
+            let text = format!("[admin]\nprivacy_reads_per_hour = {reads}\n");
+            let err = IssuancePolicy::from_toml(&text, "z").unwrap_err().to_string();
+            assert!(err.contains("admin.privacy_reads_per_hour"), "{err}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup;
 use crate::store::{
     Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyRow, RemedyWrite, Standing, Store,
-    StoreError,
+    StoreError, WindowCharge,
 };
 
 use super::limits;
@@ -35,6 +35,8 @@ pub enum AbuseError {
     UnknownRemedy,
     #[error("this remedy was already lifted, or deleted an account")]
     NotLiftable,
+    #[error("this admin client reached its limit of privacy reads this hour")]
+    RateLimited { retry_after: i64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -104,6 +106,9 @@ const MAX_ADJUSTMENT: i64 = 1_000_000;
 /// Remedies one listing returns.
 const MAX_LISTED: i64 = 500;
 const AUTO_CASE: &str = "auto:abuse-reports";
+/// The justification of an audited privacy read (the API asks for none).
+const PRIVACY_READ_REASON: &str = "admin read of the standing behind a pseudonym";
+
 const AUTO_REASON: &str = "abuse reports from distinct reporters reached the policy threshold";
 
 pub struct Abuse {
@@ -138,15 +143,51 @@ impl Abuse {
 
     /// The operator's view: the standing of the account behind a pseudonym,
     /// without learning which account it is.
+    /// The standing behind a pseudonym, for an admin (`actor`). The read is
+    /// charged to the admin's hourly window and audited, with the pseudonym
+    /// as subject, before anything is looked up: comparing two pseudonyms'
+    /// standings is a way to guess whether they share an account.
     pub async fn account_status_by_pseudonym(
         &self,
+        actor: &str,
         uri: &str,
     ) -> Result<AccountStatus, AbuseError> {
         let id = PseudonymId::from_uri(uri, &self.prefix).ok_or_else(|| {
             AbuseError::Invalid("`pseudonym` is not a pseudonym URI of this provider".into())
         })?;
+        let subject = format!("{}{}", self.prefix, id.as_str());
+        self.audited_read(actor, AuditAction::AccountStatusRead, &subject).await?;
         let account_ref = self.account_behind(&id).await?.ok_or(AbuseError::UnknownPseudonym)?;
         self.status_of(&account_ref).await
+    }
+
+    /// Charges a privacy read to `actor`'s fixed hourly window and appends
+    /// its audit event, together; if either fails, so does the read.
+    async fn audited_read(
+        &self,
+        actor: &str,
+        action: AuditAction,
+        subject: &str,
+    ) -> Result<(), AbuseError> {
+        const HOUR: i64 = 3600;
+        let now = self.clock.now();
+        let window_start = now - now.rem_euclid(HOUR);
+        let window = WindowCharge {
+            subject: actor.as_bytes(),
+            action: "admin_privacy_read",
+            window_start,
+            expires_at: window_start.saturating_add(HOUR),
+            amount: 1,
+            limit: self.policy.admin.privacy_reads_per_hour,
+        };
+        let event = AuditEvent::new(now, actor, action, subject, None, PRIVACY_READ_REASON);
+        match self.store.charge_and_audit(&window, &event).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::OverLimit(_)) => {
+                Err(AbuseError::RateLimited { retry_after: window.expires_at - now })
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn status_of(&self, account_ref: &AccountRef) -> Result<AccountStatus, AbuseError> {

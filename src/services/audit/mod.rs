@@ -112,6 +112,9 @@ pub enum AuditAction {
     RemedyApplied(RemedyAction),
     RemedyLifted,
     ReputationAdjusted,
+    /// An admin read the standing of the account behind a pseudonym (the
+    /// subject); audited because it can tell whether pseudonyms share one.
+    AccountStatusRead,
     BreakGlassRequested,
     BreakGlassApproved,
     BreakGlassDenied,
@@ -145,6 +148,7 @@ impl AuditAction {
             },
             AuditAction::RemedyLifted => "remedy.lift",
             AuditAction::ReputationAdjusted => "reputation.adjust",
+            AuditAction::AccountStatusRead => "account.status_read",
             AuditAction::BreakGlassRequested => "break_glass.request",
             AuditAction::BreakGlassApproved => "break_glass.approve",
             AuditAction::BreakGlassDenied => "break_glass.deny",

@@ -386,11 +386,10 @@ pub async fn disclose(
     };
     let request = json!({"account": account, "format": ask.format, "claims": ask.claims,
                          "disclosable": disclosable, "validity_days": 7});
-    let (status, issued) =
-        app.post(&format!("/v1/pseudonyms/{}/disclosures", persona.id), backend, &request).await;
+    let holder = persona.client.es256_signer();
+    let (status, issued) = app.disclose(backend, &holder, &persona.id, &request).await;
     assert_eq!(status, 201, "{issued}");
     let credential = issued["credential"].as_str().expect("credential");
-    let holder = persona.client.es256_signer();
     let iat = veil::core::clock::Clock::now(&veil::core::clock::SystemClock);
     let (room, nonce, reveal) = (ask.room, ask.nonce, ask.reveal);
     match ask.format {

@@ -14,7 +14,9 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use veil::api::AppState;
 use veil::core::clock::{Clock, SystemClock};
+use veil::formats::keys::signer::Es256Signer;
 use veil::services::access::Scope;
+use veil::services::disclose::{DEFAULT_VALIDITY_DAYS, DisclosureRequest};
 use veil::testkit;
 
 /// Which database a test runs on.
@@ -210,6 +212,30 @@ impl TestApp {
         decode(response).await
     }
 
+    /// The holder's proof of possession for a disclosure request `body` on
+    /// pseudonym `id`, made at the app's clock: the one place tests make
+    /// proofs (the request object comes from `DisclosureRequest`, as on the
+    /// server).
+    pub fn disclosure_proof(&self, holder: &Es256Signer, id: &str, body: &Value) -> String {
+        let request = disclosure_request(body);
+        let issuer = &self.state.disclosures.names().issuer;
+        request.prove(holder, issuer, id, self.state.clock.now()).expect("proof")
+    }
+
+    /// Asks for a disclosure on pseudonym `id` as the holder's client would
+    /// have the backend do: `body` plus a fresh proof made with `holder`.
+    pub async fn disclose(
+        &self,
+        token: &str,
+        holder: &Es256Signer,
+        id: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let mut body = body.clone();
+        body["proof"] = json!(self.disclosure_proof(holder, id, &body));
+        self.post(&format!("/v1/pseudonyms/{id}/disclosures"), token, &body).await
+    }
+
     pub async fn post_raw(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
         let mut request =
             self.http.post(self.url(path)).header("content-type", "application/json").body(body);
@@ -267,6 +293,23 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// The request a disclosure body stands for, with the server's defaults.
+pub fn disclosure_request(body: &Value) -> DisclosureRequest {
+    DisclosureRequest {
+        account: body["account"].as_str().unwrap_or_default().into(),
+        format: serde_json::from_value(body["format"].clone()).expect("format"),
+        claims: body["claims"].as_object().cloned().unwrap_or_default(),
+        disclosable: body
+            .get("disclosable")
+            .map(|d| serde_json::from_value(d.clone()).expect("disclosable"))
+            .unwrap_or_default(),
+        validity_days: body
+            .get("validity_days")
+            .map(|d| serde_json::from_value(d.clone()).expect("validity_days"))
+            .unwrap_or(DEFAULT_VALIDITY_DAYS),
     }
 }
 
