@@ -28,7 +28,8 @@ async fn manual_clock(db: Db) -> (TestApp, Arc<ManualClock>) {
 
 /// A new admin client: its id and token.
 async fn admin(app: &TestApp, name: &str) -> (String, String) {
-    let body = json!({"name": name, "scopes": ["admin"]});
+    let operator = app.first_operator().await;
+    let body = json!({"name": name, "scopes": ["admin"], "operator": operator});
     let (status, created) = app.post("/v1/admin/clients", &app.admin_token, &body).await;
     assert_eq!(status, 201, "{created}");
     (created["id"].as_str().unwrap().into(), created["token"].as_str().unwrap().into())

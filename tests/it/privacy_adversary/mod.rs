@@ -25,9 +25,6 @@ use workload::Truth;
 /// Attacks that link pseudonyms today on SQLite; the issue 11 storage
 /// redesign empties this list.
 const LINKING_ON_SQLITE: &[&str] = &[
-    // With a backend token: a disclosure for a guessed account answers 404
-    // unless it owns the pseudonym.
-    "api-ownership-oracle (backend token)",
     // A mint inserts its pseudonyms and its account-keyed index rows in one
     // transaction, in the same order: zipping both tables by rowid pairs them.
     "order-zip-head pseudonyms ~ account_pseudonyms",
@@ -44,7 +41,6 @@ const LINKING_ON_SQLITE: &[&str] = &[
 /// Attacks that link pseudonyms today on PostgreSQL; the issue 11 storage
 /// redesign empties this list.
 const LINKING_ON_POSTGRES: &[&str] = &[
-    "api-ownership-oracle (backend token)",
     "same-row reputation_events",
     "value-join pseudonyms.id = reputation_events.id",
     "same-value pseudonyms.revoked_at",
@@ -132,9 +128,11 @@ async fn only_the_expected_attacks_link_pseudonyms((app, clock): (TestApp, Arc<M
     );
 }
 
-/// With a backend token alone: a disclosure for the right account answers
-/// 201 (or 403/409 for a remedied account), for any other 404. Tries every
-/// account for a sample of pseudonyms and groups them by the one that owns.
+/// With a backend token alone (no pseudonym's key): before proofs of
+/// possession, a disclosure for the right account answered 201 (or 403/409
+/// for a remedied account) and 404 for any other. Tries every account for a
+/// sample of pseudonyms and groups them by the one that answers differently;
+/// now every candidate gets the same 401, so it groups nothing.
 async fn ownership_oracle(app: &TestApp, truth: &Truth) -> Grouping {
     let backend = app.token(&["backend"]).await;
     let mut sample: Vec<usize> = (0..truth.uris.len()).collect();
