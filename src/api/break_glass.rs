@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
 use super::auth::Caller;
-use super::json::ApiJson;
+use super::json::{ApiJson, OptionalJson};
 use super::problem::Problem;
 use super::{AppState, time};
 use crate::services::access::Scope;
@@ -139,7 +139,7 @@ struct ApproveBody {
     post,
     path = "/v1/admin/break-glass/{id}/approve",
     tag = "break-glass",
-    description = "Approve a break-glass request (not one's own). Scopes: `admin`.",
+    description = "Approve a break-glass request (not one's own). The body may be omitted (no content type, no body: `{}`). Scopes: `admin`.",
     request_body = ApproveBody,
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, description = "Approval recorded", body = RequestView), (status = 404, description = "No such request"), (status = 409, description = "Not pending or already approved"), (status = 410, description = "Request expired")),
@@ -149,7 +149,7 @@ async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<ApproveBody>,
+    OptionalJson(body): OptionalJson<ApproveBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
     let view = state.break_glass.approve(&admin.id, &id, body.share.as_ref()).await?;
@@ -199,7 +199,7 @@ struct RevealBody {
     post,
     path = "/v1/admin/break-glass/{id}/reveal",
     tag = "break-glass",
-    description = "Reveal the account of an approved request (the requester only). Scopes: `admin`.",
+    description = "Reveal the account of an approved request (the requester only). The body may be omitted (no content type, no body: `{}`). Scopes: `admin`.",
     request_body = RevealBody,
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, description = "The account behind the pseudonym", body = Revealed), (status = 404, description = "No such request"), (status = 409, description = "Not approved, already revealed or not enough shares"), (status = 410, description = "Request expired or account deleted")),
@@ -209,7 +209,7 @@ async fn reveal(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<RevealBody>,
+    OptionalJson(body): OptionalJson<RevealBody>,
 ) -> Result<Json<Revealed>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
     let passphrase = body.passphrase.map(Zeroizing::new);

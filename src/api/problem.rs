@@ -4,7 +4,7 @@
 //! log, never to the body.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -121,6 +121,15 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "reputation-too-low", "Reputation too low", detail)
     }
 
+    fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+    }
+
     fn conflict(slug: &'static str, title: &'static str, detail: String) -> Self {
         Self::new(StatusCode::CONFLICT, slug, title, detail)
     }
@@ -143,13 +152,26 @@ impl From<JsonRejection> for Problem {
                 "Unsupported media type",
                 "send the body as application/json",
             ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Payload too large",
-                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Problem::payload_too_large()
+            }
             _ => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
+        }
+    }
+}
+
+/// A body that could not be read: over the limit is 413, anything else 400.
+impl From<BytesRejection> for Problem {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::payload_too_large()
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                "the request body could not be read",
+            )
         }
     }
 }
