@@ -2,8 +2,9 @@
 //! account behind a pseudonym. The reveal response is the only one in the
 //! whole API that carries an account id.
 
+use super::params::{ApiPath, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -120,7 +121,7 @@ struct RequestList {
 async fn list_break_glass(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<RequestList>, Problem> {
     caller.require(&[Scope::Admin])?;
     let requests = state.break_glass.list(query.status).await?;
@@ -148,7 +149,7 @@ struct ApproveBody {
 async fn approve(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<ApproveBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
@@ -175,7 +176,7 @@ struct DenyBody {
 async fn deny(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DenyBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
@@ -208,7 +209,7 @@ struct RevealBody {
 async fn reveal(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<RevealBody>,
 ) -> Result<Json<Revealed>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;

@@ -15,6 +15,7 @@ mod key_packages;
 pub mod metrics;
 pub mod openapi;
 mod operators;
+mod params;
 mod presentations;
 mod problem;
 mod pseudonyms;
