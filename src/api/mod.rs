@@ -142,7 +142,7 @@ async fn track(
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
-    state.metrics.observe_request(method.as_str(), &route, response.status().as_u16(), seconds);
+    state.metrics.observe_request(&method, &route, response.status().as_u16(), seconds);
     response
 }
 
