@@ -1,8 +1,9 @@
 //! The audit log (scopes `auditor` or `admin`): page the hash-chained log
 //! and get signed checkpoints of its head.
 
+use super::params::ApiQuery;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -110,7 +111,7 @@ struct Page {
 async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
     let limit = query.limit.clamp(1, audit::MAX_PAGE);
@@ -166,7 +167,7 @@ struct CheckpointList {
 async fn checkpoints(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<CheckpointsQuery>,
+    ApiQuery(query): ApiQuery<CheckpointsQuery>,
 ) -> Result<Json<CheckpointList>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
     let limit = query.limit.clamp(1, audit::MAX_PAGE);

@@ -2,8 +2,9 @@
 //! account behind a pseudonym. The reveal response is the only one in the
 //! whole API that carries an account id.
 
+use super::params::{ApiPath, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -11,7 +12,7 @@ use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
 use super::auth::Caller;
-use super::json::ApiJson;
+use super::json::{ApiJson, OptionalJson};
 use super::problem::Problem;
 use super::{AppState, time};
 use crate::services::access::Scope;
@@ -120,7 +121,7 @@ struct RequestList {
 async fn list_break_glass(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<RequestList>, Problem> {
     caller.require(&[Scope::Admin])?;
     let requests = state.break_glass.list(query.status).await?;
@@ -139,7 +140,7 @@ struct ApproveBody {
     post,
     path = "/v1/admin/break-glass/{id}/approve",
     tag = "break-glass",
-    description = "Approve a break-glass request (not one's own). Scopes: `admin`.",
+    description = "Approve a break-glass request (not one's own). The body may be omitted (no content type, no body: `{}`). Scopes: `admin`.",
     request_body = ApproveBody,
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, description = "Approval recorded", body = RequestView), (status = 404, description = "No such request"), (status = 409, description = "Not pending or already approved"), (status = 410, description = "Request expired")),
@@ -148,8 +149,8 @@ struct ApproveBody {
 async fn approve(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<ApproveBody>,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<ApproveBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
     let view = state.break_glass.approve(&admin.id, &id, body.share.as_ref()).await?;
@@ -175,7 +176,7 @@ struct DenyBody {
 async fn deny(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DenyBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
@@ -199,7 +200,7 @@ struct RevealBody {
     post,
     path = "/v1/admin/break-glass/{id}/reveal",
     tag = "break-glass",
-    description = "Reveal the account of an approved request (the requester only). Scopes: `admin`.",
+    description = "Reveal the account of an approved request (the requester only). The body may be omitted (no content type, no body: `{}`). Scopes: `admin`.",
     request_body = RevealBody,
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, description = "The account behind the pseudonym", body = Revealed), (status = 404, description = "No such request"), (status = 409, description = "Not approved, already revealed or not enough shares"), (status = 410, description = "Request expired or account deleted")),
@@ -208,8 +209,8 @@ struct RevealBody {
 async fn reveal(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<RevealBody>,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<RevealBody>,
 ) -> Result<Json<Revealed>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
     let passphrase = body.passphrase.map(Zeroizing::new);

@@ -1,7 +1,8 @@
 //! API clients: operators create, list and revoke them.
 
+use super::params::ApiPath;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -127,7 +128,7 @@ async fn list_clients(
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
     if !state.access.revoke(&admin.id, &id, state.clock.now()).await? {

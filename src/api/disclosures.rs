@@ -1,8 +1,9 @@
 //! Linked identity disclosures: the backend issues a real-identity
 //! credential bound to one of its user's pseudonyms.
 
+use super::params::ApiPath;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -79,7 +80,7 @@ struct IssuedBody {
 async fn issue(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> Result<(StatusCode, Json<IssuedBody>), Problem> {
     caller.require(&[Scope::Backend])?;

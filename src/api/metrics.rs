@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use axum::http::Method;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -14,7 +16,8 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    /// One of [`KNOWN_METHODS`] or `other`: a client cannot mint series.
+    method: &'static str,
     route: String,
     status: u16,
 }
@@ -38,6 +41,23 @@ struct VerdictLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
     action: String,
+}
+
+/// The methods counted by name; any other is counted as `other`.
+static KNOWN_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
+];
+
+fn method_label(method: &Method) -> &'static str {
+    KNOWN_METHODS.iter().find(|known| *known == method).map_or("other", Method::as_str)
 }
 
 /// The service's metrics.
@@ -113,8 +133,8 @@ impl Metrics {
     }
 
     /// One finished request; `route` is the matched route template.
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let labels = RequestLabels { method: method.into(), route: route.into(), status };
+    pub fn observe_request(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let labels = RequestLabels { method: method_label(method), route: route.into(), status };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&RouteLabels { route: route.into() }).observe(seconds);
     }
@@ -155,8 +175,8 @@ mod tests {
     #[test]
     fn renders_requests_latency_and_pool() {
         let metrics = Metrics::new();
-        metrics.observe_request("POST", "/v1/pseudonyms", 201, 0.002);
-        metrics.observe_request("POST", "/v1/pseudonyms", 201, 0.004);
+        metrics.observe_request(&Method::POST, "/v1/pseudonyms", 201, 0.002);
+        metrics.observe_request(&Method::POST, "/v1/pseudonyms", 201, 0.004);
         metrics.pseudonyms_minted(3);
         metrics.disclosure_issued("sd-jwt");
         metrics.presentation_verified("sd-cwt", false);

@@ -15,6 +15,7 @@ mod key_packages;
 pub mod metrics;
 pub mod openapi;
 mod operators;
+mod params;
 mod presentations;
 mod problem;
 mod pseudonyms;
@@ -141,7 +142,7 @@ async fn track(
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
-    state.metrics.observe_request(method.as_str(), &route, response.status().as_u16(), seconds);
+    state.metrics.observe_request(&method, &route, response.status().as_u16(), seconds);
     response
 }
 

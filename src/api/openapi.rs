@@ -84,20 +84,27 @@ pub(super) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut O
 }
 
 /// Every operation may answer a problem: authenticated ones 401 and 403,
-/// those with a JSON body 400, 413, 415 and 422, all 500. Error responses
+/// those with a JSON body 400, 413, 415 and 422, those with query or path
+/// parameters 400, all 500. Error responses
 /// declared without content get the problem+json body.
 fn problem_responses(doc: &mut Document) {
     for item in doc.paths.paths.values_mut() {
         for operation in operations_mut(item) {
             let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let has_body = operation.request_body.is_some();
+            let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
             let mut extra: Vec<(&str, &str)> = Vec::new();
             if secured {
                 extra.push(("401", "Missing, unknown or revoked bearer token"));
                 extra.push(("403", "The client's scopes do not allow this route"));
             }
+            match (has_body, has_params) {
+                (true, true) => extra.push(("400", "Malformed JSON or an invalid parameter")),
+                (true, false) => extra.push(("400", "Malformed JSON")),
+                (false, true) => extra.push(("400", "An invalid query or path parameter")),
+                (false, false) => {}
+            }
             if has_body {
-                extra.push(("400", "Malformed JSON"));
                 extra.push(("413", "Request body too large"));
                 extra.push(("415", "The body is not application/json"));
                 extra.push(("422", "Invalid request"));

@@ -2,8 +2,9 @@
 //! operator requests a new one, a different operator approves it; only
 //! then may it be given admin clients.
 
+use super::params::ApiPath;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -115,7 +116,7 @@ async fn list_operators(
 async fn approve(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Operator>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
     let operator = state.access.approve_operator(admin, &id, state.clock.now()).await?;
@@ -135,7 +136,7 @@ async fn approve(
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Operator>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
     let operator = state.access.revoke_operator(&admin.id, &id, state.clock.now()).await?;

@@ -4,7 +4,8 @@
 //! log, never to the body.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -124,6 +125,20 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "reputation-too-low", "Reputation too low", detail)
     }
 
+    /// 400: a query or path parameter that does not parse.
+    fn invalid_parameter(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid parameter", detail)
+    }
+
+    fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+    }
+
     fn conflict(slug: &'static str, title: &'static str, detail: String) -> Self {
         Self::new(StatusCode::CONFLICT, slug, title, detail)
     }
@@ -146,13 +161,69 @@ impl From<JsonRejection> for Problem {
                 "Unsupported media type",
                 "send the body as application/json",
             ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Payload too large",
-                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Problem::payload_too_large()
+            }
             _ => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
+        }
+    }
+}
+
+/// A body that could not be read: over the limit is 413, anything else 400.
+impl From<BytesRejection> for Problem {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::payload_too_large()
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                "the request body could not be read",
+            )
+        }
+    }
+}
+
+/// A query string that does not parse: 400 naming the parameter when it
+/// is known (an unknown or duplicate one is not), never echoing a value.
+impl From<QueryRejection> for Problem {
+    fn from(rejection: QueryRejection) -> Self {
+        type Failed = serde_path_to_error::Error<serde_urlencoded::de::Error>;
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+        let mut parameter = None;
+        while let Some(error) = cause {
+            if let Some(failed) = error.downcast_ref::<Failed>() {
+                parameter = failed.path().iter().next().map(|_| failed.path().to_string());
+                break;
+            }
+            cause = error.source();
+        }
+        Problem::invalid_parameter(match parameter {
+            Some(name) => format!("query parameter `{name}` is invalid"),
+            None => "the query string has an unknown or malformed parameter".to_string(),
+        })
+    }
+}
+
+/// A path parameter that does not parse (not UTF-8 once decoded, or not
+/// of its type): 400 naming it, never echoing the value. A route whose
+/// parameters do not fit its extractor is a bug: 500.
+impl From<PathRejection> for Problem {
+    fn from(rejection: PathRejection) -> Self {
+        let PathRejection::FailedToDeserializePathParams(failed) = &rejection else {
+            return Problem::internal(rejection);
+        };
+        match failed.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key }
+            | ErrorKind::ParseErrorAtKey { key, .. }
+            | ErrorKind::DeserializeError { key, .. } => {
+                Problem::invalid_parameter(format!("path parameter `{key}` is invalid"))
+            }
+            ErrorKind::ParseError { .. }
+            | ErrorKind::ParseErrorAtIndex { .. }
+            | ErrorKind::Message(_) => Problem::invalid_parameter("a path parameter is invalid"),
+            _ => Problem::internal(rejection),
         }
     }
 }

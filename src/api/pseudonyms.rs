@@ -1,8 +1,9 @@
 //! Pseudonyms: minted by the provider's backend, their status checked by
 //! MIMI hubs.
 
+use super::params::ApiPath;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -138,7 +139,7 @@ struct StatusBody {
 async fn status(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<StatusBody>, Problem> {
     caller.require(&[Scope::Hub, Scope::Backend])?;
     let view = state.minter.status(&id).await?.ok_or_else(Problem::no_such_pseudonym)?;

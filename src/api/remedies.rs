@@ -3,8 +3,9 @@
 //! by operators. Served under `/v1/admin/`; the pre-1.0 paths under
 //! `/v1/remedies` stay for one release as deprecated aliases.
 
+use super::params::ApiPath;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -155,7 +156,7 @@ struct LiftBody {
 async fn lift_remedy(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LiftBody>,
 ) -> Result<StatusCode, Problem> {
     let client = caller.require(&[Scope::Admin])?;

@@ -41,7 +41,7 @@ pub enum Scope {
     /// Operators: clients, keys, remedies, break-glass. Held only by a
     /// client of an active operator (a person).
     Admin,
-    /// Read-only access to the audit log.
+    /// Read-only access to the audit log and the metrics.
     Auditor,
 }
 

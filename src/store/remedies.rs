@@ -98,15 +98,18 @@ impl Store {
         .await?)
     }
 
-    /// Lifts a remedy: the account is active again (revoked pseudonyms stay
-    /// revoked). Written with its audit event in one transaction.
-    /// `open` unseals the stored account ref (k_ops lives with the domain).
+    /// Lifts a remedy: the account falls back to the strongest remedy still
+    /// in force (active when none is; revoked pseudonyms stay revoked), so
+    /// lifting an old mute does not undo a later suspension. Written with
+    /// its audit event in one transaction. `open` unseals a remedy's stored
+    /// account ref, given the remedy id (k_ops lives with the domain).
     pub async fn lift_remedy(
         &self,
         id: &str,
         audit_event: &dyn AuditLink,
-        open: impl Fn(&[u8]) -> Option<AccountRef>,
+        open: impl Fn(&[u8], &str) -> Option<AccountRef>,
     ) -> Result<Lifted, StoreError> {
+        let now = audit_event.at();
         let mut tx = self.pool.begin().await?;
         let lifted: Option<LiftedRow> = sqlx::query_as(
             "UPDATE remedies SET lifted_at = $1 \
@@ -114,7 +117,7 @@ impl Store {
              AND (sealed_account IS NOT NULL OR account_ref IS NOT NULL) \
              RETURNING account_ref, sealed_account",
         )
-        .bind(audit_event.at())
+        .bind(now)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -125,22 +128,46 @@ impl Store {
                 .await?;
             return Ok(if known.is_some() { Lifted::NotLiftable } else { Lifted::Unknown });
         };
-        // Remedies written before migration 0011 kept the ref in clear.
-        let account_ref = match (row.sealed_account, row.account_ref) {
-            (Some(sealed), _) => {
-                open(&sealed).ok_or(StoreError::Corrupt("sealed remedy account"))?
+        let account_ref = remedy_account(id, row.sealed_account, row.account_ref, &open)?
+            .ok_or(StoreError::Corrupt("sealed remedy account"))?;
+        // The remedies table keeps accounts sealed per remedy, so the ones
+        // in force are opened to find this account's.
+        let in_force: Vec<InForceRow> = sqlx::query_as(
+            "SELECT id, action, expires_at, account_ref, sealed_account FROM remedies \
+             WHERE lifted_at IS NULL AND action IN ('mute', 'suspend', 'suspend_and_revoke') \
+             AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut standing = (AccountState::Active, None);
+        for remedy in in_force {
+            let theirs =
+                remedy_account(&remedy.id, remedy.sealed_account, remedy.account_ref, &open);
+            // One that does not open is not this account's.
+            if let Ok(Some(theirs)) = theirs
+                && theirs == account_ref
+            {
+                let state = match remedy.action.as_str() {
+                    "mute" => AccountState::Muted,
+                    _ => AccountState::Suspended,
+                };
+                standing = stronger(standing, (state, remedy.expires_at));
             }
-            (None, Some(clear)) => Hash32::try_from(clear)?.into(),
-            (None, None) => return Err(StoreError::Corrupt("remedy without account")),
-        };
+        }
+        let (status, until) = standing;
+        sqlx::query("UPDATE accounts SET status = $1, status_until = $2 WHERE account_ref = $3")
+            .bind(status.as_str())
+            .bind(until)
+            .bind(account_ref.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
         // The accumulated report weights go too: otherwise the next report
         // from a reporter already at its cap would suspend the account again.
-        for sql in [
-            "UPDATE accounts SET status = 'active', status_until = NULL WHERE account_ref = $1",
-            "DELETE FROM report_weights WHERE account_ref = $1",
-        ] {
-            sqlx::query(sql).bind(account_ref.0.as_slice()).execute(&mut *tx).await?;
-        }
+        sqlx::query("DELETE FROM report_weights WHERE account_ref = $1")
+            .bind(account_ref.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
         Ok(Lifted::Lifted)
@@ -324,6 +351,46 @@ async fn delete_account(
 struct LiftedRow {
     account_ref: Option<Vec<u8>>,
     sealed_account: Option<Vec<u8>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct InForceRow {
+    id: String,
+    action: String,
+    expires_at: Option<i64>,
+    account_ref: Option<Vec<u8>>,
+    sealed_account: Option<Vec<u8>>,
+}
+
+/// A remedy's account: sealed (aad = remedy id), or in clear for remedies
+/// written before migration 0011. `None` when the seal does not open.
+fn remedy_account(
+    remedy_id: &str,
+    sealed: Option<Vec<u8>>,
+    clear: Option<Vec<u8>>,
+    open: &impl Fn(&[u8], &str) -> Option<AccountRef>,
+) -> Result<Option<AccountRef>, StoreError> {
+    match (sealed, clear) {
+        (Some(sealed), _) => Ok(open(&sealed, remedy_id)),
+        (None, Some(clear)) => Ok(Some(Hash32::try_from(clear)?.into())),
+        (None, None) => Err(StoreError::Corrupt("remedy without account")),
+    }
+}
+
+/// The stronger of two (state, until) standings: the higher state wins;
+/// of equal ones the later end, and no end beats any.
+fn stronger(
+    a: (AccountState, Option<i64>),
+    b: (AccountState, Option<i64>),
+) -> (AccountState, Option<i64>) {
+    match a.0.cmp(&b.0) {
+        std::cmp::Ordering::Greater => a,
+        std::cmp::Ordering::Less => b,
+        std::cmp::Ordering::Equal => match (a.1, b.1) {
+            (Some(x), Some(y)) => (a.0, Some(x.max(y))),
+            _ => (a.0, None),
+        },
+    }
 }
 
 /// `$first, …` for `n` binds.

@@ -49,6 +49,7 @@ on_both_backends_with!(defaults;
     delete_leaves_no_row_naming_the_account,
     related_remedies_reach_accounts_sharing_a_relation_key,
     remedies_are_listed_and_lifted,
+    lifting_one_remedy_keeps_the_others_in_force,
     the_pre_admin_paths_are_aliases_for_one_release,
     bad_remedies_and_reports_are_refused_and_store_nothing
 );
@@ -449,6 +450,43 @@ async fn remedies_are_listed_and_lifted(app: TestApp) {
     let (status, body) = app.post(&lift(&deleted), &app.admin_token, &json!({"reason": "x"})).await;
     assert_problem(status, &body, 409, "remedy-not-liftable");
     assert_eq!(remedy_audit_rows(&app).await, 3, "applied, lifted, applied");
+}
+
+/// Lifting a remedy leaves the account under the strongest remedy still
+/// in force, not active: lifting an old mute must not undo a later suspension.
+async fn lifting_one_remedy_keeps_the_others_in_force(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let nina = mint(&app, &backend, "nina", 1).await;
+    let standing = || async {
+        let (_, body) =
+            app.post("/v1/accounts/status", &backend, &json!({"account": "nina"})).await;
+        body["status"].as_str().unwrap_or_default().to_string()
+    };
+    let app = &app;
+    let lift = |id: Value| {
+        let path = format!("/v1/admin/remedies/{}/lift", id.as_str().unwrap_or_default());
+        async move { app.post(&path, &app.admin_token, &json!({"reason": "appeal"})).await.0 }
+    };
+    let timed = |action: &str| {
+        json!({"pseudonym": nina[0], "action": action, "case_id": "c", "reason": "r",
+               "duration": "1h"})
+    };
+
+    let (_, mute) = app.post("/v1/admin/remedies", &app.admin_token, &timed("mute")).await;
+    let (_, suspension) = remedy(app, &nina[0], "suspend").await;
+    assert_eq!(lift(mute["remedy_id"].clone()).await, 204);
+    assert_eq!(standing().await, "suspended", "the later suspension is still in force");
+    assert_eq!(status_of(app, &hub, &nina[0]).await, "suspended");
+
+    let (_, mute) = app.post("/v1/admin/remedies", &app.admin_token, &timed("mute")).await;
+    assert_eq!(lift(suspension["remedy_id"].clone()).await, 204);
+    assert_eq!(standing().await, "muted", "the mute still in force is what is left");
+    let (status, body) = app.mint(&backend, "nina", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
+
+    assert_eq!(lift(mute["remedy_id"].clone()).await, 204);
+    assert_eq!(standing().await, "active", "(three remedies cost it the reputation to mint)");
 }
 
 async fn bad_remedies_and_reports_are_refused_and_store_nothing(app: TestApp) {

@@ -10,7 +10,8 @@ use crate::support::{TestApp, assert_problem};
 on_both_backends!(
     bad_mint_requests_are_refused_and_store_nothing,
     reused_keys_conflict,
-    batch_with_one_bad_key_stores_nothing
+    batch_with_one_bad_key_stores_nothing,
+    bad_query_and_path_parameters_are_problems
 );
 
 async fn assert_nothing_stored(app: &TestApp) {
@@ -118,4 +119,27 @@ async fn batch_with_one_bad_key_stores_nothing(app: TestApp) {
     assert_problem(status, &body, 422, "invalid-key");
     assert!(body["detail"].as_str().unwrap().contains("keys[2]"), "{body}");
     assert_nothing_stored(&app).await;
+}
+
+/// A query or path parameter that does not parse is a 400 problem naming
+/// the parameter and never echoing its value.
+async fn bad_query_and_path_parameters_are_problems(app: TestApp) {
+    let hub = app.token(&["hub"]).await;
+    let admin = Some(app.admin_token.as_str());
+    let cases = [
+        ("/v1/admin/audit?limit=9223372036854775808", admin, "limit", "9223372036854775808"),
+        ("/v1/admin/audit?limit=ZZZ", admin, "limit", "ZZZ"),
+        ("/v1/admin/audit/checkpoints?limit=-ZZZ", admin, "limit", "ZZZ"),
+        ("/v1/admin/break-glass?status=AAA", admin, "status", "AAA"),
+        ("/v1/pseudonyms/%FF", Some(hub.as_str()), "id", "FF"),
+    ];
+    for (path, token, parameter, value) in cases {
+        let (status, body) = app.get(path, token).await;
+        assert_problem(status, &body, 400, "invalid-parameter");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(parameter) && !detail.contains(value), "{path}: {body}");
+    }
+    let (status, body) = app.get("/v1/admin/break-glass?colour=red", admin).await;
+    assert_problem(status, &body, 400, "invalid-parameter");
+    assert!(!body["detail"].as_str().unwrap().contains("red"), "{body}");
 }

@@ -273,8 +273,37 @@ async fn custodian_shares_with_approvals((app, clock): (TestApp, Arc<ManualClock
     assert!(words.iter().all(|w| !dump.contains(w.as_str())), "no passphrase is stored");
 }
 
+/// Approve and reveal take only optional fields, so a bare POST (no body,
+/// no content type) is `{}`; a body that is present but not JSON is not.
+async fn bodiless_approve_and_reveal((app, _clock): (TestApp, Arc<ManualClock>)) {
+    let backend = app.token(&["backend"]).await;
+    let (_, second) = app.second_operator("second").await;
+    let uri = pseudonym(&app, &backend).await;
+    let (_, created) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    let id = created["request_id"].as_str().unwrap().to_string();
+    let bare = |token: &str, action: &str| {
+        let request = app.http.post(app.url(&format!("/v1/admin/break-glass/{id}/{action}")));
+        request.bearer_auth(token).send()
+    };
+
+    let response = bare(&second, "approve").await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let response = bare(&app.admin_token, "reveal").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let revealed: Value = response.json().await.unwrap();
+    assert_eq!(revealed["account"], ACCOUNT);
+
+    let path = format!("/v1/admin/break-glass/{id}/reveal");
+    let not_json = app.http.post(app.url(&path)).bearer_auth(&app.admin_token).body("share=1");
+    let response = not_json.send().await.unwrap();
+    assert_eq!(response.status(), 415);
+    let (status, body) = app.post_raw(&path, Some(&app.admin_token), b"{".to_vec()).await;
+    assert_problem(status, &body, 400, "malformed-json");
+}
+
 on_both_backends_with!(
     clocked;
+    bodiless_approve_and_reveal,
     custodian_shares_with_approvals,
     two_admins_reveal_once,
     expired_denied_and_bad_input,

@@ -33,7 +33,20 @@ async fn metrics_count_requests_and_mints(app: TestApp) {
     let (status, _) = app.get("/v1/pseudonyms/AAAAAAAAAAAAAAAAAAAAAA", Some(&backend)).await;
     assert_eq!(status, 404);
 
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    // Made-up methods share one `other` series: no label value per client whim.
+    for method in ["FOO", "BAR"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        app.http.request(method, app.url("/healthz")).send().await.unwrap();
+    }
+
+    // Metrics are for operators: a bearer token with `admin` or `auditor`.
+    let (status, body) = app.get("/metrics", None).await;
+    crate::support::assert_problem(status, &body, 401, "unauthorized");
+    let (status, body) = app.get("/metrics", Some(&backend)).await;
+    crate::support::assert_problem(status, &body, 403, "insufficient-scope");
+    let auditor = app.token(&["auditor"]).await;
+    let response = app.http.get(app.url("/metrics")).bearer_auth(&auditor).send().await.unwrap();
+    assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
             .to_str()
@@ -59,6 +72,13 @@ async fn metrics_count_requests_and_mints(app: TestApp) {
         "{text}"
     );
     assert!(text.contains("veil_db_pool_connections"), "{text}");
+    assert!(!text.contains("FOO") && !text.contains("BAR"), "{text}");
+    assert!(
+        text.contains(
+            r#"veil_http_requests_total{method="other",route="/healthz",status="405"} 2"#
+        ),
+        "{text}"
+    );
 }
 
 on_both_backends!(a_missing_key_directory_over_a_used_database_stops_startup);

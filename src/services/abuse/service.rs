@@ -399,15 +399,16 @@ impl Abuse {
         Ok(self.store.list_remedies(MAX_LISTED).await?)
     }
 
-    /// Lifts a remedy: the account may mint again and its pseudonyms that
-    /// were not revoked show active; an audit event records who and why.
+    /// Lifts a remedy: the account falls back to the strongest remedy still
+    /// in force (active, when none is: it may mint again and its pseudonyms
+    /// that were not revoked show active); an audit event records who and why.
     pub async fn lift_remedy(&self, actor: &str, id: &str, reason: &str) -> Result<(), AbuseError> {
         let reason = Reason::parse("reason", reason.trim()).map_err(text_error)?;
         let reason = reason.as_str();
         let event =
             AuditEvent::new(self.clock.now(), actor, AuditAction::RemedyLifted, id, None, reason);
-        let open = |sealed: &[u8]| {
-            let plain = self.keys.link.open_ops(sealed, id.as_bytes()).ok()?;
+        let open = |sealed: &[u8], remedy_id: &str| {
+            let plain = self.keys.link.open_ops(sealed, remedy_id.as_bytes()).ok()?;
             <[u8; 32]>::try_from(plain).ok().map(AccountRef)
         };
         match self.store.lift_remedy(id, &event, open).await? {
