@@ -19,6 +19,7 @@ use crate::services::config::{Config, Mode};
 use crate::services::disclose::{DisclosureIssuer, IssuerNames};
 use crate::services::keyring::{ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, Rotation};
 use crate::services::mint::Minter;
+use crate::services::storage_upgrade;
 use crate::services::verify::Verifier;
 use crate::services::verify::policy::{PolicyError, RoomPolicies};
 use crate::store::{Store, StoreError};
@@ -104,6 +105,7 @@ pub async fn prepare(
         first.generated_keys = true;
     }
     let keys = Arc::new(directory.load()?);
+    storage_upgrade::upgrade_if_needed(&store, &keys.link, clock.now()).await?;
     let exposed = secrets_on_host(&config);
     if !exposed.is_empty() {
         if config.mode == Mode::Production {

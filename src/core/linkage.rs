@@ -89,6 +89,13 @@ impl LinkKeys {
         out
     }
 
+    /// What a revealed break-glass request keeps of its account: a keyed tag
+    /// that no other table holds, so the request's pseudonym joins nothing.
+    pub fn reveal_tag(&self, account: &AccountRef) -> [u8; 32] {
+        let hex: String = account.0.iter().map(|b| format!("{b:02x}")).collect();
+        self.keyed_tag("break-glass reveal", &hex)
+    }
+
     /// Encrypts `plaintext` under `k_ops` with a random nonce: `nonce || ct || tag`.
     pub fn seal_ops(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, LinkError> {
         let mut nonce = [0u8; NONCE_LEN];

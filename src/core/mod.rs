@@ -7,6 +7,7 @@ pub mod account;
 pub mod clock;
 pub mod linkage;
 pub mod pseudonym_id;
+pub mod pseudonym_index;
 pub mod remedy;
 pub mod status;
 pub mod text;

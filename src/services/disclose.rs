@@ -22,6 +22,7 @@ use crate::core::account::AccountId;
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::LinkKeys;
 use crate::core::pseudonym_id::PseudonymId;
+use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::status::PseudonymStatus;
 use crate::formats::claims::{self, ClaimError};
 use crate::formats::disclosure::{IssueError, IssueParams, sd_cwt, sd_jwt};
@@ -439,19 +440,28 @@ fn issue_error(error: IssueError) -> DisclosureError {
     }
 }
 
-/// A pseudonym's lifecycle state: revoked, expired, or its account's state.
+/// A pseudonym's lifecycle state: revoked (one by one, by an account-wide
+/// remedy in the account's sealed index, or unlinked by a deletion),
+/// expired, or its account's state. Account-wide revocations are read here
+/// rather than stamped on the pseudonym rows, so a copy of the database
+/// shows no revocation shared by an account's pseudonyms.
 pub async fn pseudonym_status(
     store: &Store,
     link: &LinkKeys,
     row: &PseudonymRow,
     now: i64,
 ) -> Result<PseudonymStatus, DisclosureError> {
-    if row.revoked_at.is_some() || row.not_after <= now {
-        return Ok(PseudonymStatus::of(row.revoked_at.is_some(), row.not_after, None, now));
+    if row.revoked_at.is_some() || row.not_after <= now || row.ops_link.is_empty() {
+        let revoked = row.revoked_at.is_some() || row.ops_link.is_empty();
+        return Ok(PseudonymStatus::of(revoked, row.not_after, None, now));
     }
     let account = link
         .open_ops_link(row.id.as_str(), &row.ops_link)
         .map_err(|e| DisclosureError::Internal(format!("ops_link: {e}")))?;
-    let state = store.account_status(&account, now).await?;
-    Ok(PseudonymStatus::of(row.revoked_at.is_some(), row.not_after, state, now))
+    let Some(view) = store.account_view(&account, now).await? else {
+        return Ok(PseudonymStatus::of(false, row.not_after, None, now));
+    };
+    let index = PseudonymIndex::open(link, &account, view.sealed_index.as_deref())
+        .map_err(|e| DisclosureError::Internal(format!("pseudonym index: {e}")))?;
+    Ok(PseudonymStatus::of(index.revoked(&row.id), row.not_after, Some(view.state), now))
 }

@@ -4,12 +4,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::core::account::AccountId;
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::pseudonym_id::PseudonymId;
+use crate::core::pseudonym_index::{IndexEntry, PseudonymIndex};
 use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::{Jwk, KeyError, P256PublicKey};
 use crate::formats::{mls, x509};
@@ -18,7 +19,9 @@ use crate::services::abuse::limits::{self, LimitedAction};
 use crate::services::abuse::policy::IssuancePolicy;
 use crate::services::abuse::relations::{self, Relation};
 use crate::services::keyring::KeySet;
-use crate::store::{Limited, NewAccount, NewPseudonym, Store, StoreError};
+use crate::store::{
+    AccountSideMint, IndexChange, Limited, NewAccount, NewPseudonym, Store, StoreError,
+};
 
 /// Most keys (so pseudonyms) one request may mint.
 pub const MAX_KEYS_PER_REQUEST: usize = 32;
@@ -116,8 +119,10 @@ impl Minter {
         &self.prefix
     }
 
-    /// Mints one pseudonym per key. Validation happens before any write, and
-    /// the batch is stored in one transaction, so a refused request stores nothing.
+    /// Mints one pseudonym per key. Validation happens before any write; the
+    /// account side (limits, sealed index, events) commits first and the
+    /// pseudonym rows after it, in two transactions that share nothing a
+    /// copy of the database could align, so a refused request stores nothing.
     pub async fn mint(&self, request: &MintRequest) -> Result<Vec<Minted>, MintError> {
         let keys = self.validate(request)?;
         let relation_tags = relations::tags(&self.keys.link, &request.relations)
@@ -151,52 +156,112 @@ impl Minter {
             rows.push(row);
         }
 
-        let created_hour = coarsen_to_hour(now);
+        // Refused before anything is charged; the unique index on the key
+        // still decides a race (after the account side committed: see below).
+        let public_keys: Vec<&[u8]> = rows.iter().map(|r| r.public_key.as_slice()).collect();
+        if self.store.any_key_in_use(&public_keys).await? {
+            return Err(MintError::KeyInUse);
+        }
+        self.store_account_side(
+            request,
+            &account_ref,
+            standing.is_none(),
+            &rows,
+            &relation_tags,
+            now,
+        )
+        .await?;
+        // The pseudonym rows, in a transaction of their own: nothing in it
+        // is keyed by the account. A key certified by a racing mint in
+        // between leaves this batch's index entries naming no pseudonym;
+        // they are pruned at the next recount.
+        self.store.insert_pseudonyms(&rows).await?;
+        Ok(minted)
+    }
+
+    /// The account side of a mint: limits, the sealed index and the
+    /// account-keyed events, in one transaction that holds the account row.
+    async fn store_account_side(
+        &self,
+        request: &MintRequest,
+        account_ref: &AccountRef,
+        new_account: bool,
+        rows: &[NewPseudonym],
+        relation_tags: &[[u8; 32]],
+        now: i64,
+    ) -> Result<(), MintError> {
+        let link = &self.keys.link;
         // HPKE costs several signatures: seal only when the account is new.
-        let mut glass = match standing {
-            Some(_) => None,
-            None => Some(self.keys.link.seal_glass_link(&request.account, &account_ref)?),
+        let mut glass = match new_account {
+            false => None,
+            true => Some(link.seal_glass_link(&request.account, account_ref)?),
         };
         let amount = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let charges =
-            limits::mint_charges(&self.policy, &account_ref, &request.client_id, amount, now);
-        let mut recounted = false;
-        let stored = loop {
+            limits::mint_charges(&self.policy, account_ref, &request.client_id, amount, now);
+        let max_active = usize::try_from(self.policy.account.max_active).unwrap_or(0);
+        let mut event_id = [0u8; 16];
+        self.rng.fill(&mut event_id).map_err(|_| MintError::Internal("no randomness".into()))?;
+        // Set after `max_active` refused once: which indexed pseudonyms are
+        // really live (revoked one by one, or never stored, they are not).
+        let mut recount: Option<(HashSet<PseudonymId>, HashSet<PseudonymId>)> = None;
+        loop {
             let account = NewAccount {
-                account_ref: &account_ref,
+                account_ref,
                 glass_link: glass.as_deref(),
-                created_hour,
-                relations: &relation_tags,
+                created_hour: coarsen_to_hour(now),
+                relations: relation_tags,
             };
-            let attempt = self.store.insert_pseudonyms(&account, &rows, &charges).await;
-            match attempt {
+            let mint = AccountSideMint { account, charges: &charges, amount, event_id: &event_id };
+            let append = |sealed: Option<&[u8]>| {
+                let Ok(mut index) = PseudonymIndex::open(link, account_ref, sealed) else {
+                    return IndexChange::Unreadable;
+                };
+                if let Some((checked, live)) = &recount {
+                    index.retain(|e| !checked.contains(&e.id) || live.contains(&e.id));
+                }
+                if index.live(now) + rows.len() > max_active {
+                    return IndexChange::OverActive;
+                }
+                for row in rows {
+                    index.push(IndexEntry {
+                        id: row.id.clone(),
+                        not_after: row.not_after,
+                        revoked: false,
+                    });
+                }
+                let live = i64::try_from(index.live(now)).unwrap_or(i64::MAX);
+                match index.seal(link, account_ref, now) {
+                    Ok(sealed) => IndexChange::Write { sealed, live },
+                    Err(_) => IndexChange::Unreadable,
+                }
+            };
+            match self.store.mint_account_side(&mint, append).await {
+                Ok(()) => return Ok(()),
                 // The account is new after all (e.g. just deleted): seal its link.
                 Err(StoreError::AccountMissing) if glass.is_none() => {
-                    glass = Some(self.keys.link.seal_glass_link(&request.account, &account_ref)?);
+                    glass = Some(link.seal_glass_link(&request.account, account_ref)?);
                 }
-                // The active count still holds pseudonyms that have expired
-                // since: recount once, then try again.
-                Err(StoreError::OverLimit(Limited::Active)) if !recounted => {
-                    recounted = true;
-                    let link = &self.keys.link;
-                    let open = |sealed: &[u8]| {
-                        link.open_ops(sealed, &account_ref.0)
-                            .ok()
-                            .and_then(|id| String::from_utf8(id).ok())
-                            .and_then(|id| PseudonymId::parse(&id))
-                    };
-                    self.store.recount_active(&account_ref, now, open).await?;
+                // The index may still count pseudonyms revoked one by one,
+                // or never stored: check them once, then try again.
+                Err(StoreError::OverLimit(Limited::Active)) if recount.is_none() => {
+                    let sealed = self.store.pseudonym_index(account_ref).await?.flatten();
+                    let index = PseudonymIndex::open(link, account_ref, sealed.as_deref())?;
+                    let ids: Vec<PseudonymId> = index
+                        .entries()
+                        .iter()
+                        .filter(|e| e.live(now))
+                        .map(|e| e.id.clone())
+                        .collect();
+                    let live = self.store.unrevoked_among(&ids).await?;
+                    recount = Some((ids.into_iter().collect(), live));
                 }
-                other => break other,
+                Err(StoreError::OverLimit(limited)) => {
+                    let (action, retry_after) = limits::refusal(limited, now);
+                    return Err(MintError::RateLimited { action, retry_after });
+                }
+                Err(other) => return Err(other.into()),
             }
-        };
-        match stored {
-            Ok(()) => Ok(minted),
-            Err(StoreError::OverLimit(limited)) => {
-                let (action, retry_after) = limits::refusal(limited, now);
-                Err(MintError::RateLimited { action, retry_after })
-            }
-            Err(other) => Err(other.into()),
         }
     }
 
@@ -255,7 +320,6 @@ impl Minter {
             .map_err(|e| MintError::Internal(e.to_string()))?;
         let row = NewPseudonym {
             ops_link: self.keys.link.seal_ops_link(id.as_str(), account_ref)?,
-            sealed_for_account: self.keys.link.seal_ops(id.as_str().as_bytes(), &account_ref.0)?,
             id: id.clone(),
             public_key: key.sec1().to_vec(),
             connection_only,

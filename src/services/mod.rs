@@ -12,6 +12,7 @@ pub mod keyring;
 pub mod linkage_lookup;
 pub mod mint;
 mod set;
+pub mod storage_upgrade;
 pub mod verify;
 
 pub use set::Services;

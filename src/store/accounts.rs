@@ -1,6 +1,7 @@
 //! Accounts, known only by `account_ref`.
 
-use super::{Store, StoreError};
+use super::reputation::{NewReputationEvent, put_event};
+use super::{Charges, Store, StoreError};
 use crate::core::account::AccountState;
 use crate::core::linkage::AccountRef;
 
@@ -15,7 +16,153 @@ pub struct NewAccount<'a> {
     pub relations: &'a [[u8; 32]],
 }
 
+/// What the domain makes of the account's sealed pseudonym index, given
+/// the stored value while the transaction holds the account row (so no
+/// concurrent mint or remedy can slip an entry in between).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexChange {
+    /// Store this sealed index; `live` is its count of live pseudonyms.
+    Write { sealed: Vec<u8>, live: i64 },
+    /// The mint would pass the account's maximum of active pseudonyms.
+    OverActive,
+    /// The stored value does not open (edited outside veil, or another key).
+    Unreadable,
+}
+
+/// The account side of a mint: everything keyed by the account, written in
+/// a transaction that touches no pseudonym row.
+#[derive(Debug, Clone)]
+pub struct AccountSideMint<'a> {
+    pub account: NewAccount<'a>,
+    pub charges: &'a Charges<'a>,
+    /// Pseudonyms in the batch (what the windows charge).
+    pub amount: i64,
+    /// A fresh random id for the `pseudonym_minted` reputation event: an id
+    /// taken from the batch would name a pseudonym beside the account.
+    pub event_id: &'a [u8],
+}
+
+/// What a pseudonym's status read needs of its account.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    /// The state in force at the time asked.
+    pub state: AccountState,
+    /// The sealed pseudonym index (`None`: nothing minted since it existed).
+    pub sealed_index: Option<Vec<u8>>,
+}
+
 impl Store {
+    /// The account side of a mint, in one transaction: creates the account
+    /// on first sight, takes its row lock, charges the rate limits, lets
+    /// `change` append the batch to the sealed index, and writes the
+    /// reputation event and relation tags. A refusal rolls everything back.
+    /// The pseudonym rows follow in their own transaction
+    /// ([`Store::insert_pseudonyms`]); a crash in between leaves index
+    /// entries that name no pseudonym (remedies skip them) and no
+    /// acknowledged mint.
+    pub async fn mint_account_side(
+        &self,
+        mint: &AccountSideMint<'_>,
+        change: impl FnOnce(Option<&[u8]>) -> IndexChange,
+    ) -> Result<(), StoreError> {
+        let account = &mint.account;
+        let account_ref = account.account_ref.0.as_slice();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO accounts (account_ref, glass_link, status, created_hour) VALUES ($1, $2, 'active', $3) \
+             ON CONFLICT (account_ref) DO NOTHING",
+        )
+        .bind(account_ref)
+        .bind(account.glass_link)
+        .bind(account.created_hour)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 && account.glass_link.is_none() {
+            // The account is new after all (e.g. just deleted): its first row
+            // must carry a glass link, so let the caller seal one and retry.
+            return Err(StoreError::AccountMissing);
+        }
+        // The row lock, and the index as the last committed writer left it.
+        let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1 \
+             RETURNING pseudonym_index",
+        )
+        .bind(account_ref)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(sealed) = sealed else { return Err(StoreError::AccountMissing) };
+        let (sealed, live) = match change(sealed.as_deref()) {
+            IndexChange::Write { sealed, live } => (sealed, live),
+            IndexChange::OverActive => {
+                return Err(StoreError::OverLimit(super::Limited::Active));
+            }
+            IndexChange::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
+        };
+        mint.charges.apply(&mut tx).await?;
+        sqlx::query(
+            "UPDATE accounts SET pseudonym_index = $1, active_pseudonyms = $2 WHERE account_ref = $3",
+        )
+        .bind(sealed)
+        .bind(live)
+        .bind(account_ref)
+        .execute(&mut *tx)
+        .await?;
+        if mint.charges.reputation_per_pseudonym != 0 {
+            let event = NewReputationEvent {
+                id: mint.event_id,
+                account_ref: account.account_ref,
+                kind: "pseudonym_minted",
+                points: mint.charges.reputation_per_pseudonym.saturating_mul(mint.amount),
+                at: mint.charges.now,
+                decays: true,
+            };
+            put_event(&mut tx, &event).await?;
+        }
+        if !account.relations.is_empty() {
+            let mut sql = String::from("INSERT INTO account_relations (tag, account_ref) VALUES ");
+            super::pseudonyms::push_placeholders(&mut sql, account.relations.len(), 2, "");
+            sql.push_str(" ON CONFLICT (tag, account_ref) DO NOTHING");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for tag in account.relations {
+                query = query.bind(tag.as_slice()).bind(account_ref);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The account's sealed pseudonym index; `None` when the account has no
+    /// row, `Some(None)` when it has no index yet.
+    pub async fn pseudonym_index(
+        &self,
+        account_ref: &AccountRef,
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT pseudonym_index FROM accounts WHERE account_ref = $1")
+            .bind(account_ref.0.as_slice())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The account's state at `now` and its sealed index, for a pseudonym's
+    /// status; `None` when the account has no row (deleted).
+    pub async fn account_view(
+        &self,
+        account_ref: &AccountRef,
+        now: i64,
+    ) -> Result<Option<AccountView>, StoreError> {
+        let row: Option<ViewRow> = sqlx::query_as(
+            "SELECT status, status_until, pseudonym_index FROM accounts WHERE account_ref = $1",
+        )
+        .bind(account_ref.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| AccountView {
+            state: r.state.status.effective(r.state.status_until, now),
+            sealed_index: r.pseudonym_index,
+        }))
+    }
+
     /// The account's state in force at `now` (a timed remedy past its end
     /// reads active); `None` when the account has no row (never seen, or
     /// deleted). How the state shows on pseudonyms is
@@ -48,6 +195,13 @@ impl Store {
     pub async fn count_accounts(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) AS n FROM accounts").fetch_one(&self.pool).await?)
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct ViewRow {
+    #[sqlx(flatten)]
+    state: StateRow,
+    pseudonym_index: Option<Vec<u8>>,
 }
 
 /// The stored status column and when it ends.

@@ -263,18 +263,18 @@ impl Store {
     pub async fn complete_reveal(
         &self,
         id: &str,
-        account_ref: &AccountRef,
+        reveal_tag: &[u8; 32],
         embargo_until: Option<i64>,
         audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE break_glass_requests SET status = 'revealed', revealed_at = $1, \
-             account_ref = $2, embargo_until = $3 \
+             reveal_tag = $2, embargo_until = $3 \
              WHERE id = $4 AND requester = $5 AND status = 'approved' AND expires_at > $1",
         )
         .bind(audit_event.at())
-        .bind(account_ref.0.as_slice())
+        .bind(reveal_tag.as_slice())
         .bind(embargo_until)
         .bind(id)
         .bind(audit_event.actor())
@@ -289,18 +289,18 @@ impl Store {
         Ok(true)
     }
 
-    /// Reveals about this account whose embargo has ended by `now`.
+    /// Reveals about the account with this tag whose embargo has ended by `now`.
     pub async fn reveals_for(
         &self,
-        account_ref: &AccountRef,
+        reveal_tag: &[u8; 32],
         now: i64,
     ) -> Result<Vec<RevealRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT revealed_at, reason_code, case_id FROM break_glass_requests \
-             WHERE account_ref = $1 AND status = 'revealed' AND embargo_until <= $2 \
+             WHERE reveal_tag = $1 AND status = 'revealed' AND embargo_until <= $2 \
              ORDER BY revealed_at",
         )
-        .bind(account_ref.0.as_slice())
+        .bind(reveal_tag.as_slice())
         .bind(now)
         .fetch_all(&self.pool)
         .await?)

@@ -6,62 +6,6 @@
 use sqlx::{Any, Transaction};
 
 use super::{AuditLink, Store, StoreError};
-use crate::core::linkage::AccountRef;
-use crate::core::pseudonym_id::PseudonymId;
-
-/// Ids per `IN (…)` list when recounting.
-const IDS_PER_STATEMENT: usize = 500;
-
-impl Store {
-    /// Sets the account's active count to its pseudonyms that are neither
-    /// revoked nor expired. The account row is written first, so concurrent
-    /// mints of this account wait and none is missed. `open` turns a sealed
-    /// index entry into a pseudonym id. Runs only when `max_active` refused
-    /// a mint: its cost grows with the account's pseudonyms.
-    pub async fn recount_active(
-        &self,
-        account_ref: &AccountRef,
-        now: i64,
-        open: impl Fn(&[u8]) -> Option<PseudonymId>,
-    ) -> Result<i64, StoreError> {
-        let account_ref = account_ref.0.as_slice();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1",
-        )
-        .bind(account_ref)
-        .execute(&mut *tx)
-        .await?;
-        let sealed: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT sealed_pseudonym FROM account_pseudonyms WHERE account_ref = $1",
-        )
-        .bind(account_ref)
-        .fetch_all(&mut *tx)
-        .await?;
-        let ids: Vec<PseudonymId> = sealed.iter().filter_map(|s| open(s)).collect();
-        let mut live = 0;
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let list = (2..chunk.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-            let sql = format!(
-                "SELECT COUNT(*) AS n FROM pseudonyms \
-                 WHERE revoked_at IS NULL AND not_after > $1 AND id IN ({list})"
-            );
-            // Placeholders only; every value is bound.
-            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(now);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            live += query.fetch_one(&mut *tx).await?;
-        }
-        sqlx::query("UPDATE accounts SET active_pseudonyms = $1 WHERE account_ref = $2")
-            .bind(live)
-            .bind(account_ref)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(live)
-    }
-}
 
 impl Store {
     /// Charges one fixed window and appends an audit entry in one
@@ -116,8 +60,6 @@ pub struct BucketCharge<'a> {
 pub struct Charges<'a> {
     /// Windows keyed by the account (charged early: they do not contend).
     pub windows: Vec<WindowCharge<'a>>,
-    /// Bound on the account's active pseudonyms.
-    pub max_active: Option<i64>,
     /// The client's bucket and the global windows: shared rows, so they are
     /// charged last to hold their locks for the shortest time.
     pub bucket: Option<BucketCharge<'a>>,
@@ -128,26 +70,10 @@ pub struct Charges<'a> {
 }
 
 impl Charges<'_> {
-    pub(super) async fn apply(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        account_ref: &AccountRef,
-        amount: i64,
-    ) -> Result<(), StoreError> {
-        if let Some(max) = self.max_active {
-            let bumped = sqlx::query(
-                "UPDATE accounts SET active_pseudonyms = active_pseudonyms + $1 \
-                 WHERE account_ref = $2 AND active_pseudonyms + $1 <= $3 RETURNING active_pseudonyms",
-            )
-            .bind(amount)
-            .bind(account_ref.0.as_slice())
-            .bind(max)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if bumped.is_none() {
-                return Err(StoreError::OverLimit(Limited::Active));
-            }
-        }
+    /// Charges every window and the client's bucket; the account's maximum
+    /// of active pseudonyms is checked against its sealed index by the
+    /// caller, which alone can open it.
+    pub(super) async fn apply(&self, tx: &mut Transaction<'static, Any>) -> Result<(), StoreError> {
         charge_windows(tx, &self.windows, 0).await?;
         if let Some(bucket) = &self.bucket {
             bucket.charge(tx, self.now).await?;

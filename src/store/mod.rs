@@ -15,17 +15,19 @@ mod remedies;
 mod replay;
 mod reports;
 mod reputation;
+mod upgrade;
 
-pub use accounts::NewAccount;
+pub use accounts::{AccountSideMint, AccountView, IndexChange, NewAccount};
 pub use audit::{AuditLink, AuditRow, StoredAuditEntry, StoredCheckpoint};
 pub use breakglass::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord};
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use operators::{NewOperator, OperatorRow};
 pub use pseudonyms::{NewPseudonym, PseudonymRow};
-pub use remedies::{Lifted, RemedyEffect, RemedyRow, RemedyWrite};
+pub use remedies::{Applied, Lifted, RemedyEffect, RemedyIndex, RemedyRow, RemedyWrite};
 pub use reports::{NewReport, ReportTally};
 pub use reputation::{NewReputationEvent, ReputationEvent, Standing};
+pub use upgrade::{LegacyEntry, UpgradeKeys, UpgradeReport};
 
 use std::str::FromStr;
 use std::time::Duration;

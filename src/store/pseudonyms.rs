@@ -1,6 +1,9 @@
-//! Pseudonym rows and the account's sealed index of them.
+//! Pseudonym rows: written and changed only in transactions that write
+//! nothing keyed by an account.
 
-use super::{Charges, Flag, NewAccount, NewReputationEvent, Store, StoreError};
+use std::collections::HashSet;
+
+use super::{Flag, Store, StoreError};
 use crate::core::pseudonym_id::PseudonymId;
 
 #[derive(Debug, Clone)]
@@ -8,8 +11,6 @@ pub struct NewPseudonym {
     pub id: PseudonymId,
     pub public_key: Vec<u8>,
     pub ops_link: Vec<u8>,
-    /// `id` sealed under k_ops with the account ref as AAD.
-    pub sealed_for_account: Vec<u8>,
     pub connection_only: bool,
     pub created_hour: i64,
     pub not_before: i64,
@@ -44,63 +45,17 @@ macro_rules! select_pseudonyms {
 /// bind limit for the 32-key maximum batch).
 const COLUMNS_PER_ROW: usize = 8;
 
+/// Ids per `IN (…)` list: far below every backend's bind limit.
+const IDS_PER_STATEMENT: usize = 500;
+
 impl Store {
-    /// Stores a batch of pseudonyms for one account in one transaction: all or
-    /// none. The account row is written first, so the transaction takes its
-    /// write lock up front (SQLite) and never has to upgrade. The rate limits
-    /// in `charges` are paid in the same transaction, so a refused batch
-    /// (`StoreError::OverLimit`) stores and consumes nothing.
-    pub async fn insert_pseudonyms(
-        &self,
-        account: &NewAccount<'_>,
-        batch: &[NewPseudonym],
-        charges: &Charges<'_>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO accounts (account_ref, glass_link, status, created_hour) VALUES ($1, $2, 'active', $3) \
-             ON CONFLICT (account_ref) DO NOTHING",
-        )
-        .bind(account.account_ref.0.as_slice())
-        .bind(account.glass_link)
-        .bind(account.created_hour)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 1 && account.glass_link.is_none() {
-            // The account is new after all (e.g. just deleted): its first row
-            // must carry a glass link, so let the caller seal one and retry.
-            return Err(StoreError::AccountMissing);
-        }
+    /// The pseudonym side of a mint: the batch's rows, all or none, in a
+    /// transaction that writes nothing keyed by the account (the account
+    /// side committed before, in [`Store::mint_account_side`]).
+    pub async fn insert_pseudonyms(&self, batch: &[NewPseudonym]) -> Result<(), StoreError> {
         if batch.is_empty() {
-            tx.commit().await?;
             return Ok(());
         }
-        // A batch holds at most a request's keys, so the count always fits.
-        let amount = i64::try_from(batch.len()).unwrap_or(i64::MAX);
-        charges.apply(&mut tx, account.account_ref, amount).await?;
-        if let Some(first) = batch.first().filter(|_| charges.reputation_per_pseudonym != 0) {
-            let event = NewReputationEvent {
-                // The first pseudonym's id is unique, so the event is too.
-                id: first.id.as_str().as_bytes(),
-                account_ref: account.account_ref,
-                kind: "pseudonym_minted",
-                points: charges.reputation_per_pseudonym.saturating_mul(amount),
-                at: charges.now,
-                decays: true,
-            };
-            super::reputation::put_event(&mut tx, &event).await?;
-        }
-        if !account.relations.is_empty() {
-            let mut sql = String::from("INSERT INTO account_relations (tag, account_ref) VALUES ");
-            push_placeholders(&mut sql, account.relations.len(), 2, "");
-            sql.push_str(" ON CONFLICT (tag, account_ref) DO NOTHING");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for tag in account.relations {
-                query = query.bind(tag.as_slice()).bind(account.account_ref.0.as_slice());
-            }
-            query.execute(&mut *tx).await?;
-        }
-
         let mut sql = String::from(
             "INSERT INTO pseudonyms (id, public_key, ops_link, connection_only, created_hour, not_before, not_after, revoked_at) VALUES ",
         );
@@ -116,17 +71,70 @@ impl Store {
                 .bind(p.not_before)
                 .bind(p.not_after);
         }
+        let mut tx = self.pool.begin().await?;
         query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-        let mut sql =
-            String::from("INSERT INTO account_pseudonyms (account_ref, sealed_pseudonym) VALUES ");
-        push_placeholders(&mut sql, batch.len(), 2, "");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-        for p in batch {
-            query =
-                query.bind(account.account_ref.0.as_slice()).bind(p.sealed_for_account.as_slice());
+    /// Whether any of these SEC1 keys is already certified: checked before
+    /// a mint charges anything (the unique index still decides a race).
+    pub async fn any_key_in_use(&self, keys: &[&[u8]]) -> Result<bool, StoreError> {
+        if keys.is_empty() {
+            return Ok(false);
         }
-        query.execute(&mut *tx).await?;
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM pseudonyms WHERE public_key IN ({})",
+            placeholders(1, keys.len())
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        for key in keys {
+            query = query.bind(*key);
+        }
+        Ok(query.fetch_one(&self.pool).await? > 0)
+    }
+
+    /// Which of `ids` are stored and not revoked one by one (account-wide
+    /// revocations live in the account's sealed index, not here).
+    pub async fn unrevoked_among(
+        &self,
+        ids: &[PseudonymId],
+    ) -> Result<HashSet<PseudonymId>, StoreError> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id FROM pseudonyms WHERE revoked_at IS NULL AND id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for id in query.fetch_all(&self.pool).await? {
+                found.insert(
+                    PseudonymId::try_from(id).map_err(|_| StoreError::Corrupt("pseudonym id"))?,
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// Erases the account link of these pseudonyms (a deletion), in a
+    /// transaction of its own that writes no account-side row and no stamp:
+    /// a pseudonym without a link reads `revoked`.
+    pub async fn unlink_pseudonyms(&self, ids: &[PseudonymId]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE pseudonyms SET ops_link = $1 WHERE id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(Vec::<u8>::new());
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -167,8 +175,13 @@ impl Store {
     }
 }
 
+/// `$first, …` for `n` binds.
+pub(super) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Appends `($1, …, $k<suffix>), (…)` for `rows` rows of `per_row` binds.
-fn push_placeholders(sql: &mut String, rows: usize, per_row: usize, suffix: &str) {
+pub(super) fn push_placeholders(sql: &mut String, rows: usize, per_row: usize, suffix: &str) {
     use std::fmt::Write;
     for r in 0..rows {
         if r > 0 {

@@ -8,7 +8,7 @@ use crate::core::account::AccountState;
 use crate::core::linkage::AccountRef;
 use crate::core::pseudonym_id::PseudonymId;
 
-/// Rows per `IN (…)` list: far below every backend's bind limit.
+/// Ids per `IN (…)` list: far below every backend's bind limit.
 const IDS_PER_STATEMENT: usize = 500;
 
 /// What a remedy does to the account's rows.
@@ -16,12 +16,38 @@ const IDS_PER_STATEMENT: usize = 500;
 pub enum RemedyEffect {
     /// Set the account's status (until a time, or for good).
     Status { status: AccountState, until: Option<i64> },
-    /// Suspend, and revoke every pseudonym.
+    /// Suspend, and revoke every pseudonym (flags in the sealed index).
     SuspendAndRevoke,
-    /// Remove the account and every row naming it; pseudonyms stay only as
-    /// revoked tombstones (id, key, revocation time) so hubs see `revoked`
-    /// and the key is never certified again.
+    /// Remove the account and every row naming it. Its pseudonyms were
+    /// unlinked first ([`Store::unlink_pseudonyms`]): they stay as
+    /// placeholders without a link (id, key) so hubs see `revoked` and the
+    /// key is never certified again.
     Delete,
+}
+
+/// What the domain makes of the account's sealed index for a remedy, while
+/// the transaction holds the account row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemedyIndex {
+    /// The remedy reaches these pseudonyms (counted when stored and not
+    /// revoked one by one); `sealed`, when present, replaces the index.
+    Reach { ids: Vec<PseudonymId>, sealed: Option<Vec<u8>> },
+    /// The index names pseudonyms the caller has not prepared for (a
+    /// deletion must unlink every one first): prepare again and retry.
+    Stale,
+    /// The stored value does not open.
+    Unreadable,
+}
+
+/// What applying a remedy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied; this many of the account's pseudonyms were affected.
+    Affected(i64),
+    /// The account has no row (deleted, or never seen).
+    Gone,
+    /// See [`RemedyIndex::Stale`]: nothing was written.
+    Stale,
 }
 
 /// A remedy as listed to operators (no account).
@@ -56,8 +82,6 @@ pub struct RemedyWrite<'a> {
     /// The account ref sealed under k_ops (aad = remedy id): all the
     /// remedies table keeps of the account.
     pub sealed_account: &'a [u8],
-    /// The account's pseudonym ids (opened from its sealed index).
-    pub pseudonyms: &'a [PseudonymId],
     pub effect: RemedyEffect,
     pub action: &'static str,
     pub case_id: &'a str,
@@ -65,6 +89,9 @@ pub struct RemedyWrite<'a> {
     pub actor: &'a str,
     pub now: i64,
     pub expires_at: Option<i64>,
+    /// Fresh random ids for the remedy's reputation events (applied,
+    /// upheld): the remedy id beside the account would join the two.
+    pub event_ids: [[u8; 16]; 2],
     /// Reputation points the remedy costs (not written for a deletion).
     pub points: i64,
     /// Points per unit of report weight on the account, which the remedy
@@ -74,19 +101,6 @@ pub struct RemedyWrite<'a> {
 }
 
 impl Store {
-    /// The account's sealed pseudonym index entries.
-    pub async fn sealed_pseudonyms(
-        &self,
-        account_ref: &AccountRef,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT sealed_pseudonym FROM account_pseudonyms WHERE account_ref = $1",
-        )
-        .bind(account_ref.0.as_slice())
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     /// The most recent remedies, newest first.
     pub async fn list_remedies(&self, limit: i64) -> Result<Vec<RemedyRow>, StoreError> {
         Ok(sqlx::query_as(
@@ -189,11 +203,19 @@ impl Store {
         rows.into_iter().map(|r| Hash32::try_from(r).map(AccountRef::from)).collect()
     }
 
-    /// Applies a remedy; returns how many of the account's pseudonyms it
-    /// affected (those not already revoked). `None` when the account is gone.
-    pub async fn apply_remedy(&self, remedy: &RemedyWrite<'_>) -> Result<Option<i64>, StoreError> {
+    /// Applies a remedy in one transaction that writes only account-side
+    /// rows (never a pseudonym row, so no transaction id or stamp ties the
+    /// remedy's writes to the pseudonyms it reaches): the account's status,
+    /// its sealed index as `index` rewrites it, reputation events with
+    /// fresh random ids, the remedy row and its audit entry.
+    pub async fn apply_remedy(
+        &self,
+        remedy: &RemedyWrite<'_>,
+        index: impl FnOnce(Option<&[u8]>) -> RemedyIndex,
+    ) -> Result<Applied, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // A write first: the transaction holds the write lock from here on.
+        // A write first: the transaction holds the row (and on SQLite the
+        // write lock) from here on, and reads the index as last committed.
         let status = match remedy.effect {
             RemedyEffect::Status { status, .. } => status,
             RemedyEffect::SuspendAndRevoke | RemedyEffect::Delete => AccountState::Suspended,
@@ -202,57 +224,40 @@ impl Store {
             RemedyEffect::Status { until, .. } => until,
             _ => None,
         };
-        let found = sqlx::query(
-            "UPDATE accounts SET status = $1, status_until = $2 WHERE account_ref = $3",
+        let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "UPDATE accounts SET status = $1, status_until = $2 WHERE account_ref = $3 \
+             RETURNING pseudonym_index",
         )
         .bind(status.as_str())
         .bind(until)
         .bind(remedy.account_ref.0.as_slice())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if found.rows_affected() == 0 {
-            return Ok(None);
-        }
+        let Some(sealed) = sealed else { return Ok(Applied::Gone) };
+        let (ids, rewritten) = match index(sealed.as_deref()) {
+            RemedyIndex::Reach { ids, sealed } => (ids, sealed),
+            RemedyIndex::Stale => return Ok(Applied::Stale),
+            RemedyIndex::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
+        };
+        // A read only: the pseudonym rows are not written here.
         let mut affected = 0;
-        for ids in remedy.pseudonyms.chunks(IDS_PER_STATEMENT) {
-            // Placeholders only; every value is bound. Status remedies only
-            // count; the others revoke (deletion also drops the ops_link).
-            let (sql, first_id) = match remedy.effect {
-                RemedyEffect::Status { .. } => (
-                    format!(
-                        "SELECT id FROM pseudonyms WHERE revoked_at IS NULL AND id IN ({})",
-                        placeholders(1, ids.len())
-                    ),
-                    1,
-                ),
-                RemedyEffect::SuspendAndRevoke => (
-                    format!(
-                        "UPDATE pseudonyms SET revoked_at = $1 \
-                         WHERE revoked_at IS NULL AND id IN ({}) RETURNING id",
-                        placeholders(2, ids.len())
-                    ),
-                    2,
-                ),
-                RemedyEffect::Delete => (
-                    format!(
-                        "UPDATE pseudonyms SET revoked_at = COALESCE(revoked_at, $1), ops_link = $2 \
-                         WHERE id IN ({}) RETURNING id",
-                        placeholders(3, ids.len())
-                    ),
-                    3,
-                ),
-            };
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            if first_id > 1 {
-                query = query.bind(remedy.now);
-            }
-            if first_id > 2 {
-                query = query.bind(Vec::<u8>::new());
-            }
-            for id in ids {
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM pseudonyms WHERE revoked_at IS NULL AND id IN ({})",
+                super::pseudonyms::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
                 query = query.bind(id.as_str());
             }
-            affected += i64::try_from(query.fetch_all(&mut *tx).await?.len()).unwrap_or(i64::MAX);
+            affected += query.fetch_one(&mut *tx).await?;
+        }
+        if let Some(rewritten) = &rewritten {
+            sqlx::query("UPDATE accounts SET pseudonym_index = $1 WHERE account_ref = $2")
+                .bind(rewritten.as_slice())
+                .bind(remedy.account_ref.0.as_slice())
+                .execute(&mut *tx)
+                .await?;
         }
         let remedy_account = match remedy.effect {
             RemedyEffect::Delete => {
@@ -272,7 +277,7 @@ impl Store {
             put_event(
                 &mut tx,
                 &NewReputationEvent {
-                    id: remedy.id.as_bytes(),
+                    id: remedy.event_ids[0].as_slice(),
                     account_ref: remedy.account_ref,
                     kind: "remedy_applied",
                     points: remedy.points,
@@ -291,9 +296,8 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             if weight > 0 {
-                let id = format!("{}/upheld", remedy.id);
                 let event = NewReputationEvent {
-                    id: id.as_bytes(),
+                    id: remedy.event_ids[1].as_slice(),
                     account_ref: remedy.account_ref,
                     kind: "report_upheld",
                     points: remedy.upheld_points.saturating_mul(weight),
@@ -320,7 +324,7 @@ impl Store {
         .await?;
         audit::append(&mut tx, remedy.audit).await?;
         tx.commit().await?;
-        Ok(Some(affected))
+        Ok(Applied::Affected(affected))
     }
 }
 
@@ -331,7 +335,6 @@ async fn delete_account(
     account_ref: &AccountRef,
 ) -> Result<(), StoreError> {
     for sql in [
-        "DELETE FROM account_pseudonyms WHERE account_ref = $1",
         "DELETE FROM account_relations WHERE account_ref = $1",
         "DELETE FROM reputation_events WHERE account_ref = $1",
         "DELETE FROM abuse_reports WHERE account_ref = $1",
@@ -391,9 +394,4 @@ fn stronger(
             _ => (a.0, None),
         },
     }
-}
-
-/// `$first, …` for `n` binds.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

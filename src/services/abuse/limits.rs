@@ -91,7 +91,6 @@ pub fn mint_charges<'a>(
     };
     Charges {
         windows: ACCOUNT_WINDOWS.iter().map(|&a| window(&account_ref.0, a, limit(a))).collect(),
-        max_active: Some(policy.account.max_active),
         bucket: Some(BucketCharge {
             client_id,
             cost: 1,

@@ -2,19 +2,21 @@
 //! from hubs, remedies from operators. Each acts on the account behind a
 //! pseudonym through `ops_link` and never returns or logs the account.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::core::account::{AccountId, AccountState};
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::pseudonym_id::PseudonymId;
+use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::text::{CaseId, Reason, TextError};
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup;
 use crate::store::{
-    Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyRow, RemedyWrite, Standing, Store,
-    StoreError, WindowCharge,
+    Applied, Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyIndex, RemedyRow,
+    RemedyWrite, Standing, Store, StoreError, WindowCharge,
 };
 
 use super::limits;
@@ -439,17 +441,6 @@ impl Abuse {
         actor: &str,
     ) -> Result<Option<RemedyOutcome>, AbuseError> {
         let now = self.clock.now();
-        let pseudonyms = self
-            .store
-            .sealed_pseudonyms(account_ref)
-            .await?
-            .iter()
-            .map(|sealed| {
-                let id = self.keys.link.open_ops(sealed, &account_ref.0)?;
-                let id = String::from_utf8(id).map_err(|_| LinkError::Open)?;
-                PseudonymId::parse(&id).ok_or(LinkError::Open)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let until = duration.map(|d| now + d);
         let current = self.store.account_standing(account_ref, now).await?;
         let effect = match action {
@@ -469,27 +460,90 @@ impl Abuse {
             Some(case_id),
             reason,
         );
-        let affected = self
-            .store
-            .apply_remedy(&RemedyWrite {
-                id: &remedy_id,
-                account_ref,
-                sealed_account: &sealed_account,
-                pseudonyms: &pseudonyms,
-                effect,
-                action: action.as_str(),
-                case_id,
-                reason,
-                actor,
-                now,
-                expires_at: until,
-                points: self.policy.reputation.weights.remedy_applied,
-                upheld_points: self.policy.reputation.weights.report_upheld,
-                audit: &audit,
-            })
-            .await?;
-        Ok(affected.map(|affected| RemedyOutcome { remedy_id, affected_pseudonyms: affected }))
+        let write = RemedyWrite {
+            id: &remedy_id,
+            account_ref,
+            sealed_account: &sealed_account,
+            effect,
+            action: action.as_str(),
+            case_id,
+            reason,
+            actor,
+            now,
+            expires_at: until,
+            event_ids: [random_id(), random_id()],
+            points: self.policy.reputation.weights.remedy_applied,
+            upheld_points: self.policy.reputation.weights.report_upheld,
+            audit: &audit,
+        };
+        let link = &self.keys.link;
+        // A deletion first unlinks the pseudonyms (a pseudonym-side write of
+        // its own); the remedy then checks, holding the account row, that no
+        // mint added one in between, and otherwise unlinks again.
+        let mut unlinked: HashSet<PseudonymId> = HashSet::new();
+        for _ in 0..DELETE_ATTEMPTS {
+            if effect == RemedyEffect::Delete {
+                let Some(sealed) = self.store.pseudonym_index(account_ref).await? else {
+                    return Ok(None);
+                };
+                let index = PseudonymIndex::open(link, account_ref, sealed.as_deref())?;
+                let ids: Vec<PseudonymId> = index.entries().iter().map(|e| e.id.clone()).collect();
+                self.store.unlink_pseudonyms(&ids).await?;
+                unlinked.extend(ids);
+            }
+            let reach = |sealed: Option<&[u8]>| {
+                let Ok(mut index) = PseudonymIndex::open(link, account_ref, sealed) else {
+                    return RemedyIndex::Unreadable;
+                };
+                match effect {
+                    RemedyEffect::Status { .. } => RemedyIndex::Reach {
+                        ids: index
+                            .entries()
+                            .iter()
+                            .filter(|e| e.live(now))
+                            .map(|e| e.id.clone())
+                            .collect(),
+                        sealed: None,
+                    },
+                    RemedyEffect::SuspendAndRevoke => {
+                        let ids = index.revoke_all(now);
+                        match index.seal(link, account_ref, now) {
+                            Ok(sealed) => RemedyIndex::Reach { ids, sealed: Some(sealed) },
+                            Err(_) => RemedyIndex::Unreadable,
+                        }
+                    }
+                    RemedyEffect::Delete => {
+                        if index.entries().iter().any(|e| !unlinked.contains(&e.id)) {
+                            return RemedyIndex::Stale;
+                        }
+                        let ids = index
+                            .entries()
+                            .iter()
+                            .filter(|e| e.live(now))
+                            .map(|e| e.id.clone())
+                            .collect();
+                        RemedyIndex::Reach { ids, sealed: None }
+                    }
+                }
+            };
+            match self.store.apply_remedy(&write, reach).await? {
+                Applied::Affected(affected) => {
+                    return Ok(Some(RemedyOutcome { remedy_id, affected_pseudonyms: affected }));
+                }
+                Applied::Gone => return Ok(None),
+                Applied::Stale => continue,
+            }
+        }
+        Err(AbuseError::Internal("the account kept minting while it was being deleted".into()))
     }
+}
+
+/// A deletion races mints at most this many times before it gives up.
+const DELETE_ATTEMPTS: usize = 5;
+
+/// A fresh random event id.
+fn random_id() -> [u8; 16] {
+    uuid::Uuid::new_v4().into_bytes()
 }
 
 /// The account state after a status remedy: it never weakens the current

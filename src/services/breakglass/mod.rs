@@ -476,7 +476,8 @@ impl BreakGlass {
             &row.justification,
         )
         .with_sealed(sealed);
-        if !self.store.complete_reveal(id, &account_ref, embargo_until, &event).await? {
+        let tag = self.keys.link.reveal_tag(&account_ref);
+        if !self.store.complete_reveal(id, &tag, embargo_until, &event).await? {
             // Lost a race with another reveal of the same request, or the window closed.
             return Err(
                 match status_of(
@@ -511,7 +512,8 @@ impl BreakGlass {
         let account =
             AccountId::parse(account).map_err(|e| BreakGlassError::Invalid(e.to_string()))?;
         let account_ref = self.keys.link.account_ref(account.as_str());
-        Ok(self.store.reveals_for(&account_ref, self.clock.now()).await?)
+        let tag = self.keys.link.reveal_tag(&account_ref);
+        Ok(self.store.reveals_for(&tag, self.clock.now()).await?)
     }
 }
 

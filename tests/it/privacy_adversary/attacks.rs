@@ -96,6 +96,10 @@ impl<'a> View<'a> {
             }
             attacks.extend(self.same_value(p));
             attacks.push(self.same_row(p));
+            attacks.push(self.neighbours(p));
+            if let Some(attack) = self.xid_predecessor(p) {
+                attacks.push(attack);
+            }
             for a in self.account_tables() {
                 attacks.extend(self.value_join(p, a));
             }
@@ -134,6 +138,50 @@ impl<'a> View<'a> {
             (format!("order-zip-head {} ~ {}", p.name, a.name), collect(&mut { head })),
             (format!("order-zip-tail {} ~ {}", p.name, a.name), collect(&mut { tail })),
         ]
+    }
+
+    /// Rows written together sit together: pair each pseudonym row with the
+    /// next one in physical order (first with second, third with fourth…).
+    fn neighbours(&self, p: &Table) -> Attack {
+        let mut grouping = Grouping::new();
+        let rows = p.rows.iter().filter_map(|r| self.pseudonym_of(r));
+        for (i, pseudonym) in rows.enumerate() {
+            grouping.entry(pseudonym).or_insert_with(|| format!("pair {}", i / 2));
+        }
+        (format!("order-neighbours {}", p.name), grouping)
+    }
+
+    /// A live reader or a file copy sees transaction ids (PostgreSQL
+    /// `xmin`): at low load, the transaction just before the one that
+    /// wrote a pseudonym row is the same request's account-side write. Each
+    /// pseudonym takes the account of the account-side rows with the
+    /// closest smaller `xmin`, when they name only one.
+    fn xid_predecessor(&self, p: &Table) -> Option<Attack> {
+        let xmin_of = |t: &Table, r: &Row| {
+            let i = t.columns.iter().position(|c| c == "xmin")?;
+            match &r[i] {
+                Some(Cell::Int(x)) => Some(*x),
+                _ => None,
+            }
+        };
+        p.columns.iter().position(|c| c == "xmin")?;
+        let mut by_xid: BTreeMap<i64, HashSet<String>> = BTreeMap::new();
+        for (table, row, key) in self.keyed_rows() {
+            if let Some(x) = xmin_of(table, row) {
+                by_xid.entry(x).or_default().insert(key);
+            }
+        }
+        let mut grouping = Grouping::new();
+        for row in &p.rows {
+            if let (Some(pseudonym), Some(x)) = (self.pseudonym_of(row), xmin_of(p, row))
+                && let Some((_, keys)) = by_xid.range(..x).next_back()
+                && keys.len() == 1
+            {
+                let key = keys.iter().next().cloned().unwrap_or_default();
+                grouping.entry(pseudonym).or_insert(key);
+            }
+        }
+        Some((format!("xid-predecessor {}", p.name), grouping))
     }
 
     /// Pseudonyms sharing a value (a stamp, a transaction id) in one column.

@@ -26,7 +26,8 @@ pub struct Table {
     pub name: String,
     /// On PostgreSQL the last column is the pseudo-column `xmin`.
     pub columns: Vec<String>,
-    /// In physical order: `rowid` (SQLite) or `ctid` (PostgreSQL).
+    /// In physical order: `rowid`, or the key of a `WITHOUT ROWID` table
+    /// (SQLite); `ctid` (PostgreSQL).
     pub rows: Vec<Row>,
 }
 
@@ -103,7 +104,17 @@ async fn read_sqlite(conn: &mut SqliteConnection) -> Vec<Table> {
                 )
             })
             .collect();
-        let sql = format!("SELECT {} FROM \"{name}\" ORDER BY rowid", items.join(", "));
+        // A `WITHOUT ROWID` table's file order is its primary key order,
+        // which a plain scan returns; every other table's is its rowid.
+        let create: String =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1")
+                .bind(&name)
+                .fetch_one(&mut *conn)
+                .await
+                .expect("schema");
+        let order =
+            if create.to_uppercase().contains("WITHOUT ROWID") { "" } else { " ORDER BY rowid" };
+        let sql = format!("SELECT {} FROM \"{name}\"{order}", items.join(", "));
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&mut *conn)
             .await

@@ -141,6 +141,27 @@ impl TestApp {
         Self { url, http: http_client(), admin_token, state, dir, db, shutdown: Some(shutdown) }
     }
 
+    /// A veil started on an existing directory (`veil.db` and `keys/`), as
+    /// after an upgrade: not a first start, so the caller names the admin
+    /// token it kept.
+    pub async fn open(dir: TempDir, clock: Arc<dyn Clock>, admin_token: &str) -> Self {
+        let database_url = format!("sqlite://{}", dir.path().join("veil.db").display());
+        let policies = testkit::instance::repo_policies();
+        let config =
+            testkit::instance::config(&database_url, dir.path(), &policies, &[]).expect("config");
+        let served = testkit::serve(config, clock).await.expect("veil starts");
+        let testkit::Served { url, state, shutdown, .. } = served;
+        Self {
+            url,
+            http: http_client(),
+            admin_token: admin_token.to_string(),
+            state,
+            dir,
+            db: Db::Sqlite,
+            shutdown: Some(shutdown),
+        }
+    }
+
     /// A second veild on the same database and key directory, as a second
     /// process behind a load balancer would be (shares the admin token).
     pub async fn replica(&self) -> Self {
