@@ -163,23 +163,6 @@ impl Store {
         }))
     }
 
-    /// The account's state in force at `now` (a timed remedy past its end
-    /// reads active); `None` when the account has no row (never seen, or
-    /// deleted). How the state shows on pseudonyms is
-    /// [`PseudonymStatus::of`](crate::core::status::PseudonymStatus::of).
-    pub async fn account_status(
-        &self,
-        account_ref: &AccountRef,
-        now: i64,
-    ) -> Result<Option<AccountState>, StoreError> {
-        let row: Option<StateRow> =
-            sqlx::query_as("SELECT status, status_until FROM accounts WHERE account_ref = $1")
-                .bind(account_ref.0.as_slice())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|r| r.status.effective(r.status_until, now)))
-    }
-
     /// Whether this database already belongs to a veil: any API client,
     /// account or pseudonym. Startup refuses to generate keys over it.
     pub async fn holds_data(&self) -> Result<bool, StoreError> {
