@@ -260,6 +260,7 @@ impl Minter {
                     let (action, retry_after) = limits::refusal(limited, now);
                     return Err(MintError::RateLimited { action, retry_after });
                 }
+                Err(StoreError::Restricted) => return Err(MintError::AccountRestricted),
                 Err(other) => return Err(other.into()),
             }
         }

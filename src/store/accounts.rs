@@ -82,16 +82,21 @@ impl Store {
             // must carry a glass link, so let the caller seal one and retry.
             return Err(StoreError::AccountMissing);
         }
-        // The row lock, and the index as the last committed writer left it.
-        let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+        // The row lock, and the state and index as the last committed
+        // writer left them: a remedy that committed after the caller's
+        // standing check is seen here, so no pseudonym is minted past it.
+        let locked: Option<LockedRow> = sqlx::query_as(
             "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1 \
-             RETURNING pseudonym_index",
+             RETURNING status, status_until, pseudonym_index",
         )
         .bind(account_ref)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(sealed) = sealed else { return Err(StoreError::AccountMissing) };
-        let (sealed, live) = match change(sealed.as_deref()) {
+        let Some(locked) = locked else { return Err(StoreError::AccountMissing) };
+        if !locked.state.status.effective(locked.state.status_until, mint.charges.now).may_act() {
+            return Err(StoreError::Restricted);
+        }
+        let (sealed, live) = match change(locked.pseudonym_index.as_deref()) {
             IndexChange::Write { sealed, live } => (sealed, live),
             IndexChange::OverActive => {
                 return Err(StoreError::OverLimit(super::Limited::Active));
@@ -178,6 +183,13 @@ impl Store {
     pub async fn count_accounts(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) AS n FROM accounts").fetch_one(&self.pool).await?)
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct LockedRow {
+    #[sqlx(flatten)]
+    state: StateRow,
+    pseudonym_index: Option<Vec<u8>>,
 }
 
 #[derive(sqlx::FromRow)]

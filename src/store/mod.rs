@@ -48,6 +48,10 @@ pub enum StoreError {
     /// An account row was needed but absent (the caller may retry with it).
     #[error("account row missing")]
     AccountMissing,
+    /// The account is muted or suspended: it may not act (read under the
+    /// row lock, so a remedy that just committed counts).
+    #[error("account restricted")]
+    Restricted,
     /// A rate limit refused the write; the transaction was rolled back.
     #[error("over a rate limit ({0:?})")]
     OverLimit(Limited),

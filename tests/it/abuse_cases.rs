@@ -51,7 +51,8 @@ on_both_backends_with!(defaults;
     remedies_are_listed_and_lifted,
     lifting_one_remedy_keeps_the_others_in_force,
     the_pre_admin_paths_are_aliases_for_one_release,
-    bad_remedies_and_reports_are_refused_and_store_nothing
+    bad_remedies_and_reports_are_refused_and_store_nothing,
+    a_mint_racing_a_remedy_is_refused_under_the_row_lock
 );
 
 /// Mints `n` pseudonyms for `account`; returns their URIs.
@@ -630,4 +631,39 @@ fn minted_uris(body: &Value) -> Vec<String> {
         .iter()
         .map(|p| p["uri"].as_str().unwrap().into())
         .collect()
+}
+
+/// The abuse: a mint reads the account's standing (active), a
+/// `suspend_and_revoke` commits, then the mint writes. Before the standing
+/// was re-read under the account row lock, that mint stored an active
+/// pseudonym beside the revoked ones. Played here deterministically: the
+/// remedy commits, then the mint's account-side write runs as the late mint
+/// would.
+async fn a_mint_racing_a_remedy_is_refused_under_the_row_lock(app: TestApp) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use veil::store::{AccountSideMint, Charges, IndexChange, NewAccount, StoreError};
+
+    let backend = app.token(&["backend"]).await;
+    let uris = mint(&app, &backend, "racer", 1).await;
+    let body = json!({"pseudonym": uris[0], "action": "suspend_and_revoke",
+                      "case_id": "case-race", "reason": "abuse"});
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &body).await;
+    assert_eq!(status, 201, "{body}");
+
+    let account_ref = app.state.keys.link.account_ref("racer");
+    let charges = Charges { now: app.state.clock.now(), ..Default::default() };
+    let account =
+        NewAccount { account_ref: &account_ref, glass_link: None, created_hour: 0, relations: &[] };
+    let late = AccountSideMint { account, charges: &charges, amount: 1, event_id: &[7; 16] };
+    let appended = AtomicBool::new(false);
+    let result = app
+        .state
+        .store
+        .mint_account_side(&late, |_| {
+            appended.store(true, Ordering::SeqCst);
+            IndexChange::OverActive
+        })
+        .await;
+    assert!(matches!(result, Err(StoreError::Restricted)), "{result:?}");
+    assert!(!appended.load(Ordering::SeqCst), "the index was not touched");
 }
