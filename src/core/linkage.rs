@@ -92,8 +92,18 @@ impl LinkKeys {
     /// What a revealed break-glass request keeps of its account: a keyed tag
     /// that no other table holds, so the request's pseudonym joins nothing.
     pub fn reveal_tag(&self, account: &AccountRef) -> [u8; 32] {
+        self.account_tag("break-glass reveal", account)
+    }
+
+    /// What a deleted account leaves behind: a keyed tag, in its own
+    /// domain, that only a mint of the same account id recomputes.
+    pub fn tombstone_tag(&self, account: &AccountRef) -> [u8; 32] {
+        self.account_tag("deleted account", account)
+    }
+
+    fn account_tag(&self, domain: &str, account: &AccountRef) -> [u8; 32] {
         let hex: String = account.0.iter().map(|b| format!("{b:02x}")).collect();
-        self.keyed_tag("break-glass reveal", &hex)
+        self.keyed_tag(domain, &hex)
     }
 
     /// Encrypts `plaintext` under `k_ops` with a random nonce: `nonce || ct || tag`.

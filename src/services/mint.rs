@@ -200,6 +200,7 @@ impl Minter {
         let charges =
             limits::mint_charges(&self.policy, account_ref, &request.client_id, amount, now);
         let max_active = usize::try_from(self.policy.account.max_active).unwrap_or(0);
+        let tombstone = link.tombstone_tag(account_ref);
         let mut event_id = [0u8; 16];
         self.rng.fill(&mut event_id).map_err(|_| MintError::Internal("no randomness".into()))?;
         // Set after `max_active` refused once: which indexed pseudonyms are
@@ -212,7 +213,13 @@ impl Minter {
                 created_hour: coarsen_to_hour(now),
                 relations: relation_tags,
             };
-            let mint = AccountSideMint { account, charges: &charges, amount, event_id: &event_id };
+            let mint = AccountSideMint {
+                account,
+                charges: &charges,
+                amount,
+                event_id: &event_id,
+                tombstone: (!self.policy.account.deleted_may_return).then_some(&tombstone),
+            };
             let append = |sealed: Option<&[u8]>| {
                 let Ok(mut index) = PseudonymIndex::open(link, account_ref, sealed) else {
                     return IndexChange::Unreadable;

@@ -40,6 +40,9 @@ pub struct AccountSideMint<'a> {
     /// A fresh random id for the `pseudonym_minted` reputation event: an id
     /// taken from the batch would name a pseudonym beside the account.
     pub event_id: &'a [u8],
+    /// The account's tombstone tag, when a deleted account may not return:
+    /// creating its row anew is then refused (`StoreError::Restricted`).
+    pub tombstone: Option<&'a [u8; 32]>,
 }
 
 /// What a pseudonym's status read needs of its account.
@@ -77,10 +80,22 @@ impl Store {
         .bind(account.created_hour)
         .execute(&mut *tx)
         .await?;
-        if inserted.rows_affected() == 1 && account.glass_link.is_none() {
-            // The account is new after all (e.g. just deleted): its first row
-            // must carry a glass link, so let the caller seal one and retry.
-            return Err(StoreError::AccountMissing);
+        if inserted.rows_affected() == 1 {
+            if let Some(tag) = mint.tombstone {
+                let buried = sqlx::query("SELECT 1 AS one FROM account_tombstones WHERE tag = $1")
+                    .bind(tag.as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if buried.is_some() {
+                    return Err(StoreError::Restricted);
+                }
+            }
+            if account.glass_link.is_none() {
+                // The account is new after all (e.g. just deleted): its first
+                // row must carry a glass link, so let the caller seal one and
+                // retry.
+                return Err(StoreError::AccountMissing);
+            }
         }
         // The row lock, and the state and index as the last committed
         // writer left them: a remedy that committed after the caller's

@@ -89,6 +89,8 @@ pub struct RemedyWrite<'a> {
     pub actor: &'a str,
     pub now: i64,
     pub expires_at: Option<i64>,
+    /// The account's tombstone tag, written by a deletion.
+    pub tombstone: &'a [u8; 32],
     /// Fresh random ids for the remedy's reputation events (applied,
     /// upheld): the remedy id beside the account would join the two.
     pub event_ids: [[u8; 16]; 2],
@@ -262,6 +264,12 @@ impl Store {
         let remedy_account = match remedy.effect {
             RemedyEffect::Delete => {
                 delete_account(&mut tx, remedy.account_ref).await?;
+                sqlx::query(
+                    "INSERT INTO account_tombstones (tag) VALUES ($1) ON CONFLICT (tag) DO NOTHING",
+                )
+                .bind(remedy.tombstone.as_slice())
+                .execute(&mut *tx)
+                .await?;
                 None
             }
             RemedyEffect::SuspendAndRevoke => {

@@ -42,6 +42,12 @@ async fn defaults(db: Db) -> TestApp {
 on_both_backends_with!(strict; reputation_gates_minting_and_recovers);
 on_both_backends_with!(hubs_may_remedy; a_policy_can_let_hubs_apply_remedies);
 on_both_backends_with!(weighted_events; minting_and_upheld_reports_are_reputation_events);
+async fn deleted_may_return(db: Db) -> TestApp {
+    let policy = "[account]\ndeleted_may_return = true\n";
+    TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
+}
+
+on_both_backends_with!(deleted_may_return; a_policy_lets_deleted_accounts_return);
 on_both_backends_with!(defaults;
     account_status_tells_the_backend_its_standing,
     reports_count_once_and_one_reporter_cannot_suspend,
@@ -349,10 +355,28 @@ async fn delete_leaves_no_row_naming_the_account(app: TestApp) {
     assert!(!dump.contains(&hex), "a row still names the deleted account");
     assert_eq!(remedy_audit_rows(&app).await, 2);
 
-    // Nothing is left to act on; a new account under the same id starts over.
+    // Nothing is left to act on, and the deleted account id does not come
+    // back with a clean record: its keyed tombstone refuses the mint (before
+    // tombstones, this mint answered 201), and the refusal stores nothing.
     let (status, body) = remedy(&app, &zoe[0], "suspend").await;
     assert_problem(status, &body, 404, "not-found");
-    mint(&app, &backend, "zoe", 1).await;
+    let (status, body) = app.mint(&backend, "zoe", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
+    assert_eq!(app.account_count().await, 1, "the refused mint stored no account");
+}
+
+/// With `account.deleted_may_return = true`, a deleted account id starts
+/// over as a new account (its old pseudonyms stay revoked).
+async fn a_policy_lets_deleted_accounts_return(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let old = mint(&app, &backend, "phoenix", 2).await;
+    assert_eq!(remedy(&app, &old[0], "delete").await.0, 201);
+    let new = mint(&app, &backend, "phoenix", 1).await;
+    assert_eq!(status_of(&app, &hub, &new[0]).await, "active");
+    for uri in &old {
+        assert_eq!(status_of(&app, &hub, uri).await, "revoked");
+    }
 }
 
 async fn mint_related(app: &TestApp, backend: &str, account: &str, email: &str) -> Vec<String> {
@@ -654,7 +678,13 @@ async fn a_mint_racing_a_remedy_is_refused_under_the_row_lock(app: TestApp) {
     let charges = Charges { now: app.state.clock.now(), ..Default::default() };
     let account =
         NewAccount { account_ref: &account_ref, glass_link: None, created_hour: 0, relations: &[] };
-    let late = AccountSideMint { account, charges: &charges, amount: 1, event_id: &[7; 16] };
+    let late = AccountSideMint {
+        account,
+        charges: &charges,
+        amount: 1,
+        event_id: &[7; 16],
+        tombstone: None,
+    };
     let appended = AtomicBool::new(false);
     let result = app
         .state

@@ -69,6 +69,9 @@ pub struct AccountLimits {
     pub pseudonyms_per_day: i64,
     /// Pseudonyms neither revoked nor expired.
     pub max_active: i64,
+    /// Whether an account id deleted by a `delete` remedy may come back as a
+    /// new account (default: no, its keyed tombstone refuses the mint).
+    pub deleted_may_return: bool,
 }
 
 /// Limits per API client. A provider's backend is one client carrying all
@@ -145,7 +148,12 @@ pub struct ReportPolicy {
 
 impl Default for AccountLimits {
     fn default() -> Self {
-        Self { pseudonyms_per_hour: 20, pseudonyms_per_day: 100, max_active: 500 }
+        Self {
+            pseudonyms_per_hour: 20,
+            pseudonyms_per_day: 100,
+            max_active: 500,
+            deleted_may_return: false,
+        }
     }
 }
 

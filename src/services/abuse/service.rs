@@ -460,9 +460,11 @@ impl Abuse {
             Some(case_id),
             reason,
         );
+        let tombstone = self.keys.link.tombstone_tag(account_ref);
         let write = RemedyWrite {
             id: &remedy_id,
             account_ref,
+            tombstone: &tombstone,
             sealed_account: &sealed_account,
             effect,
             action: action.as_str(),
