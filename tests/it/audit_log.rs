@@ -194,7 +194,7 @@ async fn chained_paged_and_checkpointed(app: TestApp) {
     // The checkpoint signs the tree of every entry with the audit key, and
     // only that key; the entries hash to its tree head.
     let signed = checkpoint(&app, &auditor).await;
-    assert_eq!(signed.origin, "chat.example/veil/audit");
+    assert_eq!(signed.origin, format!("{}/veil/audit", app.state.config.domain));
     let tree = TreeHead::open(&signed.note, &[audit_key(&app)]).unwrap();
     assert_eq!(tree.size, head as u64);
     assert_eq!(signed.size, tree.size);
