@@ -338,11 +338,17 @@ pub fn spawn_checkpointer(
         loop {
             ticks.tick().await;
             let now = state.clock.now();
-            match crate::services::audit::record_checkpoint(&state.store, &state.keys.audit, now)
-                .await
+            let origin = crate::services::audit::origin(&state.config.domain);
+            match crate::services::audit::record_checkpoint(
+                &state.store,
+                &state.keys.audit,
+                &origin,
+                now,
+            )
+            .await
             {
                 Ok(signed) => {
-                    tracing::info!(seq = signed.seq, hash = %signed.hash, "audit checkpoint signed")
+                    tracing::info!(size = signed.size, root = %signed.root, "audit checkpoint signed")
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "audit checkpoint failed; retrying at the next tick")

@@ -78,7 +78,10 @@ impl Deployment {
             .current_dir(self.dir.path())
             .env("VEIL_DATABASE_URL", &self.database_url)
             .env("VEIL_KEYS_DIR", self.keys_dir())
-            .env("VEIL_DOMAIN", "chat.example");
+            .env("VEIL_DOMAIN", "chat.example")
+            // `veilctl audit verify` pins its checkpoint under HOME.
+            .env("HOME", self.dir.path())
+            .env_remove("XDG_STATE_HOME");
         command
     }
 
@@ -596,6 +599,173 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
     assert!(run.stderr.contains("checkpoint refused"), "{run:#?}");
 }
 
+/// Runs SQL against the deployment's database, as a database writer would.
+fn with_database<T>(deployment: &Deployment, work: impl AsyncFnOnce(&sqlx::AnyPool) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&deployment.database_url).await.unwrap();
+        let out = work(&pool).await;
+        pool.close().await;
+        out
+    })
+}
+
+type Row = (i64, i64, String, String, String, Option<String>, String, Option<Vec<u8>>, Vec<u8>);
+
+/// A database writer's rewrite of entry `seq`, re-hashed and re-chained to
+/// the end (head row too): the chain holds again.
+fn rewrite_and_rechain(deployment: &Deployment, seq: i64, reason: &str) {
+    use veil::services::audit::chain::EntryFields;
+    with_database(deployment, async |pool| {
+        sqlx::query("UPDATE audit_events SET reason = $1 WHERE seq = $2")
+            .bind(reason)
+            .bind(seq)
+            .execute(pool)
+            .await
+            .unwrap();
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, at, actor, action, subject, case_id, reason, sealed, prev_hash \
+             FROM audit_events WHERE seq >= $1 ORDER BY seq",
+        )
+        .bind(seq)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let mut prev: [u8; 32] = rows[0].8.clone().try_into().unwrap();
+        for (seq, at, actor, action, target, case_id, reason, sealed, _) in &rows {
+            let fields = EntryFields {
+                seq: *seq,
+                at: *at,
+                actor,
+                action,
+                target,
+                case_id: case_id.as_deref(),
+                justification: reason,
+                sealed: sealed.as_deref(),
+            };
+            let hash = fields.hash(&prev);
+            sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                .bind(prev.to_vec())
+                .bind(hash.to_vec())
+                .bind(*seq)
+                .execute(pool)
+                .await
+                .unwrap();
+            prev = hash;
+        }
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(prev.to_vec())
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+/// Cuts the log after entry `keep`, head row reset to it.
+fn truncate(deployment: &Deployment, keep: i64) {
+    with_database(deployment, async |pool| {
+        sqlx::query("DELETE FROM audit_events WHERE seq > $1")
+            .bind(keep)
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE audit_head SET seq = $1, \
+             hash = (SELECT hash FROM audit_events WHERE seq = $1) WHERE id = 1",
+        )
+        .bind(keep)
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+}
+
+/// Issue 12: `veilctl audit verify` pins the last checkpoint it verified
+/// (a 0600 state file) and `veilctl audit witness` keeps checkpoints in a
+/// directory; an edit re-chained to the end, a fork and a truncation done
+/// in the database all pass a fresh verifier (the old design) and all fail
+/// against the pin.
+fn audit_pins_and_witnesses(deployment: &Deployment) {
+    deployment.init();
+    let server = deployment.start();
+    let (_, backend) = deployment.create_client(&server, "backend", "backend");
+    let uri = mint_mallory(&server, &backend);
+    let remedy = |case: &str| {
+        let apply = [
+            "remedy",
+            "apply",
+            "--pseudonym",
+            &uri,
+            "--action",
+            "mute",
+            "--case-id",
+            case,
+            "--reason",
+            "spam",
+            "--yes",
+        ];
+        deployment.online(&server, &apply).ok();
+    };
+    remedy("CASE-1");
+    remedy("CASE-2");
+    let dir = deployment.dir.path();
+    let witness_dir = dir.join("witness");
+    let witness = witness_dir.to_str().unwrap();
+
+    // The default state file, 0600; the witness keeps the checkpoint.
+    let run = deployment.online(&server, &["audit", "verify", "--json"]).ok();
+    assert_eq!(run.json()["checkpoint"], 7, "{run:#?}");
+    let state = dir.join(".local/state/veil/audit-checkpoint");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&state).unwrap().starts_with("chat.example/veil/audit\n7\n"));
+    deployment.online(&server, &["audit", "witness", witness]).ok();
+    assert!(witness_dir.join("7.checkpoint").exists());
+    // An honest append: consistent with both.
+    remedy("CASE-3");
+    let run = deployment.online(&server, &["audit", "verify", "--json"]).ok();
+    assert_eq!(
+        (run.json()["checkpoint"].as_u64(), run.json()["pinned_before"].as_u64()),
+        (Some(8), Some(7))
+    );
+    deployment.online(&server, &["audit", "witness", witness]).ok();
+
+    // An edit re-chained to the end: a fresh verifier (and so the old
+    // design) accepts it; the pinned one and the witness do not.
+    rewrite_and_rechain(deployment, 7, "nothing to see");
+    let fresh = dir.join("fresh-state");
+    let fresh_state = ["audit", "verify", "--state", fresh.to_str().unwrap()];
+    deployment.online(&server, &fresh_state).ok();
+    let run = deployment.online(&server, &["audit", "verify"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("rewritten or forked"), "{run:#?}");
+    let run = deployment.online(&server, &["audit", "witness", witness]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("rewritten or forked"), "{run:#?}");
+    // Once more entries follow, the consistency proof is what fails.
+    remedy("CASE-4");
+    let run = deployment.online(&server, &["audit", "verify"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("does not extend the checkpoint verified earlier at 8"),
+        "{run:#?}"
+    );
+    let run = deployment.online(&server, &["audit", "witness", witness]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(!witness_dir.join("9.checkpoint").exists(), "a refused checkpoint is not kept");
+
+    // A truncation (head row reset): a fresh verifier of the cut log
+    // passes; the verifier that pinned the longer log fails.
+    deployment.online(&server, &fresh_state).ok();
+    truncate(deployment, 6);
+    deployment.online(&server, &["audit", "verify", "--state", "cut-state"]).ok();
+    let run = deployment.online(&server, &fresh_state);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("the log was truncated"), "{run:#?}");
+}
+
 fn break_glass_via_cli(deployment: &Deployment) {
     deployment.init();
     let server = deployment.start();
@@ -900,6 +1070,7 @@ on_both_backends! {
     init_with_custodians => init_custodians_sqlite, init_custodians_postgres;
     keys_are_listed_and_rotated => keys_rotate_sqlite, keys_rotate_postgres;
     two_replicas_share_one_chain => replicas_sqlite, replicas_postgres;
+    audit_pins_and_witnesses => audit_pins_sqlite, audit_pins_postgres;
 }
 
 #[test]

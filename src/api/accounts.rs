@@ -16,6 +16,8 @@ use super::problem::Problem;
 use super::{AppState, time};
 use crate::services::abuse::Signals;
 use crate::services::access::Scope;
+use crate::services::audit::note::SignedCheckpoint;
+use crate::services::audit::{self, InclusionProof};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -143,18 +145,28 @@ struct Reveal {
     revealed_at: String,
     reason_code: String,
     case_id: String,
+    /// Proof that the audit entry recording this reveal is in the tree
+    /// `checkpoint` signs (absent only for a reveal that predates the
+    /// audit chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_inclusion: Option<InclusionProof>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct Reveals {
     reveals: Vec<Reveal>,
+    /// A fresh signed checkpoint of the audit log: the tree each
+    /// `audit_inclusion` proves against. Absent when there are no reveals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<SignedCheckpoint>,
 }
 
 #[utoipa::path(
     post,
     path = "/v1/accounts/transparency",
     tag = "break-glass",
-    description = "The user's transparency view: every reveal of their account. Scopes: `backend`.",
+    description = "The user's transparency view: every reveal of their account, each with \
+an RFC 9162 inclusion proof of its audit entry in a signed checkpoint. Scopes: `backend`.",
     request_body = AccountBody,
     responses((status = 200, description = "Reveals of this account", body = Reveals)),
     security(("bearer" = [])),
@@ -166,13 +178,22 @@ async fn transparency(
 ) -> Result<Json<Reveals>, Problem> {
     caller.require(&[Scope::Backend])?;
     let records = state.break_glass.transparency(&body.account).await?;
+    if records.is_empty() {
+        return Ok(Json(Reveals { reveals: Vec::new(), checkpoint: None }));
+    }
+    let seqs: Vec<i64> = records.iter().filter_map(|r| r.audit_seq).collect();
+    let origin = audit::origin(&state.config.domain);
+    let (checkpoint, proofs) =
+        audit::checkpoint_with_proofs(&state.store, &state.keys.audit, &origin, &seqs).await?;
+    let mut proofs = proofs.into_iter();
     let reveals = records
         .into_iter()
         .map(|r| Reveal {
             revealed_at: time(r.revealed_at),
             reason_code: r.reason_code,
             case_id: r.case_id,
+            audit_inclusion: r.audit_seq.and_then(|_| proofs.next()),
         })
         .collect();
-    Ok(Json(Reveals { reveals }))
+    Ok(Json(Reveals { reveals, checkpoint: Some(checkpoint) }))
 }

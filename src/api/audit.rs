@@ -1,5 +1,6 @@
-//! The audit log (scopes `auditor` or `admin`): page the hash-chained log
-//! and get signed checkpoints of its head.
+//! The audit log (scopes `auditor` or `admin`): page the log, get signed
+//! checkpoints (C2SP signed notes) of its RFC 9162 Merkle tree, and the
+//! consistency and inclusion proofs an auditor checks them with.
 
 use super::params::ApiQuery;
 use axum::Json;
@@ -12,13 +13,16 @@ use super::auth::Caller;
 use super::problem::Problem;
 use super::{AppState, time};
 use crate::services::access::Scope;
-use crate::services::audit::{self, chain};
+use crate::services::audit::note::SignedCheckpoint;
+use crate::services::audit::{self, ConsistencyProof, InclusionProof, chain};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_audit))
         .routes(routes!(checkpoint))
         .routes(routes!(checkpoints))
+        .routes(routes!(consistency))
+        .routes(routes!(inclusion))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -73,24 +77,6 @@ impl From<chain::AuditEntry> for AuditEntry {
     }
 }
 
-/// A signed statement "the log had `seq` entries ending in `hash`", by the
-/// service's audit key (`kid`). Kept by auditors, it pins the log: a later
-/// rewrite of any entry up to `seq`, or truncation before it, no longer
-/// matches. Hash and signature (`r || s`) are base64.
-#[derive(Serialize, utoipa::ToSchema)]
-struct Checkpoint {
-    seq: i64,
-    hash: String,
-    kid: String,
-    signature: String,
-}
-
-impl From<chain::Checkpoint> for Checkpoint {
-    fn from(c: chain::Checkpoint) -> Self {
-        Self { seq: c.seq, hash: c.hash, kid: c.kid, signature: c.signature }
-    }
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 struct Page {
     entries: Vec<AuditEntry>,
@@ -128,16 +114,19 @@ async fn list_audit(
     get,
     path = "/v1/admin/audit/checkpoint",
     tag = "audit",
-    description = "Sign the current head of the audit log. Scopes: `auditor`, `admin`.",
-    responses((status = 200, description = "A signed checkpoint of the log head", body = Checkpoint)),
+    description = "Sign the current RFC 9162 tree head of the audit log as a C2SP \
+tlog-checkpoint signed note (ECDSA, signed-note type 0x02, key name = origin). \
+Scopes: `auditor`, `admin`.",
+    responses((status = 200, description = "A signed checkpoint of the log", body = SignedCheckpoint)),
     security(("bearer" = [])),
 )]
 async fn checkpoint(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Checkpoint>, Problem> {
+) -> Result<Json<SignedCheckpoint>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
-    Ok(Json(audit::checkpoint(&state.store, &state.keys.audit).await?.into()))
+    let origin = audit::origin(&state.config.domain);
+    Ok(Json(audit::checkpoint(&state.store, &state.keys.audit, &origin).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -151,7 +140,7 @@ struct CheckpointsQuery {
 #[derive(Serialize, utoipa::ToSchema)]
 struct CheckpointList {
     /// Newest first.
-    checkpoints: Vec<Checkpoint>,
+    checkpoints: Vec<SignedCheckpoint>,
 }
 
 #[utoipa::path(
@@ -172,7 +161,67 @@ async fn checkpoints(
     caller.require(&[Scope::Auditor, Scope::Admin])?;
     let limit = query.limit.clamp(1, audit::MAX_PAGE);
     let checkpoints = audit::recorded_checkpoints(&state.store, limit).await?;
-    Ok(Json(CheckpointList {
-        checkpoints: checkpoints.into_iter().map(Checkpoint::from).collect(),
-    }))
+    Ok(Json(CheckpointList { checkpoints }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    /// The smaller tree size (e.g. of the checkpoint the auditor pinned).
+    from: u64,
+    /// The larger tree size (e.g. of the latest checkpoint).
+    to: u64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit/consistency",
+    tag = "audit",
+    description = "An RFC 9162 consistency proof that the tree of `from` entries is a \
+prefix of the tree of `to` entries. Scopes: `auditor`, `admin`.",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The consistency proof", body = ConsistencyProof),
+    ),
+    security(("bearer" = [])),
+)]
+async fn consistency(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProof>, Problem> {
+    caller.require(&[Scope::Auditor, Scope::Admin])?;
+    Ok(Json(audit::consistency(&state.store, query.from, query.to).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct InclusionQuery {
+    /// The entry's sequence number (leaf index `seq - 1`).
+    seq: i64,
+    /// The tree size of the checkpoint to prove against.
+    tree_size: u64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit/inclusion",
+    tag = "audit",
+    description = "An RFC 9162 inclusion proof of entry `seq` in the tree of `tree_size` \
+entries. Scopes: `auditor`, `admin`.",
+    params(InclusionQuery),
+    responses(
+        (status = 200, description = "The inclusion proof", body = InclusionProof),
+    ),
+    security(("bearer" = [])),
+)]
+async fn inclusion(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<InclusionQuery>,
+) -> Result<Json<InclusionProof>, Problem> {
+    caller.require(&[Scope::Auditor, Scope::Admin])?;
+    Ok(Json(audit::inclusion(&state.store, query.seq, query.tree_size).await?))
 }

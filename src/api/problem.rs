@@ -359,7 +359,12 @@ impl From<AccessError> for Problem {
 
 impl From<AuditError> for Problem {
     fn from(error: AuditError) -> Self {
-        Problem::internal(error)
+        match error {
+            AuditError::OutOfRange(_) => Problem::invalid(error.to_string()),
+            AuditError::Sign(_) | AuditError::Store(_) | AuditError::Gap(_) => {
+                Problem::internal(error)
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use sqlx::{Any, Transaction};
 
-use super::{Hash32, Store, StoreError};
+use super::{Store, StoreError};
 
 /// An audit entry waiting to be appended. The audit service implements it,
 /// so the store writes entries without knowing how they are hashed.
@@ -99,7 +99,8 @@ pub(super) async fn append(
     Ok(())
 }
 
-/// A checkpoint as stored: raw hash and `r || s` signature.
+/// A checkpoint as stored: tree size (`seq`), tree head (`hash`), the
+/// signing key and the whole signed note (what auditors are served).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredCheckpoint {
     pub seq: i64,
@@ -107,13 +108,7 @@ pub struct StoredCheckpoint {
     pub kid: String,
     pub signature: Vec<u8>,
     pub signed_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct Last {
-    seq: i64,
-    #[sqlx(try_from = "Vec<u8>")]
-    hash: Hash32,
+    pub note: Option<String>,
 }
 
 impl Store {
@@ -141,15 +136,19 @@ impl Store {
         .await?)
     }
 
-    /// The last chained entry as stored, `(seq, hash)`; `None` when the log
-    /// is empty. What a checkpoint signs.
-    pub async fn audit_last(&self) -> Result<Option<(i64, [u8; 32])>, StoreError> {
-        let last: Option<Last> = sqlx::query_as(
-            "SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
+    /// Every chained entry, in order, up to sequence number `upto` (all when
+    /// `None`): the leaves of the audit tree.
+    pub async fn audit_entries(
+        &self,
+        upto: Option<i64>,
+    ) -> Result<Vec<StoredAuditEntry>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, at, actor, action, subject, case_id, reason, sealed, prev_hash, hash \
+             FROM audit_events WHERE seq IS NOT NULL AND seq <= $1 ORDER BY seq",
         )
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(last.map(|l| (l.seq, l.hash.0)))
+        .bind(upto.unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Stores a signed checkpoint; a head already checkpointed (by this or
@@ -159,14 +158,15 @@ impl Store {
         checkpoint: &StoredCheckpoint,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, hash, kid, signature, signed_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+            "INSERT INTO audit_checkpoints (seq, hash, kid, signature, signed_at, note) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING",
         )
         .bind(checkpoint.seq)
         .bind(checkpoint.hash.as_slice())
         .bind(checkpoint.kid.as_str())
         .bind(checkpoint.signature.as_slice())
         .bind(checkpoint.signed_at)
+        .bind(checkpoint.note.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -175,7 +175,7 @@ impl Store {
     /// The newest `limit` stored checkpoints, newest first.
     pub async fn audit_checkpoints(&self, limit: i64) -> Result<Vec<StoredCheckpoint>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT seq, hash, kid, signature, signed_at FROM audit_checkpoints \
+            "SELECT seq, hash, kid, signature, signed_at, note FROM audit_checkpoints \
              ORDER BY seq DESC LIMIT $1",
         )
         .bind(limit)

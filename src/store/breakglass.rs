@@ -71,6 +71,9 @@ pub struct RevealRecord {
     pub revealed_at: i64,
     pub reason_code: String,
     pub case_id: String,
+    /// The audit entry that recorded the reveal (its `seq`), so the user
+    /// can be given a proof that it is in the signed audit log.
+    pub audit_seq: Option<i64>,
 }
 
 /// Shares are needed for one reveal only: gone once it happened or was denied.
@@ -296,7 +299,10 @@ impl Store {
         now: i64,
     ) -> Result<Vec<RevealRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT revealed_at, reason_code, case_id FROM break_glass_requests \
+            "SELECT revealed_at, reason_code, case_id, \
+             (SELECT MIN(e.seq) FROM audit_events e \
+              WHERE e.subject = r.id AND e.action = 'break_glass.reveal') AS audit_seq \
+             FROM break_glass_requests r \
              WHERE reveal_tag = $1 AND status = 'revealed' AND embargo_until <= $2 \
              ORDER BY revealed_at",
         )

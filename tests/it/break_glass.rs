@@ -9,7 +9,11 @@ use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 use veil::core::clock::{ManualClock, rfc3339};
 use veil::core::linkage::open_glass_link;
-use veil::services::audit::chain::{AuditEntry, GENESIS, verify_entries};
+use veil::services::audit::InclusionProof;
+use veil::services::audit::chain::{AuditEntry, GENESIS, leaf_hashes, verify_entries};
+use veil::services::audit::merkle;
+use veil::services::audit::note::TreeHead;
+use veil::services::audit::verify::decode_proof;
 use veil::services::breakglass::custody::{read_key_file, seal_key};
 use veil::services::breakglass::shares;
 use zeroize::Zeroizing;
@@ -132,10 +136,23 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
     clock.advance(91 * 86_400);
     let (status, body) = app.post("/v1/accounts/transparency", &backend, &transparency).await;
     assert_eq!(status, 200, "{body}");
+    let reveals = body["reveals"].as_array().unwrap();
+    assert_eq!(reveals.len(), 1, "{body}");
     assert_eq!(
-        body["reveals"],
-        json!([{"revealed_at": rfc3339(1_900_000_800), "reason_code": "imminent-harm", "case_id": "case-42"}])
+        (&reveals[0]["revealed_at"], &reveals[0]["reason_code"], &reveals[0]["case_id"]),
+        (&json!(rfc3339(1_900_000_800)), &json!("imminent-harm"), &json!("case-42"))
     );
+    // ...with proof that its audit entry is in the signed audit log.
+    let note = body["checkpoint"]["note"].as_str().unwrap();
+    let head = TreeHead::open(note, &[app.state.keys.audit.public_key().clone()]).unwrap();
+    let proof: InclusionProof =
+        serde_json::from_value(reveals[0]["audit_inclusion"].clone()).unwrap();
+    assert_eq!((proof.seq, proof.tree_size), (reveal.seq, head.size));
+    let leaf = leaf_hashes(std::slice::from_ref(reveal)).unwrap()[0];
+    let path = decode_proof(&proof.proof).unwrap();
+    assert!(merkle::verify_inclusion(reveal.seq as u64 - 1, head.size, &leaf, &path, &head.root));
+    let other = leaf_hashes(std::slice::from_ref(&entries[0])).unwrap()[0];
+    assert!(!merkle::verify_inclusion(reveal.seq as u64 - 1, head.size, &other, &path, &head.root));
     let (status, body) = app.post("/v1/accounts/transparency", &second, &transparency).await;
     assert_problem(status, &body, 403, "insufficient-scope");
 }

@@ -6,8 +6,9 @@ use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 use veil::core::clock::{Clock, SystemClock};
 use veil::formats::disclosure::{sd_cwt, sd_jwt};
-use veil::services::audit::chain::Checkpoint;
+use veil::services::audit::note::{NoteError, SignedCheckpoint, TreeHead};
 use veil::services::keyring::KeyKind;
+use veil::services::keyring::RetiredPublic;
 
 use crate::support::TestApp;
 use crate::support::fixtures::{Pseudonym as Fixture, pseudonym};
@@ -178,19 +179,27 @@ async fn ca_rotation_keeps_pseudonym_and_linked_certificates_valid(app: TestApp)
 async fn audit_rotation_is_logged_and_old_checkpoints_still_verify(app: TestApp) {
     let (status, body) = app.get("/v1/admin/audit/checkpoint", Some(&app.admin_token)).await;
     assert_eq!(status, 200, "{body}");
-    let old: Checkpoint = serde_json::from_value(body).expect("checkpoint");
+    let old: SignedCheckpoint = serde_json::from_value(body).expect("checkpoint");
     let old_kid = app.state.keys.audit.kid().to_string();
-    assert_eq!(old.kid, old_kid);
+    let old_key = app.state.keys.audit.public_key().clone();
+    assert!(TreeHead::open(&old.note, &[old_key.clone()]).is_ok());
     let app = rotate(&app, KeyKind::Audit).await;
     let (status, body) = app.get("/v1/admin/audit/checkpoint", Some(&app.admin_token)).await;
     assert_eq!(status, 200, "{body}");
-    let new: Checkpoint = serde_json::from_value(body).expect("checkpoint");
-    assert_eq!(new.kid, app.state.keys.audit.kid());
-    assert_ne!(new.kid, old_kid);
-    // The old key is kept so that earlier checkpoints can still be checked.
+    let new: SignedCheckpoint = serde_json::from_value(body).expect("checkpoint");
+    let new_key = app.state.keys.audit.public_key().clone();
+    assert_ne!(app.state.keys.audit.kid(), old_kid);
+    assert!(TreeHead::open(&new.note, &[new_key.clone()]).is_ok());
+    assert_eq!(TreeHead::open(&new.note, &[old_key.clone()]), Err(NoteError::Unsigned));
+    // The old key is kept so that earlier checkpoints can still be checked:
+    // the signed note's key ID picks it among the current and retired keys.
     let retired: Vec<_> = app.state.keys.retired(KeyKind::Audit, SystemClock.now()).collect();
     assert_eq!(retired.len(), 1);
     assert_eq!(retired[0].kid, old_kid);
+    let RetiredPublic::Es256(retired_key) = &retired[0].public else {
+        panic!("the audit key is ES256")
+    };
+    assert!(TreeHead::open(&old.note, &[new_key, retired_key.clone()]).is_ok());
 
     let (status, body) = app.get("/v1/admin/audit?limit=1000", Some(&app.admin_token)).await;
     assert_eq!(status, 200, "{body}");
@@ -202,5 +211,5 @@ async fn audit_rotation_is_logged_and_old_checkpoints_still_verify(app: TestApp)
         .collect();
     assert_eq!(rotated.len(), 1, "{body}");
     let target = rotated[0]["target"].as_str().expect("target");
-    assert_eq!(target, format!("audit:{old_kid}->{}", new.kid));
+    assert_eq!(target, format!("audit:{old_kid}->{}", app.state.keys.audit.kid()));
 }

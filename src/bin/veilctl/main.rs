@@ -64,7 +64,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read, export and verify the hash-chained audit log
+    /// Read, export, verify and witness the audit log
     #[command(after_help = EXIT_CODES_HELP)]
     Audit(audit::Opts),
     /// Request, approve, deny and reveal break-glass correlation

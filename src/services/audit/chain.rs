@@ -1,12 +1,15 @@
-//! The hash chain over audit entries. Pure functions shared by the audit
-//! service (which hashes each entry when the store appends it, through
-//! `store::AuditLink`), the API and `veilctl audit verify` (which recompute
-//! them): one canonical encoding, one definition of "the chain holds".
+//! The audit entries: one canonical encoding, hashed two ways. Each entry
+//! is a leaf of the RFC 9162 Merkle tree that signed checkpoints commit to
+//! ([`super::merkle`], [`super::note`]), and it also carries the
+//! `prev_hash` chain it was appended with, which names the first altered
+//! entry of an export. Pure functions shared by the audit service (which
+//! hashes each entry when the store appends it, through
+//! `store::AuditLink`), the API and `veilctl audit verify`.
 
 use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
 
-use crate::formats::keys::public_key::P256PublicKey;
+use super::merkle::{self, Hash};
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0u8; 32];
@@ -42,7 +45,7 @@ pub struct EntryFields<'a> {
     pub sealed: Option<&'a [u8]>,
 }
 
-impl EntryFields<'_> {
+impl<'a> EntryFields<'a> {
     /// Length-prefixed, fixed-order encoding: no two different entries
     /// encode the same (a field boundary cannot be shifted).
     fn canonical(&self) -> Vec<u8> {
@@ -69,6 +72,26 @@ impl EntryFields<'_> {
         bytes(&mut out, self.justification.as_bytes());
         optional(&mut out, self.sealed);
         out
+    }
+
+    /// The fields of a served entry (`sealed` decoded by the caller).
+    pub fn of(entry: &'a AuditEntry, sealed: Option<&'a [u8]>) -> Self {
+        EntryFields {
+            seq: entry.seq,
+            at: entry.at,
+            actor: &entry.actor,
+            action: &entry.action,
+            target: &entry.target,
+            case_id: entry.case_id.as_deref(),
+            justification: &entry.justification,
+            sealed,
+        }
+    }
+
+    /// The entry's leaf in the audit Merkle tree: `SHA-256(0x00 || canonical
+    /// entry)`. The canonical form includes `seq`, so a leaf cannot move.
+    pub fn leaf_hash(&self) -> Hash {
+        merkle::leaf_hash(&self.canonical())
     }
 
     /// `SHA-256(prev_hash || canonical entry)`.
@@ -123,17 +146,7 @@ pub fn verify_entries(
             .map(Base64::decode_vec)
             .transpose()
             .map_err(|_| ChainError::Malformed { seq: entry.seq, what: "sealed" })?;
-        let fields = EntryFields {
-            seq: entry.seq,
-            at: entry.at,
-            actor: &entry.actor,
-            action: &entry.action,
-            target: &entry.target,
-            case_id: entry.case_id.as_deref(),
-            justification: &entry.justification,
-            sealed: sealed.as_deref(),
-        };
-        let hash = fields.hash(&head);
+        let hash = EntryFields::of(entry, sealed.as_deref()).hash(&head);
         let stored = decode_hash(&entry.hash)
             .ok_or(ChainError::Malformed { seq: entry.seq, what: "hash" })?;
         if hash != stored {
@@ -150,72 +163,21 @@ pub fn decode_hash(text: &str) -> Option<[u8; 32]> {
     Base64::decode_vec(text).ok()?.try_into().ok()
 }
 
-/// The message an audit checkpoint signs: domain, sequence, head hash.
-pub fn checkpoint_message(seq: i64, hash: &[u8; 32]) -> Vec<u8> {
-    let mut out = b"veil audit checkpoint v1\0".to_vec();
-    out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(hash);
-    out
-}
-
-/// A signed statement "the log had `seq` entries ending in `hash`", by the
-/// service's audit key (`kid`). Kept by auditors, it pins the log: a later
-/// rewrite of any entry up to `seq`, or truncation before it, no longer
-/// matches. Hash and signature (`r || s`) are base64.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Checkpoint {
-    pub seq: i64,
-    pub hash: String,
-    pub kid: String,
-    pub signature: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CheckpointError {
-    #[error("the checkpoint signature does not verify with the audit key")]
-    Signature,
-    #[error("the checkpoint is malformed")]
-    Malformed,
-    #[error("the log has {entries} entries but the checkpoint covers {seq}: the log was truncated")]
-    Truncated { seq: i64, entries: i64 },
-    #[error("entry {seq} differs from the signed checkpoint: the log was rewritten")]
-    Mismatch { seq: i64 },
-}
-
-impl Checkpoint {
-    /// Checks the signature with a public key the verifier trusts (pinned,
-    /// never taken from the checkpoint itself).
-    pub fn verify_signature(&self, key: &P256PublicKey) -> Result<[u8; 32], CheckpointError> {
-        let hash = decode_hash(&self.hash).ok_or(CheckpointError::Malformed)?;
-        let signature =
-            Base64::decode_vec(&self.signature).map_err(|_| CheckpointError::Malformed)?;
-        if !key.verify_es256(&checkpoint_message(self.seq, &hash), &signature) {
-            return Err(CheckpointError::Signature);
-        }
-        Ok(hash)
-    }
-
-    /// Checks the signature, then that `entries` (a verified chain from
-    /// the start) contain the checkpointed head.
-    pub fn verify_against(
-        &self,
-        key: &P256PublicKey,
-        entries: &[AuditEntry],
-    ) -> Result<(), CheckpointError> {
-        self.verify_signature(key)?;
-        if self.seq == 0 {
-            return Ok(());
-        }
-        let last = entries.last().map_or(0, |e| e.seq);
-        let entry = entries
-            .iter()
-            .find(|e| e.seq == self.seq)
-            .ok_or(CheckpointError::Truncated { seq: self.seq, entries: last })?;
-        if entry.hash != self.hash {
-            return Err(CheckpointError::Mismatch { seq: self.seq });
-        }
-        Ok(())
-    }
+/// The RFC 9162 leaf hashes of `entries`, in order: each entry's canonical
+/// encoding is its leaf (the `prev_hash` chain stays outside the tree).
+pub fn leaf_hashes(entries: &[AuditEntry]) -> Result<Vec<Hash>, ChainError> {
+    entries
+        .iter()
+        .map(|entry| {
+            let sealed = entry
+                .sealed
+                .as_deref()
+                .map(Base64::decode_vec)
+                .transpose()
+                .map_err(|_| ChainError::Malformed { seq: entry.seq, what: "sealed" })?;
+            Ok(EntryFields::of(entry, sealed.as_deref()).leaf_hash())
+        })
+        .collect()
 }
 
 #[cfg(test)]
