@@ -27,3 +27,4 @@ mod privacy;
 mod privacy_adversary;
 mod privacy_reads;
 mod proofs;
+mod serving;
