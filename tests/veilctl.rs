@@ -136,7 +136,8 @@ impl Deployment {
         for (name, path) in env {
             command.env(name, path);
         }
-        let mut server = Server { child: command.spawn().unwrap(), url: format!("https://localhost:{port}") };
+        let mut server =
+            Server { child: command.spawn().unwrap(), url: format!("https://localhost:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = server.child.try_wait().unwrap() {
@@ -928,8 +929,10 @@ fn https_end_to_end(deployment: &Deployment) {
     let ca = TestCa::new("veil test CA").unwrap();
     let ca_file = ca.write_ca(&dir.join("ca.pem")).unwrap();
     let live = ca.server(dir, "veild").unwrap();
-    let (server, log) = deployment
-        .start_https(&[("VEIL_TLS_CERT_FILE", live.cert.as_path()), ("VEIL_TLS_KEY_FILE", live.key.as_path())]);
+    let (server, log) = deployment.start_https(&[
+        ("VEIL_TLS_CERT_FILE", live.cert.as_path()),
+        ("VEIL_TLS_KEY_FILE", live.key.as_path()),
+    ]);
     let trusting = |ca: &Path, args: &[&str]| {
         let mut all = vec!["--ca-file", ca.to_str().unwrap()];
         all.extend_from_slice(args);

@@ -55,7 +55,12 @@ async fn run(config: Config) -> Result<(), app::StartError> {
     Ok(())
 }
 
-fn print_banner(config: &Config, addr: std::net::SocketAddr, tls: Option<&Tls>, first: &FirstStart) {
+fn print_banner(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    tls: Option<&Tls>,
+    first: &FirstStart,
+) {
     let url = match tls {
         Some(_) => format!("https://{addr}"),
         None => format!("http://{addr}"),
@@ -65,17 +70,26 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, tls: Option<&Tls>, 
         Some(tls) => {
             println!(
                 "  tls:      HTTPS with the certificate in {} (reloaded on SIGHUP); call it by a name the certificate holds",
-                config.tls_cert_file.as_deref().map_or_else(String::new, |p| p.display().to_string())
+                config
+                    .tls_cert_file
+                    .as_deref()
+                    .map_or_else(String::new, |p| p.display().to_string())
             );
             if tls.requires_client_certificate() {
-                println!("            every client must present a certificate from tls_client_ca_file");
+                println!(
+                    "            every client must present a certificate from tls_client_ca_file"
+                );
             }
         }
         None if addr.ip().is_loopback() => {
-            println!("  tls:      off (plain HTTP on loopback; set tls_cert_file and tls_key_file for HTTPS)");
+            println!(
+                "  tls:      off (plain HTTP on loopback; set tls_cert_file and tls_key_file for HTTPS)"
+            );
         }
         None => {
-            println!("  tls:      OFF on a non-loopback address: tokens travel in clear unless a proxy terminates TLS");
+            println!(
+                "  tls:      OFF on a non-loopback address: tokens travel in clear unless a proxy terminates TLS"
+            );
         }
     }
     println!("  database: {}", redact_url(&config.database_url));

@@ -252,10 +252,16 @@ impl Config {
     fn validate_serving(&self) -> Result<(), ConfigError> {
         match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(_), None) => {
-                return Err(invalid("tls_key_file", "tls_cert_file is set; set both or neither".into()));
+                return Err(invalid(
+                    "tls_key_file",
+                    "tls_cert_file is set; set both or neither".into(),
+                ));
             }
             (None, Some(_)) => {
-                return Err(invalid("tls_cert_file", "tls_key_file is set; set both or neither".into()));
+                return Err(invalid(
+                    "tls_cert_file",
+                    "tls_key_file is set; set both or neither".into(),
+                ));
             }
             _ => {}
         }

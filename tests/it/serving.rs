@@ -210,7 +210,8 @@ async fn slow_loris_headers_are_cut_off() {
     let (mut reader, mut writer) = stream.into_split();
     writer.write_all(b"GET /hello HTTP/1.1\r\nHost: veil\r\n").await.unwrap();
     // An endless header, a byte every 100 ms: never complete.
-    let endless: Vec<u8> = b"X-Slow: ".iter().copied().chain(std::iter::repeat_n(b'a', 400)).collect();
+    let endless: Vec<u8> =
+        b"X-Slow: ".iter().copied().chain(std::iter::repeat_n(b'a', 400)).collect();
     let sender = trickle(writer, endless, Duration::from_millis(100));
     let answer = read_until_closed(&mut reader).await;
     assert!(!String::from_utf8_lossy(&answer).contains("hello"), "{answer:?}");

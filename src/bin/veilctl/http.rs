@@ -34,10 +34,22 @@ pub struct ServerArgs {
     #[arg(long, env = "VEIL_CA_FILE", global = true, value_name = "PATH")]
     ca_file: Option<PathBuf>,
     /// PEM client certificate chain, for a veild with tls_client_ca_file
-    #[arg(long, env = "VEIL_CLIENT_CERT", global = true, value_name = "PATH", requires = "client_key")]
+    #[arg(
+        long,
+        env = "VEIL_CLIENT_CERT",
+        global = true,
+        value_name = "PATH",
+        requires = "client_key"
+    )]
     client_cert: Option<PathBuf>,
     /// PEM private key of --client-cert
-    #[arg(long, env = "VEIL_CLIENT_KEY", global = true, value_name = "PATH", requires = "client_cert")]
+    #[arg(
+        long,
+        env = "VEIL_CLIENT_KEY",
+        global = true,
+        value_name = "PATH",
+        requires = "client_cert"
+    )]
     client_key: Option<PathBuf>,
     /// Allow http:// to a host other than loopback: the token and every
     /// answer then cross the network in clear
