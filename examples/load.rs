@@ -293,7 +293,7 @@ impl InProcess {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            if let Err(error) = veil::app::serve(listener, state, shutdown).await {
+            if let Err(error) = veil::app::serve(listener, state, None, shutdown).await {
                 eprintln!("veild stopped: {error}");
             }
         });

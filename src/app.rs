@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::api::AppState;
+use crate::api::serve::{Limits, Tls};
 use crate::core::clock::Clock;
 use crate::services::Services;
 use crate::services::abuse::Abuse;
@@ -55,6 +56,8 @@ pub enum StartError {
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::api::serve::TlsError),
     #[error("{0}")]
     Policy(#[from] PolicyError),
     #[error("{0}")]
@@ -366,17 +369,17 @@ pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and
-/// closes the pool.
+/// closes the pool. HTTPS when `tls` is given, with the configured limits
+/// either way.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let store = state.store.clone();
-    axum::serve(listener, crate::api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartError::Serve)?;
+    let limits = Limits::from_config(&state.config);
+    crate::api::serve::serve(listener, crate::api::router(state), tls, limits, shutdown).await;
     store.close().await;
     Ok(())
 }

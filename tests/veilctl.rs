@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
+use veil::testkit::pki::TestCa;
 
 const VEILCTL: &str = env!("CARGO_BIN_EXE_veilctl");
 const VEILD: &str = env!("CARGO_BIN_EXE_veild");
@@ -119,6 +120,39 @@ impl Deployment {
         let mut server = Server { child, url: format!("http://127.0.0.1:{port}") };
         server.wait_healthy(port, &log);
         server
+    }
+
+    /// Starts `veild` with `env` on top (its TLS settings) and waits for the
+    /// banner, which must announce HTTPS; returns the server (its URL names
+    /// `localhost`, as the certificate does) and the path of its log.
+    fn start_https(&self, env: &[(&str, &Path)]) -> (Server, PathBuf) {
+        let port = free_port();
+        let log = self.dir.path().join(format!("veild-{port}.log"));
+        let out = self.dir.path().join(format!("veild-{port}.out"));
+        let mut command = self.command(VEILD);
+        command
+            .env("VEIL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("VEIL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (name, path) in env {
+            command.env(name, path);
+        }
+        let mut server =
+            Server { child: command.spawn().unwrap(), url: format!("https://localhost:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("veild exited with {status}: {}", std::fs::read_to_string(&log).unwrap());
+            }
+            let banner = std::fs::read_to_string(&out).unwrap_or_default();
+            if banner.contains(&format!("listening on https://127.0.0.1:{port}")) {
+                return (server, log);
+            }
+            assert!(Instant::now() < deadline, "no HTTPS banner: {banner}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `veilctl` against `server`, with the token fallback of the key directory.
@@ -1041,6 +1075,101 @@ fn keys_are_listed_and_rotated(deployment: &Deployment) {
     assert_eq!(kids, [&rotated["new_kid"], &old["kid"]]);
 }
 
+/// Waits until `check` holds (after a signal the server handles in its
+/// own time), panicking with `what` after a generous bound.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(server: &Server, name: &str) {
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args([name, &pid]).status().unwrap().success());
+}
+
+/// veild over HTTPS with a private CA: `veilctl --ca-file` trusts it and
+/// nothing else does; SIGHUP swaps in a renewed certificate and keeps it
+/// when the next file is broken.
+fn https_end_to_end(deployment: &Deployment) {
+    deployment.init();
+    let dir = deployment.dir.path();
+    let ca = TestCa::new("veil test CA").unwrap();
+    let ca_file = ca.write_ca(&dir.join("ca.pem")).unwrap();
+    let live = ca.server(dir, "veild").unwrap();
+    let (server, log) = deployment.start_https(&[
+        ("VEIL_TLS_CERT_FILE", live.cert.as_path()),
+        ("VEIL_TLS_KEY_FILE", live.key.as_path()),
+    ]);
+    let trusting = |ca: &Path, args: &[&str]| {
+        let mut all = vec!["--ca-file", ca.to_str().unwrap()];
+        all.extend_from_slice(args);
+        deployment.online(&server, &all)
+    };
+    let with_ca = |args: &[&str]| trusting(ca_file.as_path(), args);
+    let clients = with_ca(&["client", "list", "--json"]).ok().json();
+    assert!(!clients["clients"].as_array().unwrap().is_empty());
+    // The system's roots do not know the private CA.
+    let run = deployment.online(&server, &["client", "list"]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    // Plain HTTP to the HTTPS port gets no answer.
+    let port = server.url.rsplit(':').next().unwrap();
+    let run = deployment.veilctl(&["--url", &format!("http://127.0.0.1:{port}"), "client", "list"]);
+    assert_eq!(run.code, 3, "{run:#?}");
+
+    // Renewal under another CA, then SIGHUP.
+    let new_ca = TestCa::new("renewed CA").unwrap();
+    let new_ca_file = new_ca.write_ca(&dir.join("new-ca.pem")).unwrap();
+    let renewed = new_ca.server(dir, "renewed").unwrap();
+    std::fs::copy(&renewed.cert, &live.cert).unwrap();
+    std::fs::copy(&renewed.key, &live.key).unwrap();
+    signal(&server, "-HUP");
+    let with_new_ca = |args: &[&str]| trusting(new_ca_file.as_path(), args);
+    eventually("SIGHUP did not swap the certificate", || {
+        with_new_ca(&["client", "list"]).code == 0
+    });
+    assert_eq!(with_ca(&["client", "list"]).code, 3);
+
+    // A broken certificate file: the renewed certificate stays in force.
+    std::fs::write(&live.cert, "-----BEGIN CERTIFICATE-----\nbroken").unwrap();
+    signal(&server, "-HUP");
+    eventually("a failed reload was not logged", || {
+        std::fs::read_to_string(&log).unwrap().contains("not reloaded")
+    });
+    with_new_ca(&["client", "list"]).ok();
+}
+
+/// With `tls_client_ca_file`, a client without a certificate from that CA
+/// is refused at the handshake; `--client-cert`/`--client-key` get in.
+fn mutual_tls(deployment: &Deployment) {
+    deployment.init();
+    let dir = deployment.dir.path();
+    let ca = TestCa::new("veil test CA").unwrap();
+    let ca_file = ca.write_ca(&dir.join("ca.pem")).unwrap();
+    let hubs = TestCa::new("hub CA").unwrap();
+    let hubs_file = hubs.write_ca(&dir.join("hubs.pem")).unwrap();
+    let cert = ca.server(dir, "veild").unwrap();
+    let (server, _) = deployment.start_https(&[
+        ("VEIL_TLS_CERT_FILE", cert.cert.as_path()),
+        ("VEIL_TLS_KEY_FILE", cert.key.as_path()),
+        ("VEIL_TLS_CLIENT_CA_FILE", hubs_file.as_path()),
+    ]);
+    let ca_arg = ca_file.to_str().unwrap();
+    let run = deployment.online(&server, &["--ca-file", ca_arg, "client", "list"]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    let outsider = ca.client(dir, "outsider").unwrap();
+    let (cert_arg, key_arg) = (outsider.cert.to_str().unwrap(), outsider.key.to_str().unwrap());
+    let args = ["--ca-file", ca_arg, "--client-cert", cert_arg, "--client-key", key_arg];
+    let run = deployment.online(&server, &[&args[..], &["client", "list"]].concat());
+    assert_eq!(run.code, 3, "{run:#?}");
+    let hub = hubs.client(dir, "hub").unwrap();
+    let (cert_arg, key_arg) = (hub.cert.to_str().unwrap(), hub.key.to_str().unwrap());
+    let args = ["--ca-file", ca_arg, "--client-cert", cert_arg, "--client-key", key_arg];
+    deployment.online(&server, &[&args[..], &["client", "list"]].concat()).ok();
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
         #[test]
@@ -1071,6 +1200,29 @@ on_both_backends! {
     keys_are_listed_and_rotated => keys_rotate_sqlite, keys_rotate_postgres;
     two_replicas_share_one_chain => replicas_sqlite, replicas_postgres;
     audit_pins_and_witnesses => audit_pins_sqlite, audit_pins_postgres;
+    https_end_to_end => https_sqlite, https_postgres;
+    mutual_tls => mutual_tls_sqlite, mutual_tls_postgres;
+}
+
+/// The token must not cross a network in clear by accident: http:// is
+/// for this machine only, unless `--insecure` says otherwise.
+#[test]
+fn plain_http_only_to_loopback_unless_insecure() {
+    let deployment = Deployment::sqlite();
+    let remote = ["client", "list", "--token", "veil_x", "--url", "http://example.com"];
+    let run = deployment.veilctl(&remote);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains("refusing plain http:// to example.com"), "{run:#?}");
+    assert!(run.stderr.contains("--insecure"), "{run:#?}");
+    let insecure = ["client", "list", "--token", "veil_x", "--url", "http://veil.invalid:9"];
+    let run = deployment.veilctl(&[&insecure[..], &["--insecure"]].concat());
+    assert_eq!(run.code, 3, "--insecure goes ahead and fails to connect: {run:#?}");
+    assert!(run.stderr.contains("warning: --insecure"), "{run:#?}");
+    for host in ["127.0.0.1", "localhost", "[::1]"] {
+        let url = format!("http://{host}:{}", free_port());
+        let run = deployment.veilctl(&["client", "list", "--token", "veil_x", "--url", &url]);
+        assert_eq!(run.code, 3, "loopback is not refused: {run:#?}");
+    }
 }
 
 #[test]
@@ -1097,6 +1249,9 @@ fn help_documents_exit_codes_and_examples() {
     assert!(
         run.stdout.contains("Exit codes:") && run.stdout.contains("3  cannot reach the server")
     );
+    for flag in ["--ca-file", "--client-cert", "--client-key", "--insecure"] {
+        assert!(run.stdout.contains(flag), "--help lacks {flag}");
+    }
     for command in [
         &["client", "create"][..],
         &["client", "list"],

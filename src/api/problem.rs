@@ -106,6 +106,26 @@ impl Problem {
         )
     }
 
+    /// 503: the answer was not ready within `request_timeout_secs`.
+    pub fn request_timeout(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "Request timed out",
+            format!("no answer within {seconds} s; try again later"),
+        )
+    }
+
+    /// 408: the body did not arrive within `request_body_timeout_secs`.
+    fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            "Request timeout",
+            "the request body did not arrive in time",
+        )
+    }
+
     /// Logs the cause and answers a detail-free 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -164,6 +184,7 @@ impl From<JsonRejection> for Problem {
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Problem::payload_too_large()
             }
+            other if body_timed_out(&other) => Problem::body_timeout(),
             _ => Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail),
         }
     }
@@ -174,6 +195,8 @@ impl From<BytesRejection> for Problem {
     fn from(rejection: BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Problem::payload_too_large()
+        } else if body_timed_out(&rejection) {
+            Problem::body_timeout()
         } else {
             Problem::new(
                 StatusCode::BAD_REQUEST,
@@ -183,6 +206,19 @@ impl From<BytesRejection> for Problem {
             )
         }
     }
+}
+
+/// Whether reading the body failed on the body deadline (api/serve.rs),
+/// found among the causes axum wraps it in.
+fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// A query string that does not parse: 400 naming the parameter when it

@@ -9,6 +9,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use veil::api::serve::Tls;
 use veil::app::{self, FirstStart};
 use veil::core::clock::SystemClock;
 use veil::services::config::{Config, LogFormat};
@@ -34,23 +35,63 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), app::StartError> {
+    // Certificates before anything is written: a bad file stops the start.
+    let tls = Tls::from_config(&config)?.map(Arc::new);
     let listener = app::bind(&config).await?;
     let (state, first) = app::prepare(config.clone(), Arc::new(SystemClock)).await?;
     let addr = listener.local_addr().map_err(app::StartError::Serve)?;
-    tracing::info!(%addr, backend = ?state.store.backend(), domain = %config.domain, "veild listening");
-    print_banner(&config, addr, &first);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, backend = ?state.store.backend(), domain = %config.domain, "veild listening");
+    print_banner(&config, addr, tls.as_deref(), &first);
+    if let Some(tls) = &tls {
+        spawn_reloader(tls.clone());
+    }
     if config.audit_checkpoint_secs > 0 {
         let every = std::time::Duration::from_secs(config.audit_checkpoint_secs);
         app::spawn_checkpointer(state.clone(), every);
     }
-    app::serve(listener, state, shutdown_signal()).await?;
+    app::serve(listener, state, tls, shutdown_signal()).await?;
     tracing::info!("veild stopped");
     Ok(())
 }
 
-fn print_banner(config: &Config, addr: std::net::SocketAddr, first: &FirstStart) {
-    let url = format!("http://{addr}");
+fn print_banner(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    tls: Option<&Tls>,
+    first: &FirstStart,
+) {
+    let url = match tls {
+        Some(_) => format!("https://{addr}"),
+        None => format!("http://{addr}"),
+    };
     println!("veil {} listening on {url}", env!("CARGO_PKG_VERSION"));
+    match tls {
+        Some(tls) => {
+            println!(
+                "  tls:      HTTPS with the certificate in {} (reloaded on SIGHUP); call it by a name the certificate holds",
+                config
+                    .tls_cert_file
+                    .as_deref()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            );
+            if tls.requires_client_certificate() {
+                println!(
+                    "            every client must present a certificate from tls_client_ca_file"
+                );
+            }
+        }
+        None if addr.ip().is_loopback() => {
+            println!(
+                "  tls:      off (plain HTTP on loopback; set tls_cert_file and tls_key_file for HTTPS)"
+            );
+        }
+        None => {
+            println!(
+                "  tls:      OFF on a non-loopback address: tokens travel in clear unless a proxy terminates TLS"
+            );
+        }
+    }
     println!("  database: {}", redact_url(&config.database_url));
     println!(
         "  domain:   {} (pseudonyms look like mimi://{}/p/<id>)",
@@ -110,6 +151,30 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
     }
+}
+
+/// SIGHUP reads the certificate files again; a file that does not load
+/// leaves the certificates in force and is logged.
+fn spawn_reloader(tls: Arc<Tls>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; certificates are not reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: TLS certificates not reloaded; keeping the old ones")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 async fn shutdown_signal() {

@@ -67,6 +67,26 @@ pub struct Config {
     pub break_glass_key_file: Option<PathBuf>,
     /// How often the audit log's head is signed and stored; 0 turns it off.
     pub audit_checkpoint_secs: u64,
+    /// PEM certificate chain (leaf first); with `tls_key_file`, veild
+    /// serves HTTPS only. Reloaded on SIGHUP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the leaf certificate (PKCS#8, SEC1 or PKCS#1).
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates: when set, every connection must present a
+    /// client certificate chaining to one of them (mutual TLS).
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Production only: allow plain HTTP on an address other than loopback
+    /// (a TLS-terminating proxy in front on a private network).
+    pub allow_plain_http: bool,
+    /// A connection must deliver its request headers (and, with TLS, its
+    /// handshake) within this many seconds, or it is closed.
+    pub header_read_timeout_secs: u64,
+    /// The whole request body must arrive within this many seconds (408).
+    pub request_body_timeout_secs: u64,
+    /// A request must be answered within this many seconds (503).
+    pub request_timeout_secs: u64,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -84,6 +104,14 @@ impl Default for Config {
             log_format: LogFormat::Human,
             break_glass_key_file: None,
             audit_checkpoint_secs: 300,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            allow_plain_http: false,
+            header_read_timeout_secs: 10,
+            request_body_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 512,
         }
     }
 }
@@ -155,6 +183,31 @@ impl Config {
         if let Some(v) = env("VEIL_AUDIT_CHECKPOINT_SECS") {
             self.audit_checkpoint_secs = parse("VEIL_AUDIT_CHECKPOINT_SECS", &v)?;
         }
+        for (name, field) in [
+            ("VEIL_TLS_CERT_FILE", &mut self.tls_cert_file),
+            ("VEIL_TLS_KEY_FILE", &mut self.tls_key_file),
+            ("VEIL_TLS_CLIENT_CA_FILE", &mut self.tls_client_ca_file),
+        ] {
+            if let Some(v) = env(name) {
+                // An empty value unsets a file given in the TOML file.
+                *field = (!v.is_empty()).then(|| v.into());
+            }
+        }
+        if let Some(v) = env("VEIL_ALLOW_PLAIN_HTTP") {
+            self.allow_plain_http = parse("VEIL_ALLOW_PLAIN_HTTP", &v)?;
+        }
+        if let Some(v) = env("VEIL_HEADER_READ_TIMEOUT_SECS") {
+            self.header_read_timeout_secs = parse("VEIL_HEADER_READ_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = env("VEIL_REQUEST_BODY_TIMEOUT_SECS") {
+            self.request_body_timeout_secs = parse("VEIL_REQUEST_BODY_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = env("VEIL_REQUEST_TIMEOUT_SECS") {
+            self.request_timeout_secs = parse("VEIL_REQUEST_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = env("VEIL_MAX_CONNECTIONS") {
+            self.max_connections = parse("VEIL_MAX_CONNECTIONS", &v)?;
+        }
         if let Some(v) = env("VEIL_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "human" => LogFormat::Human,
@@ -191,7 +244,73 @@ impl Config {
         if !(1..=3650).contains(&self.max_validity_days) {
             return Err(invalid("max_validity_days", "must be between 1 and 3650".into()));
         }
+        self.validate_serving()
+    }
+
+    /// TLS files come as a pair, and fail closed: production never serves
+    /// plain HTTP beyond loopback unless told a proxy terminates TLS.
+    fn validate_serving(&self) -> Result<(), ConfigError> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "tls_key_file",
+                    "tls_cert_file is set; set both or neither".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "tls_cert_file",
+                    "tls_key_file is set; set both or neither".into(),
+                ));
+            }
+            _ => {}
+        }
+        if self.tls_client_ca_file.is_some() && !self.tls() {
+            return Err(invalid(
+                "tls_client_ca_file",
+                "client certificates need TLS: set tls_cert_file and tls_key_file".into(),
+            ));
+        }
+        if self.mode == Mode::Production
+            && !self.tls()
+            && !self.listen.ip().is_loopback()
+            && !self.allow_plain_http
+        {
+            return Err(invalid(
+                "tls_cert_file",
+                format!(
+                    "production mode will not serve plain HTTP on {}: tokens, shares and account \
+                     ids would cross the network in clear. Set tls_cert_file and tls_key_file, \
+                     listen on loopback behind a TLS proxy, or set allow_plain_http = true",
+                    self.listen
+                ),
+            ));
+        }
+        for (name, secs) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("request_body_timeout_secs", self.request_body_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return Err(invalid(name, "must be between 1 and 3600 seconds".into()));
+            }
+        }
+        if self.request_body_timeout_secs > self.request_timeout_secs {
+            return Err(invalid(
+                "request_body_timeout_secs",
+                "must not exceed request_timeout_secs, so a slow body is answered 408, not 503"
+                    .into(),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("max_connections", "must be at least 1".into()));
+        }
         Ok(())
+    }
+
+    /// Whether veild serves HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_cert_file.is_some() && self.tls_key_file.is_some()
     }
 
     /// Where a reveal reads the break-glass private key.
@@ -258,6 +377,38 @@ mod tests {
         assert_eq!(config.mode, Mode::Production);
         let err = load(&[("VEIL_MODE", "prod")]).unwrap_err().to_string();
         assert!(err.contains("VEIL_MODE"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_plain_http_beyond_loopback() {
+        let production = [("VEIL_MODE", "production"), ("VEIL_AUTO_INIT", "false")];
+        let public = [production.as_slice(), &[("VEIL_LISTEN", "0.0.0.0:8443")]].concat();
+        let err = load(&public).unwrap_err().to_string();
+        assert!(err.contains("plain HTTP"), "{err}");
+        let tls = [("VEIL_TLS_CERT_FILE", "cert.pem"), ("VEIL_TLS_KEY_FILE", "key.pem")];
+        assert!(load(&[public.as_slice(), &tls].concat()).unwrap().tls());
+        let proxied = [public.as_slice(), &[("VEIL_ALLOW_PLAIN_HTTP", "true")]].concat();
+        assert!(!load(&proxied).unwrap().tls());
+        // Loopback (behind a local proxy) and dev mode keep plain HTTP.
+        assert!(load(&production).is_ok());
+        assert!(load(&[("VEIL_LISTEN", "0.0.0.0:8080")]).is_ok());
+    }
+
+    #[test]
+    fn tls_files_come_as_a_pair_and_timeouts_are_bounded() {
+        let err = load(&[("VEIL_TLS_CERT_FILE", "cert.pem")]).unwrap_err().to_string();
+        assert!(err.contains("tls_key_file"), "{err}");
+        let err = load(&[("VEIL_TLS_CLIENT_CA_FILE", "ca.pem")]).unwrap_err().to_string();
+        assert!(err.contains("tls_client_ca_file"), "{err}");
+        let err = load(&[("VEIL_REQUEST_TIMEOUT_SECS", "0")]).unwrap_err().to_string();
+        assert!(err.contains("request_timeout_secs"), "{err}");
+        let err = load(&[("VEIL_REQUEST_BODY_TIMEOUT_SECS", "60")]).unwrap_err().to_string();
+        assert!(err.contains("request_body_timeout_secs"), "{err}");
+        let err = load(&[("VEIL_MAX_CONNECTIONS", "0")]).unwrap_err().to_string();
+        assert!(err.contains("max_connections"), "{err}");
+        let config = load(&[]).unwrap();
+        assert!(!config.tls());
+        assert_eq!(config.max_connections, 512);
     }
 
     #[test]

@@ -51,19 +51,21 @@ pub struct Served {
 /// serves it in the background.
 pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Res<Served> {
     let listener = crate::app::bind(&config).await?;
+    let tls = crate::api::serve::Tls::from_config(&config)?.map(Arc::new);
     let (state, first) = crate::app::prepare(config, clock).await?;
     let admin_token = match first.admin_token_file {
         Some(file) => Some(std::fs::read_to_string(file)?.trim().to_string()),
         None => None,
     };
-    let url = format!("http://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr()?);
     let (shutdown, stop) = oneshot::channel::<()>();
     let served = state.clone();
     tokio::spawn(async move {
         let stopped = async move {
             let _ = stop.await;
         };
-        if let Err(e) = crate::app::serve(listener, served, stopped).await {
+        if let Err(e) = crate::app::serve(listener, served, tls, stopped).await {
             eprintln!("veil stopped serving: {e}");
         }
     });

@@ -10,6 +10,7 @@ pub mod holder;
 pub mod hub;
 pub mod instance;
 pub mod persona;
+pub mod pki;
 
 pub use holder::HolderKey;
 pub use hub::Hub;

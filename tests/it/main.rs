@@ -27,4 +27,5 @@ mod privacy;
 mod privacy_adversary;
 mod privacy_reads;
 mod proofs;
+mod serving;
 mod storage_upgrade;

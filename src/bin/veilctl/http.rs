@@ -19,7 +19,8 @@ use crate::error::{Exit, Failure};
 /// Connection settings shared by every online command.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// Base URL of veild
+    /// Base URL of veild: https://, or http:// to this machine only
+    /// (127.0.0.1, ::1, localhost) unless --insecure
     #[arg(long, env = "VEIL_URL", default_value = "http://127.0.0.1:8080", global = true)]
     url: String,
     /// Admin token (visible to other local users in the process list: prefer --token-file)
@@ -28,6 +29,32 @@ pub struct ServerArgs {
     /// File holding the admin token [default: <VEIL_KEYS_DIR>/admin-token]
     #[arg(long, env = "VEIL_TOKEN_FILE", global = true, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// PEM CA certificate(s) to trust for an https:// URL instead of the
+    /// system's roots (a private CA)
+    #[arg(long, env = "VEIL_CA_FILE", global = true, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+    /// PEM client certificate chain, for a veild with tls_client_ca_file
+    #[arg(
+        long,
+        env = "VEIL_CLIENT_CERT",
+        global = true,
+        value_name = "PATH",
+        requires = "client_key"
+    )]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert
+    #[arg(
+        long,
+        env = "VEIL_CLIENT_KEY",
+        global = true,
+        value_name = "PATH",
+        requires = "client_cert"
+    )]
+    client_key: Option<PathBuf>,
+    /// Allow http:// to a host other than loopback: the token and every
+    /// answer then cross the network in clear
+    #[arg(long, global = true)]
+    insecure: bool,
 }
 
 /// A client for veild's API, holding the base URL and the bearer token.
@@ -60,6 +87,17 @@ impl Api {
                 "the server URL must not hold a user name or password; pass the token with --token-file",
             ));
         }
+        if base.scheme() == "http" && !is_loopback(&base) {
+            if !args.insecure {
+                return Err(Failure::usage(format!(
+                    "refusing plain http:// to {}: the admin token and every answer would cross \
+                     the network in clear. Use https:// (with --ca-file for a private CA), or \
+                     pass --insecure if the network is trusted",
+                    base.host_str().unwrap_or("the server")
+                )));
+            }
+            eprintln!("veilctl: warning: --insecure: sending the admin token in clear to {base}");
+        }
         let (token, source) = resolve_token(args, matches)?;
         if verbose {
             eprintln!("veilctl: using the token from {source}");
@@ -67,10 +105,36 @@ impl Api {
         // reqwest is built without a default TLS provider; an error only
         // means one is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("veilctl/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(30));
+        if let Some(path) = &args.ca_file {
+            let pem = read_pem(path, "--ca-file")?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Failure::usage(format!("--ca-file {}: {}", path.display(), chain(&e)))
+            })?;
+            if roots.is_empty() {
+                return Err(Failure::usage(format!(
+                    "--ca-file {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            builder = builder.tls_certs_only(roots);
+        }
+        if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+            let (cert, key) = (read_pem(cert, "--client-cert")?, read_pem(key, "--client-key")?);
+            // Sized up front: growing would leave a copy of the key behind.
+            let mut pem = Zeroizing::new(Vec::with_capacity(cert.len() + key.len() + 1));
+            pem.extend_from_slice(&cert);
+            pem.push(b'\n');
+            pem.extend_from_slice(&key);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                Failure::usage(format!("--client-cert/--client-key: {}", chain(&e)))
+            })?;
+            builder = builder.identity(identity);
+        }
+        let http = builder
             .build()
             .map_err(|e| Failure::usage(format!("cannot set up the HTTP client: {}", chain(&e))))?;
         Ok(Self { http, base, token, verbose })
@@ -254,6 +318,24 @@ fn resolve_token(
         )));
     }
     Ok((token, source))
+}
+
+/// Whether `url` names this machine: plain HTTP there never leaves it.
+fn is_loopback(url: &Url) -> bool {
+    match url.host_str() {
+        Some(host) => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            bare.eq_ignore_ascii_case("localhost")
+                || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
+}
+
+fn read_pem(path: &Path, flag: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|e| Failure::usage(format!("cannot read {flag} {}: {e}", path.display())))
 }
 
 fn read_token_file(path: &Path) -> Result<Zeroizing<String>, Failure> {
