@@ -182,15 +182,15 @@ async fn audit_rotation_is_logged_and_old_checkpoints_still_verify(app: TestApp)
     let old: SignedCheckpoint = serde_json::from_value(body).expect("checkpoint");
     let old_kid = app.state.keys.audit.kid().to_string();
     let old_key = app.state.keys.audit.public_key().clone();
-    assert!(TreeHead::open(&old.note, &[old_key.clone()]).is_ok());
+    assert!(TreeHead::open(&old.note, std::slice::from_ref(&old_key)).is_ok());
     let app = rotate(&app, KeyKind::Audit).await;
     let (status, body) = app.get("/v1/admin/audit/checkpoint", Some(&app.admin_token)).await;
     assert_eq!(status, 200, "{body}");
     let new: SignedCheckpoint = serde_json::from_value(body).expect("checkpoint");
     let new_key = app.state.keys.audit.public_key().clone();
     assert_ne!(app.state.keys.audit.kid(), old_kid);
-    assert!(TreeHead::open(&new.note, &[new_key.clone()]).is_ok());
-    assert_eq!(TreeHead::open(&new.note, &[old_key.clone()]), Err(NoteError::Unsigned));
+    assert!(TreeHead::open(&new.note, std::slice::from_ref(&new_key)).is_ok());
+    assert_eq!(TreeHead::open(&new.note, std::slice::from_ref(&old_key)), Err(NoteError::Unsigned));
     // The old key is kept so that earlier checkpoints can still be checked:
     // the signed note's key ID picks it among the current and retired keys.
     let retired: Vec<_> = app.state.keys.retired(KeyKind::Audit, SystemClock.now()).collect();

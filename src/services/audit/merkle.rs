@@ -41,12 +41,12 @@ fn split(n: usize) -> usize {
 /// MTH over the given leaf hashes (§2.1.1); the empty tree is SHA-256 of
 /// the empty string.
 pub fn root(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => sha256(&[]),
-        1 => leaves[0],
-        n => {
-            let k = split(n);
-            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+    match leaves {
+        [] => sha256(&[]),
+        [one] => *one,
+        _ => {
+            let (left, right) = leaves.split_at(split(leaves.len()));
+            node_hash(&root(left), &root(right))
         }
     }
 }
@@ -68,12 +68,13 @@ fn path(leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
         return;
     }
     let k = split(n);
+    let (left, right) = leaves.split_at(k);
     if m < k {
-        path(&leaves[..k], m, out);
-        out.push(root(&leaves[k..]));
+        path(left, m, out);
+        out.push(root(right));
     } else {
-        path(&leaves[k..], m - k, out);
-        out.push(root(&leaves[..k]));
+        path(right, m - k, out);
+        out.push(root(left));
     }
 }
 
@@ -100,12 +101,13 @@ fn subproof(leaves: &[Hash], m: usize, whole: bool, out: &mut Vec<Hash>) {
         return;
     }
     let k = split(n);
+    let (left, right) = leaves.split_at(k);
     if m <= k {
-        subproof(&leaves[..k], m, whole, out);
-        out.push(root(&leaves[k..]));
+        subproof(left, m, whole, out);
+        out.push(root(right));
     } else {
-        subproof(&leaves[k..], m - k, false, out);
-        out.push(root(&leaves[..k]));
+        subproof(right, m - k, false, out);
+        out.push(root(left));
     }
 }
 
@@ -171,8 +173,9 @@ pub fn verify_consistency(
         fn_ >>= 1;
         sn >>= 1;
     }
-    let (mut fr, mut sr) = (path[0], path[0]);
-    for c in &path[1..] {
+    let Some((&start, rest)) = path.split_first() else { return false };
+    let (mut fr, mut sr) = (start, start);
+    for c in rest {
         if sn == 0 {
             return false;
         }

@@ -200,7 +200,8 @@ pub async fn consistency(
             "need 0 <= from <= to <= {size} (the log's size), got from = {from}, to = {to}"
         )));
     }
-    let proof = merkle::consistency_proof(&leaves[..to as usize], from as usize)
+    let first = leaves.get(..to as usize).unwrap_or_default();
+    let proof = merkle::consistency_proof(first, from as usize)
         .ok_or_else(|| AuditError::OutOfRange("from exceeds to".into()))?;
     Ok(ConsistencyProof { from, to, proof: encode_all(&proof) })
 }
@@ -216,12 +217,13 @@ fn inclusion_in(leaves: &[Hash], seq: i64, size: u64) -> Result<InclusionProof, 
         return Err(out_of_range());
     }
     let index = (seq - 1) as usize;
-    let proof =
-        merkle::inclusion_proof(&leaves[..size as usize], index).ok_or_else(out_of_range)?;
+    let tree = leaves.get(..size as usize).ok_or_else(out_of_range)?;
+    let proof = merkle::inclusion_proof(tree, index).ok_or_else(out_of_range)?;
+    let leaf = tree.get(index).ok_or_else(out_of_range)?;
     Ok(InclusionProof {
         seq,
         tree_size: size,
-        leaf_hash: Base64::encode_string(&leaves[index]),
+        leaf_hash: Base64::encode_string(leaf),
         proof: encode_all(&proof),
     })
 }
