@@ -549,6 +549,24 @@ fn client_jwk() -> Value {
 
 /// A minimal HTTP/1.1 JSON POST, for the calls veilctl has no command for.
 /// The backend mints one pseudonym for mallory@example.com; its URI.
+/// `veilctl remedy apply … --action mute` on `uri`, which must succeed.
+fn mute(deployment: &Deployment, server: &Server, uri: &str, case: &str) {
+    let apply = [
+        "remedy",
+        "apply",
+        "--pseudonym",
+        uri,
+        "--action",
+        "mute",
+        "--case-id",
+        case,
+        "--reason",
+        "spam",
+        "--yes",
+    ];
+    deployment.online(server, &apply).ok();
+}
+
 fn mint_mallory(server: &Server, backend: &str) -> String {
     let body = serde_json::json!({"account": "mallory@example.com", "keys": [client_jwk()]});
     let minted = post_json(server, backend, "/v1/pseudonyms", &body);
@@ -579,20 +597,7 @@ fn audit_is_exported_and_verified(deployment: &Deployment) {
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
     let uri = mint_mallory(&server, &backend);
     for case in ["CASE-1", "CASE-2", "CASE-3"] {
-        let apply = [
-            "remedy",
-            "apply",
-            "--pseudonym",
-            &uri,
-            "--action",
-            "mute",
-            "--case-id",
-            case,
-            "--reason",
-            "spam",
-            "--yes",
-        ];
-        deployment.online(&server, &apply).ok();
+        mute(deployment, &server, &uri, case);
     }
 
     let run = deployment.online(&server, &["audit", "verify", "--json"]).ok();
@@ -725,22 +730,7 @@ fn audit_pins_and_witnesses(deployment: &Deployment) {
     let server = deployment.start();
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
     let uri = mint_mallory(&server, &backend);
-    let remedy = |case: &str| {
-        let apply = [
-            "remedy",
-            "apply",
-            "--pseudonym",
-            &uri,
-            "--action",
-            "mute",
-            "--case-id",
-            case,
-            "--reason",
-            "spam",
-            "--yes",
-        ];
-        deployment.online(&server, &apply).ok();
-    };
+    let remedy = |case: &str| mute(deployment, &server, &uri, case);
     remedy("CASE-1");
     remedy("CASE-2");
     let dir = deployment.dir.path();

@@ -140,12 +140,7 @@ pub fn verify_entries(
         if prev != head {
             return Err(ChainError::Link { seq: entry.seq });
         }
-        let sealed = entry
-            .sealed
-            .as_deref()
-            .map(Base64::decode_vec)
-            .transpose()
-            .map_err(|_| ChainError::Malformed { seq: entry.seq, what: "sealed" })?;
+        let sealed = sealed_bytes(entry)?;
         let hash = EntryFields::of(entry, sealed.as_deref()).hash(&head);
         let stored = decode_hash(&entry.hash)
             .ok_or(ChainError::Malformed { seq: entry.seq, what: "hash" })?;
@@ -159,6 +154,16 @@ pub fn verify_entries(
     Ok((seq, head))
 }
 
+/// A served entry's sealed account (base64), decoded.
+fn sealed_bytes(entry: &AuditEntry) -> Result<Option<Vec<u8>>, ChainError> {
+    entry
+        .sealed
+        .as_deref()
+        .map(Base64::decode_vec)
+        .transpose()
+        .map_err(|_| ChainError::Malformed { seq: entry.seq, what: "sealed" })
+}
+
 pub fn decode_hash(text: &str) -> Option<[u8; 32]> {
     Base64::decode_vec(text).ok()?.try_into().ok()
 }
@@ -169,12 +174,7 @@ pub fn leaf_hashes(entries: &[AuditEntry]) -> Result<Vec<Hash>, ChainError> {
     entries
         .iter()
         .map(|entry| {
-            let sealed = entry
-                .sealed
-                .as_deref()
-                .map(Base64::decode_vec)
-                .transpose()
-                .map_err(|_| ChainError::Malformed { seq: entry.seq, what: "sealed" })?;
+            let sealed = sealed_bytes(entry)?;
             Ok(EntryFields::of(entry, sealed.as_deref()).leaf_hash())
         })
         .collect()
