@@ -30,6 +30,7 @@ pub use reputation::{NewReputationEvent, ReputationEvent, Standing};
 pub use upgrade::{LegacyEntry, UpgradeKeys, UpgradeReport};
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -90,6 +91,12 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time; writers that find the lock taken
+    /// sleep in SQLite's busy handler with growing back-off. The mint's
+    /// writes take turns here first, so within one process they queue and
+    /// wake in order instead (other processes still meet SQLite's lock).
+    /// `None` on PostgreSQL, whose row locks need no help.
+    sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -121,11 +128,22 @@ impl Store {
             })
             .connect(url)
             .await?;
-        Ok(Self { pool, backend })
+        let sqlite_writer =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self { pool, backend, sqlite_writer })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Waits for this process's turn to write (SQLite only; see
+    /// `sqlite_writer`). Hold the guard until the transaction ends.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.sqlite_writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        }
     }
 
     /// Applies pending migrations (idempotent).

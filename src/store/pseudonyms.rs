@@ -71,9 +71,9 @@ impl Store {
                 .bind(p.not_before)
                 .bind(p.not_after);
         }
-        let mut tx = self.pool.begin().await?;
-        query.execute(&mut *tx).await?;
-        tx.commit().await?;
+        // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+        let _turn = self.write_turn().await;
+        query.execute(&self.pool).await?;
         Ok(())
     }
 
