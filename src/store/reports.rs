@@ -53,14 +53,20 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         }
+        // The reporter's weight row, locked (created at 0 on first sight):
+        // a concurrent report of the same reporter waits here and then reads
+        // the weight this one leaves, so the gain below is never counted
+        // twice. A plain read let concurrent reports each gain from the
+        // same stale weight and over-charge the account.
         let before: i64 = sqlx::query_scalar(
-            "SELECT weight FROM report_weights WHERE account_ref = $1 AND reporter = $2",
+            "INSERT INTO report_weights (account_ref, reporter, weight) VALUES ($1, $2, 0) \
+             ON CONFLICT (account_ref, reporter) DO UPDATE SET weight = report_weights.weight \
+             RETURNING weight",
         )
         .bind(report.account_ref.0.as_slice())
         .bind(report.reporter)
-        .fetch_optional(&mut *tx)
-        .await?
-        .unwrap_or(0);
+        .fetch_one(&mut *tx)
+        .await?;
         let after: i64 = sqlx::query_scalar(
             "INSERT INTO report_weights (account_ref, reporter, weight) VALUES ($1, $2, $3) \
              ON CONFLICT (account_ref, reporter) DO UPDATE SET weight = \

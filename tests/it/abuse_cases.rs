@@ -41,7 +41,10 @@ async fn defaults(db: Db) -> TestApp {
 
 on_both_backends_with!(strict; reputation_gates_minting_and_recovers);
 on_both_backends_with!(hubs_may_remedy; a_policy_can_let_hubs_apply_remedies);
-on_both_backends_with!(weighted_events; minting_and_upheld_reports_are_reputation_events);
+on_both_backends_with!(weighted_events;
+    minting_and_upheld_reports_are_reputation_events,
+    concurrent_reports_charge_a_reporter_up_to_its_cap
+);
 async fn deleted_may_return(db: Db) -> TestApp {
     let policy = "[account]\ndeleted_may_return = true\n";
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
@@ -696,4 +699,28 @@ async fn a_mint_racing_a_remedy_is_refused_under_the_row_lock(app: TestApp) {
         .await;
     assert!(matches!(result, Err(StoreError::Restricted)), "{result:?}");
     assert!(!appended.load(Ordering::SeqCst), "the index was not touched");
+}
+
+/// The abuse: one hub sends many distinct reports at once. Its weight
+/// against the account is capped (2 by default), so the reputation cost is
+/// at most 2 × `abuse_report`. Before the weight was read under the row
+/// lock, concurrent reports each computed their gain from a stale weight and
+/// charged the account more than the cap on PostgreSQL.
+async fn concurrent_reports_charge_a_reporter_up_to_its_cap(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let uris = mint(&app, &backend, "vera", 1).await;
+    let before = score(&app, &backend, "vera").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (http, url, token) = (app.http.clone(), app.url("/v1/abuse-reports"), hub.clone());
+        let body = report(&uris[0], &format!("burst {i}"));
+        tasks.spawn(async move {
+            http.post(url).bearer_auth(token).json(&body).send().await.expect("send").status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.expect("task").as_u16(), 202);
+    }
+    assert_eq!(score(&app, &backend, "vera").await, before - 2, "abuse_report = -1, cap 2");
 }
