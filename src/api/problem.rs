@@ -347,7 +347,9 @@ impl From<AbuseError> for Problem {
             AbuseError::Invalid(detail) => Problem::invalid(detail),
             AbuseError::UnknownPseudonym | AbuseError::UnknownRemedy => Problem::not_found(detail),
             AbuseError::NotAllowed => Problem::forbidden_scope(),
-            AbuseError::RateLimited { retry_after } => Problem::rate_limited(detail, retry_after),
+            AbuseError::RateLimited { retry_after } | AbuseError::ReportQuota { retry_after } => {
+                Problem::rate_limited(detail, retry_after)
+            }
             AbuseError::NotLiftable => {
                 Problem::conflict("remedy-not-liftable", "Remedy not liftable", detail)
             }

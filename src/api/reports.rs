@@ -76,7 +76,10 @@ struct ReportAccepted {
     tag = "abuse",
     description = "Report abuse by a pseudonym. Scopes: `hub`.",
     request_body = AbuseReport,
-    responses((status = 202, description = "Report accepted", body = ReportAccepted), (status = 404, description = "Unknown pseudonym")),
+    responses(
+        (status = 202, description = "Report accepted (an unknown pseudonym too: nothing is stored)", body = ReportAccepted),
+        (status = 429, description = "This reporter's hourly quota of reports is used up; see Retry-After"),
+    ),
     security(("bearer" = [])),
 )]
 async fn report(

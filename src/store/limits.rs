@@ -8,6 +8,14 @@ use sqlx::{Any, Transaction};
 use super::{AuditLink, Store, StoreError};
 
 impl Store {
+    /// Charges one fixed window on its own (`OverLimit` when it is full).
+    pub async fn charge_window(&self, window: &WindowCharge<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        charge_windows(&mut tx, std::slice::from_ref(window), 0).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Charges one fixed window and appends an audit entry in one
     /// transaction: a privacy read is answered only once both are recorded,
     /// and a refused charge (`OverLimit`) records neither.

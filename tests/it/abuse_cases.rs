@@ -51,6 +51,12 @@ async fn deleted_may_return(db: Db) -> TestApp {
 }
 
 on_both_backends_with!(deleted_may_return; a_policy_lets_deleted_accounts_return);
+on_both_backends_with!(report_quota; a_reporter_has_an_hourly_quota);
+
+async fn report_quota(db: Db) -> TestApp {
+    let policy = "[reputation.reports]\nmax_per_reporter_per_hour = 3\n";
+    TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
+}
 on_both_backends_with!(defaults;
     account_status_tells_the_backend_its_standing,
     reports_count_once_and_one_reporter_cannot_suspend,
@@ -723,4 +729,28 @@ async fn concurrent_reports_charge_a_reporter_up_to_its_cap(app: TestApp) {
         assert_eq!(status.expect("task").as_u16(), 202);
     }
     assert_eq!(score(&app, &backend, "vera").await, before - 2, "abuse_report = -1, cap 2");
+}
+
+/// A hub cannot flood the reports table: its fourth report in the hour gets
+/// 429 whether the pseudonym is known or not (the quota reveals nothing),
+/// and stores nothing; another hub is not affected.
+async fn a_reporter_has_an_hourly_quota(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let (flooder, other) = (app.token(&["hub"]).await, app.token(&["hub"]).await);
+    let uris = mint(&app, &backend, "wendy", 1).await;
+    let unknown = "mimi://example.com/p/AAAAAAAAAAAAAAAAAAAAAA";
+    for note in ["a", "b"] {
+        let (status, body) = app.post("/v1/abuse-reports", &flooder, &report(&uris[0], note)).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let (status, body) = app.post("/v1/abuse-reports", &flooder, &report(unknown, "c")).await;
+    assert_eq!(status, 202, "{body}");
+    let stored = rows(&app, "abuse_reports").await;
+    for target in [uris[0].as_str(), unknown] {
+        let (status, body) = app.post("/v1/abuse-reports", &flooder, &report(target, "d")).await;
+        assert_problem(status, &body, 429, "rate-limited");
+    }
+    assert_eq!(rows(&app, "abuse_reports").await, stored, "a refused report stores nothing");
+    let (status, body) = app.post("/v1/abuse-reports", &other, &report(&uris[0], "e")).await;
+    assert_eq!(status, 202, "{body}");
 }

@@ -144,6 +144,9 @@ pub struct ReportPolicy {
     pub auto_suspend_min_reporters: i64,
     /// Whether hubs (not only admins) may apply remedies.
     pub hub_may_remedy: bool,
+    /// Reports one reporter may send per clock hour, known pseudonyms or
+    /// not (so the quota says nothing about which exist); then 429.
+    pub max_per_reporter_per_hour: i64,
 }
 
 impl Default for AccountLimits {
@@ -204,6 +207,7 @@ impl Default for ReportPolicy {
             auto_suspend_weight: 5,
             auto_suspend_min_reporters: 3,
             hub_may_remedy: false,
+            max_per_reporter_per_hour: 1000,
         }
     }
 }
@@ -252,6 +256,10 @@ impl IssuancePolicy {
             (
                 "reputation.reports.auto_suspend_min_reporters",
                 self.reputation.reports.auto_suspend_min_reporters,
+            ),
+            (
+                "reputation.reports.max_per_reporter_per_hour",
+                self.reputation.reports.max_per_reporter_per_hour,
             ),
         ];
         for (field, value) in positive {

@@ -39,6 +39,8 @@ pub enum AbuseError {
     NotLiftable,
     #[error("this admin client reached its limit of privacy reads this hour")]
     RateLimited { retry_after: i64 },
+    #[error("this reporter reached its hourly quota of abuse reports")]
+    ReportQuota { retry_after: i64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -171,22 +173,29 @@ impl Abuse {
         action: AuditAction,
         subject: &str,
     ) -> Result<(), AbuseError> {
-        const HOUR: i64 = 3600;
         let now = self.clock.now();
-        let window_start = now - now.rem_euclid(HOUR);
-        let window = WindowCharge {
-            subject: actor.as_bytes(),
-            action: "admin_privacy_read",
-            window_start,
-            expires_at: window_start.saturating_add(HOUR),
-            amount: 1,
-            limit: self.policy.admin.privacy_reads_per_hour,
-        };
+        let limit = self.policy.admin.privacy_reads_per_hour;
+        let window = one_this_hour(actor, "admin_privacy_read", limit, now);
         let event = AuditEvent::new(now, actor, action, subject, None, PRIVACY_READ_REASON);
         match self.store.charge_and_audit(&window, &event).await {
             Ok(()) => Ok(()),
             Err(StoreError::OverLimit(_)) => {
                 Err(AbuseError::RateLimited { retry_after: window.expires_at - now })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// One report of the reporter's hourly quota, charged before the
+    /// pseudonym is looked up: unknown and known pseudonyms cost alike.
+    async fn charge_report_quota(&self, reporter: &str) -> Result<(), AbuseError> {
+        let now = self.clock.now();
+        let limit = self.policy.reputation.reports.max_per_reporter_per_hour;
+        let window = one_this_hour(reporter, "abuse_reports", limit, now);
+        match self.store.charge_window(&window).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::OverLimit(_)) => {
+                Err(AbuseError::ReportQuota { retry_after: window.expires_at - now })
             }
             Err(error) => Err(error.into()),
         }
@@ -255,6 +264,7 @@ impl Abuse {
         })?;
         let report_id =
             report.report_id(reporter).map_err(|e| AbuseError::Internal(e.to_string()))?;
+        self.charge_report_quota(reporter).await?;
         let Some(account_ref) = self.account_behind(&id).await? else {
             return Ok(report_id);
         };
@@ -537,6 +547,25 @@ impl Abuse {
             }
         }
         Err(AbuseError::Internal("the account kept minting while it was being deleted".into()))
+    }
+}
+
+/// One unit of `client`'s fixed clock-hour window for `action`.
+fn one_this_hour<'a>(
+    client: &'a str,
+    action: &'static str,
+    limit: i64,
+    now: i64,
+) -> WindowCharge<'a> {
+    const HOUR: i64 = 3600;
+    let window_start = now - now.rem_euclid(HOUR);
+    WindowCharge {
+        subject: client.as_bytes(),
+        action,
+        window_start,
+        expires_at: window_start.saturating_add(HOUR),
+        amount: 1,
+        limit,
     }
 }
 
