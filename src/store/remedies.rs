@@ -190,16 +190,19 @@ impl Store {
     }
 
     /// Other accounts sharing a relation key with this one.
+    /// At most `limit` of them.
     pub async fn related_accounts(
         &self,
         account_ref: &AccountRef,
+        limit: i64,
     ) -> Result<Vec<AccountRef>, StoreError> {
         let rows: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT DISTINCT other.account_ref AS account_ref FROM account_relations mine \
              JOIN account_relations other ON other.tag = mine.tag \
-             WHERE mine.account_ref = $1 AND other.account_ref <> $1",
+             WHERE mine.account_ref = $1 AND other.account_ref <> $1 LIMIT $2",
         )
         .bind(account_ref.0.as_slice())
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(|r| Hash32::try_from(r).map(AccountRef::from)).collect()

@@ -67,7 +67,8 @@ on_both_backends_with!(defaults;
     lifting_one_remedy_keeps_the_others_in_force,
     the_pre_admin_paths_are_aliases_for_one_release,
     bad_remedies_and_reports_are_refused_and_store_nothing,
-    a_mint_racing_a_remedy_is_refused_under_the_row_lock
+    a_mint_racing_a_remedy_is_refused_under_the_row_lock,
+    a_related_remedy_reaching_a_crowd_is_refused
 );
 
 /// Mints `n` pseudonyms for `account`; returns their URIs.
@@ -753,4 +754,20 @@ async fn a_reporter_has_an_hourly_quota(app: TestApp) {
     assert_eq!(rows(&app, "abuse_reports").await, stored, "a refused report stores nothing");
     let (status, body) = app.post("/v1/abuse-reports", &other, &report(&uris[0], "e")).await;
     assert_eq!(status, 202, "{body}");
+}
+
+/// One relation key shared by a crowd: a `related` remedy would fan out to
+/// every account. Past `MAX_RELATED` the request is refused before anything
+/// is written.
+async fn a_related_remedy_reaching_a_crowd_is_refused(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let first = mint_related(&app, &backend, "crowd-0", "office@example.com").await;
+    for i in 1..=veil::services::abuse::MAX_RELATED + 1 {
+        mint_related(&app, &backend, &format!("crowd-{i}"), "office@example.com").await;
+    }
+    let body = json!({"pseudonym": first[0], "action": "suspend", "case_id": "case-crowd",
+                      "reason": "spam", "related": true});
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &body).await;
+    assert_problem(status, &body, 422, "invalid-request");
+    assert_eq!(rows(&app, "remedies").await, 0, "nothing was applied");
 }

@@ -11,4 +11,6 @@ pub mod reports;
 pub mod reputation;
 mod service;
 
-pub use service::{Abuse, AbuseError, AccountStatus, Actor, RemedyOutcome, RemedyRequest, Signals};
+pub use service::{
+    Abuse, AbuseError, AccountStatus, Actor, MAX_RELATED, RemedyOutcome, RemedyRequest, Signals,
+};

@@ -338,10 +338,18 @@ impl Abuse {
             .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
         let account_ref = self.account_behind(&id).await?.ok_or(AbuseError::UnknownPseudonym)?;
         // Found before acting: a deletion removes the relation keys too.
+        // Bounded before anything is written: a relation key shared by a
+        // crowd (a common phone number, a shared office address) must not
+        // turn one request into unbounded work.
         let related = match request.related {
-            true => self.store.related_accounts(&account_ref).await?,
+            true => self.store.related_accounts(&account_ref, MAX_RELATED + 1).await?,
             false => Vec::new(),
         };
+        if related.len() > MAX_RELATED as usize {
+            return Err(invalid(&format!(
+                "`related` reaches more than {MAX_RELATED} accounts; apply remedies one by one"
+            )));
+        }
         let mut outcome = self
             .apply(&account_ref, request.action, duration, case_id, reason, actor.client_id)
             .await?
@@ -568,6 +576,9 @@ fn one_this_hour<'a>(
         limit,
     }
 }
+
+/// Most accounts one `related` remedy may reach besides the first.
+pub const MAX_RELATED: i64 = 50;
 
 /// A deletion races mints at most this many times before it gives up.
 const DELETE_ATTEMPTS: usize = 5;
