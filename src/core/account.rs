@@ -13,12 +13,20 @@ pub struct AccountId(String);
 
 /// Why an account id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`account` must be 1 to {MAX_ACCOUNT_LEN} bytes")]
+#[error("`account` must be 1 to {MAX_ACCOUNT_LEN} bytes, without control characters")]
 pub struct AccountIdError;
 
 impl AccountId {
+    /// Control characters are refused, NUL among them: every other keyed
+    /// tag under `k_ref` hashes `domain || NUL || value`
+    /// ([`LinkKeys::keyed_tag`](super::linkage::LinkKeys::keyed_tag)), so no
+    /// account id can make its `account_ref` equal to a relation, reveal or
+    /// tombstone tag.
     pub fn parse(account: &str) -> Result<Self, AccountIdError> {
-        if account.is_empty() || account.len() > MAX_ACCOUNT_LEN {
+        if account.is_empty()
+            || account.len() > MAX_ACCOUNT_LEN
+            || account.chars().any(char::is_control)
+        {
             return Err(AccountIdError);
         }
         Ok(Self(account.to_owned()))
@@ -100,6 +108,20 @@ mod tests {
         let id = AccountId::parse("alice@example.com").unwrap();
         assert_eq!(id.as_str(), "alice@example.com");
         assert!(!format!("{id:?}").contains("alice"));
+    }
+
+    /// The abuse: an account id of the form `domain NUL value` made its
+    /// `account_ref = HMAC(k_ref, id)` equal to the keyed tag of `value` in
+    /// `domain` (a relation key's tag). Such ids are refused now.
+    #[test]
+    fn no_account_id_collides_with_a_keyed_tag() {
+        let (_, public) = crate::core::linkage::generate_glass_keypair();
+        let link = crate::core::linkage::LinkKeys::new(&[1; 32], &[2; 32], &public).unwrap();
+        let forged = "email\0alice@example.com";
+        assert_eq!(link.account_ref(forged).0, link.keyed_tag("email", "alice@example.com"));
+        assert!(AccountId::parse(forged).is_err());
+        assert!(AccountId::parse("tab\there").is_err());
+        assert!(AccountId::parse("Zoë Ünïcode").is_ok());
     }
 
     #[test]
