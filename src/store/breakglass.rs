@@ -54,6 +54,18 @@ macro_rules! select_requests {
     };
 }
 
+/// Which requests a listing wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFilter {
+    All,
+    /// Stored in this state (`pending`, `approved`) and not yet lapsed.
+    Open(&'static str),
+    /// Stored in this final state (`denied`, `revealed`).
+    Closed(&'static str),
+    /// Pending or approved, past `expires_at`.
+    Lapsed,
+}
+
 /// The outcome of one approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Approval {
@@ -130,11 +142,39 @@ impl Store {
     }
 
     /// The newest `limit` requests.
-    pub async fn list_break_glass(&self, limit: i64) -> Result<Vec<BreakGlassRow>, StoreError> {
-        Ok(sqlx::query_as(select_requests!("ORDER BY created_at DESC, id LIMIT $1"))
+    /// The newest `limit` requests that `filter` wants at `now`, filtered in
+    /// SQL: a pending request is never cut off by newer requests in
+    /// another state.
+    pub async fn list_break_glass(
+        &self,
+        filter: RequestFilter,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<BreakGlassRow>, StoreError> {
+        let query = match filter {
+            RequestFilter::All => {
+                sqlx::query_as(select_requests!("ORDER BY created_at DESC, id LIMIT $1"))
+                    .bind(limit)
+            }
+            RequestFilter::Open(status) => sqlx::query_as(select_requests!(
+                "WHERE status = $2 AND expires_at > $3 ORDER BY created_at DESC, id LIMIT $1"
+            ))
             .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+            .bind(status)
+            .bind(now),
+            RequestFilter::Closed(status) => sqlx::query_as(select_requests!(
+                "WHERE status = $2 ORDER BY created_at DESC, id LIMIT $1"
+            ))
+            .bind(limit)
+            .bind(status),
+            RequestFilter::Lapsed => sqlx::query_as(select_requests!(
+                "WHERE status IN ('pending', 'approved') AND expires_at <= $2 \
+                 ORDER BY created_at DESC, id LIMIT $1"
+            ))
+            .bind(limit)
+            .bind(now),
+        };
+        Ok(query.fetch_all(&self.pool).await?)
     }
 
     /// Records `approver`'s approval (a client of `operator`) of a pending

@@ -19,7 +19,7 @@ mod upgrade;
 
 pub use accounts::{AccountSideMint, AccountView, IndexChange, NewAccount};
 pub use audit::{AuditLink, AuditRow, StoredAuditEntry, StoredCheckpoint};
-pub use breakglass::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord};
+pub use breakglass::{Approval, BreakGlassRow, NewBreakGlass, RequestFilter, RevealRecord};
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use operators::{NewOperator, OperatorRow};

@@ -325,5 +325,56 @@ on_both_backends_with!(
     two_admins_reveal_once,
     expired_denied_and_bad_input,
     deleted_account_cannot_be_revealed,
-    sealed_key_file_needs_its_passphrase
+    sealed_key_file_needs_its_passphrase,
+    a_pending_request_is_listed_behind_many_newer_ones
 );
+
+/// A listing filtered by status used to take the newest 500 requests and
+/// filter them in memory: a pending request older than 500 denied ones
+/// vanished from `?status=pending`, which is exactly the list approvers
+/// read. The filter is SQL now.
+async fn a_pending_request_is_listed_behind_many_newer_ones(
+    (app, clock): (TestApp, Arc<ManualClock>),
+) {
+    let backend = app.token(&["backend"]).await;
+    let uri = pseudonym(&app, &backend).await;
+    let (status, created) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["request_id"].as_str().unwrap().to_string();
+    clock.advance(1);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for i in 0..501_i64 {
+        sqlx::query(
+            "INSERT INTO break_glass_requests (id, pseudonym, reason_code, case_id, \
+             justification, requester, status, approvals_required, created_at, expires_at) \
+             VALUES ($1, $2, 'imminent-harm', 'case-old', 'noise', 'someone', 'denied', 1, $3, $4)",
+        )
+        .bind(format!("denied-{i}"))
+        .bind(&uri)
+        .bind(1_900_000_900 + i)
+        .bind(1_900_100_000_i64)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+    let (status, body) =
+        app.get("/v1/admin/break-glass?status=pending", Some(&app.admin_token)).await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Vec<&str> = body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![id.as_str()]);
+    let (_, body) = app.get("/v1/admin/break-glass?status=denied", Some(&app.admin_token)).await;
+    assert_eq!(body["requests"].as_array().unwrap().len(), 500, "a page is at most 500");
+}

@@ -25,7 +25,9 @@ use crate::core::text::{CaseId, Reason, TextError};
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup::{self, Behind};
-use crate::store::{Approval, BreakGlassRow, NewBreakGlass, RevealRecord, Store, StoreError};
+use crate::store::{
+    Approval, BreakGlassRow, NewBreakGlass, RequestFilter, RevealRecord, Store, StoreError,
+};
 use custody::CustodyError;
 use policy::BreakGlassPolicy;
 use shares::{ShareError, SubmittedShare};
@@ -299,12 +301,16 @@ impl BreakGlass {
     /// Requests, newest first, optionally only those in `status`.
     pub async fn list(&self, status: Option<Status>) -> Result<Vec<RequestView>, BreakGlassError> {
         let now = self.clock.now();
-        let rows = self.store.list_break_glass(LIST_LIMIT).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| view(row, now))
-            .filter(|v| status.is_none_or(|s| v.status == s))
-            .collect())
+        let filter = match status {
+            None => RequestFilter::All,
+            Some(Status::Pending) => RequestFilter::Open("pending"),
+            Some(Status::Approved) => RequestFilter::Open("approved"),
+            Some(Status::Denied) => RequestFilter::Closed("denied"),
+            Some(Status::Revealed) => RequestFilter::Closed("revealed"),
+            Some(Status::Expired) => RequestFilter::Lapsed,
+        };
+        let rows = self.store.list_break_glass(filter, now, LIST_LIMIT).await?;
+        Ok(rows.into_iter().map(|row| view(row, now)).collect())
     }
 
     /// `share`: in custodian custody, this approver's opened share; kept
