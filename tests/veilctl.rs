@@ -498,21 +498,7 @@ fn two_replicas_share_one_chain(deployment: &Deployment) {
         for (i, uri) in uris.iter().enumerate() {
             let server = &servers[i % 2];
             scope.spawn(move || {
-                let case = format!("CASE-{i}");
-                let apply = [
-                    "remedy",
-                    "apply",
-                    "--pseudonym",
-                    uri,
-                    "--action",
-                    "mute",
-                    "--case-id",
-                    &case,
-                    "--reason",
-                    "spam",
-                    "--yes",
-                ];
-                deployment.online(server, &apply).ok();
+                mute(deployment, server, uri, &format!("CASE-{i}"));
             });
         }
     });
