@@ -39,11 +39,16 @@ pub async fn upgrade_if_needed(
     let keys =
         UpgradeKeys { open_entry: &open_entry, seal_index: &seal_index, reveal_tag: &reveal_tag };
     let report = store.upgrade_to_unlinkable(&keys).await?;
-    tracing::info!(
-        accounts = report.accounts,
-        pseudonyms = report.pseudonyms,
-        skipped = report.skipped,
-        "storage upgraded: pseudonym indexes re-sealed on the account rows, linking layout dropped"
-    );
+    if report == UpgradeReport::default() {
+        // A new database: nothing to move, nothing to tell the operator.
+        tracing::debug!("storage laid out without the linking index");
+    } else {
+        tracing::info!(
+            accounts = report.accounts,
+            pseudonyms = report.pseudonyms,
+            skipped = report.skipped,
+            "storage upgraded: pseudonym indexes re-sealed on the account rows, linking layout dropped"
+        );
+    }
     Ok(Some(report))
 }
