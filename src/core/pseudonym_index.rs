@@ -58,6 +58,11 @@ impl PseudonymIndex {
         self.entries.iter().filter(|e| e.live(now)).count()
     }
 
+    /// The ids of the entries live at `now`.
+    pub fn live_ids(&self, now: i64) -> Vec<PseudonymId> {
+        self.entries.iter().filter(|e| e.live(now)).map(|e| e.id.clone()).collect()
+    }
+
     /// Whether an account-wide remedy revoked `id`.
     pub fn revoked(&self, id: &PseudonymId) -> bool {
         self.entries.iter().any(|e| e.revoked && e.id == *id)

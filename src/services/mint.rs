@@ -254,12 +254,7 @@ impl Minter {
                 Err(StoreError::OverLimit(Limited::Active)) if recount.is_none() => {
                     let sealed = self.store.pseudonym_index(account_ref).await?.flatten();
                     let index = PseudonymIndex::open(link, account_ref, sealed.as_deref())?;
-                    let ids: Vec<PseudonymId> = index
-                        .entries()
-                        .iter()
-                        .filter(|e| e.live(now))
-                        .map(|e| e.id.clone())
-                        .collect();
+                    let ids = index.live_ids(now);
                     let live = self.store.unrevoked_among(&ids).await?;
                     recount = Some((ids.into_iter().collect(), live));
                 }

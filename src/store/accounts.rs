@@ -108,7 +108,7 @@ impl Store {
         // The row lock, and the state and index as the last committed
         // writer left them: a remedy that committed after the caller's
         // standing check is seen here, so no pseudonym is minted past it.
-        let locked: Option<LockedRow> = sqlx::query_as(
+        let locked: Option<StateAndIndex> = sqlx::query_as(
             "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1 \
              RETURNING status, status_until, pseudonym_index",
         )
@@ -179,7 +179,7 @@ impl Store {
         account_ref: &AccountRef,
         now: i64,
     ) -> Result<Option<AccountView>, StoreError> {
-        let row: Option<ViewRow> = sqlx::query_as(
+        let row: Option<StateAndIndex> = sqlx::query_as(
             "SELECT status, status_until, pseudonym_index FROM accounts WHERE account_ref = $1",
         )
         .bind(account_ref.0.as_slice())
@@ -208,15 +208,10 @@ impl Store {
     }
 }
 
+/// The account's state and sealed index, as the mint's lock and a status
+/// read both select them.
 #[derive(sqlx::FromRow)]
-struct LockedRow {
-    #[sqlx(flatten)]
-    state: StateRow,
-    pseudonym_index: Option<Vec<u8>>,
-}
-
-#[derive(sqlx::FromRow)]
-struct ViewRow {
+struct StateAndIndex {
     #[sqlx(flatten)]
     state: StateRow,
     pseudonym_index: Option<Vec<u8>>,

@@ -46,7 +46,7 @@ macro_rules! select_pseudonyms {
 const COLUMNS_PER_ROW: usize = 8;
 
 /// Ids per `IN (…)` list: far below every backend's bind limit.
-const IDS_PER_STATEMENT: usize = 500;
+pub(super) const IDS_PER_STATEMENT: usize = 500;
 
 impl Store {
     /// The pseudonym side of a mint: the batch's rows, all or none, in a
@@ -100,23 +100,8 @@ impl Store {
         &self,
         ids: &[PseudonymId],
     ) -> Result<HashSet<PseudonymId>, StoreError> {
-        let mut found = HashSet::new();
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT id FROM pseudonyms WHERE revoked_at IS NULL AND id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            for id in query.fetch_all(&self.pool).await? {
-                found.insert(
-                    PseudonymId::try_from(id).map_err(|_| StoreError::Corrupt("pseudonym id"))?,
-                );
-            }
-        }
-        Ok(found)
+        let mut conn = self.pool.acquire().await?;
+        unrevoked_in(&mut conn, ids).await
     }
 
     /// Erases the account link of these pseudonyms (a deletion), in a
@@ -173,6 +158,31 @@ impl Store {
     pub async fn count_pseudonyms(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) AS n FROM pseudonyms").fetch_one(&self.pool).await?)
     }
+}
+
+/// [`Store::unrevoked_among`] on a given connection (a remedy counts them
+/// inside its transaction): a read, never a write of a pseudonym row.
+pub(super) async fn unrevoked_in(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[PseudonymId],
+) -> Result<HashSet<PseudonymId>, StoreError> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT id FROM pseudonyms WHERE revoked_at IS NULL AND id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for id in query.fetch_all(&mut *conn).await? {
+            found.insert(
+                PseudonymId::try_from(id).map_err(|_| StoreError::Corrupt("pseudonym id"))?,
+            );
+        }
+    }
+    Ok(found)
 }
 
 /// `$first, …` for `n` binds.

@@ -8,9 +8,6 @@ use crate::core::account::AccountState;
 use crate::core::linkage::AccountRef;
 use crate::core::pseudonym_id::PseudonymId;
 
-/// Ids per `IN (…)` list: far below every backend's bind limit.
-const IDS_PER_STATEMENT: usize = 500;
-
 /// What a remedy does to the account's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RemedyEffect {
@@ -245,18 +242,8 @@ impl Store {
             RemedyIndex::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
         };
         // A read only: the pseudonym rows are not written here.
-        let mut affected = 0;
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT COUNT(*) AS n FROM pseudonyms WHERE revoked_at IS NULL AND id IN ({})",
-                super::pseudonyms::placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            affected += query.fetch_one(&mut *tx).await?;
-        }
+        let affected = super::pseudonyms::unrevoked_in(&mut tx, &ids).await?.len();
+        let affected = i64::try_from(affected).unwrap_or(i64::MAX);
         if let Some(rewritten) = &rewritten {
             sqlx::query("UPDATE accounts SET pseudonym_index = $1 WHERE account_ref = $2")
                 .bind(rewritten.as_slice())

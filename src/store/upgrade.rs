@@ -7,13 +7,10 @@ use std::collections::BTreeMap;
 
 use sqlx::{Any, Transaction};
 
-use super::pseudonyms::placeholders;
+use super::pseudonyms::{IDS_PER_STATEMENT, placeholders};
 use super::{Backend, Hash32, Store, StoreError};
 use crate::core::linkage::AccountRef;
 use crate::core::pseudonym_id::PseudonymId;
-
-/// Ids per `IN (…)` list.
-const IDS_PER_STATEMENT: usize = 500;
 
 /// One pseudonym as the old index named it, for the domain to re-seal.
 #[derive(Debug, Clone, PartialEq, Eq)]

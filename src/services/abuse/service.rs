@@ -516,15 +516,9 @@ impl Abuse {
                     return RemedyIndex::Unreadable;
                 };
                 match effect {
-                    RemedyEffect::Status { .. } => RemedyIndex::Reach {
-                        ids: index
-                            .entries()
-                            .iter()
-                            .filter(|e| e.live(now))
-                            .map(|e| e.id.clone())
-                            .collect(),
-                        sealed: None,
-                    },
+                    RemedyEffect::Status { .. } => {
+                        RemedyIndex::Reach { ids: index.live_ids(now), sealed: None }
+                    }
                     RemedyEffect::SuspendAndRevoke => {
                         let ids = index.revoke_all(now);
                         match index.seal(link, account_ref, now) {
@@ -536,13 +530,7 @@ impl Abuse {
                         if index.entries().iter().any(|e| !unlinked.contains(&e.id)) {
                             return RemedyIndex::Stale;
                         }
-                        let ids = index
-                            .entries()
-                            .iter()
-                            .filter(|e| e.live(now))
-                            .map(|e| e.id.clone())
-                            .collect();
-                        RemedyIndex::Reach { ids, sealed: None }
+                        RemedyIndex::Reach { ids: index.live_ids(now), sealed: None }
                     }
                 }
             };
