@@ -78,14 +78,14 @@ fn benches(c: &mut Criterion) {
         )
     });
     c.bench_function("mint/glass_seal", |b| {
-        b.iter(|| f.keys.link.seal_glass_link("bench-account", &account))
+        b.iter(|| f.keys.glass.seal("bench-account", &account.0))
     });
     c.bench_function("mint/credentials_and_seal", |b| {
         b.iter_batched(
             client_key,
             |key| {
                 let minted = f.minter.issue_credentials(&key, &account, false, 0, 86_400 * 30);
-                (minted, f.keys.link.seal_glass_link("bench-account", &account))
+                (minted, f.keys.glass.seal("bench-account", &account.0))
             },
             BatchSize::SmallInput,
         )

@@ -41,8 +41,10 @@ pub enum StartError {
     KeysMissingForData(PathBuf),
     #[error(
         "production mode refuses to start while secrets that must not live on the online host \
-         are there: {}. Seal the break-glass key (`veilctl break-glass seal-key` or `split`) and \
-         move it off the host; store the bootstrap admin token elsewhere and delete the file",
+         are there: {}. Move the break-glass key off the host (sealed with `veilctl break-glass \
+         seal-key`, or cut into custodians' shares with `split`; reveals open on the requester's \
+         machine), keep share files with their custodians, and store the bootstrap admin token \
+         elsewhere and delete the file",
         .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     SecretsOnHost(Vec<PathBuf>),
@@ -167,7 +169,6 @@ pub async fn prepare(
         clock.clone(),
         break_glass_policy,
         config.pseudonym_prefix(),
-        config.break_glass_key_path(),
     );
     let services = Services {
         config,
@@ -184,21 +185,34 @@ pub async fn prepare(
     Ok((AppState::new(services), first))
 }
 
+/// What every custodian share file holds, in any format version.
+const SHARE_MARKER: &[u8] = b"veil-break-glass-share-";
+
 /// Files on this host that would let whoever reads them reveal accounts or
-/// act as the first admin: an unsealed break-glass private key, and the
-/// bootstrap admin token. A sealed key file (JSON with argon2id parameters)
-/// is not listed.
+/// act as the first admin: any break-glass private key (sealed or not: the
+/// reveal happens on the requester's machine, so the online host needs
+/// none), the bootstrap admin token, and custodian share files.
 fn secrets_on_host(config: &Config) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let key = config.break_glass_key_path();
-    if let Ok(text) = std::fs::read_to_string(&key)
-        && !text.trim_start().starts_with('{')
-    {
-        found.push(key);
-    }
-    let token = config.keys_dir.join(ADMIN_TOKEN);
-    if token.exists() {
-        found.push(token);
+    let mut found: Vec<PathBuf> =
+        [config.break_glass_key_path(), config.keys_dir.join(ADMIN_TOKEN)]
+            .into_iter()
+            .filter(|path| path.exists())
+            .collect();
+    found.dedup();
+    // Custodian share files belong on custodians' machines, never here:
+    // found by their format marker, whatever they are named.
+    if let Ok(entries) = std::fs::read_dir(&config.keys_dir) {
+        let mut shares: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.metadata().is_ok_and(|m| m.is_file() && m.len() < 65_536))
+            .map(|entry| entry.path())
+            .filter(|path| {
+                std::fs::read(path)
+                    .is_ok_and(|bytes| bytes.windows(SHARE_MARKER.len()).any(|w| w == SHARE_MARKER))
+            })
+            .collect();
+        shares.sort();
+        found.extend(shares);
     }
     found
 }

@@ -560,20 +560,39 @@ fn mint_mallory(server: &Server, backend: &str) -> String {
 }
 
 fn post_json(server: &Server, token: &str, path: &str, body: &Value) -> Value {
-    let authority = server.url.trim_start_matches("http://");
+    let (status, body) = post(server, token, path, body);
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// (status, JSON body) of a POST.
+fn post(server: &Server, token: &str, path: &str, body: &Value) -> (u16, Value) {
     let body = body.to_string();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
+    );
+    exchange(server, token, &head, &body)
+}
+
+fn get_json(server: &Server, token: &str, path: &str) -> Value {
+    let (status, body) = exchange(server, token, &format!("GET {path} HTTP/1.1\r\n"), "");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn exchange(server: &Server, token: &str, head: &str, body: &str) -> (u16, Value) {
+    let authority = server.url.trim_start_matches("http://");
+    let request = format!(
+        "{head}Host: {authority}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n{body}"
     );
     let mut stream = TcpStream::connect(authority).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, payload) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 201"), "{response}");
-    serde_json::from_str(payload).unwrap()
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
 }
 
 /// `name_sqlite` and `name_postgres` tests running `scenario`.
@@ -778,6 +797,30 @@ fn audit_pins_and_witnesses(deployment: &Deployment) {
 
 fn break_glass_via_cli(deployment: &Deployment) {
     deployment.init();
+    // The ceremony happens off the host: the key is sealed elsewhere and
+    // removed from the key directory before veild starts.
+    let key = deployment.keys_dir().join("break-glass.key");
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let offline = deployment.dir.path().join("offline");
+    std::fs::create_dir(&offline).unwrap();
+    let sealed = offline.join("break-glass.key");
+    let passphrase = offline.join("passphrase");
+    std::fs::write(&passphrase, "custodian words\n").unwrap();
+    let wrong = offline.join("wrong");
+    std::fs::write(&wrong, "guessed words\n").unwrap();
+    let seal = [
+        "break-glass",
+        "seal-key",
+        "--key",
+        key.to_str().unwrap(),
+        "--passphrase-file",
+        passphrase.to_str().unwrap(),
+        "--out",
+        sealed.to_str().unwrap(),
+    ];
+    deployment.veilctl(&seal).ok();
+    std::fs::remove_file(&key).unwrap();
+
     let server = deployment.start();
     // The second approver must be another person: an operator added on the host.
     let second = deployment.second_person(&server, "second person");
@@ -811,38 +854,23 @@ fn break_glass_via_cli(deployment: &Deployment) {
     let run = deployment.online(&server, &["break-glass", "list", "--status", "approved"]).ok();
     assert!(run.stdout.contains(&first) && !run.stdout.contains("mallory"), "{run:#?}");
 
-    // With the key sealed under a passphrase, the reveal needs it.
-    let key = deployment.keys_dir().join("break-glass.key");
-    let sealed = deployment.dir.path().join("sealed.key");
-    let passphrase = deployment.dir.path().join("passphrase");
-    std::fs::write(&passphrase, "custodian words\n").unwrap();
-    let seal = [
-        "break-glass",
-        "seal-key",
-        "--key",
-        key.to_str().unwrap(),
-        "--passphrase-file",
-        passphrase.to_str().unwrap(),
-        "--out",
-        sealed.to_str().unwrap(),
-    ];
-    deployment.veilctl(&seal).ok();
-    std::fs::copy(&sealed, &key).unwrap();
+    // The key is opened here before the server is asked: a missing or
+    // wrong passphrase does not use the request up.
+    let reveal = |extra: &[&str]| {
+        let mut args = vec!["break-glass", "reveal", first.as_str(), "--yes", "--json"];
+        args.extend_from_slice(&["--key", sealed.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        deployment.online(&server, &args)
+    };
     let run = deployment.online(&server, &["break-glass", "reveal", &first, "--yes"]);
-    assert_eq!(run.code, 1, "{run:#?}");
-    assert!(run.stderr.contains("passphrase"), "{run:#?}");
-    let reveal = [
-        "break-glass",
-        "reveal",
-        &first,
-        "--yes",
-        "--json",
-        "--passphrase-file",
-        passphrase.to_str().unwrap(),
-    ];
-    let run = deployment.online(&server, &reveal).ok();
+    assert_eq!(run.code, 2, "a reveal names its custody: {run:#?}");
+    let run = reveal(&[]);
+    assert!(run.code == 1 && run.stderr.contains("passphrase"), "{run:#?}");
+    let run = reveal(&["--passphrase-file", wrong.to_str().unwrap()]);
+    assert!(run.code == 1 && run.stderr.contains("wrong passphrase"), "{run:#?}");
+    let run = reveal(&["--passphrase-file", passphrase.to_str().unwrap()]).ok();
     assert_eq!(run.json()["account"], "mallory@example.com");
-    let run = deployment.online(&server, &reveal);
+    let run = reveal(&["--passphrase-file", passphrase.to_str().unwrap()]);
     assert_eq!(run.code, 1, "a second reveal is refused: {run:#?}");
 
     let deny = ["break-glass", "deny", "--reason", "no basis", "--yes"];
@@ -851,93 +879,269 @@ fn break_glass_via_cli(deployment: &Deployment) {
         deployment.online(&server, &[&deny[..2], &[other.as_str()], &deny[2..]].concat()).ok();
     assert!(run.stdout.contains("is denied"), "{run:#?}");
     deployment.online(&server, &["audit", "verify"]).ok();
+    drop(server);
+    assert_no_secret(deployment, &["custodian words", "guessed words", key_text.trim()]);
 }
 
+/// Neither the database nor veild's log holds any of `secrets` (as text,
+/// or as hex in the dump).
+fn assert_no_secret(deployment: &Deployment, secrets: &[&str]) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let dump = runtime.block_on(async {
+        let store = veil::store::Store::connect(&deployment.database_url, 1).await.unwrap();
+        let dump = store.dump_all_tables().await.unwrap();
+        store.close().await;
+        dump.to_lowercase()
+    });
+    let logs: String = std::fs::read_dir(deployment.dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(!logs.is_empty(), "veild's log was read");
+    for secret in secrets {
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(!dump.contains(&secret.to_lowercase()) && !dump.contains(&hex), "{secret} stored");
+        assert!(!logs.contains(secret), "{secret} logged");
+    }
+}
+
+/// A key ceremony's outputs: custodians.json and (share, passphrase) files.
+struct Ceremony {
+    custodians: String,
+    shares: Vec<(String, String)>,
+    passphrases: Vec<String>,
+}
+
+impl Ceremony {
+    fn at(dir: &Path, prefix: &str) -> Self {
+        let passphrases: Vec<String> = (1..=3).map(|i| format!("words of {prefix} {i}")).collect();
+        let shares = (1..=3)
+            .map(|i| {
+                let pass = dir.join(format!("{prefix}-{i}.pass"));
+                std::fs::write(&pass, format!("{}\n", passphrases[i - 1])).unwrap();
+                let share = dir.join("shares").join(format!("share-{i}.json"));
+                (share.to_str().unwrap().to_string(), pass.to_str().unwrap().to_string())
+            })
+            .collect();
+        let custodians = dir.join("shares/custodians.json").to_str().unwrap().to_string();
+        Self { custodians, shares, passphrases }
+    }
+
+    /// The opened share scalars (base64), to look for where they must not be.
+    fn scalars(&self) -> Vec<String> {
+        let record = std::fs::read_to_string(&self.custodians).unwrap();
+        let record = veil::services::breakglass::shares::CustodianRecord::parse(&record).unwrap();
+        self.shares
+            .iter()
+            .zip(&self.passphrases)
+            .map(|((share, _), words)| {
+                let text = std::fs::read_to_string(share).unwrap();
+                let file = veil::services::breakglass::shares::ShareFile::parse(&text).unwrap();
+                let opened = file.open(words, &record).unwrap();
+                serde_json::to_value(&opened).unwrap()["scalar"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+}
+
+/// A request of `deployment`'s first admin with a fresh reveal key,
+/// approved by `approvers` (legal-order needs two): (id, reveal key path,
+/// its fingerprint).
+fn custodian_request(
+    deployment: &Deployment,
+    server: &Server,
+    uri: &str,
+    case: &str,
+    approvers: [&str; 2],
+) -> (String, String, String) {
+    let reveal_key = deployment.dir.path().join(format!("reveal-{case}.key"));
+    let request = [
+        "break-glass",
+        "request",
+        "--pseudonym",
+        uri,
+        "--reason-code",
+        "legal-order",
+        "--case-id",
+        case,
+        "--justification",
+        "order",
+        "--reveal-key",
+        reveal_key.to_str().unwrap(),
+        "--yes",
+    ];
+    let run = deployment.online(server, &request).ok();
+    let id = run.stdout.split_whitespace().nth(2).unwrap().to_string();
+    let fingerprint = run.stdout.split("fingerprint ").nth(1).unwrap()[..32].to_string();
+    let mode = std::fs::metadata(&reveal_key).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    for token in approvers {
+        let approve = ["break-glass", "approve", &id, "--yes", "--token", token];
+        deployment.online(server, &approve).ok();
+    }
+    (id, reveal_key.to_str().unwrap().to_string(), fingerprint)
+}
+
+/// Custodian `i` (1-based) of `ceremony` sends its partial as `token`.
+fn send_partial(
+    deployment: &Deployment,
+    server: &Server,
+    ceremony: &Ceremony,
+    (id, fingerprint): (&str, &str),
+    i: usize,
+    token: &str,
+) -> Run {
+    let (share, pass) = &ceremony.shares[i - 1];
+    let args = [
+        "break-glass",
+        "partial",
+        id,
+        "--share",
+        share,
+        "--passphrase-file",
+        pass,
+        "--custodians",
+        &ceremony.custodians,
+        "--reveal-key-fingerprint",
+        fingerprint,
+        "--yes",
+        "--token",
+        token,
+    ];
+    deployment.online(server, &args)
+}
+
+fn reveal_with_partials(
+    deployment: &Deployment,
+    server: &Server,
+    ceremony: &Ceremony,
+    id: &str,
+    reveal_key: &str,
+) -> Run {
+    let args = [
+        "break-glass",
+        "reveal",
+        id,
+        "--custodians",
+        &ceremony.custodians,
+        "--reveal-key",
+        reveal_key,
+        "--yes",
+        "--json",
+    ];
+    deployment.online(server, &args)
+}
+
+/// Custodian custody through the real binaries: `split` makes shares and
+/// custodians.json, custodians send partials sealed to the requester, the
+/// requester's veilctl opens the link. `k − 1` partials are not enough, a
+/// wrong reveal key is not served, a forged partial is named, and the
+/// database and log never see a share or passphrase.
 fn custodian_shares_via_cli(deployment: &Deployment) {
     deployment.init();
     let dir = deployment.dir.path();
     let key = deployment.keys_dir().join("break-glass.key");
-    let pass: Vec<String> = (1..=3)
-        .map(|i| {
-            let path = dir.join(format!("custodian-{i}.pass"));
-            std::fs::write(&path, format!("words of custodian {i}\n")).unwrap();
-            path.to_str().unwrap().to_string()
-        })
-        .collect();
-    let shares = dir.join("shares");
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let ceremony = Ceremony::at(dir, "custodian");
     let mut split =
         vec!["break-glass", "split", "--key", key.to_str().unwrap(), "--threshold", "2"];
-    for p in &pass {
+    for (_, p) in &ceremony.shares {
         split.extend_from_slice(&["--passphrase-file", p]);
     }
-    split.extend_from_slice(&["--out-dir", shares.to_str().unwrap()]);
+    let out_dir = dir.join("shares");
+    split.extend_from_slice(&["--out-dir", out_dir.to_str().unwrap()]);
     // Under the usual umask (022) std::fs::write would leave share files
     // readable by everyone: they must be 0600.
-    deployment.veilctl(&split).ok();
-    for i in 1..=3 {
-        let mode = std::fs::metadata(shares.join(format!("share-{i}.json"))).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600, "share {i}");
+    let run = deployment.veilctl(&split).ok();
+    assert!(run.stdout.contains("custodians.json"), "{run:#?}");
+    for (share, _) in &ceremony.shares {
+        let mode = std::fs::metadata(share).unwrap().permissions();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600, "{share}");
     }
-    let share = |i: usize| shares.join(format!("share-{i}.json")).to_str().unwrap().to_string();
-    let out = dir.join("rebuilt.key");
-    let (s1, s3) = (share(1), share(3));
-    let combine = |args: &[&str]| {
-        let mut all = vec!["break-glass", "combine"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--seal-with", &pass[0], "--out", out.to_str().unwrap()]);
-        deployment.veilctl(&all)
-    };
-    // K-1 shares: refused, nothing written.
-    let run = combine(&["--share", &s1, "--passphrase-file", &pass[0]]);
-    assert_eq!(run.code, 1, "{run:#?}");
-    assert!(run.stderr.contains("1 share(s) given but 2 are needed"), "{run:#?}");
-    assert!(!out.exists());
-    // A wrong passphrase: refused clearly.
-    let run = combine(&[
-        "--share",
-        &s1,
-        "--passphrase-file",
-        &pass[1],
-        "--share",
-        &s3,
-        "--passphrase-file",
-        &pass[2],
-    ]);
-    assert!(run.code == 1 && run.stderr.contains("wrong passphrase"), "{run:#?}");
-    // K shares: the same key, sealed.
-    combine(&[
-        "--share",
-        &s1,
-        "--passphrase-file",
-        &pass[0],
-        "--share",
-        &s3,
-        "--passphrase-file",
-        &pass[2],
-    ])
-    .ok();
-    let original = veil::services::breakglass::custody::read_key_file(&key, None).unwrap();
-    let rebuilt =
-        veil::services::breakglass::custody::read_key_file(&out, Some("words of custodian 1"))
-            .unwrap();
-    assert_eq!(original, rebuilt);
-
-    // Online: the key file is gone; two approvers submit their shares.
     std::fs::remove_file(&key).unwrap();
-    let shares = [(s1.as_str(), pass[0].as_str()), (s3.as_str(), pass[2].as_str())];
-    let revealed = reveal_with_shares(deployment, "CASE-8", shares);
-    assert_eq!(revealed["account"], "mallory@example.com");
+
+    let server = deployment.start();
+    let second = deployment.second_person(&server, "second");
+    let third = deployment.second_person(&server, "third");
+    let (_, backend) = deployment.create_client(&server, "backend", "backend");
+    let uri = mint_mallory(&server, &backend);
+
+    // A forged partial: custodian 2's share, sent as custodian 3's.
+    let (id, reveal_key, fp) =
+        custodian_request(deployment, &server, &uri, "CASE-7", [&second, &third]);
+    let run = reveal_with_partials(deployment, &server, &ceremony, &id, &reveal_key);
+    assert!(run.code == 1 && run.stderr.contains("0 of 2"), "nothing relayed yet: {run:#?}");
+    let run = send_partial(
+        deployment,
+        &server,
+        &ceremony,
+        (&id, "00ff00ff00ff00ff00ff00ff00ff00ff"),
+        1,
+        &second,
+    );
+    assert!(run.code == 1 && run.stderr.contains("fingerprint"), "{run:#?}");
+    send_partial(deployment, &server, &ceremony, (&id, &fp), 1, &second).ok();
+    let run = reveal_with_partials(deployment, &server, &ceremony, &id, &reveal_key);
+    assert!(run.code == 1 && run.stderr.contains("1 of 2"), "k - 1 partials: {run:#?}");
+    forge_partial(&server, &ceremony, &id, &reveal_key, &third);
+    let run = reveal_with_partials(deployment, &server, &ceremony, &id, &reveal_key);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("custodian 3") && run.stderr.contains("does not verify"),
+        "{run:#?}"
+    );
+
+    // An honest run: custodians 1 and 3.
+    let (id, reveal_key, fp) =
+        custodian_request(deployment, &server, &uri, "CASE-8", [&second, &third]);
+    send_partial(deployment, &server, &ceremony, (&id, &fp), 3, &third).ok();
+    send_partial(deployment, &server, &ceremony, (&id, &fp), 1, &second).ok();
+    let run = reveal_with_partials(deployment, &server, &ceremony, &id, &reveal_key).ok();
+    assert_eq!(run.json()["account"], "mallory@example.com");
+    deployment.online(&server, &["audit", "verify"]).ok();
+    drop(server);
+    let mut secrets: Vec<String> = ceremony.passphrases.clone();
+    secrets.extend(ceremony.scalars());
+    secrets.push(key_text.trim().to_string());
+    assert_no_secret(deployment, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// What a custodian who lies would send: a valid-looking partial from
+/// another custodian's share, sealed to the requester under its own index.
+fn forge_partial(server: &Server, ceremony: &Ceremony, id: &str, reveal_key: &str, token: &str) {
+    use base64ct::{Base64, Encoding};
+    use veil::formats::threshold::{
+        self, CustodianIndex, Encapsulated, KemPublicKey, KemSecretKey,
+    };
+    let input = get_json(server, token, &format!("/v1/admin/break-glass/{id}/partial-input"));
+    let b = |f: &str| Base64::decode_vec(input[f].as_str().unwrap()).unwrap();
+    let record = std::fs::read_to_string(&ceremony.custodians).unwrap();
+    let record = veil::services::breakglass::shares::CustodianRecord::parse(&record).unwrap();
+    let text = std::fs::read_to_string(&ceremony.shares[1].0).unwrap();
+    let share = veil::services::breakglass::shares::ShareFile::parse(&text)
+        .unwrap()
+        .open(&ceremony.passphrases[1], &record)
+        .unwrap();
+    let enc = Encapsulated::from_bytes(&b("enc")).unwrap();
+    let sender = KemPublicKey::from_bytes(&b("sender_key")).unwrap();
+    let mut partial = threshold::partial(&share, &enc, &sender).unwrap();
+    partial.index = CustodianIndex::new(3).unwrap();
+    let raw = std::fs::read_to_string(reveal_key).unwrap();
+    let reveal = KemSecretKey::from_bytes(&Base64::decode_vec(raw.trim()).unwrap()).unwrap();
+    let sealed =
+        veil::formats::glass_link::seal_partial(&reveal.public_key(), id, &partial).unwrap();
+    let body = serde_json::json!({"custodian": 3, "sealed": Base64::encode_string(&sealed)});
+    let (status, body) =
+        post(server, token, &format!("/v1/admin/break-glass/{id}/partials"), &body);
+    assert_eq!(status, 200, "{body}");
 }
 
 fn init_with_custodians(deployment: &Deployment) {
     let dir = deployment.dir.path();
-    let pass: Vec<String> = (1..=3)
-        .map(|i| {
-            let path = dir.join(format!("c{i}.pass"));
-            std::fs::write(&path, format!("passphrase {i}\n")).unwrap();
-            path.to_str().unwrap().to_string()
-        })
-        .collect();
+    let ceremony = Ceremony::at(dir, "c");
     let shares = dir.join("shares");
     let init = |threshold: &str| {
         let mut args = vec![
@@ -950,7 +1154,7 @@ fn init_with_custodians(deployment: &Deployment) {
             "--shares-dir",
             shares.to_str().unwrap(),
         ];
-        for p in &pass {
+        for (_, p) in &ceremony.shares {
             args.extend_from_slice(&["--passphrase-file", p]);
         }
         deployment.veilctl(&args)
@@ -961,58 +1165,19 @@ fn init_with_custodians(deployment: &Deployment) {
     let run = init("2").ok();
     assert_eq!(run.json()["shares"]["threshold"], 2, "{run:#?}");
     assert!(!deployment.keys_dir().join("break-glass.key").exists());
-    assert!(shares.join("share-3.json").exists());
+    assert!(shares.join("share-3.json").exists() && shares.join("custodians.json").exists());
 
-    let share = |i: usize| shares.join(format!("share-{i}.json")).to_str().unwrap().to_string();
-    let (s2, s3) = (share(2), share(3));
-    let submitted = [(s2.as_str(), pass[1].as_str()), (s3.as_str(), pass[2].as_str())];
-    let revealed = reveal_with_shares(deployment, "CASE-9", submitted);
-    assert_eq!(revealed["account"], "mallory@example.com");
-}
-
-/// Starts veild, mints a pseudonym, requests a break-glass reveal of it,
-/// has two further admins approve with (share file, passphrase file), and
-/// returns the requester's `reveal --json` answer.
-fn reveal_with_shares(deployment: &Deployment, case: &str, shares: [(&str, &str); 2]) -> Value {
     let server = deployment.start();
     let second = deployment.second_person(&server, "second");
     let third = deployment.second_person(&server, "third");
     let (_, backend) = deployment.create_client(&server, "backend", "backend");
     let uri = mint_mallory(&server, &backend);
-    let request = [
-        "break-glass",
-        "request",
-        "--pseudonym",
-        &uri,
-        "--reason-code",
-        "legal-order",
-        "--case-id",
-        case,
-        "--justification",
-        "order",
-        "--yes",
-        "--json",
-    ];
-    let id = deployment.online(&server, &request).ok().json()["request_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    for (token, (share, passphrase)) in [&second, &third].into_iter().zip(shares) {
-        let approve = [
-            "break-glass",
-            "approve",
-            &id,
-            "--share",
-            share,
-            "--passphrase-file",
-            passphrase,
-            "--yes",
-            "--token",
-            token,
-        ];
-        deployment.online(&server, &approve).ok();
-    }
-    deployment.online(&server, &["break-glass", "reveal", &id, "--yes", "--json"]).ok().json()
+    let (id, reveal_key, fp) =
+        custodian_request(deployment, &server, &uri, "CASE-9", [&second, &third]);
+    send_partial(deployment, &server, &ceremony, (&id, &fp), 2, &second).ok();
+    send_partial(deployment, &server, &ceremony, (&id, &fp), 3, &third).ok();
+    let run = reveal_with_partials(deployment, &server, &ceremony, &id, &reveal_key).ok();
+    assert_eq!(run.json()["account"], "mallory@example.com");
 }
 
 fn keys_are_listed_and_rotated(deployment: &Deployment) {

@@ -15,8 +15,6 @@ use crate::services::abuse::AbuseError;
 use crate::services::access::AccessError;
 use crate::services::audit::AuditError;
 use crate::services::breakglass::BreakGlassError;
-use crate::services::breakglass::custody::CustodyError;
-use crate::services::breakglass::shares::ShareError;
 use crate::services::disclose::DisclosureError;
 use crate::services::mint::MintError;
 use crate::services::verify::VerifyRequestError;
@@ -456,23 +454,16 @@ impl From<BreakGlassError> for Problem {
             BreakGlassError::AccountDeleted => {
                 Problem::new(StatusCode::GONE, "account-deleted", "Account deleted", detail)
             }
-            BreakGlassError::Shares(ShareError::TooFew { .. }) => {
-                Problem::conflict("not-enough-shares", "Not enough custodian shares", detail)
+            BreakGlassError::NoRevealKey => {
+                Problem::conflict("no-reveal-key", "No reveal key", detail)
             }
-            BreakGlassError::Shares(ShareError::Sharing | ShareError::Custody(_)) => {
-                Problem::internal(error)
+            BreakGlassError::DuplicatePartial(_) => {
+                Problem::conflict("duplicate-partial", "Partial already sent", detail)
             }
-            BreakGlassError::Shares(_) => Problem::invalid(detail),
-            BreakGlassError::Custody(CustodyError::PassphraseRequired) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "passphrase-required",
-                "Passphrase required",
-                detail,
-            ),
-            BreakGlassError::Custody(CustodyError::WrongPassphrase) => {
-                Problem::new(StatusCode::FORBIDDEN, "wrong-passphrase", "Wrong passphrase", detail)
+            BreakGlassError::LegacyLink => {
+                Problem::conflict("legacy-link", "Link predates threshold custody", detail)
             }
-            BreakGlassError::Custody(_) | BreakGlassError::Link(_) | BreakGlassError::Store(_) => {
+            BreakGlassError::Link(_) | BreakGlassError::CorruptLink | BreakGlassError::Store(_) => {
                 Problem::internal(error)
             }
         }

@@ -108,7 +108,10 @@ fn print_banner(
             "WARNING: the break-glass private key is in {}/break-glass.key (dev mode).",
             config.keys_dir.display()
         );
-        println!("         Move it off this machine before production use.");
+        println!(
+            "         veild never reads it: move it off this machine (`veilctl break-glass \
+             seal-key` or `split`) before production use."
+        );
     }
     if let Some(path) = &first.admin_token_file {
         println!();

@@ -4,20 +4,12 @@
 //! - `account_ref = HMAC-SHA256(k_ref, account)`: accounts are stored only by it.
 //! - `ops_link = AEAD(k_ops, account_ref; aad = pseudonym id)`: lets the online
 //!   service act on the account behind a pseudonym without anyone seeing it.
-//! - `glass_link = HPKE-seal(break-glass public key, account; aad = account_ref)`:
-//!   the only way back to the raw account id, sealed once per account.
+//! - `glass_link` (see `formats::glass_link`): the only way back to the raw
+//!   account id, sealed once per account to the break-glass key.
 
-use hpke::aead::ChaCha20Poly1305;
-use hpke::kdf::HkdfSha256;
-use hpke::kem::X25519HkdfSha256;
-use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
-use zeroize::Zeroizing;
-
-type GlassKem = X25519HkdfSha256;
-const GLASS_INFO: &[u8] = b"veil glass_link v1";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LinkError {
@@ -39,12 +31,11 @@ impl std::fmt::Debug for AccountRef {
     }
 }
 
-/// The online link keys. The private break-glass key is not here: the
-/// online service can seal to it but never open.
+/// The online link keys (`k_ref`, `k_ops`). The break-glass key is not
+/// here, nor anywhere on the online host.
 pub struct LinkKeys {
     k_ref: hmac::Key,
     k_ops: LessSafeKey,
-    glass_public: <GlassKem as hpke::Kem>::PublicKey,
     rng: SystemRandom,
 }
 
@@ -55,17 +46,14 @@ impl std::fmt::Debug for LinkKeys {
 }
 
 impl LinkKeys {
-    pub fn new(k_ref: &[u8], k_ops: &[u8], glass_public: &[u8]) -> Result<Self, LinkError> {
+    pub fn new(k_ref: &[u8], k_ops: &[u8]) -> Result<Self, LinkError> {
         if k_ref.len() != 32 {
             return Err(LinkError::BadKey);
         }
         let k_ops = UnboundKey::new(&AES_256_GCM, k_ops).map_err(|_| LinkError::BadKey)?;
-        let glass_public = <GlassKem as hpke::Kem>::PublicKey::from_bytes(glass_public)
-            .map_err(|_| LinkError::BadKey)?;
         Ok(Self {
             k_ref: hmac::Key::new(hmac::HMAC_SHA256, k_ref),
             k_ops: LessSafeKey::new(k_ops),
-            glass_public,
             rng: SystemRandom::new(),
         })
     }
@@ -152,71 +140,19 @@ impl LinkKeys {
         let bytes: [u8; 32] = plain.try_into().map_err(|_| LinkError::Open)?;
         Ok(AccountRef(bytes))
     }
-
-    /// `glass_link`: `enc || ciphertext`, openable only with the break-glass key.
-    pub fn seal_glass_link(
-        &self,
-        account: &str,
-        account_ref: &AccountRef,
-    ) -> Result<Vec<u8>, LinkError> {
-        let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, GlassKem>(
-            &OpModeS::Base,
-            &self.glass_public,
-            GLASS_INFO,
-            account.as_bytes(),
-            &account_ref.0,
-        )
-        .map_err(|_| LinkError::Seal)?;
-        let mut out = enc.to_bytes().to_vec();
-        out.extend_from_slice(&ct);
-        Ok(out)
-    }
-}
-
-/// A fresh break-glass key pair: (private, public), raw X25519 bytes.
-pub fn generate_glass_keypair() -> (Zeroizing<Vec<u8>>, Vec<u8>) {
-    let (sk, pk) = GlassKem::gen_keypair();
-    (Zeroizing::new(sk.to_bytes().to_vec()), pk.to_bytes().to_vec())
-}
-
-/// Opens a `glass_link` with the break-glass private key (a reveal only).
-pub fn open_glass_link(
-    private_key: &[u8],
-    account_ref: &AccountRef,
-    sealed: &[u8],
-) -> Result<Zeroizing<String>, LinkError> {
-    const ENC_LEN: usize = 32;
-    if sealed.len() < ENC_LEN {
-        return Err(LinkError::Open);
-    }
-    let sk = <GlassKem as hpke::Kem>::PrivateKey::from_bytes(private_key)
-        .map_err(|_| LinkError::BadKey)?;
-    let (enc, ct) = sealed.split_at(ENC_LEN);
-    let enc = <GlassKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| LinkError::Open)?;
-    let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, GlassKem>(
-        &OpModeR::Base,
-        &sk,
-        &enc,
-        GLASS_INFO,
-        ct,
-        &account_ref.0,
-    )
-    .map_err(|_| LinkError::Open)?;
-    String::from_utf8(plain).map(Zeroizing::new).map_err(|_| LinkError::Open)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn keys() -> (LinkKeys, Zeroizing<Vec<u8>>) {
-        let (sk, pk) = generate_glass_keypair();
-        (LinkKeys::new(&[7u8; 32], &[9u8; 32], &pk).unwrap(), sk)
+    fn keys() -> LinkKeys {
+        LinkKeys::new(&[7u8; 32], &[9u8; 32]).unwrap()
     }
 
     #[test]
     fn ops_link_is_bound_to_its_pseudonym() {
-        let (keys, _) = keys();
+        let keys = keys();
         let account = keys.account_ref("alice");
         let sealed = keys.seal_ops_link("p1", &account).unwrap();
         assert_eq!(keys.open_ops_link("p1", &sealed).unwrap(), account);
@@ -225,22 +161,9 @@ mod tests {
     }
 
     #[test]
-    fn glass_link_opens_only_with_the_private_key_and_right_ref() {
-        let (keys, sk) = keys();
-        let account = keys.account_ref("alice@example.com");
-        let sealed = keys.seal_glass_link("alice@example.com", &account).unwrap();
-        assert_eq!(open_glass_link(&sk, &account, &sealed).unwrap().as_str(), "alice@example.com");
-        let other = keys.account_ref("bob");
-        assert_eq!(open_glass_link(&sk, &other, &sealed), Err(LinkError::Open));
-        let (wrong, _) = generate_glass_keypair();
-        assert_eq!(open_glass_link(&wrong, &account, &sealed), Err(LinkError::Open));
-    }
-
-    #[test]
     fn account_refs_are_keyed() {
-        let (keys, _) = keys();
-        let (_, pk) = generate_glass_keypair();
-        let other = LinkKeys::new(&[8u8; 32], &[9u8; 32], &pk).unwrap();
+        let keys = keys();
+        let other = LinkKeys::new(&[8u8; 32], &[9u8; 32]).unwrap();
         assert_ne!(keys.account_ref("alice"), other.account_ref("alice"));
         assert_eq!(keys.account_ref("alice"), keys.account_ref("alice"));
         assert_ne!(keys.keyed_tag("email", "alice"), keys.account_ref("alice").0);

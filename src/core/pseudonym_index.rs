@@ -152,8 +152,7 @@ mod tests {
     use ring::rand::SystemRandom;
 
     fn keys() -> LinkKeys {
-        let (_, public) = super::super::linkage::generate_glass_keypair();
-        LinkKeys::new(&[1; 32], &[2; 32], &public).expect("keys")
+        LinkKeys::new(&[1; 32], &[2; 32]).expect("keys")
     }
 
     fn entry(not_after: i64) -> IndexEntry {

@@ -6,6 +6,7 @@
 
 pub mod claims;
 pub mod disclosure;
+pub mod glass_link;
 pub mod jws;
 pub mod keys;
 pub mod linked_x509;

@@ -62,8 +62,10 @@ pub struct Config {
     /// Longest pseudonym validity a backend may request.
     pub max_validity_days: u32,
     pub log_format: LogFormat,
-    /// The break-glass private key (file custody), read only at a reveal.
-    /// Unset: `<keys_dir>/break-glass.key`, the dev setup veild warns about.
+    /// Where a break-glass private key would sit on this host; veild never
+    /// reads it (reveals open on the requester's machine), production mode
+    /// refuses to start while it exists. Unset: `<keys_dir>/break-glass.key`,
+    /// where the dev setup leaves it.
     pub break_glass_key_file: Option<PathBuf>,
     /// How often the audit log's head is signed and stored; 0 turns it off.
     pub audit_checkpoint_secs: u64,
@@ -313,7 +315,8 @@ impl Config {
         self.tls_cert_file.is_some() && self.tls_key_file.is_some()
     }
 
-    /// Where a reveal reads the break-glass private key.
+    /// Where a break-glass private key would sit on this host: production
+    /// refuses to start while one is there (reveals happen off the server).
     pub fn break_glass_key_path(&self) -> PathBuf {
         self.break_glass_key_file
             .clone()

@@ -14,19 +14,27 @@ use zeroize::Zeroizing;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::linkage::{LinkKeys, generate_glass_keypair};
+use crate::core::linkage::LinkKeys;
+use crate::formats::glass_link::GlassSealer;
 use crate::formats::keys::public_key::P256PublicKey;
 use crate::formats::keys::signer::Es256Signer;
+use crate::formats::threshold::KemSecretKey;
 use crate::formats::x509::PseudonymCa;
 
 const CA_KEY: &str = "ca.key.pem";
 const CA_CERT: &str = "ca.cert.pem";
 const K_REF: &str = "k_ref.key";
 const K_OPS: &str = "k_ops.key";
-const GLASS_PUBLIC: &str = "break-glass.pub";
-/// The break-glass private key. Written beside the others only for simple
-/// deployments; production moves it away (see the break-glass issue).
+/// The break-glass recipient public key: 65 bytes SEC1 P-256 (32 bytes
+/// X25519 in key directories made before P-256; new links are then sealed
+/// in the old suite until the key ceremony installs a P-256 key).
+pub const GLASS_PUBLIC: &str = "break-glass.pub";
+/// The break-glass private key. Written beside the others only by the dev
+/// setup; veil never reads it, and production refuses to start beside it.
 pub const GLASS_PRIVATE: &str = "break-glass.key";
+/// veil's own DHKEM(P-256) sender key: links sealed in HPKE Auth mode with
+/// it are the only ones a reveal accepts.
+const GLASS_SENDER: &str = "glass-sender.key";
 const SD_JWT_KEY: &str = "sd-jwt.key.der";
 const SD_CWT_KEY: &str = "sd-cwt.key.der";
 const AUDIT_KEY: &str = "audit.key.der";
@@ -148,6 +156,8 @@ pub enum KeyDirError {
 pub struct KeySet {
     pub ca: PseudonymCa,
     pub link: LinkKeys,
+    /// Seals `glass_link`s; cannot open them.
+    pub glass: GlassSealer,
     pub sd_jwt: Es256Signer,
     pub sd_cwt: Es256Signer,
     pub audit: Es256Signer,
@@ -212,12 +222,18 @@ impl KeyDirectory {
         let mut k_ops = Zeroizing::new([0u8; 32]);
         rng.fill(k_ref.as_mut()).map_err(|_| self.invalid(K_REF, "no randomness".into()))?;
         rng.fill(k_ops.as_mut()).map_err(|_| self.invalid(K_OPS, "no randomness".into()))?;
-        let (glass_private, glass_public) = generate_glass_keypair();
+        let no_key = |file: &str| self.invalid(file, "no randomness".into());
+        let glass_private = KemSecretKey::generate().map_err(|_| no_key(GLASS_PRIVATE))?;
+        let glass_public = glass_private.public_key().to_bytes();
 
         self.write(K_REF, Base64::encode_string(k_ref.as_ref()).as_bytes())?;
         self.write(K_OPS, Base64::encode_string(k_ops.as_ref()).as_bytes())?;
         self.write(GLASS_PUBLIC, Base64::encode_string(&glass_public).as_bytes())?;
-        self.write(GLASS_PRIVATE, Base64::encode_string(&glass_private).as_bytes())?;
+        self.write(
+            GLASS_PRIVATE,
+            Base64::encode_string(glass_private.to_bytes().as_slice()).as_bytes(),
+        )?;
+        self.generate_glass_sender()?;
         for file in [SD_JWT_KEY, SD_CWT_KEY, AUDIT_KEY] {
             let (_, der) =
                 Es256Signer::generate("new").map_err(|e| self.invalid(file, e.to_string()))?;
@@ -229,18 +245,30 @@ impl KeyDirectory {
         Ok(())
     }
 
+    fn generate_glass_sender(&self) -> Result<(), KeyDirError> {
+        let sender = KemSecretKey::generate()
+            .map_err(|_| self.invalid(GLASS_SENDER, "no randomness".into()))?;
+        self.write(GLASS_SENDER, Base64::encode_string(sender.to_bytes().as_slice()).as_bytes())
+    }
+
     /// Loads and parses every key the online service needs.
     pub fn load(&self) -> Result<KeySet, KeyDirError> {
         let manifest = self.manifest()?;
         let ca = self.ca(manifest.current(KeyKind::Ca))?;
         let k_ref = self.read_b64(K_REF)?;
         let k_ops = self.read_b64(K_OPS)?;
-        let glass_public = self.read_b64(GLASS_PUBLIC)?;
-        let link = LinkKeys::new(&k_ref, &k_ops, &glass_public)
-            .map_err(|e| self.invalid(K_OPS, e.to_string()))?;
+        let link = LinkKeys::new(&k_ref, &k_ops).map_err(|e| self.invalid(K_OPS, e.to_string()))?;
+        if !self.path(GLASS_SENDER).exists() {
+            // Key directories made before authenticated links get theirs now:
+            // it only signs new links, and changes nothing already stored.
+            self.generate_glass_sender()?;
+        }
+        let glass = GlassSealer::new(&self.read_b64(GLASS_PUBLIC)?, &self.read_b64(GLASS_SENDER)?)
+            .map_err(|e| self.invalid(GLASS_PUBLIC, e.to_string()))?;
         Ok(KeySet {
             ca,
             link,
+            glass,
             sd_jwt: self.signer(&KeyKind::SdJwt.key_file(manifest.current(KeyKind::SdJwt)))?,
             sd_cwt: self.signer(&KeyKind::SdCwt.key_file(manifest.current(KeyKind::SdCwt)))?,
             audit: self.signer(&KeyKind::Audit.key_file(manifest.current(KeyKind::Audit)))?,
@@ -431,7 +459,7 @@ mod tests {
         keys.generate("example.com").unwrap();
         let set = keys.load().unwrap();
         assert_ne!(set.sd_jwt.kid(), set.sd_cwt.kid());
-        for file in [CA_KEY, K_REF, K_OPS, GLASS_PRIVATE, SD_JWT_KEY] {
+        for file in [CA_KEY, K_REF, K_OPS, GLASS_PRIVATE, GLASS_SENDER, SD_JWT_KEY] {
             let mode = fs::metadata(keys.path(file)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }

@@ -12,6 +12,7 @@ use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::{IndexEntry, PseudonymIndex};
 use crate::core::status::PseudonymStatus;
+use crate::formats::glass_link::GlassError;
 use crate::formats::keys::public_key::{Jwk, KeyError, P256PublicKey};
 use crate::formats::{mls, x509};
 use crate::services::abuse::gate::{self, Act, Refusal};
@@ -81,6 +82,12 @@ impl From<StoreError> for MintError {
 
 impl From<LinkError> for MintError {
     fn from(error: LinkError) -> Self {
+        MintError::Internal(error.to_string())
+    }
+}
+
+impl From<GlassError> for MintError {
+    fn from(error: GlassError) -> Self {
         MintError::Internal(error.to_string())
     }
 }
@@ -191,10 +198,13 @@ impl Minter {
         now: i64,
     ) -> Result<(), MintError> {
         let link = &self.keys.link;
-        // HPKE costs several signatures: seal only when the account is new.
+        let glass_sealer = &self.keys.glass;
+        let seal_glass = || glass_sealer.seal(&request.account, &account_ref.0);
+        // HPKE costs a few scalar multiplications: seal only when the
+        // account is new (or its link outdated, see below).
         let mut glass = match new_account {
             false => None,
-            true => Some(link.seal_glass_link(&request.account, account_ref)?),
+            true => Some(seal_glass()?),
         };
         let amount = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let charges =
@@ -210,6 +220,7 @@ impl Minter {
             let account = NewAccount {
                 account_ref,
                 glass_link: glass.as_deref(),
+                glass_suite: i64::from(glass_sealer.suite().code()),
                 created_hour: coarsen_to_hour(now),
                 relations: relation_tags,
             };
@@ -246,8 +257,8 @@ impl Minter {
             match self.store.mint_account_side(&mint, append).await {
                 Ok(()) => return Ok(()),
                 // The account is new after all (e.g. just deleted): seal its link.
-                Err(StoreError::AccountMissing) if glass.is_none() => {
-                    glass = Some(link.seal_glass_link(&request.account, account_ref)?);
+                Err(StoreError::AccountMissing | StoreError::GlassOutdated) if glass.is_none() => {
+                    glass = Some(seal_glass()?);
                 }
                 // The index may still count pseudonyms revoked one by one,
                 // or never stored: check them once, then try again.

@@ -9,8 +9,11 @@ use crate::core::linkage::AccountRef;
 #[derive(Debug, Clone)]
 pub struct NewAccount<'a> {
     pub account_ref: &'a AccountRef,
-    /// Present when the caller sealed one (first sight of the account).
+    /// Present when the caller sealed one (first sight of the account, or
+    /// a link in an older suite to replace).
     pub glass_link: Option<&'a [u8]>,
+    /// The suite the caller seals in now (`formats::glass_link::GlassSuite`).
+    pub glass_suite: i64,
     pub created_hour: i64,
     /// Keyed tags of relation keys to attach (see `abuse::relations`).
     pub relations: &'a [[u8; 32]],
@@ -80,11 +83,12 @@ impl Store {
             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         }
         let inserted = sqlx::query(
-            "INSERT INTO accounts (account_ref, glass_link, status, created_hour) VALUES ($1, $2, 'active', $3) \
-             ON CONFLICT (account_ref) DO NOTHING",
+            "INSERT INTO accounts (account_ref, glass_link, glass_suite, status, created_hour) \
+             VALUES ($1, $2, $3, 'active', $4) ON CONFLICT (account_ref) DO NOTHING",
         )
         .bind(account_ref)
         .bind(account.glass_link)
+        .bind(account.glass_suite)
         .bind(account.created_hour)
         .execute(&mut *tx)
         .await?;
@@ -108,14 +112,29 @@ impl Store {
         // The row lock, and the state and index as the last committed
         // writer left them: a remedy that committed after the caller's
         // standing check is seen here, so no pseudonym is minted past it.
-        let locked: Option<StateAndIndex> = sqlx::query_as(
+        let locked: Option<LockedAccount> = sqlx::query_as(
             "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1 \
-             RETURNING status, status_until, pseudonym_index",
+             RETURNING status, status_until, pseudonym_index, glass_suite",
         )
         .bind(account_ref)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(locked) = locked else { return Err(StoreError::AccountMissing) };
+        let Some(LockedAccount { row: locked, glass_suite }) = locked else {
+            return Err(StoreError::AccountMissing);
+        };
+        if glass_suite < account.glass_suite {
+            // Sealed before the current suite: the caller holds the account
+            // id now, so the link is re-sealed (authenticated, P-256) here.
+            let Some(link) = account.glass_link else { return Err(StoreError::GlassOutdated) };
+            sqlx::query(
+                "UPDATE accounts SET glass_link = $1, glass_suite = $2 WHERE account_ref = $3",
+            )
+            .bind(link)
+            .bind(account.glass_suite)
+            .bind(account_ref)
+            .execute(&mut *tx)
+            .await?;
+        }
         if !locked.state.status.effective(locked.state.status_until, mint.charges.now).may_act() {
             return Err(StoreError::Restricted);
         }
@@ -215,6 +234,13 @@ struct StateAndIndex {
     #[sqlx(flatten)]
     state: StateRow,
     pseudonym_index: Option<Vec<u8>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LockedAccount {
+    #[sqlx(flatten)]
+    row: StateAndIndex,
+    glass_suite: i64,
 }
 
 /// The stored status column and when it ends.

@@ -21,6 +21,8 @@ pub struct NewBreakGlass<'a> {
     pub approvals_required: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The requester's one-time reveal key, for custodians' partials.
+    pub reveal_key: Option<&'a [u8]>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,6 +42,9 @@ pub struct BreakGlassRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub revealed_at: Option<i64>,
+    pub reveal_key: Option<Vec<u8>>,
+    /// Custodians' partial decryptions submitted so far.
+    pub partials: i64,
 }
 
 macro_rules! select_requests {
@@ -47,7 +52,9 @@ macro_rules! select_requests {
         concat!(
             "SELECT id, pseudonym, reason_code, case_id, justification, requester, \
              requester_operator, status, approvals_required, created_at, expires_at, revealed_at, \
-             (SELECT COUNT(*) FROM break_glass_approvals a WHERE a.request_id = r.id) AS approvals \
+             reveal_key, \
+             (SELECT COUNT(*) FROM break_glass_approvals a WHERE a.request_id = r.id) AS approvals, \
+             (SELECT COUNT(*) FROM break_glass_partials p WHERE p.request_id = r.id) AS partials \
              FROM break_glass_requests r ",
             $rest
         )
@@ -88,9 +95,26 @@ pub struct RevealRecord {
     pub audit_seq: Option<i64>,
 }
 
-/// Shares are needed for one reveal only: gone once it happened or was denied.
-async fn delete_shares(tx: &mut Transaction<'static, Any>, id: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM break_glass_shares WHERE request_id = $1")
+/// The outcome of a custodian's partial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartialOutcome {
+    Recorded,
+    /// This custodian's partial is already there.
+    Duplicate,
+    /// The request is not approved, or its window has closed.
+    NotApproved,
+}
+
+/// A custodian's partial as stored: sealed to the requester's reveal key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SealedPartial {
+    pub custodian: i64,
+    pub sealed: Vec<u8>,
+}
+
+/// Partials serve one reveal only: gone once it happened or was denied.
+async fn delete_partials(tx: &mut Transaction<'static, Any>, id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM break_glass_partials WHERE request_id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await?;
@@ -106,8 +130,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO break_glass_requests (id, pseudonym, reason_code, case_id, justification, \
-             requester, requester_operator, status, approvals_required, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10)",
+             requester, requester_operator, status, approvals_required, created_at, expires_at, \
+             reveal_key) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11)",
         )
         .bind(request.id)
         .bind(request.pseudonym)
@@ -119,11 +143,12 @@ impl Store {
         .bind(request.approvals_required)
         .bind(request.created_at)
         .bind(request.expires_at)
+        .bind(request.reveal_key)
         .execute(&mut *tx)
         .await?;
-        // Shares of requests that lapsed unrevealed are of no more use.
+        // Partials of requests that lapsed unrevealed are of no more use.
         sqlx::query(
-            "DELETE FROM break_glass_shares WHERE request_id IN (SELECT id FROM break_glass_requests \
+            "DELETE FROM break_glass_partials WHERE request_id IN (SELECT id FROM break_glass_requests \
              WHERE expires_at <= $1 AND status IN ('pending', 'approved'))",
         )
         .bind(request.created_at)
@@ -180,14 +205,12 @@ impl Store {
     /// Records `approver`'s approval (a client of `operator`) of a pending
     /// request; an operator counts once whichever client it uses. The last
     /// one needed opens the reveal window `[now, now + window)`.
-    /// `share`: a custodian's share (sealed by the caller), kept until the reveal.
     pub async fn approve_break_glass(
         &self,
         id: &str,
         approver: &str,
         operator: &str,
         window: i64,
-        share: Option<&[u8]>,
         audit_event: &dyn AuditLink,
     ) -> Result<Approval, StoreError> {
         let now = audit_event.at();
@@ -227,16 +250,6 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if let Some(share) = share {
-            sqlx::query(
-                "INSERT INTO break_glass_shares (request_id, approver, sealed) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(approver)
-            .bind(share)
-            .execute(&mut *tx)
-            .await?;
-        }
         let complete = sqlx::query(
             "UPDATE break_glass_requests SET status = 'approved', decided_at = $1, expires_at = $2 \
              WHERE id = $3 AND approvals_required <= \
@@ -272,44 +285,78 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        delete_shares(&mut tx, id).await?;
+        delete_partials(&mut tx, id).await?;
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// The sealed custodian shares submitted for a request.
-    pub async fn break_glass_shares(&self, id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT sealed FROM break_glass_shares WHERE request_id = $1")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?)
+    /// Records custodian `custodian`'s partial for an approved request,
+    /// sealed to the requester's reveal key, with its audit entry.
+    pub async fn add_break_glass_partial(
+        &self,
+        id: &str,
+        custodian: u8,
+        submitted_by: &str,
+        sealed: &[u8],
+        audit_event: &dyn AuditLink,
+    ) -> Result<PartialOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Locks the request row: a partial and the reveal do not interleave.
+        let approved = sqlx::query(
+            "UPDATE break_glass_requests SET status = status \
+             WHERE id = $1 AND status = 'approved' AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(audit_event.at())
+        .execute(&mut *tx)
+        .await?;
+        if approved.rows_affected() != 1 {
+            return Ok(PartialOutcome::NotApproved);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO break_glass_partials (request_id, custodian, submitted_by, sealed) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (request_id, custodian) DO NOTHING",
+        )
+        .bind(id)
+        .bind(i64::from(custodian))
+        .bind(submitted_by)
+        .bind(sealed)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            return Ok(PartialOutcome::Duplicate);
+        }
+        audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(PartialOutcome::Recorded)
     }
 
-    /// The `glass_link` of an account: `None` when the row or the link is
-    /// gone (a deletion remedy).
+    /// The `glass_link` of an account and the suite code it was sealed
+    /// in: `None` when the row or the link is gone (a deletion remedy).
     pub async fn glass_link(
         &self,
         account_ref: &AccountRef,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let link: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT glass_link FROM accounts WHERE account_ref = $1")
+    ) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
+        let link: Option<(Option<Vec<u8>>, i64)> =
+            sqlx::query_as("SELECT glass_link, glass_suite FROM accounts WHERE account_ref = $1")
                 .bind(account_ref.0.as_slice())
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(link.flatten())
+        Ok(link.and_then(|(link, suite)| link.map(|l| (l, suite))))
     }
 
     /// Marks an approved request revealed, by its requester, inside its
-    /// window; false when any of that no longer holds (so a reveal happens
-    /// once). The audit entry carries the sealed account.
+    /// window, and hands back the custodians' sealed partials (deleted in
+    /// the same transaction); `None` when any of that no longer holds (so a
+    /// link is released once). The audit entry carries the sealed link.
     pub async fn complete_reveal(
         &self,
         id: &str,
         reveal_tag: &[u8; 32],
         embargo_until: Option<i64>,
         audit_event: &dyn AuditLink,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<SealedPartial>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE break_glass_requests SET status = 'revealed', revealed_at = $1, \
@@ -324,12 +371,19 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
         }
-        delete_shares(&mut tx, id).await?;
+        let partials: Vec<SealedPartial> = sqlx::query_as(
+            "SELECT custodian, sealed FROM break_glass_partials WHERE request_id = $1 \
+             ORDER BY custodian",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        delete_partials(&mut tx, id).await?;
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(partials))
     }
 
     /// Reveals about the account with this tag whose embargo has ended by `now`.

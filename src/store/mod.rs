@@ -19,7 +19,10 @@ mod upgrade;
 
 pub use accounts::{AccountSideMint, AccountView, IndexChange, NewAccount};
 pub use audit::{AuditLink, AuditRow, StoredAuditEntry, StoredCheckpoint};
-pub use breakglass::{Approval, BreakGlassRow, NewBreakGlass, RequestFilter, RevealRecord};
+pub use breakglass::{
+    Approval, BreakGlassRow, NewBreakGlass, PartialOutcome, RequestFilter, RevealRecord,
+    SealedPartial,
+};
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use operators::{NewOperator, OperatorRow};
@@ -49,6 +52,10 @@ pub enum StoreError {
     /// An account row was needed but absent (the caller may retry with it).
     #[error("account row missing")]
     AccountMissing,
+    /// The account's `glass_link` is sealed in an older suite than the
+    /// caller's: retry with a freshly sealed one, which replaces it.
+    #[error("the account's break-glass link is sealed in an older suite")]
+    GlassOutdated,
     /// The account is muted or suspended: it may not act (read under the
     /// row lock, so a remedy that just committed counts).
     #[error("account restricted")]

@@ -686,8 +686,13 @@ async fn a_mint_racing_a_remedy_is_refused_under_the_row_lock(app: TestApp) {
 
     let account_ref = app.state.keys.link.account_ref("racer");
     let charges = Charges { now: app.state.clock.now(), ..Default::default() };
-    let account =
-        NewAccount { account_ref: &account_ref, glass_link: None, created_hour: 0, relations: &[] };
+    let account = NewAccount {
+        account_ref: &account_ref,
+        glass_link: None,
+        glass_suite: 2,
+        created_hour: 0,
+        relations: &[],
+    };
     let late = AccountSideMint {
         account,
         charges: &charges,

@@ -1,25 +1,29 @@
-//! Break-glass (issue 5): two-person approval, one reveal within its
-//! window, refusals (audited), deleted accounts, transparency after the
-//! embargo, and the account id nowhere but the reveal response and,
-//! sealed, its audit entry.
+//! Break-glass (issues 5 and 12): two-operator approval, one release of
+//! the sealed link within its window, refusals (audited), deleted
+//! accounts, transparency after the embargo, custodians' partials relayed
+//! sealed, and the account id in no response, table or log: only the
+//! requester opens the released link, with keys the server never holds.
 
 use std::sync::Arc;
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 use veil::core::clock::{ManualClock, rfc3339};
-use veil::core::linkage::open_glass_link;
+use veil::formats::glass_link::{
+    self, GlassError, GlassSealer, GlassSuite, SealedLink, open_partial, seal_partial,
+};
+use veil::formats::threshold::{self, Encapsulated, KemPublicKey, KemSecretKey, ThresholdError};
 use veil::services::audit::InclusionProof;
 use veil::services::audit::chain::{AuditEntry, GENESIS, leaf_hashes, verify_entries};
 use veil::services::audit::merkle;
 use veil::services::audit::note::TreeHead;
 use veil::services::audit::verify::decode_proof;
-use veil::services::breakglass::custody::{read_key_file, seal_key};
-use veil::services::breakglass::shares;
+use veil::services::breakglass::custody::read_key_file;
+use veil::services::breakglass::shares::{self, CustodianRecord};
 use zeroize::Zeroizing;
 
 use crate::support::mls::MlsClient;
-use crate::support::{Db, TestApp, assert_problem, served_audit_entries};
+use crate::support::{Db, TestApp, assert_problem, released_link, served_audit_entries};
 
 const ACCOUNT: &str = "alice.breakglass@example.org";
 
@@ -50,6 +54,17 @@ async fn audit_log(app: &TestApp) -> Vec<AuditEntry> {
     let (status, body) = app.get("/v1/admin/audit?limit=1000", Some(&app.admin_token)).await;
     assert_eq!(status, 200, "{body}");
     served_audit_entries(&body["entries"])
+}
+
+/// The dev break-glass key, read where the first start left it (off the
+/// server's path in production; the server never reads it).
+fn dev_glass_key(app: &TestApp) -> Zeroizing<Vec<u8>> {
+    read_key_file(&app.dir.path().join("keys/break-glass.key"), None).unwrap()
+}
+
+/// What the requester's machine does with a reveal response in file custody.
+fn open_released(app: &TestApp, body: &Value) -> Result<String, GlassError> {
+    glass_link::open_with_key(&dev_glass_key(app), &released_link(body)).map(|a| a.to_string())
 }
 
 async fn rows(app: &TestApp, table: &str) -> usize {
@@ -92,7 +107,9 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
 
     let (status, revealed) = step(&app, &app.admin_token, &id, "reveal").await;
     assert_eq!(status, 200, "{revealed}");
-    assert_eq!(revealed["account"], ACCOUNT);
+    assert_eq!(revealed["suite"], "p256-auth");
+    assert_eq!(open_released(&app, &revealed).unwrap(), ACCOUNT);
+    responses.push(revealed);
     let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
     assert_problem(status, &body, 409, "already-revealed");
 
@@ -112,10 +129,14 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
     assert!(verify_entries((0, GENESIS), &entries, |_| {}).is_ok());
     let reveal = entries.iter().find(|e| e.action == "break_glass.reveal").unwrap();
     assert_eq!((reveal.target.as_str(), reveal.case_id.as_deref()), (id.as_str(), Some("case-42")));
-    let private_key = read_key_file(&app.dir.path().join("keys/break-glass.key"), None).unwrap();
-    let sealed = Base64::decode_vec(reveal.sealed.as_ref().unwrap()).unwrap();
-    let account_ref = app.state.keys.link.account_ref(ACCOUNT);
-    assert_eq!(open_glass_link(&private_key, &account_ref, &sealed).unwrap().as_str(), ACCOUNT);
+    let logged = SealedLink {
+        suite: GlassSuite::P256Auth,
+        sealed: Base64::decode_vec(reveal.sealed.as_ref().unwrap()).unwrap(),
+        aad: app.state.keys.link.account_ref(ACCOUNT).0.to_vec(),
+        sender: Some(app.state.keys.glass.sender_public()),
+    };
+    let opened = glass_link::open_with_key(&dev_glass_key(&app), &logged).unwrap();
+    assert_eq!(opened.as_str(), ACCOUNT);
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert!(actions.contains(&"break_glass.request") && actions.contains(&"break_glass.approve"));
     assert!(actions.contains(&"break_glass.refused"), "refusals of admins are audited");
@@ -234,64 +255,157 @@ async fn deleted_account_cannot_be_revealed((app, _clock): (TestApp, Arc<ManualC
     assert_problem(status, &body, 410, "account-deleted");
 }
 
-async fn sealed_key_file_needs_its_passphrase((app, _clock): (TestApp, Arc<ManualClock>)) {
-    let key_file = app.dir.path().join("keys/break-glass.key");
-    let raw = read_key_file(&key_file, None).unwrap();
-    std::fs::write(&key_file, seal_key(&raw, "custodian passphrase").unwrap()).unwrap();
+/// The server releases the link without any break-glass key on its host,
+/// and a link it did not write (sealed in the database by someone holding
+/// only public keys) does not open: the reveal cannot be made to name an
+/// innocent account.
+async fn released_link_needs_no_key_on_the_host_and_forgeries_do_not_open(
+    (app, _clock): (TestApp, Arc<ManualClock>),
+) {
+    let key = dev_glass_key(&app);
+    std::fs::remove_file(app.dir.path().join("keys/break-glass.key")).unwrap();
     let (_, id) = approved_request(&app).await;
-    let path = format!("/v1/admin/break-glass/{id}/reveal");
-    let (status, body) = app.post(&path, &app.admin_token, &json!({})).await;
-    assert_problem(status, &body, 422, "passphrase-required");
-    let wrong = json!({"passphrase": "guess"});
-    let (status, body) = app.post(&path, &app.admin_token, &wrong).await;
-    assert_problem(status, &body, 403, "wrong-passphrase");
-    let right = json!({"passphrase": "custodian passphrase"});
-    let (status, body) = app.post(&path, &app.admin_token, &right).await;
-    assert_eq!((status, body["account"].as_str()), (200, Some(ACCOUNT)), "{body}");
+    let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(glass_link::open_with_key(&key, &released_link(&body)).unwrap().as_str(), ACCOUNT);
+
+    // A database writer re-seals the link to name someone else: with the
+    // public recipient key and a sender key of its own (Auth mode), and as
+    // a Base-mode link with no sender at all.
+    let recipient = KemSecretKey::from_bytes(&key).unwrap().public_key();
+    let own_sender = KemSecretKey::generate().unwrap();
+    let forger = GlassSealer::new(&recipient.to_bytes(), own_sender.to_bytes().as_slice()).unwrap();
+    let account_ref = app.state.keys.link.account_ref(ACCOUNT);
+    let forged = forger.seal("innocent@example.org", &account_ref.0).unwrap();
+    let (enc, ct) = threshold::seal_base(
+        &recipient,
+        glass_link::GLASS_INFO,
+        &account_ref.0,
+        b"innocent@example.org",
+    )
+    .unwrap();
+    let mut base = enc.to_bytes().to_vec();
+    base.extend_from_slice(&ct);
+    for forged in [forged, base] {
+        let pool = app.raw_pool().await;
+        sqlx::query("UPDATE accounts SET glass_link = $1 WHERE account_ref = $2")
+            .bind(forged)
+            .bind(account_ref.0.to_vec())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let (_, id) = approved_request(&app).await;
+        let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            glass_link::open_with_key(&key, &released_link(&body)).map(|a| a.to_string()),
+            Err(GlassError::Open),
+            "a forged link must not open"
+        );
+    }
 }
 
-async fn custodian_shares_with_approvals((app, clock): (TestApp, Arc<ManualClock>)) {
-    // The key leaves the key directory as three shares, two needed.
-    let key_file = app.dir.path().join("keys/break-glass.key");
-    let raw = read_key_file(&key_file, None).unwrap();
+/// Custodian custody: each custodian computes a partial decryption with
+/// its share and seals it to the requester's reveal key; the server relays
+/// what it cannot read, `k` partials open the link, `k − 1` do not, and a
+/// forged partial is named. No share, passphrase or partial in the clear
+/// reaches the database.
+async fn custodian_partials_open_the_link((app, clock): (TestApp, Arc<ManualClock>)) {
+    // The ceremony: the dev key cut into three shares, two needed.
+    let key = KemSecretKey::from_bytes(&dev_glass_key(&app)).unwrap();
+    std::fs::remove_file(app.dir.path().join("keys/break-glass.key")).unwrap();
     let words: Vec<Zeroizing<String>> =
-        (0..3).map(|i| Zeroizing::new(format!("custodian {i}"))).collect();
-    let files = shares::split(&raw, 2, &words).unwrap();
-    std::fs::remove_file(&key_file).unwrap();
-    let share = |i: usize| json!({"share": files[i].open(&words[i]).unwrap()});
+        (0..3).map(|i| Zeroizing::new(format!("custodian words {i}"))).collect();
+    let ceremony = shares::split(&key, 2, &words).unwrap();
+    let record = CustodianRecord::parse(&ceremony.record.to_json().unwrap()).unwrap();
+    let custodians = record.custodians().unwrap();
+    let share = |i: usize| ceremony.shares[i].open(&words[i], &record).unwrap();
 
     let backend = app.token(&["backend"]).await;
     let ((_, second), (_, third)) =
         (app.second_operator("second").await, app.second_operator("third").await);
     let uri = pseudonym(&app, &backend).await;
-    let approve = |id: &str| format!("/v1/admin/break-glass/{id}/approve");
+    let reveal_key = KemSecretKey::generate().unwrap();
+    let body = json!({"pseudonym": uri, "case_id": "case-42", "justification": "court order 17",
+                      "reason_code": "legal-order",
+                      "reveal_key": Base64::encode_string(&reveal_key.public_key().to_bytes())});
+    let (status, created) = app.post("/v1/admin/break-glass", &app.admin_token, &body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["request_id"].as_str().unwrap().to_string();
+    let input_path = format!("/v1/admin/break-glass/{id}/partial-input");
+    let partials_path = format!("/v1/admin/break-glass/{id}/partials");
+    let (status, body) = app.get(&input_path, Some(&second)).await;
+    assert_problem(status, &body, 409, "not-approved");
+    assert_eq!(step(&app, &second, &id, "approve").await.0, 200);
+    assert_eq!(step(&app, &third, &id, "approve").await.0, 200);
 
-    // K-1 shares (one approver suffices for this reason code): refused,
-    // and the request is not used up.
-    let (_, short) = request(&app, &app.admin_token, &uri, "imminent-harm").await;
-    let short = short["request_id"].as_str().unwrap().to_string();
-    let (status, body) = app.post(&approve(&short), &second, &share(0)).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("approved")), "{body}");
-    let (status, body) = step(&app, &app.admin_token, &short, "reveal").await;
-    assert_problem(status, &body, 409, "not-enough-shares");
-
-    // K shares with two approvals: the reveal rebuilds the key for itself.
-    let (_, full) = request(&app, &app.admin_token, &uri, "legal-order").await;
-    let full = full["request_id"].as_str().unwrap().to_string();
-    assert_eq!(app.post(&approve(&full), &second, &share(0)).await.0, 200);
-    assert_eq!(app.post(&approve(&full), &third, &share(2)).await.0, 200);
-    let (status, body) = step(&app, &app.admin_token, &full, "reveal").await;
-    assert_eq!((status, body["account"].as_str()), (200, Some(ACCOUNT)), "{body}");
-    assert_eq!(rows(&app, "break_glass_shares").await, 1, "used shares are deleted");
-    clock.advance(2 * 3600);
-    request(&app, &app.admin_token, &uri, "imminent-harm").await;
-    assert_eq!(rows(&app, "break_glass_shares").await, 0, "so are those of lapsed requests");
+    // What each custodian's veilctl does.
+    let (status, input) = app.get(&input_path, Some(&third)).await;
+    assert_eq!(status, 200, "{input}");
+    let b = |field: &str| Base64::decode_vec(input[field].as_str().unwrap()).unwrap();
+    let enc = Encapsulated::from_bytes(&b("enc")).unwrap();
+    let sender = KemPublicKey::from_bytes(&b("sender_key")).unwrap();
+    assert_eq!(KemPublicKey::from_bytes(&b("reveal_key")).unwrap(), reveal_key.public_key());
+    let sealed_partial = |i: usize| {
+        let partial = threshold::partial(&share(i), &enc, &sender).unwrap();
+        Base64::encode_string(&seal_partial(&reveal_key.public_key(), &id, &partial).unwrap())
+    };
+    let send = |custodian: u8, sealed: String, token: String| {
+        let path = partials_path.clone();
+        let app = &app;
+        async move { app.post(&path, &token, &json!({"custodian": custodian, "sealed": sealed})).await }
+    };
+    let (status, body) = send(1, sealed_partial(0), second.clone()).await;
+    assert_eq!((status, body["partials"].as_i64()), (200, Some(1)), "{body}");
+    let (status, body) = send(1, sealed_partial(0), third.clone()).await;
+    assert_problem(status, &body, 409, "duplicate-partial");
+    let (status, body) = send(3, "bm90IGEgcGFydGlhbA==".into(), third.clone()).await;
+    assert_problem(status, &body, 422, "invalid-request");
+    let (status, body) = send(3, sealed_partial(2), third.clone()).await;
+    assert_eq!((status, body["partials"].as_i64()), (200, Some(2)), "{body}");
     let dump = app.state.store.dump_all_tables().await.unwrap();
     assert!(words.iter().all(|w| !dump.contains(w.as_str())), "no passphrase is stored");
+
+    let (status, released) = step(&app, &app.admin_token, &id, "reveal").await;
+    assert_eq!(status, 200, "{released}");
+    assert!(!released.to_string().contains(ACCOUNT));
+    let link = released_link(&released);
+    let opened: Vec<_> = released["partials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let index = threshold::CustodianIndex::new(p["custodian"].as_u64().unwrap() as u8);
+            let sealed = Base64::decode_vec(p["sealed"].as_str().unwrap()).unwrap();
+            open_partial(&reveal_key, &id, index.unwrap(), &sealed).unwrap()
+        })
+        .collect();
+    assert_eq!(opened.len(), 2);
+    let account = glass_link::open_with_partials(&opened, &custodians, &link).unwrap();
+    assert_eq!(account.as_str(), ACCOUNT);
+    assert_eq!(
+        glass_link::open_with_partials(&opened[..1], &custodians, &link).map(|a| a.to_string()),
+        Err(GlassError::Threshold(ThresholdError::NotEnough { have: 1, need: 2 })),
+        "k - 1 partials do not open"
+    );
+    // A partial made with the wrong share (custodian 2's, claimed as 3's)
+    // is named by the proof check.
+    let mut forged = threshold::partial(&share(1), &enc, &sender).unwrap();
+    forged.index = threshold::CustodianIndex::new(3).unwrap();
+    let result = glass_link::open_with_partials(&[opened[0], forged], &custodians, &link);
+    assert_eq!(
+        result.map(|a| a.to_string()),
+        Err(GlassError::Threshold(ThresholdError::BadPartial { index: 3 }))
+    );
+    assert_eq!(rows(&app, "break_glass_partials").await, 0, "relayed partials are deleted");
+    let (status, body) = send(2, sealed_partial(1), second.clone()).await;
+    assert_problem(status, &body, 409, "already-revealed");
+    clock.advance(1);
 }
 
-/// Approve and reveal take only optional fields, so a bare POST (no body,
-/// no content type) is `{}`; a body that is present but not JSON is not.
+/// Approve and reveal take no body: a bare POST (no body, no content
+/// type) works, as does `{}`.
 async fn bodiless_approve_and_reveal((app, _clock): (TestApp, Arc<ManualClock>)) {
     let backend = app.token(&["backend"]).await;
     let (_, second) = app.second_operator("second").await;
@@ -308,24 +422,17 @@ async fn bodiless_approve_and_reveal((app, _clock): (TestApp, Arc<ManualClock>))
     let response = bare(&app.admin_token, "reveal").await.unwrap();
     assert_eq!(response.status(), 200);
     let revealed: Value = response.json().await.unwrap();
-    assert_eq!(revealed["account"], ACCOUNT);
-
-    let path = format!("/v1/admin/break-glass/{id}/reveal");
-    let not_json = app.http.post(app.url(&path)).bearer_auth(&app.admin_token).body("share=1");
-    let response = not_json.send().await.unwrap();
-    assert_eq!(response.status(), 415);
-    let (status, body) = app.post_raw(&path, Some(&app.admin_token), b"{".to_vec()).await;
-    assert_problem(status, &body, 400, "malformed-json");
+    assert_eq!(open_released(&app, &revealed).unwrap(), ACCOUNT);
 }
 
 on_both_backends_with!(
     clocked;
     bodiless_approve_and_reveal,
-    custodian_shares_with_approvals,
+    custodian_partials_open_the_link,
     two_admins_reveal_once,
     expired_denied_and_bad_input,
     deleted_account_cannot_be_revealed,
-    sealed_key_file_needs_its_passphrase,
+    released_link_needs_no_key_on_the_host_and_forgeries_do_not_open,
     a_pending_request_is_listed_behind_many_newer_ones
 );
 

@@ -108,8 +108,9 @@ async fn a_missing_key_directory_over_a_used_database_stops_startup(app: TestApp
 
 on_both_backends!(production_mode_refuses_secrets_on_the_host);
 
-/// In production the online host must hold neither the unsealed
-/// break-glass key nor the bootstrap admin token; dev mode only warns.
+/// In production the online host must hold no break-glass private key
+/// (sealed or not), no custodian share and no bootstrap admin token; dev
+/// mode only warns.
 async fn production_mode_refuses_secrets_on_the_host(app: TestApp) {
     let mut config = app.state.config.clone();
     config.listen = "127.0.0.1:0".parse().unwrap();
@@ -126,7 +127,8 @@ async fn production_mode_refuses_secrets_on_the_host(app: TestApp) {
         assert!(error.contains(&path.display().to_string()), "{error}");
     }
 
-    // Sealed and moved away, token deleted: production starts.
+    // Sealed is not enough: the reveal happens off the host, so no
+    // break-glass private key belongs here in any form; nor does a share.
     let sealed = veil::services::breakglass::custody::seal_key(
         &veil::services::breakglass::custody::read_key_file(&key, None).unwrap(),
         "custodian words",
@@ -134,5 +136,19 @@ async fn production_mode_refuses_secrets_on_the_host(app: TestApp) {
     .unwrap();
     std::fs::write(&key, sealed).unwrap();
     std::fs::remove_file(&token).unwrap();
+    let share = config.keys_dir.join("custodian.json");
+    std::fs::write(&share, r#"{"format": "veil-break-glass-share-v2"}"#).unwrap();
+    let error = match veil::app::prepare(config.clone(), app.state.clock.clone()).await {
+        Ok(_) => panic!("production started with a sealed key and a share on the host"),
+        Err(error) => error.to_string(),
+    };
+    for path in [&key, &share] {
+        assert!(error.contains(&path.display().to_string()), "{error}");
+    }
+    assert!(!error.contains(&token.display().to_string()), "{error}");
+
+    // Both moved off the host: production starts.
+    std::fs::remove_file(&key).unwrap();
+    std::fs::remove_file(&share).unwrap();
     assert!(veil::app::prepare(config, app.state.clock.clone()).await.is_ok());
 }

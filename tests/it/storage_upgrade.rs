@@ -132,6 +132,63 @@ async fn a_previous_release_database_upgrades() {
     assert_eq!(statuses(&app, &hub, &revealed).await, all("revoked", revealed.len()));
 }
 
+/// Links sealed before P-256 (HPKE Base, X25519) still open with the old
+/// whole key; once the host has a P-256 break-glass public key, the next
+/// mint of the account re-seals its link (HPKE Auth, P-256), which then
+/// opens with the new key and names the same account. This is the
+/// migration the service can do holding only public keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_links_open_with_the_old_key_and_are_resealed_on_the_next_mint() {
+    use base64ct::{Base64, Encoding};
+    use veil::formats::glass_link::{self, GlassSuite};
+    use veil::formats::threshold::KemSecretKey;
+
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(fixture().join("truth.json")).expect("truth"))
+            .expect("truth json");
+    let uri = truth["accounts"]["individual"][0].as_str().expect("uri").to_string();
+    let dir = copy_fixture();
+    let keys = dir.path().join("keys");
+    let old_key =
+        veil::services::breakglass::custody::read_key_file(&keys.join("break-glass.key"), None)
+            .expect("old key");
+    std::fs::remove_file(keys.join("break-glass.key")).expect("key off the host");
+    // The key ceremony for the new suite, off the host: only the public key lands.
+    let new_key = KemSecretKey::generate().expect("key");
+    let new_public = Base64::encode_string(&new_key.public_key().to_bytes());
+    std::fs::write(keys.join("break-glass.pub"), new_public).expect("new public key");
+    let now = truth["now"].as_i64().expect("now");
+    let token = truth["admin_token"].as_str().expect("admin token");
+    let app = TestApp::open(dir, ManualClock::new(now), token).await;
+    let (_, second) = app.second_operator("second").await;
+    let reveal = async || {
+        let body = json!({"pseudonym": uri, "case_id": "c", "justification": "order",
+                          "reason_code": "imminent-harm"});
+        let (code, created) = app.post("/v1/admin/break-glass", &app.admin_token, &body).await;
+        assert_eq!(code, 201, "{created}");
+        let id = created["request_id"].as_str().expect("id").to_string();
+        let path = |step: &str| format!("/v1/admin/break-glass/{id}/{step}");
+        assert_eq!(app.post(&path("approve"), &second, &json!({})).await.0, 200);
+        let (code, released) = app.post(&path("reveal"), &app.admin_token, &json!({})).await;
+        assert_eq!(code, 200, "{released}");
+        crate::support::released_link(&released)
+    };
+
+    let legacy = reveal().await;
+    assert_eq!(legacy.suite, GlassSuite::LegacyX25519);
+    let account = glass_link::open_with_key(&old_key, &legacy).expect("old key opens").to_string();
+    assert!(glass_link::open_with_key(new_key.to_bytes().as_slice(), &legacy).is_err());
+
+    let backend = app.token(&["backend"]).await;
+    let (code, body) = app.mint(&backend, &account, vec![MlsClient::new().jwk()]).await;
+    assert_eq!(code, 201, "{body}");
+    let resealed = reveal().await;
+    assert_eq!(resealed.suite, GlassSuite::P256Auth);
+    let opened = glass_link::open_with_key(new_key.to_bytes().as_slice(), &resealed);
+    assert_eq!(opened.expect("new key opens").as_str(), account);
+    assert!(glass_link::open_with_key(&old_key, &resealed).is_err(), "the old key is retired");
+}
+
 on_both_backends!(the_legacy_layout_upgrades);
 
 /// Puts a database of this release back into the old layout (the index as

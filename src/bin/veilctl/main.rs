@@ -11,6 +11,7 @@
 mod account;
 mod audit;
 mod break_glass;
+mod ceremony;
 mod client;
 mod error;
 mod http;
@@ -22,6 +23,7 @@ mod policy;
 mod prompt;
 mod remedy;
 mod reputation;
+mod reveal;
 mod secret_file;
 
 use std::process::ExitCode;

@@ -9,14 +9,14 @@ use reqwest::Url;
 use serde_json::json;
 use veil::app;
 use veil::core::clock::SystemClock;
+use veil::formats::threshold::KemSecretKey;
 use veil::services::breakglass::custody::read_key_file;
-use veil::services::breakglass::shares;
 use veil::services::config::Config;
 use veil::services::keyring::{GLASS_PRIVATE, KeyDirectory};
 
+use crate::ceremony::{read_passphrases, write_ceremony};
 use crate::error::Failure;
 use crate::output::{Output, print_json};
-use crate::secret_file;
 
 /// `init` options: custodian custody of the break-glass key.
 #[derive(Debug, Args)]
@@ -31,7 +31,7 @@ pub struct InitOpts {
     /// A custodian's passphrase file (first line); once per custodian
     #[arg(long = "passphrase-file", requires = "custodians")]
     passphrase_files: Vec<PathBuf>,
-    /// Where to write share-<i>.json, one per custodian
+    /// Where to write share-<i>.json, one per custodian, and custodians.json
     #[arg(long, requires = "custodians")]
     shares_dir: Option<PathBuf>,
 }
@@ -52,11 +52,7 @@ pub async fn init(opts: InitOpts, output: Output) -> Result<(), Failure> {
             if k < 2 || k > n || n > 255 {
                 return Err(Failure::usage("--threshold must be 2..=--custodians (at most 255)"));
             }
-            let passphrases = opts
-                .passphrase_files
-                .iter()
-                .map(crate::break_glass::read_passphrase)
-                .collect::<Result<Vec<_>, _>>()?;
+            let passphrases = read_passphrases(&opts.passphrase_files)?;
             Some((k, passphrases, dir.clone()))
         }
         _ => None,
@@ -79,17 +75,9 @@ pub async fn init(opts: InitOpts, output: Output) -> Result<(), Failure> {
         Some((threshold, passphrases, dir)) => {
             let raw =
                 read_key_file(&glass_key, None).map_err(|e| Failure::refused(e.to_string()))?;
-            let files = shares::split(&raw, threshold, &passphrases)
-                .map_err(|e| Failure::refused(e.to_string()))?;
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Failure::refused(format!("cannot create {}: {e}", dir.display())))?;
-            let mut written = Vec::new();
-            for (i, file) in files.iter().enumerate() {
-                let path = dir.join(format!("share-{}.json", i + 1));
-                let text = file.to_json().map_err(|e| Failure::refused(e.to_string()))?;
-                secret_file::write(&path, text.as_bytes())?;
-                written.push(path);
-            }
+            let key = KemSecretKey::from_bytes(&raw)
+                .map_err(|_| Failure::refused("the new break-glass key is malformed"))?;
+            let written = write_ceremony(&key, threshold, &passphrases, &dir)?;
             // Overwritten before removal: the plain key should not linger on disk.
             std::fs::write(&glass_key, vec![0u8; raw.len() * 2])
                 .and_then(|()| std::fs::remove_file(&glass_key))
@@ -103,7 +91,8 @@ pub async fn init(opts: InitOpts, output: Output) -> Result<(), Failure> {
     let database = redact(&config.database_url);
     if output.json {
         print_json(&json!({
-            "shares": shares.as_ref().map(|(k, files)| json!({"threshold": k, "files": files})),
+            "shares": shares.as_ref().map(|(k, w)| json!({"threshold": k, "files": w.shares,
+                "custodians": w.record, "fingerprint": w.fingerprint})),
             "domain": config.domain,
             "keys_dir": config.keys_dir,
             "database": database,
@@ -121,11 +110,14 @@ pub async fn init(opts: InitOpts, output: Output) -> Result<(), Failure> {
     println!("The admin token is shown only here; it is also in the token file (mode 0600),");
     println!("which veilctl reads when no --token or --token-file is given.");
     match shares {
-        Some((threshold, files)) => println!(
+        Some((threshold, written)) => println!(
             "The break-glass key is split into {} custodian shares ({threshold} needed for a reveal): {}. \
-             Hand one to each custodian; the key file was removed.",
-            files.len(),
-            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+             Hand one to each custodian, with a copy of {} (fingerprint {}) for every custodian \
+             and requester; the key file was removed.",
+            written.shares.len(),
+            written.shares.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+            written.record.display(),
+            written.fingerprint
         ),
         None => println!(
             "WARNING: the break-glass private key is in {}. Move it off this machine before production use.",

@@ -73,3 +73,42 @@ pub fn open_auth(
     .map(Zeroizing::new)
     .map_err(|_| ThresholdError::Open)
 }
+
+/// Seals `pt` to `pk_r` in mode Base: how a custodian hands its partial to
+/// the requester alone, through a server that cannot read it.
+pub fn seal_base(
+    pk_r: &KemPublicKey,
+    info: &[u8],
+    aad: &[u8],
+    pt: &[u8],
+) -> Result<(Encapsulated, Vec<u8>), ThresholdError> {
+    let pk_r = hpke_public(pk_r)?;
+    let mut rng = OsRng::new();
+    let sealed = hpke::single_shot_seal_with_rng::<AesGcm128, HkdfSha256, Kem>(
+        &OpModeS::Base,
+        &pk_r,
+        info,
+        pt,
+        aad,
+        &mut rng,
+    );
+    rng.finish()?;
+    let (enc, ct) = sealed.map_err(|_| ThresholdError::Seal)?;
+    Ok((Encapsulated::from_bytes(&enc.to_bytes())?, ct))
+}
+
+/// Opens what [`seal_base`] sealed.
+pub fn open_base(
+    sk_r: &KemSecretKey,
+    enc: &Encapsulated,
+    info: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ThresholdError> {
+    let sk_r = hpke_private(sk_r)?;
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&enc.to_bytes())
+        .map_err(|_| ThresholdError::BadKey)?;
+    hpke::single_shot_open::<AesGcm128, HkdfSha256, Kem>(&OpModeR::Base, &sk_r, &enc, info, ct, aad)
+        .map(Zeroizing::new)
+        .map_err(|_| ThresholdError::Open)
+}

@@ -40,9 +40,11 @@ mod shares;
 mod tests;
 
 pub use dleq::DleqProof;
-pub use full::{open_auth, seal_auth};
+pub use full::{open_auth, open_base, seal_auth, seal_base};
 pub use keys::{Encapsulated, KemPublicKey, KemSecretKey};
 pub use partial::{Envelope, Partial, open_threshold, partial};
+#[cfg(test)]
+pub(crate) use rng::OsRng;
 pub use shares::{
     CustodianIndex, CustodianShare, FeldmanCommitments, Split, VerificationPoint, split,
     verify_share,
@@ -63,7 +65,7 @@ const fn hpke_suite_id() -> [u8; 10] {
     [b'H', b'P', b'K', b'E', k[0], k[1], f[0], f[1], a[0], a[1]]
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ThresholdError {
     #[error("a threshold must be 2..=n and n at most 255 (got {k} of {n})")]
     BadCounts { k: usize, n: usize },

@@ -9,19 +9,19 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::ThresholdError;
 
-pub(super) struct OsRng {
+pub(crate) struct OsRng {
     os: SystemRandom,
     failed: bool,
 }
 
 impl OsRng {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { os: SystemRandom::new(), failed: false }
     }
 
     /// `Err` if any draw failed: everything derived since [`OsRng::new`] is
     /// then worthless and must be dropped.
-    pub(super) fn finish(self) -> Result<(), ThresholdError> {
+    pub(crate) fn finish(self) -> Result<(), ThresholdError> {
         if self.failed { Err(ThresholdError::Random) } else { Ok(()) }
     }
 }

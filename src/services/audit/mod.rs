@@ -272,6 +272,8 @@ pub enum AuditAction {
     BreakGlassApproved,
     BreakGlassDenied,
     BreakGlassRevealed,
+    /// A custodian's partial decryption, sealed to the requester, relayed.
+    BreakGlassPartial,
     /// An authenticated admin's break-glass call that was refused.
     BreakGlassRefused,
     /// An operator requested through the API (pending until approved).
@@ -306,6 +308,7 @@ impl AuditAction {
             AuditAction::BreakGlassApproved => "break_glass.approve",
             AuditAction::BreakGlassDenied => "break_glass.deny",
             AuditAction::BreakGlassRevealed => "break_glass.reveal",
+            AuditAction::BreakGlassPartial => "break_glass.partial",
             AuditAction::BreakGlassRefused => "break_glass.refused",
             AuditAction::OperatorRequested => "operator.request",
             AuditAction::OperatorAdded => "operator.add",

@@ -28,19 +28,12 @@ pub enum CustodyError {
     Malformed(PathBuf),
     #[error("a sealed document is malformed")]
     MalformedSealed,
-    #[error("the break-glass key is encrypted: the reveal needs its passphrase")]
+    #[error("the break-glass key file is sealed: give its passphrase (--passphrase-file)")]
     PassphraseRequired,
     #[error("wrong passphrase for the break-glass key")]
     WrongPassphrase,
     #[error("cannot encrypt the key: {0}")]
     Encrypt(&'static str),
-}
-
-impl CustodyError {
-    /// The caller's fault (a missing or wrong passphrase), not the service's.
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, Self::PassphraseRequired | Self::WrongPassphrase)
-    }
 }
 
 /// The sealed form of a key file. Costs are argon2id's (KiB, passes, lanes).

@@ -3,34 +3,39 @@
 //! admin requests it for a case under a reason code from the policy; other
 //! admins approve (never the requester); the requester reveals once within
 //! the window. Every step, and every refusal of an authenticated admin, is
-//! an audit entry written with the change; the reveal entry holds the
-//! account only sealed to the break-glass public key. The private key is
-//! read from its custody file at reveal time and dropped (zeroized) after.
+//! an audit entry written with the change.
+//!
+//! The service never opens anything. The reveal releases the account's
+//! sealed `glass_link` once, to the requester, in the transaction that
+//! audits it; the requester's `veilctl` opens it with the break-glass key
+//! file (file custody) or with `k` custodians' partial decryptions, which
+//! each custodian's `veilctl` sealed to the requester's one-time reveal key
+//! (custodian custody). No private key, passphrase or share reaches this
+//! host.
 
 pub mod custody;
 pub mod policy;
 pub mod shares;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
-use zeroize::Zeroizing;
 
 use crate::core::account::AccountId;
 use crate::core::clock::Clock;
-use crate::core::linkage::{AccountRef, LinkError, open_glass_link};
+use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::text::{CaseId, Reason, TextError};
+use crate::formats::glass_link::{GlassSuite, SealedLink};
+use crate::formats::threshold::{CustodianIndex, Encapsulated, KemPublicKey};
 use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup::{self, Behind};
 use crate::store::{
-    Approval, BreakGlassRow, NewBreakGlass, RequestFilter, RevealRecord, Store, StoreError,
+    Approval, BreakGlassRow, NewBreakGlass, PartialOutcome, RequestFilter, RevealRecord, Store,
+    StoreError,
 };
-use custody::CustodyError;
 use policy::BreakGlassPolicy;
-use shares::{ShareError, SubmittedShare};
 
 /// The list returns at most this many (newest first).
 const LIST_LIMIT: i64 = 500;
@@ -61,16 +66,24 @@ pub enum BreakGlassError {
     NotApproved(Status),
     #[error("the request was already revealed; a request reveals once")]
     AlreadyRevealed,
+    #[error(
+        "the request has no reveal key: custodian partials need one (`veilctl break-glass request --reveal-key`)"
+    )]
+    NoRevealKey,
+    #[error("custodian {0} already sent a partial for this request")]
+    DuplicatePartial(u8),
+    #[error(
+        "this account's link predates threshold custody: the requester opens it with the old whole key"
+    )]
+    LegacyLink,
     #[error("the request has expired")]
     Expired,
     #[error("the account behind this pseudonym was deleted by a remedy; it cannot be revealed")]
     AccountDeleted,
-    #[error("custodian shares: {0}")]
-    Shares(#[from] ShareError),
-    #[error("break-glass key custody: {0}")]
-    Custody(#[from] CustodyError),
     #[error("a sealed link could not be opened")]
     Link(#[from] LinkError),
+    #[error("the account's break-glass link is unreadable")]
+    CorruptLink,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -78,12 +91,7 @@ pub enum BreakGlassError {
 impl BreakGlassError {
     /// Refusals of the caller's request (audited), as opposed to failures.
     fn is_refusal(&self) -> bool {
-        match self {
-            Self::Custody(e) => e.is_refusal(),
-            Self::Shares(e) => !matches!(e, ShareError::Sharing | ShareError::Custody(_)),
-            Self::Link(_) | Self::Store(_) => false,
-            _ => true,
-        }
+        !matches!(self, Self::Link(_) | Self::Store(_) | Self::CorruptLink)
     }
 }
 
@@ -123,8 +131,28 @@ pub struct RequestView {
     pub status: Status,
     pub approvals: i64,
     pub approvals_required: i64,
+    /// Custodians' partials relayed so far (sealed to the requester).
+    pub partials: i64,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// What a custodian needs to compute its partial decryption of a request's
+/// link: the link's encapsulated key, veil's sender key, and the
+/// requester's reveal key to seal the partial to. None of it is secret.
+#[derive(Debug, Clone)]
+pub struct PartialInput {
+    pub enc: Encapsulated,
+    pub sender: KemPublicKey,
+    pub reveal_key: KemPublicKey,
+}
+
+/// What the reveal releases to the requester, once.
+#[derive(Debug, Clone)]
+pub struct Released {
+    pub link: SealedLink,
+    /// Custodians' partials, sealed to the requester's reveal key.
+    pub partials: Vec<(CustodianIndex, Vec<u8>)>,
 }
 
 fn view(row: BreakGlassRow, now: i64) -> RequestView {
@@ -139,6 +167,7 @@ fn view(row: BreakGlassRow, now: i64) -> RequestView {
         status,
         approvals: row.approvals,
         approvals_required: row.approvals_required,
+        partials: row.partials,
         created_at: row.created_at,
         expires_at: row.expires_at,
     }
@@ -154,11 +183,6 @@ fn status_of(row: &BreakGlassRow, now: i64) -> Status {
     }
 }
 
-/// Binds a stored share to its request.
-fn share_aad(request_id: &str) -> Vec<u8> {
-    format!("break-glass share {request_id}").into_bytes()
-}
-
 /// A new request as the API received it.
 #[derive(Debug, Clone)]
 pub struct NewRequest<'a> {
@@ -166,6 +190,9 @@ pub struct NewRequest<'a> {
     pub case_id: &'a str,
     pub justification: &'a str,
     pub reason_code: &'a str,
+    /// The requester's one-time reveal key (SEC1 P-256), for custodian
+    /// custody: partials are sealed to it.
+    pub reveal_key: Option<&'a [u8]>,
 }
 
 pub struct BreakGlass {
@@ -174,12 +201,11 @@ pub struct BreakGlass {
     clock: Arc<dyn Clock>,
     policy: Arc<BreakGlassPolicy>,
     prefix: String,
-    key_file: PathBuf,
 }
 
 impl std::fmt::Debug for BreakGlass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BreakGlass").field("key_file", &self.key_file).finish_non_exhaustive()
+        f.debug_struct("BreakGlass").field("prefix", &self.prefix).finish_non_exhaustive()
     }
 }
 
@@ -190,9 +216,8 @@ impl BreakGlass {
         clock: Arc<dyn Clock>,
         policy: Arc<BreakGlassPolicy>,
         prefix: String,
-        key_file: PathBuf,
     ) -> Self {
-        Self { keys, store, clock, policy, prefix, key_file }
+        Self { keys, store, clock, policy, prefix }
     }
 
     /// Records a refusal of an authenticated admin's call, then returns it.
@@ -248,6 +273,10 @@ impl BreakGlass {
         })?;
         let id = PseudonymId::from_uri(request.pseudonym, &self.prefix)
             .ok_or_else(|| invalid("`pseudonym` is not a pseudonym URI of this provider"))?;
+        if let Some(key) = request.reveal_key {
+            KemPublicKey::from_bytes(key)
+                .map_err(|_| invalid("`reveal_key` is not a P-256 public key (SEC1)"))?;
+        }
         if self.store.pseudonym(&id).await?.is_none() {
             return Err(BreakGlassError::UnknownPseudonym);
         }
@@ -275,6 +304,7 @@ impl BreakGlass {
                     approvals_required: reason.approvals,
                     created_at: now,
                     expires_at: now + reason.request_ttl,
+                    reveal_key: request.reveal_key,
                 },
                 &event,
             )
@@ -313,24 +343,12 @@ impl BreakGlass {
         Ok(rows.into_iter().map(|row| view(row, now)).collect())
     }
 
-    /// `share`: in custodian custody, this approver's opened share; kept
-    /// (sealed under k_ops, bound to the request) until the reveal.
-    pub async fn approve(
-        &self,
-        actor: &str,
-        id: &str,
-        share: Option<&SubmittedShare>,
-    ) -> Result<RequestView, BreakGlassError> {
-        let result = self.approve_inner(actor, id, share).await;
+    pub async fn approve(&self, actor: &str, id: &str) -> Result<RequestView, BreakGlassError> {
+        let result = self.approve_inner(actor, id).await;
         self.refused(actor, id, None, result).await
     }
 
-    async fn approve_inner(
-        &self,
-        actor: &str,
-        id: &str,
-        share: Option<&SubmittedShare>,
-    ) -> Result<RequestView, BreakGlassError> {
+    async fn approve_inner(&self, actor: &str, id: &str) -> Result<RequestView, BreakGlassError> {
         let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
         // Approvals count people: the requesting operator is refused through
         // every one of its clients, and a new operator's only after its
@@ -356,19 +374,7 @@ impl BreakGlass {
             Some(&row.case_id),
             "",
         );
-        let sealed = match share {
-            Some(share) => {
-                let json =
-                    Zeroizing::new(serde_json::to_vec(share).map_err(|_| ShareError::Malformed)?);
-                Some(self.keys.link.seal_ops(&json, &share_aad(id))?)
-            }
-            None => None,
-        };
-        match self
-            .store
-            .approve_break_glass(id, actor, &operator, window, sealed.as_deref(), &event)
-            .await?
-        {
+        match self.store.approve_break_glass(id, actor, &operator, window, &event).await? {
             Approval::Recorded { .. } => {
                 tracing::info!(request_id = id, "break-glass approval recorded");
                 self.get(id).await
@@ -413,66 +419,135 @@ impl BreakGlass {
         self.get(id).await
     }
 
-    /// The account id behind the request's pseudonym, once. The caller
-    /// returns it to the requester and nowhere else. `passphrase` opens a
-    /// sealed key file; a wrong one is refused (and audited) without using
-    /// up the request.
-    pub async fn reveal(
+    /// What a custodian computes its partial on (an approved request with
+    /// a reveal key; any active operator may ask, nothing here is secret).
+    pub async fn partial_input(
         &self,
         actor: &str,
         id: &str,
-        passphrase: Option<&str>,
-    ) -> Result<Zeroizing<String>, BreakGlassError> {
-        let result = self.reveal_inner(actor, id, passphrase).await;
+    ) -> Result<PartialInput, BreakGlassError> {
+        let result = self.partial_input_inner(actor, id).await;
         self.refused(actor, id, None, result).await
     }
 
-    async fn reveal_inner(
+    async fn partial_input_inner(
         &self,
         actor: &str,
         id: &str,
-        passphrase: Option<&str>,
-    ) -> Result<Zeroizing<String>, BreakGlassError> {
+    ) -> Result<PartialInput, BreakGlassError> {
+        self.operator_of(actor).await?;
+        let row = self.approved(id).await?;
+        let reveal_key = reveal_key_of(&row)?;
+        let link = self.link_of(&row).await?;
+        if link.suite != GlassSuite::P256Auth {
+            return Err(BreakGlassError::LegacyLink);
+        }
+        let enc =
+            SealedLink::encapsulated(&link.sealed).map_err(|_| BreakGlassError::CorruptLink)?;
+        let sender = link.sender.ok_or(BreakGlassError::CorruptLink)?;
+        Ok(PartialInput { enc, sender, reveal_key })
+    }
+
+    /// Relays custodian `custodian`'s partial, sealed to the requester's
+    /// reveal key (so neither this host nor its database can use it).
+    pub async fn submit_partial(
+        &self,
+        actor: &str,
+        id: &str,
+        custodian: u8,
+        sealed: &[u8],
+    ) -> Result<RequestView, BreakGlassError> {
+        let result = self.submit_partial_inner(actor, id, custodian, sealed).await;
+        self.refused(actor, id, None, result).await
+    }
+
+    async fn submit_partial_inner(
+        &self,
+        actor: &str,
+        id: &str,
+        custodian: u8,
+        sealed: &[u8],
+    ) -> Result<RequestView, BreakGlassError> {
+        let invalid = |m: &str| BreakGlassError::Invalid(m.to_string());
+        let index =
+            CustodianIndex::new(custodian).ok_or_else(|| invalid("`custodian` is 1..=255"))?;
+        // enc (65) + a sealed partial: a few hundred bytes at most.
+        if !(Encapsulated::LEN + 16..=4096).contains(&sealed.len()) {
+            return Err(invalid("`sealed` is not a sealed partial decryption"));
+        }
+        self.operator_of(actor).await?;
+        let row = self.approved(id).await?;
+        reveal_key_of(&row)?;
+        let detail = format!("custodian {}", index.get());
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            AuditAction::BreakGlassPartial,
+            id,
+            Some(&row.case_id),
+            &detail,
+        );
+        match self.store.add_break_glass_partial(id, index.get(), actor, sealed, &event).await? {
+            PartialOutcome::Recorded => {
+                tracing::info!(request_id = id, custodian, "break-glass partial relayed");
+                self.get(id).await
+            }
+            PartialOutcome::Duplicate => Err(BreakGlassError::DuplicatePartial(index.get())),
+            PartialOutcome::NotApproved => Err(self.closed(id).await?),
+        }
+    }
+
+    /// An approved request still in its window, or why not.
+    async fn approved(&self, id: &str) -> Result<BreakGlassRow, BreakGlassError> {
+        let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
+        match status_of(&row, self.clock.now()) {
+            Status::Approved => Ok(row),
+            Status::Revealed => Err(BreakGlassError::AlreadyRevealed),
+            Status::Expired => Err(BreakGlassError::Expired),
+            other => Err(BreakGlassError::NotApproved(other)),
+        }
+    }
+
+    /// Why a request that was approved a moment ago no longer is.
+    async fn closed(&self, id: &str) -> Result<BreakGlassError, BreakGlassError> {
+        let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
+        Ok(match status_of(&row, self.clock.now()) {
+            Status::Revealed => BreakGlassError::AlreadyRevealed,
+            Status::Approved | Status::Expired => BreakGlassError::Expired,
+            other => BreakGlassError::NotApproved(other),
+        })
+    }
+
+    /// The sealed link of the account behind the request's pseudonym.
+    async fn link_of(&self, row: &BreakGlassRow) -> Result<SealedLink, BreakGlassError> {
+        let account_ref = self.account_behind(&row.pseudonym).await?;
+        let (sealed, suite) =
+            self.store.glass_link(&account_ref).await?.ok_or(BreakGlassError::AccountDeleted)?;
+        let suite = GlassSuite::from_code(suite).ok_or(BreakGlassError::CorruptLink)?;
+        let sender = (suite == GlassSuite::P256Auth).then(|| self.keys.glass.sender_public());
+        Ok(SealedLink { suite, sealed, aad: account_ref.0.to_vec(), sender })
+    }
+
+    /// Releases the sealed link behind the request's pseudonym, once, to
+    /// its requester, with the custodians' sealed partials; audited in the
+    /// same transaction. Nothing is opened here.
+    pub async fn reveal(&self, actor: &str, id: &str) -> Result<Released, BreakGlassError> {
+        let result = self.reveal_inner(actor, id).await;
+        self.refused(actor, id, None, result).await
+    }
+
+    async fn reveal_inner(&self, actor: &str, id: &str) -> Result<Released, BreakGlassError> {
         let row = self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?;
         if row.requester != actor {
             return Err(BreakGlassError::NotRequester);
         }
+        let row = self.approved(id).await?;
         let now = self.clock.now();
-        match status_of(&row, now) {
-            Status::Approved => {}
-            Status::Revealed => return Err(BreakGlassError::AlreadyRevealed),
-            Status::Expired => return Err(BreakGlassError::Expired),
-            other => return Err(BreakGlassError::NotApproved(other)),
-        }
+        let link = self.link_of(&row).await?;
         let account_ref = self.account_behind(&row.pseudonym).await?;
-        let glass_link =
-            self.store.glass_link(&account_ref).await?.ok_or(BreakGlassError::AccountDeleted)?;
-        let stored = self.store.break_glass_shares(id).await?;
-        let account = if !stored.is_empty() {
-            let opened = stored
-                .iter()
-                .map(|sealed| {
-                    let json = Zeroizing::new(self.keys.link.open_ops(sealed, &share_aad(id))?);
-                    serde_json::from_slice::<SubmittedShare>(&json)
-                        .map_err(|_| BreakGlassError::Shares(ShareError::Malformed))
-                })
-                .collect::<Result<Vec<_>, BreakGlassError>>()?;
-            let private_key = shares::combine_submitted(&opened)?;
-            open_glass_link(&private_key, &account_ref, &glass_link)?
-        } else {
-            // argon2id costs ~30 ms: off the async workers.
-            let path = self.key_file.clone();
-            let passphrase = passphrase.map(|p| Zeroizing::new(p.to_string()));
-            let private_key = tokio::task::spawn_blocking(move || {
-                custody::read_key_file(&path, passphrase.as_ref().map(|p| p.as_str()))
-            })
-            .await
-            .map_err(|_| BreakGlassError::Custody(CustodyError::Encrypt("key task failed")))??;
-            open_glass_link(&private_key, &account_ref, &glass_link)?
-        };
-        let sealed = self.keys.link.seal_glass_link(&account, &account_ref)?;
         let embargo_until =
             self.policy.reason(&row.reason_code).and_then(|r| r.embargo).map(|e| now + e);
+        // The entry keeps the link as released: sealed to the break-glass key.
         let event = AuditEvent::new(
             now,
             actor,
@@ -481,22 +556,22 @@ impl BreakGlass {
             Some(&row.case_id),
             &row.justification,
         )
-        .with_sealed(sealed);
+        .with_sealed(link.sealed.clone());
         let tag = self.keys.link.reveal_tag(&account_ref);
-        if !self.store.complete_reveal(id, &tag, embargo_until, &event).await? {
+        let Some(stored) = self.store.complete_reveal(id, &tag, embargo_until, &event).await?
+        else {
             // Lost a race with another reveal of the same request, or the window closed.
-            return Err(
-                match status_of(
-                    &self.store.break_glass(id).await?.ok_or(BreakGlassError::NotFound)?,
-                    self.clock.now(),
-                ) {
-                    Status::Revealed => BreakGlassError::AlreadyRevealed,
-                    _ => BreakGlassError::Expired,
-                },
-            );
-        }
-        tracing::warn!(request_id = id, reason_code = row.reason_code, "break-glass reveal");
-        Ok(account)
+            return Err(self.closed(id).await?);
+        };
+        let partials = stored
+            .into_iter()
+            .filter_map(|p| {
+                let index = u8::try_from(p.custodian).ok().and_then(CustodianIndex::new)?;
+                Some((index, p.sealed))
+            })
+            .collect();
+        tracing::warn!(request_id = id, reason_code = row.reason_code, "break-glass link released");
+        Ok(Released { link, partials })
     }
 
     /// pseudonym URI -> ops_link -> account ref; a deleted account's
@@ -521,6 +596,11 @@ impl BreakGlass {
         let tag = self.keys.link.reveal_tag(&account_ref);
         Ok(self.store.reveals_for(&tag, self.clock.now()).await?)
     }
+}
+
+fn reveal_key_of(row: &BreakGlassRow) -> Result<KemPublicKey, BreakGlassError> {
+    let key = row.reveal_key.as_deref().ok_or(BreakGlassError::NoRevealKey)?;
+    KemPublicKey::from_bytes(key).map_err(|_| BreakGlassError::NoRevealKey)
 }
 
 fn text_error(error: TextError) -> BreakGlassError {

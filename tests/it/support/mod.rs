@@ -184,6 +184,17 @@ impl TestApp {
         (self.db == Db::Sqlite).then(|| self.dir.path().join("veil.db"))
     }
 
+    /// A connection pool of the test's own to the service's database: the
+    /// attacker who writes rows behind veil's back.
+    pub async fn raw_pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.state.config.database_url)
+            .await
+            .expect("raw pool")
+    }
+
     /// Creates an API client with these scopes and returns its token; an
     /// admin client belongs to the first operator (the same person as
     /// `admin_token`).
@@ -392,4 +403,23 @@ pub fn served_audit_entries(
         entry["at"] = serde_json::json!(unix);
     }
     serde_json::from_value(entries).expect("audit entries")
+}
+
+/// The link a reveal released, as the requester's `veilctl` reads it from
+/// the response (the server opens nothing).
+pub fn released_link(body: &Value) -> veil::formats::glass_link::SealedLink {
+    use base64ct::{Base64, Encoding};
+    use veil::formats::glass_link::{GlassSuite, SealedLink};
+    use veil::formats::threshold::KemPublicKey;
+    let bytes = |field: &str| {
+        Base64::decode_vec(body[field].as_str().expect("a released field")).expect("base64")
+    };
+    SealedLink {
+        suite: GlassSuite::parse(body["suite"].as_str().expect("suite")).expect("known suite"),
+        sealed: bytes("sealed_link"),
+        aad: bytes("aad"),
+        sender: body["sender_key"].as_str().map(|key| {
+            KemPublicKey::from_bytes(&Base64::decode_vec(key).expect("base64")).expect("key")
+        }),
+    }
 }

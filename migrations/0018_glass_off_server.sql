@@ -1,0 +1,25 @@
+-- Issue 12: the reveal happens on the requester's machine, and the online
+-- service never holds a break-glass private key, passphrase or share.
+--
+-- How each account's glass_link was sealed: 1 = HPKE Base, DHKEM(X25519)
+-- (before this change), 2 = HPKE Auth, DHKEM(P-256) with veil's sender key.
+-- Old links are re-sealed in suite 2 the next time their account mints.
+ALTER TABLE accounts ADD COLUMN glass_suite BIGINT NOT NULL DEFAULT 1;
+
+-- The requester's one-time reveal key (SEC1 P-256): custodians seal their
+-- partial decryptions to it, so the server relays partials it cannot use.
+ALTER TABLE break_glass_requests ADD COLUMN reveal_key BYTEA;
+
+-- Custodians' partial decryptions of one request's link, each sealed to the
+-- requester's reveal key. Released with the link, then deleted.
+CREATE TABLE break_glass_partials (
+    request_id    TEXT NOT NULL,
+    custodian     BIGINT NOT NULL,
+    submitted_by  TEXT NOT NULL,
+    sealed        BYTEA NOT NULL,
+    PRIMARY KEY (request_id, custodian)
+);
+
+-- Opened shares kept under the online k_ops until a reveal: gone, with the
+-- server-side reveal that needed them.
+DROP TABLE break_glass_shares;

@@ -1,0 +1,447 @@
+//! The break-glass link, `glass_link`: the account id sealed once per
+//! account to the break-glass recipient key, the only way back from a
+//! pseudonym to the account (issue 12, "Accountable correlation").
+//!
+//! Two suites exist, recorded beside each link:
+//! - [`GlassSuite::P256Auth`] (current): RFC 9180 mode Auth, DHKEM(P-256,
+//!   HKDF-SHA256), HKDF-SHA256, AES-128-GCM, sealed with veil's *sender* key.
+//!   Auth mode means a database writer who knows only public keys cannot
+//!   write a link that opens; P-256 means custodians can open it by
+//!   threshold partial decryption ([`crate::formats::threshold`]) without
+//!   anyone rebuilding the key.
+//! - [`GlassSuite::LegacyX25519`]: mode Base, DHKEM(X25519), ChaCha20-Poly1305,
+//!   as veil sealed before. Such links are re-sealed with the current suite
+//!   the next time their account mints; until then they open only with the
+//!   old whole key, and carry no proof that veil wrote them.
+//!
+//! The online service holds the recipient *public* key and its sender
+//! private key: it seals, it never opens. Opening happens on the
+//! requester's machine (`veilctl break-glass reveal`).
+
+use hpke::aead::ChaCha20Poly1305;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
+use ring::digest;
+use zeroize::Zeroizing;
+
+use super::threshold::{
+    self, CustodianIndex, Encapsulated, Envelope, KemPublicKey, KemSecretKey, Partial,
+    ThresholdError, VerificationPoint,
+};
+
+type LegacyKem = X25519HkdfSha256;
+const LEGACY_INFO: &[u8] = b"veil glass_link v1";
+const LEGACY_ENC_LEN: usize = 32;
+/// HPKE `info` of current links: names the format and its version.
+pub const GLASS_INFO: &[u8] = b"veil glass_link v2";
+/// HPKE `info` of a custodian's partial sealed to the requester.
+const PARTIAL_INFO: &[u8] = b"veil break-glass partial v1";
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum GlassError {
+    #[error("a break-glass key is malformed")]
+    BadKey,
+    #[error("sealing failed")]
+    Seal,
+    #[error(
+        "the link does not open: it was not sealed by this veil (forged or edited in the \
+         database) or not to this key"
+    )]
+    Open,
+    #[error("the link opened but holds no account id")]
+    NotAnAccount,
+    #[error("this link uses the old X25519 suite: open it with the old whole key")]
+    LegacySuite,
+    #[error("custodian {index}'s partial is not readable with this reveal key")]
+    PartialUnreadable { index: u8 },
+    #[error("custodian {index}'s partial names custodian {inner} inside")]
+    PartialMislabelled { index: u8, inner: u8 },
+    #[error(transparent)]
+    Threshold(#[from] ThresholdError),
+}
+
+/// How a link was sealed; stored beside it (`accounts.glass_suite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GlassSuite {
+    LegacyX25519 = 1,
+    P256Auth = 2,
+}
+
+impl GlassSuite {
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            1 => Some(Self::LegacyX25519),
+            2 => Some(Self::P256Auth),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LegacyX25519 => "x25519-base",
+            Self::P256Auth => "p256-auth",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::LegacyX25519, Self::P256Auth].into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// The break-glass recipient public key, as the key directory holds it.
+#[derive(Clone)]
+enum Recipient {
+    /// 32 bytes: a key made before P-256 (still seals, in the old suite).
+    Legacy(<LegacyKem as hpke::Kem>::PublicKey),
+    /// 65 bytes, SEC1 uncompressed.
+    P256(KemPublicKey),
+}
+
+/// What the online service holds: it can seal links, never open them.
+pub struct GlassSealer {
+    recipient: Recipient,
+    sender: KemSecretKey,
+}
+
+impl std::fmt::Debug for GlassSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlassSealer").field("suite", &self.suite()).finish_non_exhaustive()
+    }
+}
+
+impl GlassSealer {
+    /// `recipient`: the break-glass public key (32 bytes X25519 or 65 bytes
+    /// SEC1 P-256); `sender`: veil's own 32-byte P-256 sender key.
+    pub fn new(recipient: &[u8], sender: &[u8]) -> Result<Self, GlassError> {
+        let recipient = if recipient.len() == LEGACY_ENC_LEN {
+            Recipient::Legacy(
+                <LegacyKem as hpke::Kem>::PublicKey::from_bytes(recipient)
+                    .map_err(|_| GlassError::BadKey)?,
+            )
+        } else {
+            Recipient::P256(KemPublicKey::from_bytes(recipient)?)
+        };
+        Ok(Self { recipient, sender: KemSecretKey::from_bytes(sender)? })
+    }
+
+    /// The suite new links are sealed in.
+    pub fn suite(&self) -> GlassSuite {
+        match self.recipient {
+            Recipient::Legacy(_) => GlassSuite::LegacyX25519,
+            Recipient::P256(_) => GlassSuite::P256Auth,
+        }
+    }
+
+    /// veil's sender public key: what a requester checks a link against.
+    pub fn sender_public(&self) -> KemPublicKey {
+        self.sender.public_key()
+    }
+
+    /// `enc || ciphertext` of `account`, bound to its `account_ref` (aad).
+    pub fn seal(&self, account: &str, account_ref: &[u8]) -> Result<Vec<u8>, GlassError> {
+        let (enc, ct) = match &self.recipient {
+            Recipient::P256(pk_r) => {
+                let (enc, ct) = threshold::seal_auth(
+                    pk_r,
+                    &self.sender,
+                    GLASS_INFO,
+                    account_ref,
+                    account.as_bytes(),
+                )
+                .map_err(|_| GlassError::Seal)?;
+                (enc.to_bytes().to_vec(), ct)
+            }
+            Recipient::Legacy(pk_r) => {
+                let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, LegacyKem>(
+                    &OpModeS::Base,
+                    pk_r,
+                    LEGACY_INFO,
+                    account.as_bytes(),
+                    account_ref,
+                )
+                .map_err(|_| GlassError::Seal)?;
+                (enc.to_bytes().to_vec(), ct)
+            }
+        };
+        let mut out = enc;
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+}
+
+/// A released link as the requester receives it.
+#[derive(Debug, Clone)]
+pub struct SealedLink {
+    pub suite: GlassSuite,
+    /// `enc || ciphertext`.
+    pub sealed: Vec<u8>,
+    /// The account's `account_ref`, the link's aad.
+    pub aad: Vec<u8>,
+    /// veil's sender public key (current suite).
+    pub sender: Option<KemPublicKey>,
+}
+
+impl SealedLink {
+    /// The encapsulated key `E` of a current-suite link: what custodians
+    /// compute their partials on.
+    pub fn encapsulated(sealed: &[u8]) -> Result<Encapsulated, GlassError> {
+        let enc = sealed.get(..Encapsulated::LEN).ok_or(GlassError::Open)?;
+        Encapsulated::from_bytes(enc).map_err(|_| GlassError::Open)
+    }
+
+    fn split_p256(&self) -> Result<(Encapsulated, &[u8], &KemPublicKey), GlassError> {
+        if self.suite != GlassSuite::P256Auth {
+            return Err(GlassError::LegacySuite);
+        }
+        let sender = self.sender.as_ref().ok_or(GlassError::Open)?;
+        let enc = Self::encapsulated(&self.sealed)?;
+        let ct = self.sealed.get(Encapsulated::LEN..).ok_or(GlassError::Open)?;
+        Ok((enc, ct, sender))
+    }
+}
+
+fn account(plain: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>, GlassError> {
+    String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| GlassError::NotAnAccount)
+}
+
+/// Opens with the whole recipient key (file custody): the 32-byte P-256
+/// scalar for current links, the 32-byte X25519 key for legacy ones.
+pub fn open_with_key(key: &[u8], link: &SealedLink) -> Result<Zeroizing<String>, GlassError> {
+    match link.suite {
+        GlassSuite::P256Auth => {
+            let (enc, ct, sender) = link.split_p256()?;
+            let sk = KemSecretKey::from_bytes(key).map_err(|_| GlassError::BadKey)?;
+            let plain = threshold::open_auth(&sk, sender, &enc, GLASS_INFO, &link.aad, ct)
+                .map_err(|_| GlassError::Open)?;
+            account(plain)
+        }
+        GlassSuite::LegacyX25519 => {
+            let sk = <LegacyKem as hpke::Kem>::PrivateKey::from_bytes(key)
+                .map_err(|_| GlassError::BadKey)?;
+            if link.sealed.len() < LEGACY_ENC_LEN {
+                return Err(GlassError::Open);
+            }
+            let (enc, ct) = link.sealed.split_at(LEGACY_ENC_LEN);
+            let enc = <LegacyKem as hpke::Kem>::EncappedKey::from_bytes(enc)
+                .map_err(|_| GlassError::Open)?;
+            let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, LegacyKem>(
+                &OpModeR::Base,
+                &sk,
+                &enc,
+                LEGACY_INFO,
+                ct,
+                &link.aad,
+            )
+            .map_err(|_| GlassError::Open)?;
+            account(Zeroizing::new(plain))
+        }
+    }
+}
+
+/// The public record of a key ceremony: what a requester checks partials
+/// against (published; holds no secret).
+#[derive(Debug, Clone)]
+pub struct Custodians {
+    pub threshold: usize,
+    pub recipient: KemPublicKey,
+    pub points: Vec<VerificationPoint>,
+}
+
+/// Opens a current-suite link from `k` custodians' partials: checks each
+/// proof (a bad one names its custodian), combines in the exponent, and
+/// opens. No key is rebuilt anywhere.
+pub fn open_with_partials(
+    partials: &[Partial],
+    custodians: &Custodians,
+    link: &SealedLink,
+) -> Result<Zeroizing<String>, GlassError> {
+    let (enc, ct, sender) = link.split_p256()?;
+    let env = Envelope {
+        pk_r: &custodians.recipient,
+        pk_s: sender,
+        enc: &enc,
+        info: GLASS_INFO,
+        aad: &link.aad,
+        ct,
+    };
+    match threshold::open_threshold(partials, &custodians.points, custodians.threshold, &env) {
+        Ok(plain) => account(plain),
+        Err(ThresholdError::Open) => Err(GlassError::Open),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The aad of a partial sealed to the requester: request and custodian.
+fn partial_aad(request_id: &str, index: CustodianIndex) -> Vec<u8> {
+    let mut aad = request_id.as_bytes().to_vec();
+    aad.push(0);
+    aad.push(index.get());
+    aad
+}
+
+/// A custodian's partial, sealed to the requester's reveal key: `enc || ct`.
+pub fn seal_partial(
+    reveal_key: &KemPublicKey,
+    request_id: &str,
+    partial: &Partial,
+) -> Result<Vec<u8>, GlassError> {
+    let json = Zeroizing::new(serde_json::to_vec(partial).map_err(|_| GlassError::Seal)?);
+    let (enc, ct) = threshold::seal_base(
+        reveal_key,
+        PARTIAL_INFO,
+        &partial_aad(request_id, partial.index),
+        &json,
+    )?;
+    let mut out = enc.to_bytes().to_vec();
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens a sealed partial that the server says came from custodian `index`.
+pub fn open_partial(
+    reveal_key: &KemSecretKey,
+    request_id: &str,
+    index: CustodianIndex,
+    sealed: &[u8],
+) -> Result<Partial, GlassError> {
+    let unreadable = GlassError::PartialUnreadable { index: index.get() };
+    let enc = sealed.get(..Encapsulated::LEN).ok_or_else(|| unreadable.clone())?;
+    let enc = Encapsulated::from_bytes(enc).map_err(|_| unreadable.clone())?;
+    let ct = sealed.get(Encapsulated::LEN..).ok_or_else(|| unreadable.clone())?;
+    let json =
+        threshold::open_base(reveal_key, &enc, PARTIAL_INFO, &partial_aad(request_id, index), ct)
+            .map_err(|_| unreadable.clone())?;
+    let partial: Partial = serde_json::from_slice(&json).map_err(|_| unreadable)?;
+    if partial.index != index {
+        return Err(GlassError::PartialMislabelled {
+            index: index.get(),
+            inner: partial.index.get(),
+        });
+    }
+    Ok(partial)
+}
+
+/// A short fingerprint of a public key (hex of SHA-256, 32 characters), to
+/// compare out of band: custodians check they seal to the requester's key.
+pub fn fingerprint(key: &KemPublicKey) -> String {
+    let digest = digest::digest(&digest::SHA256, &key.to_bytes());
+    digest.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh legacy X25519 key pair (private, public): for tests of links
+/// sealed before P-256.
+pub fn generate_legacy_keypair() -> (Zeroizing<Vec<u8>>, Vec<u8>) {
+    use hpke::Kem as _;
+    let (sk, pk) = LegacyKem::gen_keypair();
+    (Zeroizing::new(sk.to_bytes().to_vec()), pk.to_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer() -> (GlassSealer, KemSecretKey) {
+        let sk = KemSecretKey::generate().unwrap();
+        let sender = KemSecretKey::generate().unwrap();
+        (GlassSealer::new(&sk.public_key().to_bytes(), sender.to_bytes().as_slice()).unwrap(), sk)
+    }
+
+    fn released(sealer: &GlassSealer, sealed: Vec<u8>, aad: &[u8]) -> SealedLink {
+        SealedLink {
+            suite: sealer.suite(),
+            sealed,
+            aad: aad.to_vec(),
+            sender: Some(sealer.sender_public()),
+        }
+    }
+
+    #[test]
+    fn current_links_open_with_the_key_and_only_for_their_ref() {
+        let (sealer, sk) = sealer();
+        assert_eq!(sealer.suite(), GlassSuite::P256Auth);
+        let sealed = sealer.seal("alice@example.com", b"ref-a").unwrap();
+        let link = released(&sealer, sealed.clone(), b"ref-a");
+        assert_eq!(
+            open_with_key(sk.to_bytes().as_slice(), &link).unwrap().as_str(),
+            "alice@example.com"
+        );
+        let moved = released(&sealer, sealed, b"ref-b");
+        assert_eq!(open_with_key(sk.to_bytes().as_slice(), &moved), Err(GlassError::Open));
+    }
+
+    #[test]
+    fn a_link_sealed_by_anyone_but_veil_is_refused() {
+        // The attacker knows every public key and seals with its own sender key.
+        let (sealer, sk) = sealer();
+        let forger = GlassSealer::new(
+            &sk.public_key().to_bytes(),
+            KemSecretKey::generate().unwrap().to_bytes().as_slice(),
+        )
+        .unwrap();
+        let forged = forger.seal("innocent@example.com", b"ref").unwrap();
+        let link = released(&sealer, forged, b"ref");
+        assert_eq!(open_with_key(sk.to_bytes().as_slice(), &link), Err(GlassError::Open));
+    }
+
+    #[test]
+    fn legacy_links_open_with_the_old_key_only() {
+        let (old_sk, old_pk) = generate_legacy_keypair();
+        let sender = KemSecretKey::generate().unwrap();
+        let sealer = GlassSealer::new(&old_pk, sender.to_bytes().as_slice()).unwrap();
+        assert_eq!(sealer.suite(), GlassSuite::LegacyX25519);
+        let sealed = sealer.seal("bob", b"r").unwrap();
+        let link = SealedLink {
+            suite: GlassSuite::LegacyX25519,
+            sealed,
+            aad: b"r".to_vec(),
+            sender: None,
+        };
+        assert_eq!(open_with_key(&old_sk, &link).unwrap().as_str(), "bob");
+        let custodians = Custodians {
+            threshold: 2,
+            recipient: KemSecretKey::generate().unwrap().public_key(),
+            points: vec![],
+        };
+        assert_eq!(open_with_partials(&[], &custodians, &link), Err(GlassError::LegacySuite));
+    }
+
+    #[test]
+    fn k_partials_sealed_to_the_requester_open_and_k_minus_one_do_not() {
+        let (sealer, sk) = sealer();
+        let split = threshold::split(&sk, 2, 3).unwrap();
+        let custodians = Custodians {
+            threshold: 2,
+            recipient: split.commitments.recipient_key().unwrap(),
+            points: split.points.clone(),
+        };
+        let link = released(&sealer, sealer.seal("carol", b"ref").unwrap(), b"ref");
+        let enc = SealedLink::encapsulated(&link.sealed).unwrap();
+        let reveal = KemSecretKey::generate().unwrap();
+        let through_server: Vec<Partial> = split.shares[..2]
+            .iter()
+            .map(|share| {
+                let p = threshold::partial(share, &enc, &sealer.sender_public()).unwrap();
+                let sealed = seal_partial(&reveal.public_key(), "req-1", &p).unwrap();
+                open_partial(&reveal, "req-1", share.index(), &sealed).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            open_with_partials(&through_server, &custodians, &link).unwrap().as_str(),
+            "carol"
+        );
+        assert!(matches!(
+            open_with_partials(&through_server[..1], &custodians, &link),
+            Err(GlassError::Threshold(ThresholdError::NotEnough { have: 1, need: 2 }))
+        ));
+        // Sealed for another request, or relabelled: unreadable.
+        let p = threshold::partial(&split.shares[2], &enc, &sealer.sender_public()).unwrap();
+        let sealed = seal_partial(&reveal.public_key(), "req-1", &p).unwrap();
+        assert!(open_partial(&reveal, "req-2", split.shares[2].index(), &sealed).is_err());
+        assert!(open_partial(&reveal, "req-1", split.shares[0].index(), &sealed).is_err());
+    }
+}
