@@ -985,6 +985,17 @@ fn custodian_request(
     (id, reveal_key.to_str().unwrap().to_string(), fingerprint)
 }
 
+/// Starts veild with two more operators (their admin tokens) and one
+/// pseudonym of mallory's: (server, second, third, pseudonym URI).
+fn two_approvers_and_a_pseudonym(deployment: &Deployment) -> (Server, String, String, String) {
+    let server = deployment.start();
+    let second = deployment.second_person(&server, "second");
+    let third = deployment.second_person(&server, "third");
+    let (_, backend) = deployment.create_client(&server, "backend", "backend");
+    let uri = mint_mallory(&server, &backend);
+    (server, second, third, uri)
+}
+
 /// Custodian `i` (1-based) of `ceremony` sends its partial as `token`.
 fn send_partial(
     deployment: &Deployment,
@@ -1063,11 +1074,7 @@ fn custodian_shares_via_cli(deployment: &Deployment) {
     }
     std::fs::remove_file(&key).unwrap();
 
-    let server = deployment.start();
-    let second = deployment.second_person(&server, "second");
-    let third = deployment.second_person(&server, "third");
-    let (_, backend) = deployment.create_client(&server, "backend", "backend");
-    let uri = mint_mallory(&server, &backend);
+    let (server, second, third, uri) = two_approvers_and_a_pseudonym(deployment);
 
     // A forged partial: custodian 2's share, sent as custodian 3's.
     let (id, reveal_key, fp) =
@@ -1167,11 +1174,7 @@ fn init_with_custodians(deployment: &Deployment) {
     assert!(!deployment.keys_dir().join("break-glass.key").exists());
     assert!(shares.join("share-3.json").exists() && shares.join("custodians.json").exists());
 
-    let server = deployment.start();
-    let second = deployment.second_person(&server, "second");
-    let third = deployment.second_person(&server, "third");
-    let (_, backend) = deployment.create_client(&server, "backend", "backend");
-    let uri = mint_mallory(&server, &backend);
+    let (server, second, third, uri) = two_approvers_and_a_pseudonym(deployment);
     let (id, reveal_key, fp) =
         custodian_request(deployment, &server, &uri, "CASE-9", [&second, &third]);
     send_partial(deployment, &server, &ceremony, (&id, &fp), 2, &second).ok();

@@ -89,9 +89,10 @@ impl From<crate::services::abuse::AccountStatus> for AccountStatus {
 async fn account_status(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<AccountBody>,
+    body: ApiJson<AccountBody>,
 ) -> Result<Json<AccountStatus>, Problem> {
     caller.require(&[Scope::Backend])?;
+    let body = body.parse()?;
     Ok(Json(state.abuse.account_status(&body.account).await?.into()))
 }
 
@@ -111,9 +112,10 @@ async fn account_status(
 async fn account_status_by_pseudonym(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<PseudonymRef>,
+    body: ApiJson<PseudonymRef>,
 ) -> Result<Json<AccountStatus>, Problem> {
     let client = caller.require(&[Scope::Admin])?;
+    let body = body.parse()?;
     let status = state.abuse.account_status_by_pseudonym(&client.id, &body.pseudonym).await?;
     Ok(Json(status.into()))
 }
@@ -130,9 +132,10 @@ async fn account_status_by_pseudonym(
 async fn signals(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<SignalsBody>,
+    body: ApiJson<SignalsBody>,
 ) -> Result<StatusCode, Problem> {
     caller.require(&[Scope::Backend])?;
+    let body = body.parse()?;
     let signals =
         Signals { verified_phone: body.verified_phone, account_age_days: body.account_age_days };
     state.abuse.seed_signals(&body.account, &signals).await?;
@@ -174,9 +177,10 @@ an RFC 9162 inclusion proof of its audit entry in a signed checkpoint. Scopes: `
 async fn transparency(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<AccountBody>,
+    body: ApiJson<AccountBody>,
 ) -> Result<Json<Reveals>, Problem> {
     caller.require(&[Scope::Backend])?;
+    let body = body.parse()?;
     let records = state.break_glass.transparency(&body.account).await?;
     if records.is_empty() {
         return Ok(Json(Reveals { reveals: Vec::new(), checkpoint: None }));

@@ -97,9 +97,10 @@ struct Page {
 async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    query: ApiQuery<PageQuery>,
 ) -> Result<Json<Page>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
+    let query = query.parse()?;
     let limit = query.limit.clamp(1, audit::MAX_PAGE);
     let entries = audit::page(&state.store, query.after, limit).await?;
     let next_after = match entries.last() {
@@ -156,9 +157,10 @@ struct CheckpointList {
 async fn checkpoints(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<CheckpointsQuery>,
+    query: ApiQuery<CheckpointsQuery>,
 ) -> Result<Json<CheckpointList>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
+    let query = query.parse()?;
     let limit = query.limit.clamp(1, audit::MAX_PAGE);
     let checkpoints = audit::recorded_checkpoints(&state.store, limit).await?;
     Ok(Json(CheckpointList { checkpoints }))
@@ -189,9 +191,10 @@ prefix of the tree of `to` entries. Scopes: `auditor`, `admin`.",
 async fn consistency(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<ConsistencyQuery>,
+    query: ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
+    let query = query.parse()?;
     Ok(Json(audit::consistency(&state.store, query.from, query.to).await?))
 }
 
@@ -220,8 +223,9 @@ entries. Scopes: `auditor`, `admin`.",
 async fn inclusion(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<InclusionQuery>,
+    query: ApiQuery<InclusionQuery>,
 ) -> Result<Json<InclusionProof>, Problem> {
     caller.require(&[Scope::Auditor, Scope::Admin])?;
+    let query = query.parse()?;
     Ok(Json(audit::inclusion(&state.store, query.seq, query.tree_size).await?))
 }

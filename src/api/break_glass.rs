@@ -88,6 +88,7 @@ struct RequestBody {
 #[utoipa::path(
     post,
     path = "/v1/admin/break-glass",
+    operation_id = "request_break_glass",
     tag = "break-glass",
     description = "Request a break-glass reveal of a pseudonym's account. Scopes: `admin`.",
     request_body = RequestBody,
@@ -97,9 +98,10 @@ struct RequestBody {
 async fn request(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<RequestBody>,
+    body: ApiJson<RequestBody>,
 ) -> Result<(StatusCode, Json<RequestView>), Problem> {
     let admin = caller.require(&[Scope::Admin])?;
+    let body = body.parse()?;
     let reveal_key = body.reveal_key.as_deref().map(|k| decode("reveal_key", k)).transpose()?;
     let new = NewRequest {
         pseudonym: &body.pseudonym,
@@ -136,9 +138,10 @@ struct RequestList {
 async fn list_break_glass(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    query: ApiQuery<ListQuery>,
 ) -> Result<Json<RequestList>, Problem> {
     caller.require(&[Scope::Admin])?;
+    let query = query.parse()?;
     let requests = state.break_glass.list(query.status).await?;
     let requests = requests.into_iter().map(RequestView::from).collect();
     Ok(Json(RequestList { requests }))
@@ -147,6 +150,7 @@ async fn list_break_glass(
 #[utoipa::path(
     post,
     path = "/v1/admin/break-glass/{id}/approve",
+    operation_id = "approve_break_glass",
     tag = "break-glass",
     description = "Approve a break-glass request: counts operators, never tokens, and never the requester's operator. No body. Scopes: `admin` (a client of an active operator).",
     params(("id" = String, Path, description = "Request id")),
@@ -183,9 +187,10 @@ async fn deny(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<DenyBody>,
+    body: ApiJson<DenyBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
+    let body = body.parse()?;
     Ok(Json(state.break_glass.deny(&admin.id, &id, &body.reason).await?.into()))
 }
 
@@ -249,9 +254,10 @@ async fn submit_partial(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<PartialBody>,
+    body: ApiJson<PartialBody>,
 ) -> Result<Json<RequestView>, Problem> {
     let admin = caller.require(&[Scope::Admin])?;
+    let body = body.parse()?;
     let sealed = decode("sealed", &body.sealed)?;
     let view = state.break_glass.submit_partial(&admin.id, &id, body.custodian, &sealed).await?;
     Ok(Json(view.into()))

@@ -68,9 +68,10 @@ struct ClientList {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateBody>,
+    body: ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Created>), Problem> {
     let admin = caller.require(&[Scope::Admin])?;
+    let body = body.parse()?;
     let operator = body.operator.as_deref();
     let now = state.clock.now();
     let (client, token) =
@@ -119,6 +120,7 @@ async fn list_clients(
 #[utoipa::path(
     delete,
     path = "/v1/admin/clients/{id}",
+    operation_id = "revoke_client",
     tag = "admin",
     description = "Revoke an API client. Scopes: `admin`.",
     params(("id" = String, Path, description = "Client id")),

@@ -81,9 +81,10 @@ async fn issue(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<IssueBody>,
+    body: ApiJson<IssueBody>,
 ) -> Result<(StatusCode, Json<IssuedBody>), Problem> {
     caller.require(&[Scope::Backend])?;
+    let body = body.parse()?;
     let request = DisclosureRequest {
         account: body.account,
         format: body.format,

@@ -49,9 +49,10 @@ struct ReportBody {
 async fn validate(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<ValidateBody>,
+    body: ApiJson<ValidateBody>,
 ) -> Result<Json<ReportBody>, Problem> {
     caller.require(&[Scope::Hub])?;
+    let body = body.parse()?;
     let bytes = Base64::decode_vec(body.key_package.trim())
         .map_err(|_| Problem::invalid("`key_package` is not standard base64"))?;
     let report = state.verifier.validate_key_package(&bytes).await?;

@@ -70,6 +70,7 @@ struct RequestBody {
 #[utoipa::path(
     post,
     path = "/v1/admin/operators",
+    operation_id = "request_operator",
     tag = "admin",
     description = "Request a new operator; it stays pending until a different operator approves it. Scopes: `admin`.",
     request_body = RequestBody,
@@ -79,9 +80,10 @@ struct RequestBody {
 async fn request(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<RequestBody>,
+    body: ApiJson<RequestBody>,
 ) -> Result<(StatusCode, Json<Operator>), Problem> {
     let admin = caller.require(&[Scope::Admin])?;
+    let body = body.parse()?;
     let operator = state.access.request_operator(admin, &body.name, state.clock.now()).await?;
     tracing::info!(operator_id = %operator.id, "operator requested");
     Ok((StatusCode::CREATED, Json(operator.into())))
@@ -107,6 +109,7 @@ async fn list_operators(
 #[utoipa::path(
     post,
     path = "/v1/admin/operators/{id}/approve",
+    operation_id = "approve_operator",
     tag = "admin",
     description = "Approve a pending operator (not by the operator that requested it). Scopes: `admin`.",
     params(("id" = String, Path, description = "Operator id")),
@@ -127,6 +130,7 @@ async fn approve(
 #[utoipa::path(
     delete,
     path = "/v1/admin/operators/{id}",
+    operation_id = "revoke_operator",
     tag = "admin",
     description = "Revoke an operator and all its clients. Scopes: `admin`.",
     params(("id" = String, Path, description = "Operator id")),

@@ -1,5 +1,7 @@
 //! Query and path extractors whose rejections are problem details (mapped
 //! in `problem.rs`): a 400 naming the parameter, never echoing its value.
+//! The query, like the body ([`super::json::ApiJson`]), is refused only
+//! when the handler asks for it after its scope check.
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
@@ -7,18 +9,25 @@ use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 
-pub struct ApiQuery<T>(pub T);
+pub struct ApiQuery<T>(Result<T, Problem>);
+
+impl<T> ApiQuery<T> {
+    /// The query, or the 400 that refuses it.
+    pub fn parse(self) -> Result<T, Problem> {
+        self.0
+    }
+}
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
 {
-    type Rejection = Problem;
+    type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
-        Ok(Self(value))
+        let query = Query::<T>::from_request_parts(parts, state).await;
+        Ok(Self(query.map(|Query(value)| value).map_err(Problem::from)))
     }
 }
 

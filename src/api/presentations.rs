@@ -77,9 +77,10 @@ impl From<policy::PolicyOutcome> for PolicyOutcome {
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<VerifyBody>,
+    body: ApiJson<VerifyBody>,
 ) -> Result<Json<VerdictBody>, Problem> {
     caller.require(&[Scope::Hub, Scope::Backend])?;
+    let body = body.parse()?;
     let request = PresentationRequest {
         format: body.format,
         presentation: body.presentation,

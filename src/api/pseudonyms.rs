@@ -88,9 +88,10 @@ struct PseudonymBody {
 async fn mint(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<MintBody>,
+    body: ApiJson<MintBody>,
 ) -> Result<(StatusCode, Json<MintResponse>), Problem> {
     let client = caller.require(&[Scope::Backend])?;
+    let body = body.parse()?;
     let request = MintRequest {
         account: body.account,
         client_id: client.id.clone(),

@@ -58,9 +58,10 @@ struct RemedyApplied {
 async fn apply_remedy(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<RemedyBody>,
+    body: ApiJson<RemedyBody>,
 ) -> Result<(StatusCode, Json<RemedyApplied>), Problem> {
     let client = caller.require(&[Scope::Admin, Scope::Hub])?;
+    let body = body.parse()?;
     let actor = Actor { client_id: &client.id, is_admin: client.has_any(&[Scope::Admin]) };
     let request = RemedyRequest {
         pseudonym: body.pseudonym,
@@ -157,9 +158,10 @@ async fn lift_remedy(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<LiftBody>,
+    body: ApiJson<LiftBody>,
 ) -> Result<StatusCode, Problem> {
     let client = caller.require(&[Scope::Admin])?;
+    let body = body.parse()?;
     state.abuse.lift_remedy(&client.id, &id, &body.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -85,9 +85,10 @@ struct ReportAccepted {
 async fn report(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<AbuseReport>,
+    body: ApiJson<AbuseReport>,
 ) -> Result<(StatusCode, Json<ReportAccepted>), Problem> {
     let client = caller.require(&[Scope::Hub])?;
+    let body = body.parse()?;
     let report_id = state.abuse.report(&client.id, &body.into()).await?;
     Ok((StatusCode::ACCEPTED, Json(ReportAccepted { report_id })))
 }

@@ -46,9 +46,10 @@ struct Adjusted {
 async fn adjust(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<AdjustBody>,
+    body: ApiJson<AdjustBody>,
 ) -> Result<(StatusCode, Json<Adjusted>), Problem> {
     let client = caller.require(&[Scope::Admin])?;
+    let body = body.parse()?;
     let adjustment_id = state
         .abuse
         .adjust(&client.id, &body.pseudonym, body.points, &body.case_id, &body.reason)

@@ -27,5 +27,6 @@ mod privacy;
 mod privacy_adversary;
 mod privacy_reads;
 mod proofs;
+mod scope_matrix;
 mod serving;
 mod storage_upgrade;

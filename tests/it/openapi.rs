@@ -90,3 +90,21 @@ async fn old_admin_paths_are_deprecated_aliases() {
         assert_eq!(old_op["responses"], new_op["responses"], "{method} {old}");
     }
 }
+
+/// Operation ids name operations: a duplicate makes the document invalid
+/// OpenAPI (and generated clients collide). `.ci/run` also runs
+/// openapi-spec-validator on the snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operation_ids_are_unique() {
+    let document = served().await;
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let id = operation["operationId"].as_str().expect("an operationId").to_string();
+            let place = format!("{} {path}", method.to_uppercase());
+            if let Some(first) = seen.insert(id.clone(), place.clone()) {
+                panic!("operationId {id} names both {first} and {place}");
+            }
+        }
+    }
+}

@@ -31,17 +31,23 @@ pub fn seal_auth(
     aad: &[u8],
     pt: &[u8],
 ) -> Result<(Encapsulated, Vec<u8>), ThresholdError> {
-    let pk_r = hpke_public(pk_r)?;
     let sk_s = hpke_private(sender_sk)?;
     let pk_s = Kem::sk_to_pk(&sk_s);
+    seal(&OpModeS::Auth((sk_s, pk_s)), pk_r, info, aad, pt)
+}
+
+/// One-shot HPKE seal in `mode` with randomness from the operating system.
+fn seal(
+    mode: &OpModeS<Kem>,
+    pk_r: &KemPublicKey,
+    info: &[u8],
+    aad: &[u8],
+    pt: &[u8],
+) -> Result<(Encapsulated, Vec<u8>), ThresholdError> {
+    let pk_r = hpke_public(pk_r)?;
     let mut rng = OsRng::new();
     let sealed = hpke::single_shot_seal_with_rng::<AesGcm128, HkdfSha256, Kem>(
-        &OpModeS::Auth((sk_s, pk_s)),
-        &pk_r,
-        info,
-        pt,
-        aad,
-        &mut rng,
+        mode, &pk_r, info, pt, aad, &mut rng,
     );
     rng.finish()?;
     let (enc, ct) = sealed.map_err(|_| ThresholdError::Seal)?;
@@ -58,20 +64,25 @@ pub fn open_auth(
     aad: &[u8],
     ct: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, ThresholdError> {
-    let sk_r = hpke_private(sk_r)?;
     let pk_s = hpke_public(pk_s)?;
+    open(&OpModeR::Auth(pk_s), sk_r, enc, info, aad, ct)
+}
+
+/// One-shot HPKE open in `mode`.
+fn open(
+    mode: &OpModeR<Kem>,
+    sk_r: &KemSecretKey,
+    enc: &Encapsulated,
+    info: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ThresholdError> {
+    let sk_r = hpke_private(sk_r)?;
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&enc.to_bytes())
         .map_err(|_| ThresholdError::BadKey)?;
-    hpke::single_shot_open::<AesGcm128, HkdfSha256, Kem>(
-        &OpModeR::Auth(pk_s),
-        &sk_r,
-        &enc,
-        info,
-        ct,
-        aad,
-    )
-    .map(Zeroizing::new)
-    .map_err(|_| ThresholdError::Open)
+    hpke::single_shot_open::<AesGcm128, HkdfSha256, Kem>(mode, &sk_r, &enc, info, ct, aad)
+        .map(Zeroizing::new)
+        .map_err(|_| ThresholdError::Open)
 }
 
 /// Seals `pt` to `pk_r` in mode Base: how a custodian hands its partial to
@@ -82,19 +93,7 @@ pub fn seal_base(
     aad: &[u8],
     pt: &[u8],
 ) -> Result<(Encapsulated, Vec<u8>), ThresholdError> {
-    let pk_r = hpke_public(pk_r)?;
-    let mut rng = OsRng::new();
-    let sealed = hpke::single_shot_seal_with_rng::<AesGcm128, HkdfSha256, Kem>(
-        &OpModeS::Base,
-        &pk_r,
-        info,
-        pt,
-        aad,
-        &mut rng,
-    );
-    rng.finish()?;
-    let (enc, ct) = sealed.map_err(|_| ThresholdError::Seal)?;
-    Ok((Encapsulated::from_bytes(&enc.to_bytes())?, ct))
+    seal(&OpModeS::Base, pk_r, info, aad, pt)
 }
 
 /// Opens what [`seal_base`] sealed.
@@ -105,10 +104,5 @@ pub fn open_base(
     aad: &[u8],
     ct: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, ThresholdError> {
-    let sk_r = hpke_private(sk_r)?;
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&enc.to_bytes())
-        .map_err(|_| ThresholdError::BadKey)?;
-    hpke::single_shot_open::<AesGcm128, HkdfSha256, Kem>(&OpModeR::Base, &sk_r, &enc, info, ct, aad)
-        .map(Zeroizing::new)
-        .map_err(|_| ThresholdError::Open)
+    open(&OpModeR::Base, sk_r, enc, info, aad, ct)
 }
