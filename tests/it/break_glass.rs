@@ -327,10 +327,13 @@ async fn custodian_partials_open_the_link((app, clock): (TestApp, Arc<ManualCloc
         (app.second_operator("second").await, app.second_operator("third").await);
     let uri = pseudonym(&app, &backend).await;
     let reveal_key = KemSecretKey::generate().unwrap();
-    let body = json!({"pseudonym": uri, "case_id": "case-42", "justification": "court order 17",
-                      "reason_code": "legal-order",
-                      "reveal_key": Base64::encode_string(&reveal_key.public_key().to_bytes())});
-    let (status, created) = app.post("/v1/admin/break-glass", &app.admin_token, &body).await;
+    let body_of = |uri: &str| {
+        json!({"pseudonym": uri, "case_id": "case-42", "justification": "court order 17",
+               "reason_code": "legal-order",
+               "reveal_key": Base64::encode_string(&reveal_key.public_key().to_bytes())})
+    };
+    let (status, created) =
+        app.post("/v1/admin/break-glass", &app.admin_token, &body_of(&uri)).await;
     assert_eq!(status, 201, "{created}");
     let id = created["request_id"].as_str().unwrap().to_string();
     let input_path = format!("/v1/admin/break-glass/{id}/partial-input");
@@ -401,7 +404,20 @@ async fn custodian_partials_open_the_link((app, clock): (TestApp, Arc<ManualCloc
     assert_eq!(rows(&app, "break_glass_partials").await, 0, "relayed partials are deleted");
     let (status, body) = send(2, sealed_partial(1), second.clone()).await;
     assert_problem(status, &body, 409, "already-revealed");
-    clock.advance(1);
+
+    // Partials of a request that lapses unrevealed are swept by the next
+    // request's transaction.
+    let (_, lapsing) = app.post("/v1/admin/break-glass", &app.admin_token, &body_of(&uri)).await;
+    let lapsing = lapsing["request_id"].as_str().unwrap().to_string();
+    assert_eq!(step(&app, &second, &lapsing, "approve").await.0, 200);
+    assert_eq!(step(&app, &third, &lapsing, "approve").await.0, 200);
+    let path = format!("/v1/admin/break-glass/{lapsing}/partials");
+    let partial = json!({"custodian": 1, "sealed": sealed_partial(0)});
+    assert_eq!(app.post(&path, &second, &partial).await.0, 200);
+    assert_eq!(rows(&app, "break_glass_partials").await, 1);
+    clock.advance(25 * 3600);
+    request(&app, &app.admin_token, &uri, "imminent-harm").await;
+    assert_eq!(rows(&app, "break_glass_partials").await, 0, "lapsed partials are swept");
 }
 
 /// Approve and reveal take no body: a bare POST (no body, no content
