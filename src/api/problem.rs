@@ -84,6 +84,16 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
 
+    /// 405: the route exists, the method does not (axum adds `Allow`).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "this route does not take this method; the Allow header lists those it takes",
+        )
+    }
+
     /// What every route says of a pseudonym it does not know, word for
     /// word, so the routes cannot be told apart by their answer.
     pub fn no_such_pseudonym() -> Self {

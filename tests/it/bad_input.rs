@@ -11,7 +11,8 @@ on_both_backends!(
     bad_mint_requests_are_refused_and_store_nothing,
     reused_keys_conflict,
     batch_with_one_bad_key_stores_nothing,
-    bad_query_and_path_parameters_are_problems
+    bad_query_and_path_parameters_are_problems,
+    a_wrong_method_is_a_problem_naming_the_allowed_ones
 );
 
 async fn assert_nothing_stored(app: &TestApp) {
@@ -142,4 +143,23 @@ async fn bad_query_and_path_parameters_are_problems(app: TestApp) {
     let (status, body) = app.get("/v1/admin/break-glass?colour=red", admin).await;
     assert_problem(status, &body, 400, "invalid-parameter");
     assert!(!body["detail"].as_str().unwrap().contains("red"), "{body}");
+}
+
+/// A route that exists but not for this method: 405 with a problem body
+/// and the methods it does take (an empty 405 told a client nothing).
+async fn a_wrong_method_is_a_problem_naming_the_allowed_ones(app: TestApp) {
+    let response = app
+        .http
+        .delete(app.url("/v1/pseudonyms"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(allow.as_deref(), Some("POST"));
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_problem(405, &body, 405, "method-not-allowed");
 }
