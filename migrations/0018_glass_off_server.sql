@@ -5,6 +5,16 @@
 -- (before this change), 2 = HPKE Auth, DHKEM(P-256) with veil's sender key.
 -- Old links are re-sealed in suite 2 the next time their account mints.
 ALTER TABLE accounts ADD COLUMN glass_suite BIGINT NOT NULL DEFAULT 1;
+-- The HPKE sender public key the link was sealed with (suite 2), so a link
+-- opens whatever sender key a replica holds now.
+ALTER TABLE accounts ADD COLUMN glass_sender BYTEA;
+-- HMAC under k_ref over (account_ref, suite, sender, link): only the
+-- service writes links that are released. Links from before get theirs at
+-- the first start of this release (trusted as they are then).
+ALTER TABLE accounts ADD COLUMN glass_tag BYTEA;
+-- Which keys (recipient and sender) sealed the link: a link sealed with
+-- other keys than the current ones is re-sealed at the account's next mint.
+ALTER TABLE accounts ADD COLUMN glass_key_id BYTEA;
 
 -- The requester's one-time reveal key (SEC1 P-256): custodians seal their
 -- partial decryptions to it, so the server relays partials it cannot use.

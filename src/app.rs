@@ -111,6 +111,7 @@ pub async fn prepare(
     }
     let keys = Arc::new(directory.load()?);
     storage_upgrade::upgrade_if_needed(&store, &keys.link, clock.now()).await?;
+    storage_upgrade::tag_untagged_glass_links(&store, &keys.link).await?;
     let exposed = secrets_on_host(&config);
     if !exposed.is_empty() {
         if config.mode == Mode::Production {

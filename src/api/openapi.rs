@@ -83,6 +83,31 @@ pub(super) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut O
     .flatten()
 }
 
+/// The headers veil sends that a client may rely on: the request id on
+/// every answer, the challenge on a 401, the wait on a 429.
+fn declare_headers(status: &str, response: &mut utoipa::openapi::Response) {
+    use utoipa::openapi::Object;
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::schema::Type;
+    let mut add = |name: &str, kind: Type, description: &str| {
+        let header = HeaderBuilder::new()
+            .schema(Some(Object::with_type(kind)))
+            .description(Some(description))
+            .build();
+        response.headers.entry(name.to_string()).or_insert(RefOr::T(header));
+    };
+    add("x-request-id", Type::String, "The request's id, as in veild's log (echoed if sent)");
+    match status {
+        "401" => add(
+            "WWW-Authenticate",
+            Type::String,
+            "`Bearer`, or `veil-pop` when a proof of possession is what is missing",
+        ),
+        "429" => add("Retry-After", Type::Integer, "Seconds until the limit lets the request in"),
+        _ => {}
+    }
+}
+
 /// Every operation may answer a problem: authenticated ones 401 and 403,
 /// those with a JSON body 400, 413, 415 and 422, those with query or path
 /// parameters 400, all 500. Error responses
@@ -117,15 +142,15 @@ fn problem_responses(doc: &mut Document) {
                     .or_insert_with(|| RefOr::T(utoipa::openapi::Response::new(description)));
             }
             for (status, response) in responses.iter_mut() {
+                let RefOr::T(response) = response else { continue };
                 let error = status.starts_with('4') || status.starts_with('5');
-                if let (true, RefOr::T(response)) = (error, response)
-                    && response.content.is_empty()
-                {
+                if error && response.content.is_empty() {
                     response.content.insert(
                         "application/problem+json".to_string(),
                         RefOr::T(Content::new(Some(Ref::from_schema_name("Problem")))),
                     );
                 }
+                declare_headers(status, response);
             }
         }
     }

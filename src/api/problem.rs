@@ -473,9 +473,13 @@ impl From<BreakGlassError> for Problem {
             BreakGlassError::LegacyLink => {
                 Problem::conflict("legacy-link", "Link predates threshold custody", detail)
             }
-            BreakGlassError::Link(_) | BreakGlassError::CorruptLink | BreakGlassError::Store(_) => {
-                Problem::internal(error)
+            BreakGlassError::ForgedLink => {
+                Problem::conflict("forged-link", "Link not written by this service", detail)
             }
+            BreakGlassError::Link(_)
+            | BreakGlassError::CorruptLink
+            | BreakGlassError::Seal(_)
+            | BreakGlassError::Store(_) => Problem::internal(error),
         }
     }
 }

@@ -89,6 +89,32 @@ impl LinkKeys {
         self.account_tag("deleted account", account)
     }
 
+    /// The integrity tag of an account's `glass_link`: only the online
+    /// service (holder of `k_ref`) writes links, so a link planted in the
+    /// database, even by someone who holds the break-glass key or learned
+    /// `skR·S` from a past reveal, or one downgraded to an older suite, has
+    /// no valid tag and is never released. `binding` is everything the
+    /// link is opened with (suite, sender key, the link itself).
+    pub fn glass_tag(&self, account: &AccountRef, binding: &[&[u8]]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.k_ref);
+        ctx.update(b"glass_link integrity\0");
+        ctx.update(&account.0);
+        for part in binding {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+
+    /// Whether `tag` is [`LinkKeys::glass_tag`] of these, in constant time.
+    pub fn glass_tag_matches(&self, account: &AccountRef, binding: &[&[u8]], tag: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.glass_tag(account, binding);
+        bool::from(expected.as_slice().ct_eq(tag))
+    }
+
     fn account_tag(&self, domain: &str, account: &AccountRef) -> [u8; 32] {
         let hex: String = account.0.iter().map(|b| format!("{b:02x}")).collect();
         self.keyed_tag(domain, &hex)

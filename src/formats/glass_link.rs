@@ -35,6 +35,9 @@ const LEGACY_INFO: &[u8] = b"veil glass_link v1";
 const LEGACY_ENC_LEN: usize = 32;
 /// HPKE `info` of current links: names the format and its version.
 pub const GLASS_INFO: &[u8] = b"veil glass_link v2";
+/// HPKE `info` of a released link sealed once more for the audit entry.
+pub const AUDIT_INFO: &[u8] = b"veil glass_link audit v1";
+const LEGACY_AUDIT_INFO: &[u8] = b"veil glass_link audit v1 x25519";
 /// HPKE `info` of a custodian's partial sealed to the requester.
 const PARTIAL_INFO: &[u8] = b"veil break-glass partial v1";
 
@@ -137,32 +140,74 @@ impl GlassSealer {
         }
     }
 
+    /// The sender key new links carry: veil's, for the current suite; none
+    /// for the legacy one (Base mode).
+    pub fn link_sender(&self) -> Option<KemPublicKey> {
+        (self.suite() == GlassSuite::P256Auth).then(|| self.sender.public_key())
+    }
+
     /// veil's sender public key: what a requester checks a link against.
     pub fn sender_public(&self) -> KemPublicKey {
         self.sender.public_key()
     }
 
+    /// Names the keys links are sealed with now (recipient and sender): an
+    /// account whose link was sealed with other keys is re-sealed when it
+    /// next mints, so a rotated break-glass key reaches every active account.
+    pub fn key_id(&self) -> [u8; 16] {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"veil glass keys v1\0");
+        match &self.recipient {
+            Recipient::Legacy(pk) => ctx.update(&pk.to_bytes()),
+            Recipient::P256(pk) => ctx.update(&pk.to_bytes()),
+        }
+        ctx.update(&self.sender.public_key().to_bytes());
+        let mut id = [0u8; 16];
+        for (out, byte) in id.iter_mut().zip(ctx.finish().as_ref()) {
+            *out = *byte;
+        }
+        id
+    }
+
+    /// A released link sealed once more to the break-glass key with fresh
+    /// randomness (HPKE Base, aad = the request id), for the reveal's audit
+    /// entry: whoever holds the key can check which account was revealed,
+    /// and no two entries (nor an entry and the `accounts` row) are equal.
+    pub fn seal_for_audit(&self, link: &[u8], request_id: &str) -> Result<Vec<u8>, GlassError> {
+        self.seal_bytes(link, request_id.as_bytes(), (AUDIT_INFO, LEGACY_AUDIT_INFO), false)
+    }
+
     /// `enc || ciphertext` of `account`, bound to its `account_ref` (aad).
     pub fn seal(&self, account: &str, account_ref: &[u8]) -> Result<Vec<u8>, GlassError> {
+        self.seal_bytes(account.as_bytes(), account_ref, (GLASS_INFO, LEGACY_INFO), true)
+    }
+
+    /// Seals to the recipient: P-256 in mode Auth (`authenticated`) or Base,
+    /// a legacy X25519 key in mode Base; `infos` = (P-256, legacy).
+    fn seal_bytes(
+        &self,
+        plain: &[u8],
+        aad: &[u8],
+        infos: (&[u8], &[u8]),
+        authenticated: bool,
+    ) -> Result<Vec<u8>, GlassError> {
         let (enc, ct) = match &self.recipient {
             Recipient::P256(pk_r) => {
-                let (enc, ct) = threshold::seal_auth(
-                    pk_r,
-                    &self.sender,
-                    GLASS_INFO,
-                    account_ref,
-                    account.as_bytes(),
-                )
-                .map_err(|_| GlassError::Seal)?;
+                let sealed = if authenticated {
+                    threshold::seal_auth(pk_r, &self.sender, infos.0, aad, plain)
+                } else {
+                    threshold::seal_base(pk_r, infos.0, aad, plain)
+                };
+                let (enc, ct) = sealed.map_err(|_| GlassError::Seal)?;
                 (enc.to_bytes().to_vec(), ct)
             }
             Recipient::Legacy(pk_r) => {
                 let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, LegacyKem>(
                     &OpModeS::Base,
                     pk_r,
-                    LEGACY_INFO,
-                    account.as_bytes(),
-                    account_ref,
+                    infos.1,
+                    plain,
+                    aad,
                 )
                 .map_err(|_| GlassError::Seal)?;
                 (enc.to_bytes().to_vec(), ct)
@@ -243,6 +288,41 @@ pub fn open_with_key(key: &[u8], link: &SealedLink) -> Result<Zeroizing<String>,
     }
 }
 
+/// Opens an audit entry's copy of a released link (what
+/// [`GlassSealer::seal_for_audit`] made) with the whole recipient key: the
+/// link as released, to open in turn with [`open_with_key`].
+pub fn open_audit_copy(
+    key: &[u8],
+    request_id: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, GlassError> {
+    if let Ok(sk) = KemSecretKey::from_bytes(key)
+        && let Ok(enc) = SealedLink::encapsulated(sealed)
+        && let Some(ct) = sealed.get(Encapsulated::LEN..)
+        && let Ok(plain) = threshold::open_base(&sk, &enc, AUDIT_INFO, request_id.as_bytes(), ct)
+    {
+        return Ok(plain);
+    }
+    let sk =
+        <LegacyKem as hpke::Kem>::PrivateKey::from_bytes(key).map_err(|_| GlassError::BadKey)?;
+    if sealed.len() < LEGACY_ENC_LEN {
+        return Err(GlassError::Open);
+    }
+    let (enc, ct) = sealed.split_at(LEGACY_ENC_LEN);
+    let enc =
+        <LegacyKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| GlassError::Open)?;
+    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, LegacyKem>(
+        &OpModeR::Base,
+        &sk,
+        &enc,
+        LEGACY_AUDIT_INFO,
+        ct,
+        request_id.as_bytes(),
+    )
+    .map(Zeroizing::new)
+    .map_err(|_| GlassError::Open)
+}
+
 /// The public record of a key ceremony: what a requester checks partials
 /// against (published; holds no secret).
 #[derive(Debug, Clone)]
@@ -273,6 +353,37 @@ pub fn open_with_partials(
         Ok(plain) => account(plain),
         Err(ThresholdError::Open) => Err(GlassError::Open),
         Err(other) => Err(other.into()),
+    }
+}
+
+/// Like [`open_with_partials`], but a partial whose proof fails (or whose
+/// custodian is unknown) is set aside and the rest are tried, so one bad
+/// custodian cannot spoil a reveal that `k` honest ones can open. Returns
+/// the account and the custodians set aside; when fewer than `k` good
+/// partials remain, the first refusal (naming its custodian).
+pub fn open_with_good_partials(
+    partials: &[Partial],
+    custodians: &Custodians,
+    link: &SealedLink,
+) -> Result<(Zeroizing<String>, Vec<u8>), GlassError> {
+    let mut pool = partials.to_vec();
+    let mut set_aside = Vec::new();
+    let mut first_refusal = None;
+    loop {
+        match open_with_partials(&pool, custodians, link) {
+            Ok(account) => return Ok((account, set_aside)),
+            Err(
+                error @ GlassError::Threshold(
+                    ThresholdError::BadPartial { index }
+                    | ThresholdError::UnknownCustodian { index },
+                ),
+            ) if pool.len() > custodians.threshold => {
+                first_refusal.get_or_insert(error);
+                set_aside.push(index);
+                pool.retain(|p| p.index.get() != index);
+            }
+            Err(error) => return Err(first_refusal.unwrap_or(error)),
+        }
     }
 }
 
@@ -443,5 +554,52 @@ mod tests {
         let sealed = seal_partial(&reveal.public_key(), "req-1", &p).unwrap();
         assert!(open_partial(&reveal, "req-2", split.shares[2].index(), &sealed).is_err());
         assert!(open_partial(&reveal, "req-1", split.shares[0].index(), &sealed).is_err());
+    }
+
+    /// One lying custodian cannot spoil a reveal that `k` honest ones can
+    /// open: its partial is set aside and named; without enough honest
+    /// ones, the refusal names it.
+    #[test]
+    fn a_bad_partial_is_set_aside_when_k_good_ones_remain() {
+        let (sealer, sk) = sealer();
+        let split = threshold::split(&sk, 2, 3).unwrap();
+        let custodians = Custodians {
+            threshold: 2,
+            recipient: split.commitments.recipient_key().unwrap(),
+            points: split.points.clone(),
+        };
+        let link = released(&sealer, sealer.seal("dave", b"ref").unwrap(), b"ref");
+        let enc = SealedLink::encapsulated(&link.sealed).unwrap();
+        let partial =
+            |i: usize| threshold::partial(&split.shares[i], &enc, &sealer.sender_public());
+        let mut lie = partial(0).unwrap();
+        lie.index = split.shares[1].index();
+        let (account, set_aside) = open_with_good_partials(
+            &[lie, partial(0).unwrap(), partial(2).unwrap()],
+            &custodians,
+            &link,
+        )
+        .unwrap();
+        assert_eq!((account.as_str(), set_aside), ("dave", vec![2]));
+        assert_eq!(
+            open_with_good_partials(&[lie, partial(2).unwrap()], &custodians, &link)
+                .map(|(a, _)| a.to_string()),
+            Err(GlassError::Threshold(ThresholdError::BadPartial { index: 2 }))
+        );
+    }
+
+    /// The audit copy of a released link opens, with the break-glass key,
+    /// to the link as released, and no two copies are equal.
+    #[test]
+    fn audit_copies_open_to_the_link_and_differ() {
+        let (sealer, sk) = sealer();
+        let link = sealer.seal("erin", b"ref").unwrap();
+        let one = sealer.seal_for_audit(&link, "req-1").unwrap();
+        let two = sealer.seal_for_audit(&link, "req-1").unwrap();
+        assert_ne!(one, two);
+        assert_ne!(one, link);
+        let opened = open_audit_copy(sk.to_bytes().as_slice(), "req-1", &one).unwrap();
+        assert_eq!(opened.as_slice(), link.as_slice());
+        assert!(open_audit_copy(sk.to_bytes().as_slice(), "req-2", &one).is_err());
     }
 }

@@ -19,9 +19,10 @@ use crate::services::abuse::gate::{self, Act, Refusal};
 use crate::services::abuse::limits::{self, LimitedAction};
 use crate::services::abuse::policy::IssuancePolicy;
 use crate::services::abuse::relations::{self, Relation};
+use crate::services::glass_tag;
 use crate::services::keyring::KeySet;
 use crate::store::{
-    AccountSideMint, IndexChange, Limited, NewAccount, NewPseudonym, Store, StoreError,
+    AccountSideMint, GlassRow, IndexChange, Limited, NewAccount, NewPseudonym, Store, StoreError,
 };
 
 /// Most keys (so pseudonyms) one request may mint.
@@ -199,9 +200,16 @@ impl Minter {
     ) -> Result<(), MintError> {
         let link = &self.keys.link;
         let glass_sealer = &self.keys.glass;
-        let seal_glass = || glass_sealer.seal(&request.account, &account_ref.0);
+        let suite = i64::from(glass_sealer.suite().code());
+        let sender = glass_sealer.link_sender().map(|k| k.to_bytes().to_vec());
+        let key_id = glass_sealer.key_id();
+        let seal_glass = || -> Result<(Vec<u8>, [u8; 32]), MintError> {
+            let sealed = glass_sealer.seal(&request.account, &account_ref.0)?;
+            let tag = glass_tag::tag(link, account_ref, suite, sender.as_deref(), &sealed);
+            Ok((sealed, tag))
+        };
         // HPKE costs a few scalar multiplications: seal only when the
-        // account is new (or its link outdated, see below).
+        // account is new (or its link sealed with other keys, see below).
         let mut glass = match new_account {
             false => None,
             true => Some(seal_glass()?),
@@ -219,8 +227,13 @@ impl Minter {
         loop {
             let account = NewAccount {
                 account_ref,
-                glass_link: glass.as_deref(),
-                glass_suite: i64::from(glass_sealer.suite().code()),
+                glass: glass.as_ref().map(|(sealed, tag)| GlassRow {
+                    link: sealed,
+                    suite,
+                    sender: sender.as_deref(),
+                    tag,
+                }),
+                glass_key_id: &key_id,
                 created_hour: coarsen_to_hour(now),
                 relations: relation_tags,
             };

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod breakglass;
 pub mod config;
 pub mod disclose;
+pub mod glass_tag;
 pub mod keyring;
 pub mod linkage_lookup;
 pub mod mint;

@@ -52,3 +52,32 @@ pub async fn upgrade_if_needed(
     }
     Ok(Some(report))
 }
+
+/// Startup step for databases written before links carried an integrity
+/// tag (issue 12): tags each such link as it is now, so it can still be
+/// released. Trusted on this first start, as the old design trusted every
+/// link; from then on a link edited in the database is refused. Returns
+/// how many links were tagged.
+pub async fn tag_untagged_glass_links(store: &Store, link: &LinkKeys) -> Result<u64, StoreError> {
+    const BATCH: i64 = 1000;
+    let mut tagged = 0u64;
+    loop {
+        let rows = store.untagged_glass_links(BATCH).await?;
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= BATCH;
+        let before = tagged;
+        for (account, sealed, suite) in rows {
+            let Ok(bytes) = <[u8; 32]>::try_from(account.as_slice()) else { continue };
+            let tag = super::glass_tag::tag(link, &AccountRef(bytes), suite, None, &sealed);
+            store.set_glass_tag(&account, &sealed, &tag).await?;
+            tagged += 1;
+        }
+        // A batch that tagged nothing would come back unchanged.
+        if !full || tagged == before {
+            break;
+        }
+    }
+    if tagged > 0 {
+        tracing::info!(links = tagged, "break-glass links from before integrity tags tagged");
+    }
+    Ok(tagged)
+}

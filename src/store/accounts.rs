@@ -5,15 +5,27 @@ use super::{Charges, Store, StoreError};
 use crate::core::account::AccountState;
 use crate::core::linkage::AccountRef;
 
+/// An account's break-glass link as the service sealed it, with what it is
+/// opened with and its integrity tag (`LinkKeys::glass_tag`).
+#[derive(Debug, Clone, Copy)]
+pub struct GlassRow<'a> {
+    pub link: &'a [u8],
+    /// `formats::glass_link::GlassSuite` code.
+    pub suite: i64,
+    /// The HPKE sender public key it was sealed with (current suite).
+    pub sender: Option<&'a [u8]>,
+    pub tag: &'a [u8],
+}
+
 /// The account row written on first sight of an account.
 #[derive(Debug, Clone)]
 pub struct NewAccount<'a> {
     pub account_ref: &'a AccountRef,
     /// Present when the caller sealed one (first sight of the account, or
-    /// a link in an older suite to replace).
-    pub glass_link: Option<&'a [u8]>,
-    /// The suite the caller seals in now (`formats::glass_link::GlassSuite`).
-    pub glass_suite: i64,
+    /// a link sealed with other keys to replace).
+    pub glass: Option<GlassRow<'a>>,
+    /// The keys links are sealed with now (`GlassSealer::key_id`).
+    pub glass_key_id: &'a [u8],
     pub created_hour: i64,
     /// Keyed tags of relation keys to attach (see `abuse::relations`).
     pub relations: &'a [[u8; 32]],
@@ -82,13 +94,18 @@ impl Store {
             // two. A crash before that loses only unacknowledged work.
             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         }
+        let glass = account.glass;
         let inserted = sqlx::query(
-            "INSERT INTO accounts (account_ref, glass_link, glass_suite, status, created_hour) \
-             VALUES ($1, $2, $3, 'active', $4) ON CONFLICT (account_ref) DO NOTHING",
+            "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, glass_tag, \
+             glass_key_id, status, created_hour) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7) \
+             ON CONFLICT (account_ref) DO NOTHING",
         )
         .bind(account_ref)
-        .bind(account.glass_link)
-        .bind(account.glass_suite)
+        .bind(glass.map(|g| g.link))
+        .bind(glass.map_or(1, |g| g.suite))
+        .bind(glass.and_then(|g| g.sender))
+        .bind(glass.map(|g| g.tag))
+        .bind(account.glass_key_id)
         .bind(account.created_hour)
         .execute(&mut *tx)
         .await?;
@@ -102,7 +119,7 @@ impl Store {
                     return Err(StoreError::Restricted);
                 }
             }
-            if account.glass_link.is_none() {
+            if account.glass.is_none() {
                 // The account is new after all (e.g. just deleted): its first
                 // row must carry a glass link, so let the caller seal one and
                 // retry.
@@ -114,29 +131,34 @@ impl Store {
         // standing check is seen here, so no pseudonym is minted past it.
         let locked: Option<LockedAccount> = sqlx::query_as(
             "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1 \
-             RETURNING status, status_until, pseudonym_index, glass_suite",
+             RETURNING status, status_until, pseudonym_index, glass_key_id",
         )
         .bind(account_ref)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(LockedAccount { row: locked, glass_suite }) = locked else {
+        let Some(LockedAccount { row: locked, glass_key_id }) = locked else {
             return Err(StoreError::AccountMissing);
         };
-        if glass_suite < account.glass_suite {
-            // Sealed before the current suite: the caller holds the account
-            // id now, so the link is re-sealed (authenticated, P-256) here.
-            let Some(link) = account.glass_link else { return Err(StoreError::GlassOutdated) };
+        if !locked.state.status.effective(locked.state.status_until, mint.charges.now).may_act() {
+            return Err(StoreError::Restricted);
+        }
+        if glass_key_id.as_deref() != Some(account.glass_key_id) {
+            // Sealed with other keys (an older suite, a rotated break-glass
+            // key): the caller holds the account id now, so the link is
+            // re-sealed with the current keys here.
+            let Some(glass) = account.glass else { return Err(StoreError::GlassOutdated) };
             sqlx::query(
-                "UPDATE accounts SET glass_link = $1, glass_suite = $2 WHERE account_ref = $3",
+                "UPDATE accounts SET glass_link = $1, glass_suite = $2, glass_sender = $3, \
+                 glass_tag = $4, glass_key_id = $5 WHERE account_ref = $6",
             )
-            .bind(link)
-            .bind(account.glass_suite)
+            .bind(glass.link)
+            .bind(glass.suite)
+            .bind(glass.sender)
+            .bind(glass.tag)
+            .bind(account.glass_key_id)
             .bind(account_ref)
             .execute(&mut *tx)
             .await?;
-        }
-        if !locked.state.status.effective(locked.state.status_until, mint.charges.now).may_act() {
-            return Err(StoreError::Restricted);
         }
         let (sealed, live) = match change(locked.pseudonym_index.as_deref()) {
             IndexChange::Write { sealed, live } => (sealed, live),
@@ -240,7 +262,7 @@ struct StateAndIndex {
 struct LockedAccount {
     #[sqlx(flatten)]
     row: StateAndIndex,
-    glass_suite: i64,
+    glass_key_id: Option<Vec<u8>>,
 }
 
 /// The stored status column and when it ends.

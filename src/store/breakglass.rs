@@ -8,6 +8,17 @@ use sqlx::{Any, Transaction};
 use super::{AuditLink, Store, StoreError, audit};
 use crate::core::linkage::AccountRef;
 
+/// An account's stored break-glass link (see `accounts::GlassRow`).
+#[derive(Debug, Clone)]
+pub struct StoredGlass {
+    pub link: Vec<u8>,
+    pub suite: i64,
+    pub sender: Option<Vec<u8>>,
+    pub tag: Option<Vec<u8>>,
+}
+
+type GlassColumns = (Option<Vec<u8>>, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
 #[derive(Debug, Clone)]
 pub struct NewBreakGlass<'a> {
     pub id: &'a str,
@@ -332,18 +343,58 @@ impl Store {
         Ok(PartialOutcome::Recorded)
     }
 
-    /// The `glass_link` of an account and the suite code it was sealed
-    /// in: `None` when the row or the link is gone (a deletion remedy).
+    /// The `glass_link` of an account with what it is opened with and its
+    /// integrity tag: `None` when the row or the link is gone (a deletion
+    /// remedy).
     pub async fn glass_link(
         &self,
         account_ref: &AccountRef,
-    ) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
-        let link: Option<(Option<Vec<u8>>, i64)> =
-            sqlx::query_as("SELECT glass_link, glass_suite FROM accounts WHERE account_ref = $1")
-                .bind(account_ref.0.as_slice())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(link.and_then(|(link, suite)| link.map(|l| (l, suite))))
+    ) -> Result<Option<StoredGlass>, StoreError> {
+        let row: Option<GlassColumns> = sqlx::query_as(
+            "SELECT glass_link, glass_suite, glass_sender, glass_tag FROM accounts \
+             WHERE account_ref = $1",
+        )
+        .bind(account_ref.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(link, suite, sender, tag)| {
+            link.map(|link| StoredGlass { link, suite, sender, tag })
+        }))
+    }
+
+    /// Links written before integrity tags (all in the legacy suite):
+    /// (account_ref, link, suite), at most `limit`.
+    pub async fn untagged_glass_links(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT account_ref, glass_link, glass_suite FROM accounts \
+             WHERE glass_tag IS NULL AND glass_link IS NOT NULL LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records the tag of a link written before tags, unless the link
+    /// changed meanwhile (a mint re-sealed it).
+    pub async fn set_glass_tag(
+        &self,
+        account_ref: &[u8],
+        link: &[u8],
+        tag: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE accounts SET glass_tag = $1 WHERE account_ref = $2 AND glass_link = $3 \
+             AND glass_tag IS NULL",
+        )
+        .bind(tag)
+        .bind(account_ref)
+        .bind(link)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Marks an approved request revealed, by its requester, inside its

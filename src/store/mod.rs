@@ -17,11 +17,11 @@ mod reports;
 mod reputation;
 mod upgrade;
 
-pub use accounts::{AccountSideMint, AccountView, IndexChange, NewAccount};
+pub use accounts::{AccountSideMint, AccountView, GlassRow, IndexChange, NewAccount};
 pub use audit::{AuditLink, AuditRow, StoredAuditEntry, StoredCheckpoint};
 pub use breakglass::{
     Approval, BreakGlassRow, NewBreakGlass, PartialOutcome, RequestFilter, RevealRecord,
-    SealedPartial,
+    SealedPartial, StoredGlass,
 };
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
@@ -54,7 +54,7 @@ pub enum StoreError {
     AccountMissing,
     /// The account's `glass_link` is sealed in an older suite than the
     /// caller's: retry with a freshly sealed one, which replaces it.
-    #[error("the account's break-glass link is sealed in an older suite")]
+    #[error("the account's break-glass link is sealed with other keys than the current ones")]
     GlassOutdated,
     /// The account is muted or suspended: it may not act (read under the
     /// row lock, so a remedy that just committed counts).

@@ -688,8 +688,8 @@ async fn a_mint_racing_a_remedy_is_refused_under_the_row_lock(app: TestApp) {
     let charges = Charges { now: app.state.clock.now(), ..Default::default() };
     let account = NewAccount {
         account_ref: &account_ref,
-        glass_link: None,
-        glass_suite: 2,
+        glass: None,
+        glass_key_id: &[0; 16],
         created_hour: 0,
         relations: &[],
     };

@@ -129,13 +129,17 @@ async fn two_admins_reveal_once((app, clock): (TestApp, Arc<ManualClock>)) {
     assert!(verify_entries((0, GENESIS), &entries, |_| {}).is_ok());
     let reveal = entries.iter().find(|e| e.action == "break_glass.reveal").unwrap();
     assert_eq!((reveal.target.as_str(), reveal.case_id.as_deref()), (id.as_str(), Some("case-42")));
-    let logged = SealedLink {
+    // The entry holds the released link sealed once more (fresh
+    // randomness): the break-glass key opens it to the account.
+    let logged = Base64::decode_vec(reveal.sealed.as_ref().unwrap()).unwrap();
+    let inner = glass_link::open_audit_copy(&dev_glass_key(&app), &id, &logged).unwrap();
+    let logged_link = SealedLink {
         suite: GlassSuite::P256Auth,
-        sealed: Base64::decode_vec(reveal.sealed.as_ref().unwrap()).unwrap(),
+        sealed: inner.to_vec(),
         aad: app.state.keys.link.account_ref(ACCOUNT).0.to_vec(),
         sender: Some(app.state.keys.glass.sender_public()),
     };
-    let opened = glass_link::open_with_key(&dev_glass_key(&app), &logged).unwrap();
+    let opened = glass_link::open_with_key(&dev_glass_key(&app), &logged_link).unwrap();
     assert_eq!(opened.as_str(), ACCOUNT);
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert!(actions.contains(&"break_glass.request") && actions.contains(&"break_glass.approve"));
@@ -259,7 +263,7 @@ async fn deleted_account_cannot_be_revealed((app, _clock): (TestApp, Arc<ManualC
 /// and a link it did not write (sealed in the database by someone holding
 /// only public keys) does not open: the reveal cannot be made to name an
 /// innocent account.
-async fn released_link_needs_no_key_on_the_host_and_forgeries_do_not_open(
+async fn released_link_needs_no_key_on_the_host_and_forgeries_are_not_released(
     (app, _clock): (TestApp, Arc<ManualClock>),
 ) {
     let key = dev_glass_key(&app);
@@ -269,41 +273,82 @@ async fn released_link_needs_no_key_on_the_host_and_forgeries_do_not_open(
     assert_eq!(status, 200, "{body}");
     assert_eq!(glass_link::open_with_key(&key, &released_link(&body)).unwrap().as_str(), ACCOUNT);
 
-    // A database writer re-seals the link to name someone else: with the
-    // public recipient key and a sender key of its own (Auth mode), and as
-    // a Base-mode link with no sender at all.
+    // Two reveals of one account leave audit entries that are equal to
+    // neither each other nor the account's row: the log links nothing.
+    let (_, again) = approved_request(&app).await;
+    assert_eq!(step(&app, &app.admin_token, &again, "reveal").await.0, 200);
+    let sealed: Vec<String> = audit_log(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "break_glass.reveal")
+        .map(|e| e.sealed.unwrap())
+        .collect();
+    assert_eq!(sealed.len(), 2);
+    assert_ne!(sealed[0], sealed[1]);
+    let stored = Base64::encode_string(&released_link(&body).sealed);
+    assert!(!sealed.contains(&stored), "an audit entry equals the account's glass_link");
+
+    // A database writer plants links that name someone else: sealed with
+    // the public recipient key under a sender key of its own (Auth mode,
+    // as a past requester who learned skR·S could too), in Base mode, and
+    // downgraded to the legacy suite; and a genuine link and tag copied
+    // from another account. None is released; each refusal is audited.
     let recipient = KemSecretKey::from_bytes(&key).unwrap().public_key();
     let own_sender = KemSecretKey::generate().unwrap();
     let forger = GlassSealer::new(&recipient.to_bytes(), own_sender.to_bytes().as_slice()).unwrap();
     let account_ref = app.state.keys.link.account_ref(ACCOUNT);
-    let forged = forger.seal("innocent@example.org", &account_ref.0).unwrap();
-    let (enc, ct) = threshold::seal_base(
-        &recipient,
-        glass_link::GLASS_INFO,
-        &account_ref.0,
-        b"innocent@example.org",
-    )
-    .unwrap();
+    let innocent = "innocent@example.org";
+    let auth = forger.seal(innocent, &account_ref.0).unwrap();
+    let info = glass_link::GLASS_INFO;
+    let (enc, ct) =
+        threshold::seal_base(&recipient, info, &account_ref.0, innocent.as_bytes()).unwrap();
     let mut base = enc.to_bytes().to_vec();
     base.extend_from_slice(&ct);
-    for forged in [forged, base] {
-        let pool = app.raw_pool().await;
-        sqlx::query("UPDATE accounts SET glass_link = $1 WHERE account_ref = $2")
-            .bind(forged)
-            .bind(account_ref.0.to_vec())
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
+    let (_, legacy_public) = glass_link::generate_legacy_keypair();
+    let legacy = GlassSealer::new(&legacy_public, own_sender.to_bytes().as_slice()).unwrap();
+    let downgraded = legacy.seal(innocent, &account_ref.0).unwrap();
+    let backend = app.token(&["backend"]).await;
+    let (status, _) = app.mint(&backend, innocent, vec![MlsClient::new().jwk()]).await;
+    assert_eq!(status, 201);
+    let innocent_ref = app.state.keys.link.account_ref(innocent).0.to_vec();
+    let pool = app.raw_pool().await;
+    let copied: (Vec<u8>, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT glass_link, glass_sender, glass_tag FROM accounts WHERE account_ref = $1",
+    )
+    .bind(&innocent_ref)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let own = own_sender.public_key().to_bytes().to_vec();
+    // (link, suite, sender, tag to write; None keeps the stored tag)
+    type Forgery = (Vec<u8>, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+    let forgeries: [Forgery; 4] = [
+        (auth, 2, Some(own), None),
+        (base, 2, Some(app.state.keys.glass.sender_public().to_bytes().to_vec()), None),
+        (downgraded, 1, None, None),
+        (copied.0, 2, Some(copied.1), Some(copied.2)),
+    ];
+    for (forged, suite, sender, tag) in forgeries {
+        sqlx::query(
+            "UPDATE accounts SET glass_link = $1, glass_suite = $2, glass_sender = $3, \
+             glass_tag = COALESCE($4, glass_tag) WHERE account_ref = $5",
+        )
+        .bind(forged)
+        .bind(suite)
+        .bind(sender)
+        .bind(tag)
+        .bind(account_ref.0.to_vec())
+        .execute(&pool)
+        .await
+        .unwrap();
         let (_, id) = approved_request(&app).await;
         let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(
-            glass_link::open_with_key(&key, &released_link(&body)).map(|a| a.to_string()),
-            Err(GlassError::Open),
-            "a forged link must not open"
-        );
+        assert_problem(status, &body, 409, "forged-link");
     }
+    pool.close().await;
+    let entries = audit_log(&app).await;
+    let refused = entries.iter().filter(|e| e.action == "break_glass.refused").count();
+    assert!(refused >= 4, "each refusal is audited");
 }
 
 /// Custodian custody: each custodian computes a partial decryption with
@@ -441,14 +486,35 @@ async fn bodiless_approve_and_reveal((app, _clock): (TestApp, Arc<ManualClock>))
     assert_eq!(open_released(&app, &revealed).unwrap(), ACCOUNT);
 }
 
+/// A new break-glass key reaches every account that mints again: the
+/// replica started with the new public key re-seals the link at the next
+/// mint, and the new key opens what it releases; the old one no longer.
+async fn a_rotated_key_reseals_links_at_the_next_mint((app, _clock): (TestApp, Arc<ManualClock>)) {
+    let old = dev_glass_key(&app);
+    let backend = app.token(&["backend"]).await;
+    pseudonym(&app, &backend).await;
+    let new = KemSecretKey::generate().unwrap();
+    let public = Base64::encode_string(&new.public_key().to_bytes());
+    std::fs::write(app.dir.path().join("keys/break-glass.pub"), public).unwrap();
+    let rotated = app.replica().await;
+    let (_, id) = approved_request(&rotated).await;
+    let (status, body) = step(&rotated, &rotated.admin_token, &id, "reveal").await;
+    assert_eq!(status, 200, "{body}");
+    let link = released_link(&body);
+    let opened = glass_link::open_with_key(new.to_bytes().as_slice(), &link).unwrap();
+    assert_eq!(opened.as_str(), ACCOUNT);
+    assert!(glass_link::open_with_key(&old, &link).is_err(), "the old key is retired");
+}
+
 on_both_backends_with!(
     clocked;
+    a_rotated_key_reseals_links_at_the_next_mint,
     bodiless_approve_and_reveal,
     custodian_partials_open_the_link,
     two_admins_reveal_once,
     expired_denied_and_bad_input,
     deleted_account_cannot_be_revealed,
-    released_link_needs_no_key_on_the_host_and_forgeries_do_not_open,
+    released_link_needs_no_key_on_the_host_and_forgeries_are_not_released,
     a_pending_request_is_listed_behind_many_newer_ones
 );
 

@@ -26,9 +26,10 @@ use crate::core::clock::Clock;
 use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::text::{CaseId, Reason, TextError};
-use crate::formats::glass_link::{GlassSuite, SealedLink};
+use crate::formats::glass_link::{GlassError, GlassSuite, SealedLink};
 use crate::formats::threshold::{CustodianIndex, Encapsulated, KemPublicKey};
 use crate::services::audit::{AuditAction, AuditEvent};
+use crate::services::glass_tag;
 use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup::{self, Behind};
 use crate::store::{
@@ -84,6 +85,13 @@ pub enum BreakGlassError {
     Link(#[from] LinkError),
     #[error("the account's break-glass link is unreadable")]
     CorruptLink,
+    #[error(
+        "the account's break-glass link was not written by this service (edited in the \
+         database): it is not released"
+    )]
+    ForgedLink,
+    #[error("sealing failed")]
+    Seal(#[from] GlassError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -91,7 +99,7 @@ pub enum BreakGlassError {
 impl BreakGlassError {
     /// Refusals of the caller's request (audited), as opposed to failures.
     fn is_refusal(&self) -> bool {
-        !matches!(self, Self::Link(_) | Self::Store(_) | Self::CorruptLink)
+        !matches!(self, Self::Link(_) | Self::Store(_) | Self::CorruptLink | Self::Seal(_))
     }
 }
 
@@ -438,7 +446,7 @@ impl BreakGlass {
         self.operator_of(actor).await?;
         let row = self.approved(id).await?;
         let reveal_key = reveal_key_of(&row)?;
-        let link = self.link_of(&row).await?;
+        let (link, _) = self.link_of(&row).await?;
         if link.suite != GlassSuite::P256Auth {
             return Err(BreakGlassError::LegacyLink);
         }
@@ -487,7 +495,10 @@ impl BreakGlass {
             Some(&row.case_id),
             &detail,
         );
-        match self.store.add_break_glass_partial(id, index.get(), actor, sealed, &event).await? {
+        // Wrapped under k_ops at rest too: a copy of the database alone does
+        // not let the requester open the link without the audited reveal.
+        let wrapped = self.keys.link.seal_ops(sealed, &partial_aad(id, index))?;
+        match self.store.add_break_glass_partial(id, index.get(), actor, &wrapped, &event).await? {
             PartialOutcome::Recorded => {
                 tracing::info!(request_id = id, custodian, "break-glass partial relayed");
                 self.get(id).await
@@ -518,14 +529,39 @@ impl BreakGlass {
         })
     }
 
-    /// The sealed link of the account behind the request's pseudonym.
-    async fn link_of(&self, row: &BreakGlassRow) -> Result<SealedLink, BreakGlassError> {
+    /// The sealed link of the account behind the request's pseudonym, with
+    /// the account ref it is bound to. A link without this service's
+    /// integrity tag (planted or edited in the database, or downgraded to
+    /// an older suite) is refused, never released.
+    async fn link_of(
+        &self,
+        row: &BreakGlassRow,
+    ) -> Result<(SealedLink, AccountRef), BreakGlassError> {
         let account_ref = self.account_behind(&row.pseudonym).await?;
-        let (sealed, suite) =
+        let stored =
             self.store.glass_link(&account_ref).await?.ok_or(BreakGlassError::AccountDeleted)?;
-        let suite = GlassSuite::from_code(suite).ok_or(BreakGlassError::CorruptLink)?;
-        let sender = (suite == GlassSuite::P256Auth).then(|| self.keys.glass.sender_public());
-        Ok(SealedLink { suite, sealed, aad: account_ref.0.to_vec(), sender })
+        let genuine = glass_tag::matches(
+            &self.keys.link,
+            &account_ref,
+            stored.suite,
+            stored.sender.as_deref(),
+            &stored.link,
+            stored.tag.as_deref(),
+        );
+        if !genuine {
+            tracing::error!(request_id = row.id, "break-glass link fails its integrity tag");
+            return Err(BreakGlassError::ForgedLink);
+        }
+        let suite = GlassSuite::from_code(stored.suite).ok_or(BreakGlassError::CorruptLink)?;
+        let sender = match (suite, stored.sender) {
+            (GlassSuite::P256Auth, Some(sender)) => {
+                Some(KemPublicKey::from_bytes(&sender).map_err(|_| BreakGlassError::CorruptLink)?)
+            }
+            (GlassSuite::P256Auth, None) => return Err(BreakGlassError::CorruptLink),
+            (GlassSuite::LegacyX25519, _) => None,
+        };
+        let link = SealedLink { suite, sealed: stored.link, aad: account_ref.0.to_vec(), sender };
+        Ok((link, account_ref))
     }
 
     /// Releases the sealed link behind the request's pseudonym, once, to
@@ -543,11 +579,13 @@ impl BreakGlass {
         }
         let row = self.approved(id).await?;
         let now = self.clock.now();
-        let link = self.link_of(&row).await?;
-        let account_ref = self.account_behind(&row.pseudonym).await?;
+        let (link, account_ref) = self.link_of(&row).await?;
         let embargo_until =
             self.policy.reason(&row.reason_code).and_then(|r| r.embargo).map(|e| now + e);
-        // The entry keeps the link as released: sealed to the break-glass key.
+        // The entry keeps the released link sealed once more to the
+        // break-glass key, with fresh randomness: equal to no other entry
+        // and to no `accounts` row, so it links nothing.
+        let audit_copy = self.keys.glass.seal_for_audit(&link.sealed, id)?;
         let event = AuditEvent::new(
             now,
             actor,
@@ -556,20 +594,22 @@ impl BreakGlass {
             Some(&row.case_id),
             &row.justification,
         )
-        .with_sealed(link.sealed.clone());
+        .with_sealed(audit_copy);
         let tag = self.keys.link.reveal_tag(&account_ref);
         let Some(stored) = self.store.complete_reveal(id, &tag, embargo_until, &event).await?
         else {
             // Lost a race with another reveal of the same request, or the window closed.
             return Err(self.closed(id).await?);
         };
-        let partials = stored
-            .into_iter()
-            .filter_map(|p| {
-                let index = u8::try_from(p.custodian).ok().and_then(CustodianIndex::new)?;
-                Some((index, p.sealed))
-            })
-            .collect();
+        let mut partials = Vec::with_capacity(stored.len());
+        for p in stored {
+            let index = u8::try_from(p.custodian)
+                .ok()
+                .and_then(CustodianIndex::new)
+                .ok_or(BreakGlassError::CorruptLink)?;
+            let sealed = self.keys.link.open_ops(&p.sealed, &partial_aad(id, index))?;
+            partials.push((index, sealed));
+        }
         tracing::warn!(request_id = id, reason_code = row.reason_code, "break-glass link released");
         Ok(Released { link, partials })
     }
@@ -596,6 +636,15 @@ impl BreakGlass {
         let tag = self.keys.link.reveal_tag(&account_ref);
         Ok(self.store.reveals_for(&tag, self.clock.now()).await?)
     }
+}
+
+/// What a relayed partial is bound to at rest: its request and custodian.
+fn partial_aad(request_id: &str, index: CustodianIndex) -> Vec<u8> {
+    let mut aad = b"break-glass partial\0".to_vec();
+    aad.extend_from_slice(request_id.as_bytes());
+    aad.push(0);
+    aad.push(index.get());
+    aad
 }
 
 fn reveal_key_of(row: &BreakGlassRow) -> Result<KemPublicKey, BreakGlassError> {
