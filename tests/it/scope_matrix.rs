@@ -5,7 +5,8 @@
 //!
 //! Expected: public routes never answer 401 or 403; protected routes answer
 //! 401 without a valid token, exactly 403 for a scope they do not admit
-//! (whatever the body: the scope is checked before the body is read), and
+//! (whatever the body or query: their refusal waits for the scope check),
+//! and
 //! neither 401 nor 403 for a scope they admit (the empty body then gets its
 //! own 4xx).
 
@@ -142,9 +143,11 @@ async fn every_route_admits_exactly_its_scopes(app: TestApp) {
 
     let mut wrong = Vec::new();
     for &(method, path, access) in ROUTES {
-        // A malformed body as well as an empty one: neither may change the
-        // answer to a caller without the scope.
-        for body in ["{}", "{"] {
+        // A malformed body or query as well as an empty one: none may
+        // change the answer to a caller without the scope.
+        for (query, body) in [("", "{}"), ("", "{"), ("?limit=ZZZ&status=AAA", "{}")] {
+            let path = format!("{path}{query}");
+            let path = path.as_str();
             let anonymous = call(&app, method, path, None, body).await;
             let with_revoked = call(&app, method, path, Some(&revoked), body).await;
             match access {
