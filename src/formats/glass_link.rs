@@ -521,8 +521,10 @@ mod tests {
         assert_eq!(open_with_partials(&[], &custodians, &link), Err(GlassError::LegacySuite));
     }
 
-    #[test]
-    fn k_partials_sealed_to_the_requester_open_and_k_minus_one_do_not() {
+    /// A link to `account` and a 2-of-3 ceremony of its recipient key.
+    fn two_of_three(
+        account: &str,
+    ) -> (GlassSealer, threshold::Split, Custodians, SealedLink, Encapsulated) {
         let (sealer, sk) = sealer();
         let split = threshold::split(&sk, 2, 3).unwrap();
         let custodians = Custodians {
@@ -530,8 +532,14 @@ mod tests {
             recipient: split.commitments.recipient_key().unwrap(),
             points: split.points.clone(),
         };
-        let link = released(&sealer, sealer.seal("carol", b"ref").unwrap(), b"ref");
+        let link = released(&sealer, sealer.seal(account, b"ref").unwrap(), b"ref");
         let enc = SealedLink::encapsulated(&link.sealed).unwrap();
+        (sealer, split, custodians, link, enc)
+    }
+
+    #[test]
+    fn k_partials_sealed_to_the_requester_open_and_k_minus_one_do_not() {
+        let (sealer, split, custodians, link, enc) = two_of_three("carol");
         let reveal = KemSecretKey::generate().unwrap();
         let through_server: Vec<Partial> = split.shares[..2]
             .iter()
@@ -561,15 +569,7 @@ mod tests {
     /// ones, the refusal names it.
     #[test]
     fn a_bad_partial_is_set_aside_when_k_good_ones_remain() {
-        let (sealer, sk) = sealer();
-        let split = threshold::split(&sk, 2, 3).unwrap();
-        let custodians = Custodians {
-            threshold: 2,
-            recipient: split.commitments.recipient_key().unwrap(),
-            points: split.points.clone(),
-        };
-        let link = released(&sealer, sealer.seal("dave", b"ref").unwrap(), b"ref");
-        let enc = SealedLink::encapsulated(&link.sealed).unwrap();
+        let (sealer, split, custodians, link, enc) = two_of_three("dave");
         let partial =
             |i: usize| threshold::partial(&split.shares[i], &enc, &sealer.sender_public());
         let mut lie = partial(0).unwrap();
