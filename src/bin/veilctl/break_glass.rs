@@ -39,7 +39,9 @@ enum Command {
     /// Approve another operator's request (audited; never your own operator's)
     #[command(after_help = "Example:\n  veilctl break-glass approve 4f1c… --yes")]
     Approve {
+        /// The request id (from `request` or `list`)
         id: String,
+        /// Do not ask for confirmation (required when stdin is not a terminal)
         #[arg(long)]
         yes: bool,
     },
@@ -98,10 +100,12 @@ struct RequestOpts {
 
 #[derive(Debug, Args)]
 struct DenyOpts {
+    /// The request id (from `request` or `list`)
     id: String,
     /// Why (recorded in the audit log)
     #[arg(long)]
     reason: String,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     yes: bool,
 }

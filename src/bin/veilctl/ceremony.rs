@@ -27,7 +27,7 @@ pub enum CeremonyCommand {
     /// veild's `break-glass.pub`, the private half to a sealed file or to
     /// custodians' shares
     #[command(
-        after_help = "File custody:\n  veilctl break-glass keygen --public-out break-glass.pub \\\n    \
+        after_help = "Examples:\nFile custody:\n  veilctl break-glass keygen --public-out break-glass.pub \\\n    \
 --key-out /secure/break-glass.key --passphrase-file glass.pass\n\
 Custodian custody (no file ever holds the whole key):\n  veilctl break-glass keygen --public-out break-glass.pub \\\n    \
 --threshold 2 --passphrase-file alice.pass --passphrase-file bob.pass --passphrase-file carol.pass --out-dir ceremony\n\n\

@@ -69,7 +69,7 @@ enum Command {
     /// Read, export, verify and witness the audit log
     #[command(after_help = EXIT_CODES_HELP)]
     Audit(audit::Opts),
-    /// Request, approve, deny and reveal break-glass correlation
+    /// Break-glass: request, approve, deny, custodians' partials, the reveal on this machine, and the offline key ceremony
     #[command(after_help = EXIT_CODES_HELP)]
     BreakGlass(break_glass::Opts),
     /// Manage API clients through the admin API of a running veild

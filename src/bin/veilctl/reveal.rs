@@ -26,6 +26,7 @@ use crate::prompt::confirm;
 
 #[derive(Debug, Args)]
 pub struct PartialOpts {
+    /// The request id (from `request` or `list`)
     id: String,
     /// Your share file (from `keygen`, `split` or `init --custodians`)
     #[arg(long)]
@@ -39,12 +40,14 @@ pub struct PartialOpts {
     /// The requester's reveal-key fingerprint, as they told you out of band
     #[arg(long)]
     reveal_key_fingerprint: String,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     yes: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RevealOpts {
+    /// The request id (from `request` or `list`)
     id: String,
     /// File custody: the break-glass key file
     #[arg(long, conflicts_with = "custodians", required_unless_present = "custodians")]
@@ -58,6 +61,7 @@ pub struct RevealOpts {
     /// Custodian custody: the reveal key `request --reveal-key` wrote
     #[arg(long, requires = "custodians")]
     reveal_key: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     yes: bool,
 }
