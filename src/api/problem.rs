@@ -473,6 +473,9 @@ impl From<BreakGlassError> for Problem {
             BreakGlassError::LegacyLink => {
                 Problem::conflict("legacy-link", "Link predates threshold custody", detail)
             }
+            BreakGlassError::LinkChanged => {
+                Problem::conflict("link-changed", "Link re-sealed meanwhile", detail)
+            }
             BreakGlassError::ForgedLink => {
                 Problem::conflict("forged-link", "Link not written by this service", detail)
             }

@@ -8,6 +8,17 @@ use sqlx::{Any, Transaction};
 use super::{AuditLink, Store, StoreError, audit};
 use crate::core::linkage::AccountRef;
 
+/// How [`Store::complete_reveal`] ended.
+#[derive(Debug)]
+pub enum RevealCompletion {
+    /// Marked revealed and audited; the relayed partials (now deleted).
+    Released(Vec<SealedPartial>),
+    /// Not approved, not the requester, or past its window (a lost race).
+    Closed,
+    /// The account's link was deleted or changed since it was read.
+    LinkGone,
+}
+
 /// An account's stored break-glass link (see `accounts::GlassRow`).
 #[derive(Debug, Clone)]
 pub struct StoredGlass {
@@ -401,13 +412,17 @@ impl Store {
     /// window, and hands back the custodians' sealed partials (deleted in
     /// the same transaction); `None` when any of that no longer holds (so a
     /// link is released once). The audit entry carries the sealed link.
+    /// `link` is (account_ref, the link as read and checked): under the
+    /// account's row lock it must still be there, unchanged, or nothing is
+    /// released (a deletion remedy that committed meanwhile wins).
     pub async fn complete_reveal(
         &self,
         id: &str,
         reveal_tag: &[u8; 32],
         embargo_until: Option<i64>,
+        link: (&[u8], &[u8]),
         audit_event: &dyn AuditLink,
-    ) -> Result<Option<Vec<SealedPartial>>, StoreError> {
+    ) -> Result<RevealCompletion, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE break_glass_requests SET status = 'revealed', revealed_at = $1, \
@@ -422,7 +437,18 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Ok(None);
+            return Ok(RevealCompletion::Closed);
+        }
+        let (account_ref, expected) = link;
+        let current: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
+            "UPDATE accounts SET glass_link = glass_link WHERE account_ref = $1 \
+             RETURNING glass_link",
+        )
+        .bind(account_ref)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current.and_then(|(link,)| link).as_deref() != Some(expected) {
+            return Ok(RevealCompletion::LinkGone);
         }
         let partials: Vec<SealedPartial> = sqlx::query_as(
             "SELECT custodian, sealed FROM break_glass_partials WHERE request_id = $1 \
@@ -434,7 +460,7 @@ impl Store {
         delete_partials(&mut tx, id).await?;
         audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;
-        Ok(Some(partials))
+        Ok(RevealCompletion::Released(partials))
     }
 
     /// Reveals about the account with this tag whose embargo has ended by `now`.

@@ -20,8 +20,8 @@ mod upgrade;
 pub use accounts::{AccountSideMint, AccountView, GlassRow, IndexChange, NewAccount};
 pub use audit::{AuditLink, AuditRow, StoredAuditEntry, StoredCheckpoint};
 pub use breakglass::{
-    Approval, BreakGlassRow, NewBreakGlass, PartialOutcome, RequestFilter, RevealRecord,
-    SealedPartial, StoredGlass,
+    Approval, BreakGlassRow, NewBreakGlass, PartialOutcome, RequestFilter, RevealCompletion,
+    RevealRecord, SealedPartial, StoredGlass,
 };
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};

@@ -506,8 +506,35 @@ async fn a_rotated_key_reseals_links_at_the_next_mint((app, _clock): (TestApp, A
     assert!(glass_link::open_with_key(&old, &link).is_err(), "the old key is retired");
 }
 
+/// The link is checked again under the account's row lock when the
+/// request is marked revealed: if a deletion remedy (or a re-seal) changed
+/// it since it was read, nothing is released and the request stays usable.
+async fn a_link_changed_meanwhile_is_not_released((app, _clock): (TestApp, Arc<ManualClock>)) {
+    use veil::services::audit::{AuditAction, AuditEvent};
+    use veil::store::RevealCompletion;
+    let (_, id) = approved_request(&app).await;
+    let requester = app.state.access.authenticate(&app.admin_token).await.unwrap().unwrap().id;
+    let account_ref = app.state.keys.link.account_ref(ACCOUNT);
+    let event = AuditEvent::new(
+        app.state.clock.now(),
+        &requester,
+        AuditAction::BreakGlassRevealed,
+        &id,
+        Some("case-42"),
+        "court order 17",
+    );
+    let tag = app.state.keys.link.reveal_tag(&account_ref);
+    let stale = (account_ref.0.as_slice(), b"the link as it was read".as_slice());
+    let outcome = app.state.store.complete_reveal(&id, &tag, None, stale, &event).await.unwrap();
+    assert!(matches!(outcome, RevealCompletion::LinkGone), "{outcome:?}");
+    let (status, body) = step(&app, &app.admin_token, &id, "reveal").await;
+    assert_eq!(status, 200, "the request was not used up: {body}");
+    assert_eq!(open_released(&app, &body).unwrap(), ACCOUNT);
+}
+
 on_both_backends_with!(
     clocked;
+    a_link_changed_meanwhile_is_not_released,
     a_rotated_key_reseals_links_at_the_next_mint,
     bodiless_approve_and_reveal,
     custodian_partials_open_the_link,

@@ -33,8 +33,8 @@ use crate::services::glass_tag;
 use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup::{self, Behind};
 use crate::store::{
-    Approval, BreakGlassRow, NewBreakGlass, PartialOutcome, RequestFilter, RevealRecord, Store,
-    StoreError,
+    Approval, BreakGlassRow, NewBreakGlass, PartialOutcome, RequestFilter, RevealCompletion,
+    RevealRecord, Store, StoreError,
 };
 use policy::BreakGlassPolicy;
 
@@ -92,6 +92,8 @@ pub enum BreakGlassError {
     ForgedLink,
     #[error("sealing failed")]
     Seal(#[from] GlassError),
+    #[error("the account's link was re-sealed while it was being released; try again")]
+    LinkChanged,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -99,7 +101,10 @@ pub enum BreakGlassError {
 impl BreakGlassError {
     /// Refusals of the caller's request (audited), as opposed to failures.
     fn is_refusal(&self) -> bool {
-        !matches!(self, Self::Link(_) | Self::Store(_) | Self::CorruptLink | Self::Seal(_))
+        !matches!(
+            self,
+            Self::Link(_) | Self::Store(_) | Self::CorruptLink | Self::Seal(_) | Self::LinkChanged
+        )
     }
 }
 
@@ -578,8 +583,22 @@ impl BreakGlass {
             return Err(BreakGlassError::NotRequester);
         }
         let row = self.approved(id).await?;
+        // A mint that re-sealed the link since it was read: read it again, once.
+        match self.release(actor, id, &row).await {
+            Err(BreakGlassError::LinkChanged) => self.release(actor, id, &row).await,
+            other => other,
+        }
+    }
+
+    /// Reads, checks and releases the link of `row`'s account.
+    async fn release(
+        &self,
+        actor: &str,
+        id: &str,
+        row: &BreakGlassRow,
+    ) -> Result<Released, BreakGlassError> {
         let now = self.clock.now();
-        let (link, account_ref) = self.link_of(&row).await?;
+        let (link, account_ref) = self.link_of(row).await?;
         let embargo_until =
             self.policy.reason(&row.reason_code).and_then(|r| r.embargo).map(|e| now + e);
         // The entry keeps the released link sealed once more to the
@@ -596,11 +615,20 @@ impl BreakGlass {
         )
         .with_sealed(audit_copy);
         let tag = self.keys.link.reveal_tag(&account_ref);
-        let Some(stored) = self.store.complete_reveal(id, &tag, embargo_until, &event).await?
-        else {
-            // Lost a race with another reveal of the same request, or the window closed.
-            return Err(self.closed(id).await?);
-        };
+        let link_now = (account_ref.0.as_slice(), link.sealed.as_slice());
+        let stored =
+            match self.store.complete_reveal(id, &tag, embargo_until, link_now, &event).await? {
+                RevealCompletion::Released(partials) => partials,
+                // Lost a race with another reveal of the same request, or the window closed.
+                RevealCompletion::Closed => return Err(self.closed(id).await?),
+                // A deletion remedy or a re-seal committed since the link was read.
+                RevealCompletion::LinkGone => {
+                    return Err(match self.store.glass_link(&account_ref).await? {
+                        Some(_) => BreakGlassError::LinkChanged,
+                        None => BreakGlassError::AccountDeleted,
+                    });
+                }
+            };
         let mut partials = Vec::with_capacity(stored.len());
         for p in stored {
             let index = u8::try_from(p.custodian)
