@@ -145,6 +145,17 @@ impl Minter {
                     Refusal::Restricted => MintError::AccountRestricted,
                     Refusal::ReputationTooLow => MintError::ReputationTooLow,
                 })?;
+        // A cheap refusal too: an account already at an hourly or daily
+        // limit costs no signature and no key lookup (read-only; the charge
+        // in the transaction still decides a race).
+        let amount = i64::try_from(keys.len()).unwrap_or(i64::MAX);
+        let (hour, day) = limits::remaining(&self.store, &self.policy, &account_ref, now).await?;
+        for (left, window) in [(hour, 0), (day, 1)] {
+            if amount > left {
+                let (action, retry_after) = limits::refusal(Limited::Window(window), now);
+                return Err(MintError::RateLimited { action, retry_after });
+            }
+        }
         // Certificates start at the hour: exact issuance times would let a
         // hub correlate pseudonyms minted together.
         let not_before = coarsen_to_hour(now);

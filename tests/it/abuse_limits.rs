@@ -37,7 +37,8 @@ async fn tight_shared(db: Db) -> (TestApp, Arc<ManualClock>) {
 on_both_backends_with!(ten_per_account;
     fifty_concurrent_mints_for_one_account_exactly_ten_succeed,
     two_replicas_on_one_database_share_the_limit,
-    a_refused_batch_consumes_nothing
+    a_refused_batch_consumes_nothing,
+    an_account_at_its_limit_is_refused_before_any_work
 );
 on_both_backends_with!(tight_shared;
     client_global_and_active_limits_hold_and_windows_reopen,
@@ -120,6 +121,24 @@ async fn two_replicas_on_one_database_share_the_limit(app: TestApp) {
     }
     assert_eq!(created[0] + created[1], 10, "{created:?}");
     assert_eq!(replicas[1].pseudonym_count().await, 10);
+}
+
+/// An account at its limit is refused before its keys are looked at or
+/// certified (a rate-limited account used to cost a signature per key):
+/// even a key already in use gets the 429, not the 409 the key lookup
+/// further on would give.
+async fn an_account_at_its_limit_is_refused_before_any_work(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let used = MlsClient::new().jwk();
+    let body = json!({"account": "frank", "keys": [used.clone()]});
+    let (status, body) = app.post("/v1/pseudonyms", &backend, &body).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = mint_raw(&app, &backend, "frank", 9).await;
+    assert_eq!(status, 201, "{body}");
+    let again = json!({"account": "frank", "keys": [used]});
+    let (status, body) = app.post("/v1/pseudonyms", &backend, &again).await;
+    assert_problem(status, &body, 429, "rate-limited");
+    assert_eq!(app.pseudonym_count().await, 10);
 }
 
 async fn a_refused_batch_consumes_nothing(app: TestApp) {
