@@ -30,10 +30,31 @@ struct VerifyBody {
     audience: Option<String>,
     #[serde(default)]
     nonce: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = LeafSignatureKey)]
     leaf_signature_key: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = RoomPolicyChoice)]
     policy: Value,
+}
+
+/// The presenter's MLS leaf signature key: a P-256 JWK, or standard base64
+/// of the SEC1 point as MLS carries it. (Documentation only: the body keeps
+/// the JSON value and `services::verify` reads both forms.)
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum LeafSignatureKey {
+    Sec1(String),
+    Jwk(std::collections::BTreeMap<String, Value>),
+}
+
+/// The room policy: the name of a file in `policies/rooms/`, or an inline
+/// policy object. (Documentation only, as above.)
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum RoomPolicyChoice {
+    Named(String),
+    Inline(std::collections::BTreeMap<String, Value>),
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

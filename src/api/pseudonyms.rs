@@ -28,7 +28,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct MintBody {
     account: String,
-    /// Public keys as JWKs (P-256 `EC` or `OKP` Ed25519), one pseudonym each.
+    /// Public keys as P-256 JWKs (`kty` `EC`, `crv` `P-256`), one pseudonym each;
+    /// any other key is 422 `invalid-key`.
     #[schema(value_type = Vec<Object>)]
     keys: Vec<Jwk>,
     #[serde(default)]
