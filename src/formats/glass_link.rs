@@ -109,6 +109,8 @@ enum Recipient {
 pub struct GlassSealer {
     recipient: Recipient,
     sender: KemSecretKey,
+    /// Auth-mode sealing to a P-256 recipient, with `DH(skS, pkR)` computed once.
+    auth: Option<threshold::AuthSealer>,
 }
 
 impl std::fmt::Debug for GlassSealer {
@@ -129,7 +131,12 @@ impl GlassSealer {
         } else {
             Recipient::P256(KemPublicKey::from_bytes(recipient)?)
         };
-        Ok(Self { recipient, sender: KemSecretKey::from_bytes(sender)? })
+        let sender = KemSecretKey::from_bytes(sender)?;
+        let auth = match &recipient {
+            Recipient::P256(pk_r) => Some(threshold::AuthSealer::new(pk_r, &sender)),
+            Recipient::Legacy(_) => None,
+        };
+        Ok(Self { recipient, sender, auth })
     }
 
     /// The suite new links are sealed in.
@@ -193,10 +200,10 @@ impl GlassSealer {
     ) -> Result<Vec<u8>, GlassError> {
         let (enc, ct) = match &self.recipient {
             Recipient::P256(pk_r) => {
-                let sealed = if authenticated {
-                    threshold::seal_auth(pk_r, &self.sender, infos.0, aad, plain)
-                } else {
-                    threshold::seal_base(pk_r, infos.0, aad, plain)
+                let sealed = match (&self.auth, authenticated) {
+                    (Some(auth), true) => auth.seal(infos.0, aad, plain),
+                    (None, true) => threshold::seal_auth(pk_r, &self.sender, infos.0, aad, plain),
+                    (_, false) => threshold::seal_base(pk_r, infos.0, aad, plain),
                 };
                 let (enc, ct) = sealed.map_err(|_| GlassError::Seal)?;
                 (enc.to_bytes().to_vec(), ct)

@@ -28,6 +28,7 @@
 //! writer who knows only public keys cannot forge a `glass_link` that opens.
 //! The caller's `aad` (the `account_ref`) binds it to its row.
 
+mod auth_sealer;
 mod dleq;
 mod encoding;
 mod full;
@@ -39,6 +40,7 @@ mod shares;
 #[cfg(test)]
 mod tests;
 
+pub use auth_sealer::AuthSealer;
 pub use dleq::DleqProof;
 pub use full::{open_auth, open_base, seal_auth, seal_base};
 pub use keys::{Encapsulated, KemPublicKey, KemSecretKey};

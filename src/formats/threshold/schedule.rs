@@ -97,6 +97,22 @@ pub(super) fn key_schedule_auth(
     Ok(KeySchedule { key, base_nonce })
 }
 
+/// Seals the first (sequence 0) message: `ct || tag`.
+pub(super) fn seal_first(
+    schedule: &KeySchedule,
+    aad: &[u8],
+    pt: &[u8],
+) -> Result<Vec<u8>, ThresholdError> {
+    let key =
+        UnboundKey::new(&AES_128_GCM, schedule.key.as_slice()).map_err(|_| ThresholdError::Seal)?;
+    let nonce = Nonce::assume_unique_for_key(*schedule.base_nonce);
+    let mut buf = pt.to_vec();
+    LessSafeKey::new(key)
+        .seal_in_place_append_tag(nonce, Aad::from(aad), &mut buf)
+        .map_err(|_| ThresholdError::Seal)?;
+    Ok(buf)
+}
+
 /// Opens the first (sequence 0) message: its nonce is `base_nonce` itself.
 pub(super) fn open_first(
     schedule: &KeySchedule,
