@@ -97,20 +97,21 @@ impl GlassSuite {
 }
 
 /// The break-glass recipient public key, as the key directory holds it.
-#[derive(Clone)]
 enum Recipient {
     /// 32 bytes: a key made before P-256 (still seals, in the old suite).
     Legacy(<LegacyKem as hpke::Kem>::PublicKey),
-    /// 65 bytes, SEC1 uncompressed.
-    P256(KemPublicKey),
+    /// 65 bytes, SEC1 uncompressed; sealed to in Auth mode with
+    /// `DH(skS, pkR)` computed once.
+    P256(KemPublicKey, Box<threshold::AuthSealer>),
 }
 
 /// What the online service holds: it can seal links, never open them.
 pub struct GlassSealer {
     recipient: Recipient,
-    sender: KemSecretKey,
-    /// Auth-mode sealing to a P-256 recipient, with `DH(skS, pkR)` computed once.
-    auth: Option<threshold::AuthSealer>,
+    /// veil's sender public key and the key id, derived once: every mint
+    /// asks for both.
+    sender_public: KemPublicKey,
+    key_id: [u8; 16],
 }
 
 impl std::fmt::Debug for GlassSealer {
@@ -123,57 +124,53 @@ impl GlassSealer {
     /// `recipient`: the break-glass public key (32 bytes X25519 or 65 bytes
     /// SEC1 P-256); `sender`: veil's own 32-byte P-256 sender key.
     pub fn new(recipient: &[u8], sender: &[u8]) -> Result<Self, GlassError> {
-        let recipient = if recipient.len() == LEGACY_ENC_LEN {
-            Recipient::Legacy(
-                <LegacyKem as hpke::Kem>::PublicKey::from_bytes(recipient)
-                    .map_err(|_| GlassError::BadKey)?,
-            )
-        } else {
-            Recipient::P256(KemPublicKey::from_bytes(recipient)?)
-        };
         let sender = KemSecretKey::from_bytes(sender)?;
-        let auth = match &recipient {
-            Recipient::P256(pk_r) => Some(threshold::AuthSealer::new(pk_r, &sender)),
-            Recipient::Legacy(_) => None,
+        let sender_public = sender.public_key();
+        let (recipient, recipient_bytes) = if recipient.len() == LEGACY_ENC_LEN {
+            let pk_r = <LegacyKem as hpke::Kem>::PublicKey::from_bytes(recipient)
+                .map_err(|_| GlassError::BadKey)?;
+            let bytes = pk_r.to_bytes().to_vec();
+            (Recipient::Legacy(pk_r), bytes)
+        } else {
+            let pk_r = KemPublicKey::from_bytes(recipient)?;
+            let auth = Box::new(threshold::AuthSealer::new(&pk_r, &sender));
+            (Recipient::P256(pk_r, auth), pk_r.to_bytes().to_vec())
         };
-        Ok(Self { recipient, sender, auth })
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"veil glass keys v1\0");
+        ctx.update(&recipient_bytes);
+        ctx.update(&sender_public.to_bytes());
+        let mut key_id = [0u8; 16];
+        for (out, byte) in key_id.iter_mut().zip(ctx.finish().as_ref()) {
+            *out = *byte;
+        }
+        Ok(Self { recipient, sender_public, key_id })
     }
 
     /// The suite new links are sealed in.
     pub fn suite(&self) -> GlassSuite {
         match self.recipient {
             Recipient::Legacy(_) => GlassSuite::LegacyX25519,
-            Recipient::P256(_) => GlassSuite::P256Auth,
+            Recipient::P256(..) => GlassSuite::P256Auth,
         }
     }
 
     /// The sender key new links carry: veil's, for the current suite; none
     /// for the legacy one (Base mode).
     pub fn link_sender(&self) -> Option<KemPublicKey> {
-        (self.suite() == GlassSuite::P256Auth).then(|| self.sender.public_key())
+        (self.suite() == GlassSuite::P256Auth).then_some(self.sender_public)
     }
 
     /// veil's sender public key: what a requester checks a link against.
     pub fn sender_public(&self) -> KemPublicKey {
-        self.sender.public_key()
+        self.sender_public
     }
 
     /// Names the keys links are sealed with now (recipient and sender): an
     /// account whose link was sealed with other keys is re-sealed when it
     /// next mints, so a rotated break-glass key reaches every active account.
     pub fn key_id(&self) -> [u8; 16] {
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(b"veil glass keys v1\0");
-        match &self.recipient {
-            Recipient::Legacy(pk) => ctx.update(&pk.to_bytes()),
-            Recipient::P256(pk) => ctx.update(&pk.to_bytes()),
-        }
-        ctx.update(&self.sender.public_key().to_bytes());
-        let mut id = [0u8; 16];
-        for (out, byte) in id.iter_mut().zip(ctx.finish().as_ref()) {
-            *out = *byte;
-        }
-        id
+        self.key_id
     }
 
     /// A released link sealed once more to the break-glass key with fresh
@@ -199,11 +196,10 @@ impl GlassSealer {
         authenticated: bool,
     ) -> Result<Vec<u8>, GlassError> {
         let (enc, ct) = match &self.recipient {
-            Recipient::P256(pk_r) => {
-                let sealed = match (&self.auth, authenticated) {
-                    (Some(auth), true) => auth.seal(infos.0, aad, plain),
-                    (None, true) => threshold::seal_auth(pk_r, &self.sender, infos.0, aad, plain),
-                    (_, false) => threshold::seal_base(pk_r, infos.0, aad, plain),
+            Recipient::P256(pk_r, auth) => {
+                let sealed = match authenticated {
+                    true => auth.seal(infos.0, aad, plain),
+                    false => threshold::seal_base(pk_r, infos.0, aad, plain),
                 };
                 let (enc, ct) = sealed.map_err(|_| GlassError::Seal)?;
                 (enc.to_bytes().to_vec(), ct)
@@ -273,26 +269,36 @@ pub fn open_with_key(key: &[u8], link: &SealedLink) -> Result<Zeroizing<String>,
             account(plain)
         }
         GlassSuite::LegacyX25519 => {
-            let sk = <LegacyKem as hpke::Kem>::PrivateKey::from_bytes(key)
-                .map_err(|_| GlassError::BadKey)?;
-            if link.sealed.len() < LEGACY_ENC_LEN {
-                return Err(GlassError::Open);
-            }
-            let (enc, ct) = link.sealed.split_at(LEGACY_ENC_LEN);
-            let enc = <LegacyKem as hpke::Kem>::EncappedKey::from_bytes(enc)
-                .map_err(|_| GlassError::Open)?;
-            let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, LegacyKem>(
-                &OpModeR::Base,
-                &sk,
-                &enc,
-                LEGACY_INFO,
-                ct,
-                &link.aad,
-            )
-            .map_err(|_| GlassError::Open)?;
-            account(Zeroizing::new(plain))
+            account(open_legacy(key, &link.sealed, LEGACY_INFO, &link.aad)?)
         }
     }
+}
+
+/// Opens `enc || ct` sealed in the legacy suite (HPKE Base, X25519).
+fn open_legacy(
+    key: &[u8],
+    sealed: &[u8],
+    info: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, GlassError> {
+    let sk =
+        <LegacyKem as hpke::Kem>::PrivateKey::from_bytes(key).map_err(|_| GlassError::BadKey)?;
+    if sealed.len() < LEGACY_ENC_LEN {
+        return Err(GlassError::Open);
+    }
+    let (enc, ct) = sealed.split_at(LEGACY_ENC_LEN);
+    let enc =
+        <LegacyKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| GlassError::Open)?;
+    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, LegacyKem>(
+        &OpModeR::Base,
+        &sk,
+        &enc,
+        info,
+        ct,
+        aad,
+    )
+    .map(Zeroizing::new)
+    .map_err(|_| GlassError::Open)
 }
 
 /// Opens an audit entry's copy of a released link (what
@@ -310,24 +316,7 @@ pub fn open_audit_copy(
     {
         return Ok(plain);
     }
-    let sk =
-        <LegacyKem as hpke::Kem>::PrivateKey::from_bytes(key).map_err(|_| GlassError::BadKey)?;
-    if sealed.len() < LEGACY_ENC_LEN {
-        return Err(GlassError::Open);
-    }
-    let (enc, ct) = sealed.split_at(LEGACY_ENC_LEN);
-    let enc =
-        <LegacyKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| GlassError::Open)?;
-    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, LegacyKem>(
-        &OpModeR::Base,
-        &sk,
-        &enc,
-        LEGACY_AUDIT_INFO,
-        ct,
-        request_id.as_bytes(),
-    )
-    .map(Zeroizing::new)
-    .map_err(|_| GlassError::Open)
+    open_legacy(key, sealed, LEGACY_AUDIT_INFO, request_id.as_bytes())
 }
 
 /// The public record of a key ceremony: what a requester checks partials
@@ -447,7 +436,13 @@ pub fn open_partial(
 /// A short fingerprint of a public key (hex of SHA-256, 32 characters), to
 /// compare out of band: custodians check they seal to the requester's key.
 pub fn fingerprint(key: &KemPublicKey) -> String {
-    let digest = digest::digest(&digest::SHA256, &key.to_bytes());
+    fingerprint_bytes(&key.to_bytes())
+}
+
+/// Hex of the first 16 bytes of SHA-256: the fingerprint of any public
+/// document operators compare out of band (keys, `custodians.json`).
+pub fn fingerprint_bytes(bytes: &[u8]) -> String {
+    let digest = digest::digest(&digest::SHA256, bytes);
     digest.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 

@@ -259,8 +259,7 @@ pub fn write_ceremony(
 
 /// A fingerprint of custodians.json, to compare out of band.
 pub fn record_fingerprint(text: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, text.trim().as_bytes());
-    digest.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    veil::formats::glass_link::fingerprint_bytes(text.trim().as_bytes())
 }
 
 pub fn report_ceremony(written: &Written, threshold: usize, output: Output) {

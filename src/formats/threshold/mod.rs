@@ -12,7 +12,8 @@
 //!   Feldman commitments, with which a custodian checks its share
 //!   ([`verify_share`]).
 //! - **veil** (online) holds the recipient public key and its own sender
-//!   private key: it can seal ([`seal_auth`]) but not open.
+//!   private key: it can seal ([`AuthSealer`]; [`seal_auth`] is the `hpke`
+//!   crate's own, kept to check it) but not open.
 //! - **Each custodian** holds one [`CustodianShare`]. Asked to open a link,
 //!   it computes a [`Partial`] ([`partial`]): `s_i·E` and `s_i·S` for the
 //!   link's encapsulated key `E` and veil's sender key `S`, with a
