@@ -12,6 +12,9 @@ ALTER TABLE accounts ADD COLUMN glass_sender BYTEA;
 -- service writes links that are released. Links from before get theirs at
 -- the first start of this release (trusted as they are then).
 ALTER TABLE accounts ADD COLUMN glass_tag BYTEA;
+-- What the startup step looks for, without scanning every account at each
+-- start once all links are tagged.
+CREATE INDEX accounts_untagged_glass ON accounts (account_ref) WHERE glass_tag IS NULL;
 -- Which keys (recipient and sender) sealed the link: a link sealed with
 -- other keys than the current ones is re-sealed at the account's next mint.
 ALTER TABLE accounts ADD COLUMN glass_key_id BYTEA;
