@@ -19,6 +19,7 @@ use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
+use super::x509::TrustAnchor;
 use super::{Finding, Verifier, status_finding};
 use crate::core::pseudonym_id::PseudonymId;
 use crate::formats::disclosure::{MAX_PRESENTATION_BYTES, VerifyError};
@@ -54,6 +55,76 @@ pub enum KeyPackageError {
     Internal(String),
 }
 
+/// What the checks that need no store established about a KeyPackage.
+#[derive(Debug, Clone)]
+pub struct PackageChecks {
+    /// The failed checks so far.
+    pub errors: Vec<Finding>,
+    /// Set once the leaf certificate chains to one of our CAs.
+    pub certificate: Option<IssuedLeaf>,
+}
+
+/// A leaf certificate of ours, as a KeyPackage carries it.
+#[derive(Debug, Clone)]
+pub struct IssuedLeaf {
+    /// The certified key (SEC1), which must also be the leaf `signature_key`.
+    pub key: Vec<u8>,
+    /// The certificate carries the connection-only marker.
+    pub connection_only: bool,
+    /// The pseudonym its SAN URI names, if any.
+    pub pseudonym: Option<PseudonymId>,
+}
+
+/// Decodes a KeyPackage and runs every check that needs no store: openmls'
+/// own validation, the suite, the credential type, the certificate chain
+/// to `anchors` at `now` and the leaf key. Pure, so the fuzz targets drive it.
+pub fn check_key_package(
+    bytes: &[u8],
+    anchors: &[TrustAnchor],
+    pseudonym_prefix: &str,
+    now: i64,
+) -> Result<PackageChecks, KeyPackageError> {
+    let package = decode(bytes)?;
+    let claimed = package.unverified_credential();
+    let mut errors = Vec::new();
+    // openmls judges the leaf lifetime by the system clock, not ours.
+    match package.validate(&RustCrypto::default(), ProtocolVersion::Mls10) {
+        Ok(valid) if !ACCEPTED_SUITES.contains(&valid.ciphersuite()) => errors.push(Finding::new(
+            "ciphersuite_unsupported",
+            "pseudonym keys are P-256: use MLS_128_DHKEMP256_AES128GCM_SHA256_P256 (0x0002)",
+        )),
+        Ok(_) => {}
+        Err(error) => errors.push(openmls_finding(&error)),
+    }
+    if claimed.credential.credential_type() != CredentialType::X509 {
+        errors.push(Finding::new("credential_not_x509", "the leaf credential is not x509"));
+        return Ok(PackageChecks { errors, certificate: None });
+    }
+    let cert = match leaf_certificate(claimed.credential.serialized_content())
+        .and_then(|der| super::x509::verify_issued(&der, anchors, now))
+    {
+        Ok(cert) => cert,
+        Err(error) => {
+            errors.push(certificate_finding(error));
+            return Ok(PackageChecks { errors, certificate: None });
+        }
+    };
+    let tbs = cert.tbs_certificate();
+    let cert_key = tbs.subject_public_key_info().subject_public_key.raw_bytes();
+    if cert_key != claimed.signature_key.as_slice() {
+        errors.push(Finding::new(
+            "leaf_key_mismatch",
+            "the certificate certifies a different key than the leaf signature_key",
+        ));
+    }
+    let certificate = IssuedLeaf {
+        key: cert_key.to_vec(),
+        connection_only: has_connection_only_marker(&cert),
+        pseudonym: pseudonym_named(&cert, pseudonym_prefix)?,
+    };
+    Ok(PackageChecks { errors, certificate: Some(certificate) })
+}
+
 impl Verifier {
     /// Validates the TLS bytes of an `MLSMessage` holding a KeyPackage, or
     /// of a bare KeyPackage.
@@ -61,51 +132,28 @@ impl Verifier {
         &self,
         bytes: &[u8],
     ) -> Result<KeyPackageReport, KeyPackageError> {
-        let package = decode(bytes)?;
-        let claimed = package.unverified_credential();
-        let mut errors = Vec::new();
-        // openmls judges the leaf lifetime by the system clock, not ours.
-        match package.validate(&RustCrypto::default(), ProtocolVersion::Mls10) {
-            Ok(valid) if !ACCEPTED_SUITES.contains(&valid.ciphersuite()) => errors.push(
-                Finding::new(
-                    "ciphersuite_unsupported",
-                    "pseudonym keys are P-256: use MLS_128_DHKEMP256_AES128GCM_SHA256_P256 (0x0002)",
-                ),
-            ),
-            Ok(_) => {}
-            Err(error) => errors.push(openmls_finding(&error)),
-        }
-        if claimed.credential.credential_type() != CredentialType::X509 {
-            errors.push(Finding::new("credential_not_x509", "the leaf credential is not x509"));
-            return Ok(report(None, None, errors));
-        }
         let now = self.clock.now();
-        let cert = match leaf_certificate(claimed.credential.serialized_content())
-            .and_then(|der| super::x509::verify_issued(&der, &self.anchors, now))
-        {
-            Ok(cert) => cert,
-            Err(error) => {
-                errors.push(certificate_finding(error));
-                return Ok(report(None, None, errors));
-            }
+        let checks = check_key_package(bytes, &self.anchors, &self.names.pseudonym_prefix, now)?;
+        let mut errors = checks.errors;
+        let Some(leaf) = checks.certificate else {
+            return Ok(report(None, None, errors));
         };
-        let tbs = cert.tbs_certificate();
-        let cert_key = tbs.subject_public_key_info().subject_public_key.raw_bytes();
-        if cert_key != claimed.signature_key.as_slice() {
-            errors.push(Finding::new(
-                "leaf_key_mismatch",
-                "the certificate certifies a different key than the leaf signature_key",
-            ));
-        }
-        let connection_only = has_connection_only_marker(&cert);
-        let row = match self.pseudonym_of(&cert).await? {
-            Some(row) if row.public_key == cert_key => row,
+        let stored = match &leaf.pseudonym {
+            Some(id) => self
+                .store
+                .pseudonym(id)
+                .await
+                .map_err(|e| KeyPackageError::Internal(e.to_string()))?,
+            None => None,
+        };
+        let row = match stored {
+            Some(row) if row.public_key == leaf.key => row,
             _ => {
                 errors.push(Finding::new(
                     "unknown_pseudonym",
                     "the certificate does not name a pseudonym of this issuer",
                 ));
-                return Ok(report(None, Some(connection_only), errors));
+                return Ok(report(None, Some(leaf.connection_only), errors));
             }
         };
         let status = pseudonym_status(&self.store, &self.keys.link, &row, now)
@@ -118,36 +166,25 @@ impl Verifier {
             not_after: row.not_after,
         };
         // The stored flag covers pseudonyms minted before the marker existed.
-        Ok(report(Some(view), Some(connection_only || row.connection_only), errors))
+        Ok(report(Some(view), Some(leaf.connection_only || row.connection_only), errors))
     }
+}
 
-    /// The stored pseudonym named by the certificate's SAN URI.
-    async fn pseudonym_of(
-        &self,
-        cert: &Certificate,
-    ) -> Result<Option<crate::store::PseudonymRow>, KeyPackageError> {
-        let names = cert
-            .tbs_certificate()
-            .get_extension::<SubjectAltName>()
-            .map_err(|_| KeyPackageError::Malformed("subjectAltName"))?
-            .map(|(_, san)| san.0)
-            .unwrap_or_default();
-        let prefix = &self.names.pseudonym_prefix;
-        let id = names.iter().find_map(|name| match name {
-            GeneralName::UniformResourceIdentifier(uri) => {
-                PseudonymId::from_uri(uri.as_str(), prefix)
-            }
-            _ => None,
-        });
-        match id {
-            Some(id) => self
-                .store
-                .pseudonym(&id)
-                .await
-                .map_err(|e| KeyPackageError::Internal(e.to_string())),
-            None => Ok(None),
-        }
-    }
+/// The pseudonym id named by the certificate's SAN URI.
+fn pseudonym_named(
+    cert: &Certificate,
+    prefix: &str,
+) -> Result<Option<PseudonymId>, KeyPackageError> {
+    let names = cert
+        .tbs_certificate()
+        .get_extension::<SubjectAltName>()
+        .map_err(|_| KeyPackageError::Malformed("subjectAltName"))?
+        .map(|(_, san)| san.0)
+        .unwrap_or_default();
+    Ok(names.iter().find_map(|name| match name {
+        GeneralName::UniformResourceIdentifier(uri) => PseudonymId::from_uri(uri.as_str(), prefix),
+        _ => None,
+    }))
 }
 
 fn report(

@@ -360,3 +360,54 @@ fn check_kb_time(
         (None, None) => Err(VerifyError::Malformed("KBT has neither iat nor cti")),
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/`, outside the API: the
+/// bounded CBOR reader and the disclosure decoder are private to this module.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::Value as Json;
+
+    use super::cbor::{self, Cbor};
+    use super::redaction;
+    use crate::formats::disclosure::{IssueError, VerifyError};
+
+    /// One item read by the bounded CBOR reader.
+    #[derive(Debug, Clone)]
+    pub struct Item(Cbor);
+
+    /// Decodes exactly one definite-length item, as every SD-CWT field is read.
+    pub fn decode_cbor(bytes: &[u8]) -> Result<Item, VerifyError> {
+        cbor::decode(bytes).map(Item)
+    }
+
+    impl Item {
+        /// The item re-encoded in preferred form.
+        pub fn encode(&self) -> Result<Vec<u8>, IssueError> {
+            cbor::encode(&self.0)
+        }
+
+        /// The item with every map sorted deterministically, then encoded.
+        pub fn encode_deterministic(&self) -> Result<Vec<u8>, IssueError> {
+            cbor::encode(&cbor::deterministic(self.0.clone())?)
+        }
+
+        /// The item as a claim value is reported in JSON.
+        pub fn to_json(&self) -> Result<Json, VerifyError> {
+            cbor::to_json(self.0.clone())
+        }
+
+        /// The item as a claims map is reported, when it is a map.
+        pub fn claims_to_json(&self) -> Option<Result<serde_json::Map<String, Json>, VerifyError>> {
+            match &self.0 {
+                Cbor::Map(entries) => Some(cbor::claims_to_json(entries.clone())),
+                _ => None,
+            }
+        }
+    }
+
+    /// Decodes a salted disclosure and returns the claim name it reveals, if any.
+    pub fn decode_disclosure(bytes: &[u8]) -> Result<Option<String>, VerifyError> {
+        redaction::decode(bytes)?;
+        Ok(redaction::claim_name(bytes))
+    }
+}
