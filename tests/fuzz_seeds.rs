@@ -1,0 +1,244 @@
+//! Writes the seed corpora in `fuzz/seeds/<target>/`: valid inputs made with
+//! the fixed keys of the fuzz crate (`fuzz/src/lib.rs`), so the fuzzer starts
+//! from inputs that pass every check. Signatures are randomized (ECDSA), so a
+//! rerun rewrites the files with other bytes that are just as valid; commit
+//! them only when the formats change.
+//!
+//! Ignored by a plain `cargo test`; run it with
+//! `cargo test --test fuzz_seeds -- --ignored`. It lives here rather than in
+//! `fuzz/` so that it builds with the main crate's test build, not a third one.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use coset::{CoseSign1, Label, TaggedCborSerializable};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::{Credential, CredentialWithKey, KeyPackage, MlsMessageOut, SignatureScheme};
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use p256::pkcs8::DecodePrivateKey;
+use serde_json::{Value, json};
+use veil::formats::disclosure::{IssueParams, sd_cwt, sd_jwt};
+use veil::formats::linked_x509::{self, LinkedIdentity};
+use veil::formats::mls::x509_credential;
+use veil::formats::pop::{make_proof, request_digest};
+use veil::formats::x509::{PseudonymCa, PseudonymCertRequest, der_to_pem};
+#[allow(dead_code)] // Only the targets use some fixtures.
+#[path = "../fuzz/src/lib.rs"]
+mod veil_fuzz;
+
+use veil_fuzz::{
+    AUDIENCE, EXPIRES_AT, ISSUED_AT, ISSUER, NONCE, NOW, PSEUDONYM_PREFIX, ca_pems, holder,
+    holder_pkcs8, issuer, join_chunks, sha256,
+};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const PSEUDONYM: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+/// Certificates are valid from 2023 to 2096, so the fixed clock is inside.
+const CERT_NOT_BEFORE: i64 = 1_700_000_000;
+const CERT_NOT_AFTER: i64 = 4_000_000_000;
+
+#[test]
+#[ignore = "writes the committed fuzz seeds; run when a format changes"]
+fn write_fuzz_seeds() -> Res<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    sd_jwt_seeds(&root)?;
+    sd_cwt_seeds(&root)?;
+    jwk_seeds(&root)?;
+    key_package_seeds(&root)?;
+    policy_seeds(&root)?;
+    pop_seeds(&root)?;
+    x509_seeds(&root)?;
+    println!("seeds written under {}", root.display());
+    Ok(())
+}
+
+fn write(root: &Path, target: &str, name: &str, bytes: impl AsRef<[u8]>) -> Res<()> {
+    let dir: PathBuf = root.join(target);
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join(name), bytes)?;
+    Ok(())
+}
+
+fn params() -> IssueParams {
+    let claims = json!({
+        "display_name": "Zoë 🦊 李小龍",
+        "email": "zoe@example.com",
+        "address": { "locality": "Zürich", "country": "CH" },
+        "age_over_18": true,
+        "handle": "crazykoala75",
+    });
+    let Value::Object(claims) = claims else { unreachable!() };
+    IssueParams {
+        issuer: ISSUER.into(),
+        subject: Some(format!("{PSEUDONYM_PREFIX}{PSEUDONYM}")),
+        vct: Some(format!("{ISSUER}/vct/pseudonym")),
+        holder_key: holder().public_key().clone(),
+        issued_at: ISSUED_AT,
+        expires_at: EXPIRES_AT,
+        claims,
+        disclosable: vec!["display_name".into(), "email".into(), "address".into()],
+    }
+}
+
+const REVEALS: [&[&str]; 3] = [&["display_name", "email", "address"], &["display_name"], &[]];
+
+fn sd_jwt_seeds(root: &Path) -> Res<()> {
+    let issued = sd_jwt::issue(&params(), issuer())?;
+    for (index, reveal) in REVEALS.iter().enumerate() {
+        let presented = sd_jwt::present(&issued, reveal, holder(), AUDIENCE, NONCE, NOW)?;
+        write(root, "sd_jwt_verify", &format!("reveal-{index}"), presented)?;
+    }
+    // The structured target: the payload with each digest replaced by `@N`,
+    // then the disclosures' JSON.
+    let mut parts = issued.trim_end_matches('~').split('~');
+    let jwt = parts.next().ok_or("no JWT")?;
+    let disclosures: Vec<&str> = parts.collect();
+    let payload = jwt.split('.').nth(1).ok_or("no payload")?;
+    let mut payload = String::from_utf8(Base64UrlUnpadded::decode_vec(payload)?)?;
+    let mut chunks = vec![Vec::new()];
+    for (index, disclosure) in disclosures.iter().enumerate() {
+        let digest = Base64UrlUnpadded::encode_string(&sha256(disclosure.as_bytes()));
+        payload = payload.replace(&digest, &format!("@{}", index));
+        chunks.push(Base64UrlUnpadded::decode_vec(disclosure)?);
+    }
+    chunks[0] = payload.into_bytes();
+    write(root, "sd_jwt_signed", "issued", join_chunks(&chunks))?;
+    write(root, "sd_jwt_signed", "no-disclosures", join_chunks(&chunks[..1]))?;
+    Ok(())
+}
+
+fn sd_cwt_seeds(root: &Path) -> Res<()> {
+    let issued = sd_cwt::issue(&params(), issuer())?;
+    for (index, reveal) in REVEALS.iter().enumerate() {
+        let kbt = sd_cwt::present(&issued, reveal, holder(), AUDIENCE, NONCE.as_bytes(), NOW)?;
+        write(root, "sd_cwt_verify", &format!("reveal-{index}"), &kbt)?;
+        if index == 0 {
+            write(root, "cbor", "kbt", &kbt)?;
+        }
+    }
+    let credential = CoseSign1::from_tagged_slice(&issued).map_err(|e| e.to_string())?;
+    let mut payload = credential.payload.clone().ok_or("no payload")?;
+    let disclosures: Vec<Vec<u8>> = credential
+        .unprotected
+        .rest
+        .iter()
+        .find(|(label, _)| *label == Label::Int(17))
+        .and_then(|(_, value)| value.as_array())
+        .ok_or("no disclosures")?
+        .iter()
+        .filter_map(|item| item.as_bytes().cloned())
+        .collect();
+    write(root, "cbor", "payload", &payload)?;
+    let mut chunks = vec![Vec::new()];
+    for (index, disclosure) in disclosures.iter().enumerate() {
+        let mut wrapped = Vec::new();
+        ciborium::into_writer(&ciborium::Value::Bytes(disclosure.clone()), &mut wrapped)?;
+        let digest = sha256(&wrapped);
+        let mut placeholder = [0u8; 32];
+        placeholder[31] = u8::try_from(index)?;
+        if let Some(at) = payload.windows(32).position(|window| window == digest) {
+            payload[at..at + 32].copy_from_slice(&placeholder);
+        }
+        chunks.push(disclosure.clone());
+        if index < 2 {
+            write(root, "cbor", &format!("disclosure-{index}"), disclosure)?;
+        }
+    }
+    chunks[0] = payload;
+    write(root, "sd_cwt_signed", "issued", join_chunks(&chunks))?;
+    write(root, "sd_cwt_signed", "no-disclosures", join_chunks(&chunks[..1]))?;
+    Ok(())
+}
+
+fn jwk_seeds(root: &Path) -> Res<()> {
+    let key = holder().public_key();
+    write(root, "jwk", "jwk", serde_json::to_vec(&key.to_jwk())?)?;
+    let mut full = serde_json::to_value(key.to_jwk())?;
+    if let Value::Object(map) = &mut full {
+        map.insert("kid".into(), json!("k1"));
+        map.insert("alg".into(), json!("ES256"));
+        map.insert("use".into(), json!("sig"));
+    }
+    write(root, "jwk", "jwk-full", serde_json::to_vec(&full)?)?;
+    write(root, "jwk", "sec1", key.sec1())?;
+    Ok(())
+}
+
+fn key_package_seeds(root: &Path) -> Res<()> {
+    let (key_pem, cert_pem) = ca_pems();
+    let ca = PseudonymCa::load(&key_pem, &cert_pem)?;
+    let secret = p256::SecretKey::from_pkcs8_der(&holder_pkcs8())?;
+    let public = holder().public_key().sec1().to_vec();
+    let signer = SignatureKeyPair::from_raw(
+        SignatureScheme::ECDSA_SECP256R1_SHA256,
+        secret.to_bytes().to_vec(),
+        public.clone(),
+    );
+    let provider = OpenMlsRustCrypto::default();
+    for connection_only in [false, true] {
+        let uri = format!("{PSEUDONYM_PREFIX}{PSEUDONYM}");
+        let cert = ca.issue_pseudonym(&PseudonymCertRequest {
+            id: PSEUDONYM,
+            uri: &uri,
+            key: holder().public_key(),
+            not_before: CERT_NOT_BEFORE,
+            not_after: CERT_NOT_AFTER,
+            connection_only,
+        })?;
+        let credential = Credential::tls_deserialize_exact(x509_credential(&[&cert])?.as_slice())?;
+        let credential = CredentialWithKey { credential, signature_key: public.clone().into() };
+        let bundle = KeyPackage::builder()
+            .leaf_node_capabilities(veil::testkit::capabilities())
+            .build(veil::testkit::SUITE, &provider, &signer, credential)?;
+        let package = bundle.key_package().clone();
+        let suffix = if connection_only { "-connection-only" } else { "" };
+        write(root, "key_package", &format!("bare{suffix}"), package.tls_serialize_detached()?)?;
+        let message = MlsMessageOut::from(package);
+        write(root, "key_package", &format!("message{suffix}"), message.tls_serialize_detached()?)?;
+    }
+    Ok(())
+}
+
+fn policy_seeds(root: &Path) -> Res<()> {
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for entry in fs::read_dir(policies.join("rooms"))? {
+        let path = entry?.path();
+        let name = path.file_name().ok_or("file name")?.to_string_lossy().into_owned();
+        write(root, "room_policy", &name, fs::read(&path)?)?;
+    }
+    let inline = json!({
+        "description": "inline",
+        "pseudonyms": "optional",
+        "formats": ["sd-jwt", "sd-cwt"],
+        "max_kb_age_secs": 120,
+        "claims": { "required": ["age_over_18"], "optional": ["age_over_*"], "forbidden": ["email"] },
+    });
+    write(root, "room_policy", "inline.json", serde_json::to_vec(&inline)?)?;
+    write(root, "issuance_policy", "issuance.toml", fs::read(policies.join("issuance.toml"))?)?;
+    Ok(())
+}
+
+fn pop_seeds(root: &Path) -> Res<()> {
+    let digest = request_digest(&json!({ "format": "sd-jwt", "claims": ["display_name"] }));
+    let proof = make_proof(holder(), ISSUER, PSEUDONYM, &digest, NOW)?;
+    write(root, "pop", "proof", proof)?;
+    Ok(())
+}
+
+fn x509_seeds(root: &Path) -> Res<()> {
+    let (key_pem, cert_pem) = ca_pems();
+    let ca = PseudonymCa::load(&key_pem, &cert_pem)?;
+    let identity = LinkedIdentity {
+        name: "Zoë Example",
+        user_uri: Some("mimi://example.com/u/zoe"),
+        email: Some("zoe@example.com"),
+    };
+    let der =
+        linked_x509::issue(&ca, &identity, holder().public_key(), CERT_NOT_BEFORE, CERT_NOT_AFTER)?;
+    write(root, "x509_linked", "pem-chain", format!("{}{}", der_to_pem(&der), cert_pem))?;
+    write(root, "x509_linked", "base64-der", Base64::encode_string(&der))?;
+    Ok(())
+}
