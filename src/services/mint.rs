@@ -22,8 +22,15 @@ use crate::services::abuse::relations::{self, Relation};
 use crate::services::glass_tag;
 use crate::services::keyring::KeySet;
 use crate::store::{
-    AccountSideMint, GlassRow, IndexChange, Limited, NewAccount, NewPseudonym, Store, StoreError,
+    GlassRow, IndexChange, IndexUpdate, Limited, MintJob, NewAccount, NewPseudonym, Store,
+    StoreError,
 };
+
+/// Which indexed pseudonyms a recount checked, and which of them are live.
+struct Recount {
+    checked: HashSet<PseudonymId>,
+    live: HashSet<PseudonymId>,
+}
 
 /// Most keys (so pseudonyms) one request may mint.
 pub const MAX_KEYS_PER_REQUEST: usize = 32;
@@ -127,10 +134,11 @@ impl Minter {
         &self.prefix
     }
 
-    /// Mints one pseudonym per key. Validation happens before any write; the
-    /// account side (limits, sealed index, events) commits first and the
-    /// pseudonym rows after it, in two transactions that share nothing a
-    /// copy of the database could align, so a refused request stores nothing.
+    /// Mints one pseudonym per key. Validation and signing happen before any
+    /// write; the writes go through the store's batch writer, which commits
+    /// the account sides of many requests and then their pseudonym rows, in
+    /// two transactions that share nothing a copy of the database could
+    /// align. A refused request stores nothing.
     pub async fn mint(&self, request: &MintRequest) -> Result<Vec<Minted>, MintError> {
         let keys = self.validate(request)?;
         let relation_tags = relations::tags(&self.keys.link, &request.relations)
@@ -176,37 +184,27 @@ impl Minter {
         }
 
         // Refused before anything is charged; the unique index on the key
-        // still decides a race (after the account side committed: see below).
+        // still decides a race (the batch writer then refuses the late one).
         let public_keys: Vec<&[u8]> = rows.iter().map(|r| r.public_key.as_slice()).collect();
         if self.store.any_key_in_use(&public_keys).await? {
             return Err(MintError::KeyInUse);
         }
-        self.store_account_side(
-            request,
-            &account_ref,
-            standing.is_none(),
-            &rows,
-            &relation_tags,
-            now,
-        )
-        .await?;
-        // The pseudonym rows, in a transaction of their own: nothing in it
-        // is keyed by the account. A key certified by a racing mint in
-        // between leaves this batch's index entries naming no pseudonym;
-        // they are pruned at the next recount.
-        self.store.insert_pseudonyms(&rows).await?;
+        self.write(request, account_ref, standing.is_none(), rows, relation_tags, now).await?;
         Ok(minted)
     }
 
-    /// The account side of a mint: limits, the sealed index and the
-    /// account-keyed events, in one transaction that holds the account row.
-    async fn store_account_side(
+    /// Hands the mint's database effects to the store's batch writer: the
+    /// account side (limits, the sealed index, account-keyed events) and
+    /// the pseudonym rows, committed with other requests' (group commit).
+    /// Retries the refusals a fresh look can cure: a link to seal, an index
+    /// that counts pseudonyms no longer live.
+    async fn write(
         &self,
         request: &MintRequest,
-        account_ref: &AccountRef,
+        account_ref: AccountRef,
         new_account: bool,
-        rows: &[NewPseudonym],
-        relation_tags: &[[u8; 32]],
+        rows: Vec<NewPseudonym>,
+        relation_tags: Vec<[u8; 32]>,
         now: i64,
     ) -> Result<(), MintError> {
         let link = &self.keys.link;
@@ -214,10 +212,10 @@ impl Minter {
         let suite = i64::from(glass_sealer.suite().code());
         let sender = glass_sealer.link_sender().map(|k| k.to_bytes().to_vec());
         let key_id = glass_sealer.key_id();
-        let seal_glass = || -> Result<(Vec<u8>, [u8; 32]), MintError> {
+        let seal_glass = || -> Result<GlassRow, MintError> {
             let sealed = glass_sealer.seal(&request.account, &account_ref.0)?;
-            let tag = glass_tag::tag(link, account_ref, suite, sender.as_deref(), &sealed);
-            Ok((sealed, tag))
+            let tag = glass_tag::tag(link, &account_ref, suite, sender.as_deref(), &sealed);
+            Ok(GlassRow { link: sealed, suite, sender: sender.clone(), tag })
         };
         // HPKE costs a few scalar multiplications: seal only when the
         // account is new (or its link sealed with other keys, see below).
@@ -227,58 +225,40 @@ impl Minter {
         };
         let amount = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let charges =
-            limits::mint_charges(&self.policy, account_ref, &request.client_id, amount, now);
-        let max_active = usize::try_from(self.policy.account.max_active).unwrap_or(0);
-        let tombstone = link.tombstone_tag(account_ref);
+            limits::mint_charges(&self.policy, &account_ref, &request.client_id, amount, now);
+        let tombstone =
+            (!self.policy.account.deleted_may_return).then(|| link.tombstone_tag(&account_ref));
         let mut event_id = [0u8; 16];
         self.rng.fill(&mut event_id).map_err(|_| MintError::Internal("no randomness".into()))?;
+        let entries: Arc<Vec<IndexEntry>> = Arc::new(
+            rows.iter()
+                .map(|row| IndexEntry {
+                    id: row.id.clone(),
+                    not_after: row.not_after,
+                    revoked: false,
+                })
+                .collect(),
+        );
         // Set after `max_active` refused once: which indexed pseudonyms are
         // really live (revoked one by one, or never stored, they are not).
-        let mut recount: Option<(HashSet<PseudonymId>, HashSet<PseudonymId>)> = None;
+        let mut recount: Option<Arc<Recount>> = None;
         loop {
-            let account = NewAccount {
-                account_ref,
-                glass: glass.as_ref().map(|(sealed, tag)| GlassRow {
-                    link: sealed,
-                    suite,
-                    sender: sender.as_deref(),
-                    tag,
-                }),
-                glass_key_id: &key_id,
-                created_hour: coarsen_to_hour(now),
-                relations: relation_tags,
-            };
-            let mint = AccountSideMint {
-                account,
-                charges: &charges,
+            let job = MintJob {
+                account: NewAccount {
+                    account_ref,
+                    glass: glass.clone(),
+                    glass_key_id: key_id.to_vec(),
+                    created_hour: coarsen_to_hour(now),
+                    relations: relation_tags.clone(),
+                },
+                charges: charges.clone(),
                 amount,
-                event_id: &event_id,
-                tombstone: (!self.policy.account.deleted_may_return).then_some(&tombstone),
+                event_id,
+                tombstone,
+                index: self.index_update(account_ref, entries.clone(), recount.clone(), now),
+                pseudonyms: rows.clone(),
             };
-            let append = |sealed: Option<&[u8]>| {
-                let Ok(mut index) = PseudonymIndex::open(link, account_ref, sealed) else {
-                    return IndexChange::Unreadable;
-                };
-                if let Some((checked, live)) = &recount {
-                    index.retain(|e| !checked.contains(&e.id) || live.contains(&e.id));
-                }
-                if index.live(now) + rows.len() > max_active {
-                    return IndexChange::OverActive;
-                }
-                for row in rows {
-                    index.push(IndexEntry {
-                        id: row.id.clone(),
-                        not_after: row.not_after,
-                        revoked: false,
-                    });
-                }
-                let live = i64::try_from(index.live(now)).unwrap_or(i64::MAX);
-                match index.seal(link, account_ref, now) {
-                    Ok(sealed) => IndexChange::Write { sealed, live },
-                    Err(_) => IndexChange::Unreadable,
-                }
-            };
-            match self.store.mint_account_side(&mint, append).await {
+            match self.store.mint(job).await {
                 Ok(()) => return Ok(()),
                 // The account is new after all (e.g. just deleted): seal its link.
                 Err(StoreError::AccountMissing | StoreError::GlassOutdated) if glass.is_none() => {
@@ -287,11 +267,11 @@ impl Minter {
                 // The index may still count pseudonyms revoked one by one,
                 // or never stored: check them once, then try again.
                 Err(StoreError::OverLimit(Limited::Active)) if recount.is_none() => {
-                    let sealed = self.store.pseudonym_index(account_ref).await?.flatten();
-                    let index = PseudonymIndex::open(link, account_ref, sealed.as_deref())?;
+                    let sealed = self.store.pseudonym_index(&account_ref).await?.flatten();
+                    let index = PseudonymIndex::open(link, &account_ref, sealed.as_deref())?;
                     let ids = index.live_ids(now);
                     let live = self.store.unrevoked_among(&ids).await?;
-                    recount = Some((ids.into_iter().collect(), live));
+                    recount = Some(Arc::new(Recount { checked: ids.into_iter().collect(), live }));
                 }
                 Err(StoreError::OverLimit(limited)) => {
                     let (action, retry_after) = limits::refusal(limited, now);
@@ -301,6 +281,39 @@ impl Minter {
                 Err(other) => return Err(other.into()),
             }
         }
+    }
+
+    /// The step the writer runs on the account's sealed index under its row
+    /// lock: open, enforce `max_active`, append this request's entries, seal.
+    fn index_update(
+        &self,
+        account_ref: AccountRef,
+        entries: Arc<Vec<IndexEntry>>,
+        recount: Option<Arc<Recount>>,
+        now: i64,
+    ) -> IndexUpdate {
+        let keys = self.keys.clone();
+        let max_active = usize::try_from(self.policy.account.max_active).unwrap_or(0);
+        Box::new(move |sealed: Option<&[u8]>| {
+            let link = &keys.link;
+            let Ok(mut index) = PseudonymIndex::open(link, &account_ref, sealed) else {
+                return IndexChange::Unreadable;
+            };
+            if let Some(recount) = &recount {
+                index.retain(|e| !recount.checked.contains(&e.id) || recount.live.contains(&e.id));
+            }
+            if index.live(now) + entries.len() > max_active {
+                return IndexChange::OverActive;
+            }
+            for entry in entries.iter() {
+                index.push(entry.clone());
+            }
+            let live = i64::try_from(index.live(now)).unwrap_or(i64::MAX);
+            match index.seal(link, &account_ref, now) {
+                Ok(sealed) => IndexChange::Write { sealed, live },
+                Err(_) => IndexChange::Unreadable,
+            }
+        })
     }
 
     fn validate(&self, request: &MintRequest) -> Result<Vec<P256PublicKey>, MintError> {

@@ -9,6 +9,7 @@ mod breakglass;
 mod clients;
 mod dump;
 mod limits;
+mod mint_writer;
 mod operators;
 mod pseudonyms;
 mod remedies;
@@ -17,7 +18,9 @@ mod reports;
 mod reputation;
 mod upgrade;
 
-pub use accounts::{AccountSideMint, AccountView, GlassRow, IndexChange, NewAccount};
+#[cfg(feature = "testkit")]
+pub use accounts::SeededAccount;
+pub use accounts::{AccountView, GlassRow, IndexChange, IndexUpdate, MintJob, NewAccount};
 pub use audit::{AuditLink, AuditRow, StoredAuditEntry, StoredCheckpoint};
 pub use breakglass::{
     Approval, BreakGlassRow, NewBreakGlass, PartialOutcome, RequestFilter, RevealCompletion,
@@ -67,6 +70,10 @@ pub enum StoreError {
     /// length): the database was edited outside the service.
     #[error("corrupt stored value: {0}")]
     Corrupt(&'static str),
+    /// The batch this request was written in failed as a whole (the
+    /// database refused its transaction); nothing of it committed.
+    #[error("the mint batch failed: {0}")]
+    Batch(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -104,6 +111,8 @@ pub struct Store {
     /// wake in order instead (other processes still meet SQLite's lock).
     /// `None` on PostgreSQL, whose row locks need no help.
     sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The group-commit writer of mints, started by the first mint.
+    mint_writer: Arc<std::sync::OnceLock<mint_writer::MintWriter>>,
 }
 
 impl Store {
@@ -137,7 +146,7 @@ impl Store {
             .await?;
         let sqlite_writer =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Self { pool, backend, sqlite_writer })
+        Ok(Self { pool, backend, sqlite_writer, mint_writer: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -147,10 +156,15 @@ impl Store {
     /// Waits for this process's turn to write (SQLite only; see
     /// `sqlite_writer`). Hold the guard until the transaction ends.
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.sqlite_writer {
-            Some(writer) => Some(writer.lock().await),
-            None => None,
-        }
+        write_turn(&self.sqlite_writer).await
+    }
+
+    /// Writes one mint's effects through the batch writer (group commit,
+    /// see `mint_writer`): `Ok` once its pseudonym rows committed. A
+    /// refusal (`OverLimit`, `Restricted`, ...) stored nothing of it.
+    pub async fn mint(&self, job: MintJob) -> Result<(), StoreError> {
+        let writer = self.mint_writer.get_or_init(|| mint_writer::MintWriter::spawn(self));
+        writer.submit(job).await
     }
 
     /// Applies pending migrations (idempotent).
@@ -165,6 +179,23 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes the database takes on disk, tables and indexes (SQLite: its
+    /// pages, the write-ahead log aside; PostgreSQL: the relations of the
+    /// current schema): the scale benchmark's bytes per pseudonym.
+    pub async fn disk_bytes(&self) -> Result<i64, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            }
+            Backend::Postgres => {
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+            }
+        };
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
+    }
+
     /// (open connections, idle connections), for the metrics endpoint.
     pub fn pool_usage(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())
@@ -172,6 +203,15 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+async fn write_turn(
+    writer: &Option<Arc<tokio::sync::Mutex<()>>>,
+) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    match writer {
+        Some(writer) => Some(writer.lock().await),
+        None => None,
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use sqlx::{Any, Transaction};
+
 use super::{Flag, Store, StoreError};
 use crate::core::pseudonym_id::PseudonymId;
 
@@ -41,39 +43,26 @@ macro_rules! select_pseudonyms {
     };
 }
 
-/// Rows per multi-row INSERT (8 binds each stays far below every backend's
-/// bind limit for the 32-key maximum batch).
+/// Columns of a pseudonym row (the last, `revoked_at`, is written NULL).
 const COLUMNS_PER_ROW: usize = 8;
+
+/// Rows per multi-row INSERT: 7 binds each stays far below every backend's
+/// bind limit (SQLite 32,766, PostgreSQL 65,535).
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// Ids per `IN (…)` list: far below every backend's bind limit.
 pub(super) const IDS_PER_STATEMENT: usize = 500;
 
 impl Store {
-    /// The pseudonym side of a mint: the batch's rows, all or none, in a
-    /// transaction that writes nothing keyed by the account (the account
-    /// side committed before, in [`Store::mint_account_side`]).
+    /// Pseudonym rows, all or none, in a transaction that writes nothing
+    /// keyed by an account (mints go through the batch writer instead; see
+    /// `mint_writer`).
     pub async fn insert_pseudonyms(&self, batch: &[NewPseudonym]) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut sql = String::from(
-            "INSERT INTO pseudonyms (id, public_key, ops_link, connection_only, created_hour, not_before, not_after, revoked_at) VALUES ",
-        );
-        push_placeholders(&mut sql, batch.len(), COLUMNS_PER_ROW - 1, ", NULL");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-        for p in batch {
-            query = query
-                .bind(p.id.as_str())
-                .bind(p.public_key.as_slice())
-                .bind(p.ops_link.as_slice())
-                .bind(i64::from(p.connection_only))
-                .bind(p.created_hour)
-                .bind(p.not_before)
-                .bind(p.not_after);
-        }
-        // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+        let rows: Vec<&NewPseudonym> = batch.iter().collect();
         let _turn = self.write_turn().await;
-        query.execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        insert_rows(&mut tx, &rows).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -207,6 +196,33 @@ pub(super) fn push_placeholders(sql: &mut String, rows: usize, per_row: usize, s
         sql.push_str(suffix);
         sql.push(')');
     }
+}
+
+/// Inserts rows in as few multi-row statements as the bind limits allow.
+pub(super) async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[&NewPseudonym],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO pseudonyms (id, public_key, ops_link, connection_only, created_hour, \
+             not_before, not_after, revoked_at) VALUES ",
+        );
+        push_placeholders(&mut sql, chunk.len(), COLUMNS_PER_ROW - 1, ", NULL");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for p in chunk {
+            query = query
+                .bind(p.id.as_str())
+                .bind(p.public_key.as_slice())
+                .bind(p.ops_link.as_slice())
+                .bind(i64::from(p.connection_only))
+                .bind(p.created_hour)
+                .bind(p.not_before)
+                .bind(p.not_after);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

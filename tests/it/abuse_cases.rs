@@ -675,7 +675,7 @@ fn minted_uris(body: &Value) -> Vec<String> {
 /// would.
 async fn a_mint_racing_a_remedy_is_refused_under_the_row_lock(app: TestApp) {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use veil::store::{AccountSideMint, Charges, IndexChange, NewAccount, StoreError};
+    use veil::store::{Charges, IndexChange, MintJob, NewAccount, StoreError};
 
     let backend = app.token(&["backend"]).await;
     let uris = mint(&app, &backend, "racer", 1).await;
@@ -685,30 +685,27 @@ async fn a_mint_racing_a_remedy_is_refused_under_the_row_lock(app: TestApp) {
     assert_eq!(status, 201, "{body}");
 
     let account_ref = app.state.keys.link.account_ref("racer");
-    let charges = Charges { now: app.state.clock.now(), ..Default::default() };
-    let account = NewAccount {
-        account_ref: &account_ref,
-        glass: None,
-        glass_key_id: &[0; 16],
-        created_hour: 0,
-        relations: &[],
-    };
-    let late = AccountSideMint {
-        account,
-        charges: &charges,
+    let appended = Arc::new(AtomicBool::new(false));
+    let seen = appended.clone();
+    let late = MintJob {
+        account: NewAccount {
+            account_ref,
+            glass: None,
+            glass_key_id: vec![0; 16],
+            created_hour: 0,
+            relations: vec![],
+        },
+        charges: Charges { now: app.state.clock.now(), ..Default::default() },
         amount: 1,
-        event_id: &[7; 16],
+        event_id: [7; 16],
         tombstone: None,
-    };
-    let appended = AtomicBool::new(false);
-    let result = app
-        .state
-        .store
-        .mint_account_side(&late, |_| {
-            appended.store(true, Ordering::SeqCst);
+        index: Box::new(move |_| {
+            seen.store(true, Ordering::SeqCst);
             IndexChange::OverActive
-        })
-        .await;
+        }),
+        pseudonyms: vec![],
+    };
+    let result = app.state.store.mint(late).await;
     assert!(matches!(result, Err(StoreError::Restricted)), "{result:?}");
     assert!(!appended.load(Ordering::SeqCst), "the index was not touched");
 }

@@ -21,6 +21,20 @@ const TIGHT_SHARED: &str = "\
 [client]\nrequests_per_second = 1\nburst = 3\n\
 [global]\npseudonyms_per_minute = 5\n";
 
+/// Five per account, forty for the whole service a minute.
+const CROWD: &str = "\
+[account]\npseudonyms_per_hour = 5\npseudonyms_per_day = 5\nmax_active = 100\n\
+[client]\nrequests_per_second = 1\nburst = 1000\n\
+[global]\npseudonyms_per_minute = 40\n";
+
+/// A bucket of seven tokens, one a second.
+const CROWD_BUCKET: &str = "[account]\npseudonyms_per_hour = 5\n\
+[client]\nrequests_per_second = 1\nburst = 7\n";
+
+/// A bucket of four tokens, one a second.
+const PER_KEY: &str = "[account]\npseudonyms_per_hour = 4\n\
+[client]\nrequests_per_second = 1\nburst = 4\n";
+
 /// A round hour (18:00 UTC), so windows start where the test expects.
 const START: i64 = 1_900_000_800;
 
@@ -34,12 +48,33 @@ async fn tight_shared(db: Db) -> (TestApp, Arc<ManualClock>) {
     (app, clock)
 }
 
+async fn crowd(db: Db) -> (TestApp, Arc<ManualClock>) {
+    let clock = ManualClock::new(START);
+    let app = TestApp::spawn_with(db, clock.clone(), Some(CROWD)).await;
+    (app, clock)
+}
+
+async fn crowd_bucket(db: Db) -> (TestApp, Arc<ManualClock>) {
+    let clock = ManualClock::new(START);
+    let app = TestApp::spawn_with(db, clock.clone(), Some(CROWD_BUCKET)).await;
+    (app, clock)
+}
+
+async fn per_key_bucket(db: Db) -> (TestApp, Arc<ManualClock>) {
+    let clock = ManualClock::new(START);
+    let app = TestApp::spawn_with(db, clock.clone(), Some(PER_KEY)).await;
+    (app, clock)
+}
+
 on_both_backends_with!(ten_per_account;
     fifty_concurrent_mints_for_one_account_exactly_ten_succeed,
     two_replicas_on_one_database_share_the_limit,
     a_refused_batch_consumes_nothing,
     an_account_at_its_limit_is_refused_before_any_work
 );
+on_both_backends_with!(crowd; a_crowd_on_two_replicas_meets_the_account_and_global_limits_exactly);
+on_both_backends_with!(crowd_bucket; a_crowd_on_two_replicas_draws_the_client_bucket_exactly);
+on_both_backends_with!(per_key_bucket; the_client_bucket_counts_keys_not_requests);
 on_both_backends_with!(tight_shared;
     client_global_and_active_limits_hold_and_windows_reopen,
     expired_pseudonyms_stop_counting_as_active,
@@ -173,12 +208,14 @@ async fn client_global_and_active_limits_hold_and_windows_reopen(
     assert_limited(status, retry, &body, "a4", 1);
     assert!(detail(&body).contains("API client"), "{body}");
 
-    // Two seconds refill two tokens; the service-wide five per minute fill up.
+    // Two seconds refill two tokens, which two keys take (a token per key);
+    // a second later the service-wide five per minute are full.
     clock.advance(2);
     let (status, _, body) = mint_raw(&app, &backend, "a4", 2).await;
     assert_eq!(status, 201, "{body}");
+    clock.advance(1);
     let (status, retry, body) = mint_raw(&app, &backend, "a5", 1).await;
-    assert_limited(status, retry, &body, "a5", 58);
+    assert_limited(status, retry, &body, "a5", 57);
     assert!(detail(&body).contains("whole service"), "{body}");
 
     // Next minute: the account's two per hour bind.
@@ -186,7 +223,7 @@ async fn client_global_and_active_limits_hold_and_windows_reopen(
     let (status, _, body) = mint_raw(&app, &backend, "a1", 1).await;
     assert_eq!(status, 201, "{body}");
     let (status, retry, body) = mint_raw(&app, &backend, "a1", 1).await;
-    assert_limited(status, retry, &body, "a1", 3600 - 62);
+    assert_limited(status, retry, &body, "a1", 3600 - 63);
     assert!(detail(&body).contains("per hour"), "{body}");
 
     // Next hour: the third pseudonym fits, a fourth active one does not.
@@ -258,4 +295,85 @@ async fn a_late_commit_of_an_earlier_second_neither_drains_nor_refills_the_bucke
     clock.advance(1);
     let (status, _, body) = mint_raw(&app, &backend, "late-e", 1).await;
     assert_eq!(status, 201, "{body}");
+}
+
+/// Runs `n` one-key mints at once, alternating between two replicas of one
+/// database (each with its own batch writer), for `account(i)`; returns
+/// each request's account and status.
+async fn crowd_of_mints(
+    app: TestApp,
+    n: usize,
+    account: fn(usize) -> String,
+) -> (Vec<(String, u16)>, Arc<TestApp>) {
+    let backend = app.token(&["backend"]).await;
+    let replicas = [Arc::new(app.replica().await), Arc::new(app)];
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (app, backend, account) = (replicas[i % 2].clone(), backend.clone(), account(i));
+        tasks.push(tokio::spawn(async move {
+            let (status, retry, body) = mint_raw(&app, &backend, &account, 1).await;
+            if status != 201 {
+                assert_eq!(status, 429, "{body}");
+                assert!(retry.is_some(), "{body}");
+            }
+            (account, status)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("task"));
+    }
+    let [_, first] = replicas;
+    (outcomes, first)
+}
+
+/// Group commit keeps the limits exact: 120 requests at once on two
+/// replicas (so batches of many requests, and two writers racing), for 12
+/// accounts of 5 each (60) under a service-wide 40: exactly 40 pass, no
+/// account passes 5, and what was refused stored nothing.
+async fn a_crowd_on_two_replicas_meets_the_account_and_global_limits_exactly(
+    (app, _clock): (TestApp, Arc<ManualClock>),
+) {
+    let (outcomes, app) = crowd_of_mints(app, 120, |i| format!("crowd-{}", i % 12)).await;
+    let created: Vec<&String> =
+        outcomes.iter().filter(|(_, status)| *status == 201).map(|(a, _)| a).collect();
+    assert_eq!(created.len(), 40, "the global limit binds exactly");
+    for k in 0..12 {
+        let account = format!("crowd-{k}");
+        let n = created.iter().filter(|a| ***a == account).count();
+        assert!(n <= 5, "{account} got {n}");
+    }
+    assert_eq!(app.pseudonym_count().await, 40);
+}
+
+/// The client's bucket, a row every request of a batch shares, is charged
+/// once per batch with exactly what the batch's requests may take: with
+/// the clock standing still, seven tokens admit seven of 30 at once.
+async fn a_crowd_on_two_replicas_draws_the_client_bucket_exactly(
+    (app, _clock): (TestApp, Arc<ManualClock>),
+) {
+    let (outcomes, app) = crowd_of_mints(app, 30, |i| format!("bucket-{i}")).await;
+    let created = outcomes.iter().filter(|(_, status)| *status == 201).count();
+    assert_eq!(created, 7);
+    assert_eq!(app.pseudonym_count().await, 7);
+}
+
+/// A request of several keys costs several signing runs, so it draws a
+/// token per key: a bucket of four admits three keys, then refuses two
+/// (one token left) without charging them, then admits one.
+async fn the_client_bucket_counts_keys_not_requests((app, clock): (TestApp, Arc<ManualClock>)) {
+    let backend = app.token(&["backend"]).await;
+    let (status, _, body) = mint_raw(&app, &backend, "keys-a", 3).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, retry, body) = mint_raw(&app, &backend, "keys-b", 2).await;
+    assert_limited(status, retry, &body, "keys-b", 1);
+    assert!(body["detail"].as_str().expect("detail").contains("API client"), "{body}");
+    let (status, _, body) = mint_raw(&app, &backend, "keys-b", 1).await;
+    assert_eq!(status, 201, "the refused two took nothing: {body}");
+    let (status, retry, body) = mint_raw(&app, &backend, "keys-c", 1).await;
+    assert_limited(status, retry, &body, "keys-c", 1);
+    clock.advance(2);
+    let (status, _, body) = mint_raw(&app, &backend, "keys-c", 2).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.pseudonym_count().await, 6);
 }

@@ -63,18 +63,18 @@ const ACCOUNT_WINDOWS: [LimitedAction; 2] =
 const SHARED_WINDOWS: [LimitedAction; 1] = [LimitedAction::GlobalPerMinute];
 
 /// What minting `amount` pseudonyms for one account through one client costs.
-pub fn mint_charges<'a>(
+pub fn mint_charges(
     policy: &IssuancePolicy,
-    account_ref: &'a AccountRef,
-    client_id: &'a str,
+    account_ref: &AccountRef,
+    client_id: &str,
     amount: i64,
     now: i64,
-) -> Charges<'a> {
-    let window = |subject: &'a [u8], limited: LimitedAction, limit: i64| {
+) -> Charges {
+    let window = |subject: &[u8], limited: LimitedAction, limit: i64| {
         let length = limited.window_secs();
         let window_start = now - now.rem_euclid(length);
         WindowCharge {
-            subject,
+            subject: subject.to_vec(),
             action: limited.action(),
             window_start,
             expires_at: window_start + length,
@@ -91,9 +91,11 @@ pub fn mint_charges<'a>(
     };
     Charges {
         windows: ACCOUNT_WINDOWS.iter().map(|&a| window(&account_ref.0, a, limit(a))).collect(),
+        // Per key, not per request: a request of 32 keys costs 32 signing
+        // runs, so it draws 32 tokens.
         bucket: Some(BucketCharge {
-            client_id,
-            cost: 1,
+            client_id: client_id.to_string(),
+            cost: amount,
             rate: policy.client.requests_per_second,
             burst: policy.client.burst,
         }),

@@ -547,16 +547,11 @@ impl Abuse {
 }
 
 /// One unit of `client`'s fixed clock-hour window for `action`.
-fn one_this_hour<'a>(
-    client: &'a str,
-    action: &'static str,
-    limit: i64,
-    now: i64,
-) -> WindowCharge<'a> {
+fn one_this_hour(client: &str, action: &'static str, limit: i64, now: i64) -> WindowCharge {
     const HOUR: i64 = 3600;
     let window_start = now - now.rem_euclid(HOUR);
     WindowCharge {
-        subject: client.as_bytes(),
+        subject: client.as_bytes().to_vec(),
         action,
         window_start,
         expires_at: window_start.saturating_add(HOUR),

@@ -1,0 +1,243 @@
+//! Group commit for mints. One writer task per replica takes the database
+//! effects of every mint request queued while the previous batch committed
+//! and commits them together: the account sides of the whole batch in one
+//! transaction, then all its pseudonym rows in another, in random order.
+//! Signing and validation stay in the request tasks, concurrent; only the
+//! writes queue here, so a batch costs two commits however many requests
+//! it carries.
+//!
+//! Exactness: inside the account transaction each request runs in a
+//! savepoint of its own, in arrival order, so a refused request undoes only
+//! its own effects and gets its refusal while the others commit. The rows
+//! every mint shares are locked once at the start and charged in memory
+//! ([`SharedLedger`]), then written once with the batch's totals.
+//!
+//! Unlinkability: the two transactions share no row, and the pseudonym rows
+//! of a batch are written sorted by their random ids, so neither physical
+//! order nor transaction ids align a pseudonym with its account better than
+//! the batch as a whole.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::accounts::{MintJob, account_job};
+use super::limits::SharedLedger;
+use super::pseudonyms::insert_rows;
+use super::{Backend, NewPseudonym, Store, StoreError};
+
+/// Most requests one batch carries (each up to 32 pseudonyms).
+const MAX_BATCH: usize = 256;
+
+/// Requests waiting for the writer before new ones wait for room.
+const QUEUE: usize = 4096;
+
+/// How often a batch whose transaction the database aborted (a deadlock
+/// with a remedy holding account rows, a serialization failure) is retried
+/// whole before every request in it gets the error.
+const ATTEMPTS: usize = 3;
+
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+/// The handle request tasks hold: a queue into the writer task.
+#[derive(Debug, Clone)]
+pub(super) struct MintWriter {
+    queue: mpsc::Sender<(MintJob, Reply)>,
+}
+
+impl MintWriter {
+    /// Starts the writer task on this runtime; it ends when every handle is
+    /// dropped.
+    pub(super) fn spawn(store: &Store) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let task = Task {
+            pool: store.pool.clone(),
+            backend: store.backend,
+            sqlite_writer: store.sqlite_writer.clone(),
+        };
+        tokio::spawn(task.run(jobs));
+        Self { queue }
+    }
+
+    pub(super) async fn submit(&self, job: MintJob) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((job, reply))
+            .await
+            .map_err(|_| StoreError::Batch("the mint writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Batch("the mint writer dropped the request".into()))?
+    }
+}
+
+struct Task {
+    pool: AnyPool,
+    backend: Backend,
+    /// The SQLite write turn (see `Store::sqlite_writer`). The task holds
+    /// no `Store`, so no writer handle: it ends once the service's are gone.
+    sqlite_writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Task {
+    async fn run(self, mut jobs: mpsc::Receiver<(MintJob, Reply)>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let (jobs_of_batch, replies): (Vec<MintJob>, Vec<Reply>) =
+                std::mem::take(&mut batch).into_iter().unzip();
+            let outcomes = self.commit(&jobs_of_batch).await;
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // A request whose client went away no longer listens.
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Commits one batch; one outcome per job, in order.
+    async fn commit(&self, jobs: &[MintJob]) -> Vec<Result<(), StoreError>> {
+        let mut attempt = 0;
+        let accepted = loop {
+            attempt += 1;
+            match self.account_sides(jobs).await {
+                Ok(accepted) => break accepted,
+                Err(error) if attempt < ATTEMPTS && retryable(&error) => {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err(error) => {
+                    let text = error.to_string();
+                    tracing::error!(error = %text, requests = jobs.len(), "mint batch failed");
+                    return jobs.iter().map(|_| Err(StoreError::Batch(text.clone()))).collect();
+                }
+            }
+        };
+        let mut outcomes: Vec<Result<(), StoreError>> = accepted;
+        let rows: Vec<(usize, &NewPseudonym)> = jobs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| outcomes.get(*i).is_some_and(Result::is_ok))
+            .flat_map(|(i, job)| job.pseudonyms.iter().map(move |row| (i, row)))
+            .collect();
+        if let Err(error) = self.pseudonym_side(rows.iter().map(|(_, row)| *row)).await {
+            if !matches!(error, StoreError::Conflict(_)) {
+                let text = error.to_string();
+                tracing::error!(error = %text, "mint batch: pseudonym rows failed");
+                for (i, _) in &rows {
+                    if let Some(outcome) = outcomes.get_mut(*i) {
+                        *outcome = Err(StoreError::Batch(text.clone()));
+                    }
+                }
+                return outcomes;
+            }
+            // A key certified twice (two requests of this batch, or another
+            // replica in between): each request's rows on their own, so only
+            // the late one is refused. Rare; the order here is the batch's.
+            for (i, job) in jobs.iter().enumerate() {
+                if outcomes.get(i).is_some_and(Result::is_ok)
+                    && let Err(error) = self.pseudonym_side(job.pseudonyms.iter()).await
+                    && let Some(outcome) = outcomes.get_mut(i)
+                {
+                    *outcome = Err(error);
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// The account side of every job in one transaction, each in a
+    /// savepoint: `Ok` holds each job's outcome; `Err` means the batch
+    /// transaction itself failed and nothing of it committed.
+    async fn account_sides(
+        &self,
+        jobs: &[MintJob],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let _turn = super::write_turn(&self.sqlite_writer).await;
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Nothing is acknowledged until the pseudonym side commits, and
+            // its synchronous commit flushes the write-ahead log through
+            // this transaction's commit record too: one flush per batch.
+            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        }
+        let mut ledger = SharedLedger::lock(&mut tx, jobs.iter().map(|j| &j.charges)).await?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        // Keys certified by earlier requests of this batch: a later request
+        // with one of them is refused before it is charged anything.
+        let mut keys: HashSet<&[u8]> = HashSet::new();
+        for job in jobs {
+            if job.pseudonyms.iter().any(|row| keys.contains(row.public_key.as_slice())) {
+                outcomes.push(Err(StoreError::Conflict("pseudonyms.public_key".into())));
+                continue;
+            }
+            sqlx::query("SAVEPOINT mint_job").execute(&mut *tx).await?;
+            let outcome = match account_job(&mut tx, job).await {
+                Ok(()) => ledger.charge(&job.charges).map_err(StoreError::OverLimit),
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(()) => {
+                    sqlx::query("RELEASE SAVEPOINT mint_job").execute(&mut *tx).await?;
+                    keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice()));
+                }
+                Err(ref error) if is_refusal(error) => {
+                    rollback_job(&mut tx).await?;
+                }
+                // The transaction itself is in trouble: the whole batch fails.
+                Err(error) => return Err(error),
+            }
+            outcomes.push(outcome);
+        }
+        ledger.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// The rows, sorted by their random ids (so in no order a request or
+    /// an account chose), in one transaction that writes nothing keyed by
+    /// an account.
+    async fn pseudonym_side<'a>(
+        &self,
+        rows: impl Iterator<Item = &'a NewPseudonym>,
+    ) -> Result<(), StoreError> {
+        let mut rows: Vec<&NewPseudonym> = rows.collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        rows.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        let _turn = super::write_turn(&self.sqlite_writer).await;
+        let mut tx = self.pool.begin().await?;
+        insert_rows(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn rollback_job(tx: &mut Transaction<'static, Any>) -> Result<(), StoreError> {
+    sqlx::query("ROLLBACK TO SAVEPOINT mint_job").execute(&mut **tx).await?;
+    sqlx::query("RELEASE SAVEPOINT mint_job").execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A refusal of one request (its savepoint is undone, the batch goes on),
+/// as opposed to a failure of the transaction.
+fn is_refusal(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::OverLimit(_)
+            | StoreError::Restricted
+            | StoreError::AccountMissing
+            | StoreError::GlassOutdated
+            | StoreError::Corrupt(_)
+            | StoreError::Conflict(_)
+    )
+}
+
+/// PostgreSQL aborted the transaction to break a deadlock or a
+/// serialization conflict: the same batch may pass on a second try.
+fn retryable(error: &StoreError) -> bool {
+    match error {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+        }
+        _ => false,
+    }
+}
