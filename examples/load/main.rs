@@ -13,6 +13,10 @@
 //! Without `--url` it starts its own veil in this process, with every rate
 //! limit lifted, on a temporary SQLite file (or a fresh schema of the
 //! `--postgres` database). Client keys are generated before the clock starts.
+//!
+//! The scale benchmark: `--seed 10000000` first fills that database with ten
+//! million pseudonyms (`seed.rs`: multi-row inserts, no HTTP), then drives
+//! the load, and reports the database's bytes per stored pseudonym.
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -27,8 +31,10 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use veil::core::clock::SystemClock;
+use veil::core::clock::{Clock, SystemClock};
 use veil::services::config::Config;
+
+mod seed;
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -74,6 +80,12 @@ struct Opts {
     /// Client keys generated before the run (the run stops early when they run out).
     #[arg(long, default_value_t = 200_000)]
     keys: usize,
+    /// Pseudonyms to store before the run (the in-process veil only).
+    #[arg(long, default_value_t = 0, conflicts_with = "url")]
+    seed: usize,
+    /// Pseudonyms per seeded account.
+    #[arg(long, default_value_t = 10)]
+    seed_per_account: usize,
 }
 
 fn main() -> Res<()> {
@@ -85,15 +97,25 @@ fn main() -> Res<()> {
 async fn run(opts: Opts) -> Res<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().pool_max_idle_per_host(opts.connections).build()?;
-    let (url, token, _server) = match (&opts.url, &opts.token) {
+    let (url, token, server) = match (&opts.url, &opts.token) {
         (Some(url), Some(token)) => (url.clone(), token.clone(), None),
         (Some(_), None) => return Err("--url needs --token (a backend token)".into()),
         _ => {
             let server = InProcess::start(opts.postgres.as_deref()).await?;
             let token = server.backend_token(&http).await?;
+            if opts.seed > 0 {
+                let now = SystemClock.now();
+                let keys = server.state.keys.clone();
+                seed::seed(keys, &server.state.store, opts.seed, opts.seed_per_account, now)
+                    .await?;
+            }
             (server.url.clone(), token, Some(server))
         }
     };
+    if let Some(server) = &server {
+        let stored = server.state.store.count_pseudonyms().await?;
+        eprintln!("{stored} pseudonyms stored before the run");
+    }
 
     eprintln!("generating {} client keys (not timed)…", opts.keys);
     let keys = Arc::new(generate_jwks(opts.keys)?);
@@ -127,7 +149,16 @@ async fn run(opts: Opts) -> Res<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    drop(_server);
+    let rss = resident_mib();
+    let disk = match &server {
+        Some(server) => {
+            let stored = server.state.store.count_pseudonyms().await?;
+            let bytes = server.state.store.disk_bytes().await?;
+            Some((stored, bytes))
+        }
+        None => None,
+    };
+    drop(server);
 
     let signatures = raw_signatures_per_second()?;
     latencies.sort_unstable();
@@ -147,6 +178,13 @@ async fn run(opts: Opts) -> Res<()> {
     println!("errors        {}", if errors.is_empty() { "none".into() } else { errors.join(", ") });
     println!("P-256 sign/s  {signatures:.0} (ring, one core, same run)");
     println!("ratio         {:.3} mints/s per raw signature/s", mints_per_second / signatures);
+    if let Some((stored, bytes)) = disk {
+        let per = bytes as f64 / stored.max(1) as f64;
+        println!("stored        {stored} pseudonyms, {bytes} database bytes, {per:.0} B each");
+    }
+    if let Some(rss) = rss {
+        println!("RSS           {rss} MiB (this process: veil and the load generator)");
+    }
     if keys.len() <= next.load(Ordering::Relaxed) {
         println!("note          the run used every pre-generated key; raise --keys");
     }
@@ -257,11 +295,20 @@ fn raw_signatures_per_second() -> Res<f64> {
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
+/// This process's resident memory, from /proc (Linux).
+fn resident_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
 /// A veil served from this process, with its keys, policies and (SQLite)
 /// database in a temporary directory.
 struct InProcess {
     url: String,
     admin: String,
+    state: veil::api::AppState,
     _dir: tempfile::TempDir,
     _shutdown: oneshot::Sender<()>,
 }
@@ -289,6 +336,7 @@ impl InProcess {
             .trim()
             .to_string();
         let (tx, rx) = oneshot::channel::<()>();
+        let served = state.clone();
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.await;
@@ -297,7 +345,7 @@ impl InProcess {
                 eprintln!("veild stopped: {error}");
             }
         });
-        Ok(Self { url, admin, _dir: dir, _shutdown: tx })
+        Ok(Self { url, admin, state: served, _dir: dir, _shutdown: tx })
     }
 
     async fn backend_token(&self, http: &reqwest::Client) -> Res<String> {
