@@ -33,12 +33,13 @@ const LINKING_ON_SQLITE: &[&str] = &[];
 
 /// Attacks that link pseudonyms on PostgreSQL: what its transaction ids and
 /// heap order tell a live reader or a copy of the files (a logical dump
-/// keeps the heap order, not `xmin`). Each is bounded by one mint request:
-/// its rows share one transaction and sit side by side, and at low load
-/// the transaction just before it is the same request's account-side one.
-/// The anonymity set is what commits in between; the batched writer of the
-/// throughput issue (many requests' rows in one transaction, in random
-/// order) is what shrinks this list. Before the redesign four more linked
+/// keeps the heap order, not `xmin`). Each is bounded by one batch of the
+/// mint writer (`store/mint_writer.rs`): its pseudonym rows share one
+/// transaction and sit side by side (sorted by random id), and the
+/// transaction just before it is the batch's account-side one. This
+/// workload mints one request at a time in part of its rounds, and such a
+/// batch is one request, so these attacks still link; under load a batch is
+/// many requests, and that is the anonymity set. Before the redesign four more linked
 /// (the reputation event id, the revocation stamp, and equal `xmin` across
 /// the pseudonym, index and reputation rows of one mint).
 const LINKING_ON_POSTGRES: &[&str] =
