@@ -185,6 +185,7 @@ prefix of the tree of `to` entries. Scopes: `auditor`, `admin`.",
     params(ConsistencyQuery),
     responses(
         (status = 200, description = "The consistency proof", body = ConsistencyProof),
+        (status = 422, description = "Not `0 <= from <= to <=` the log's size"),
     ),
     security(("bearer" = [])),
 )]
@@ -217,6 +218,7 @@ entries. Scopes: `auditor`, `admin`.",
     params(InclusionQuery),
     responses(
         (status = 200, description = "The inclusion proof", body = InclusionProof),
+        (status = 422, description = "Not `1 <= seq <= tree_size <=` the log's size"),
     ),
     security(("bearer" = [])),
 )]

@@ -72,7 +72,11 @@ impl From<breakglass::RequestView> for RequestView {
     }
 }
 
+// Named apart from the operator request's body in the document: two
+// schemas of one name are merged silently (the break-glass request was
+// documented as `{"name"}`).
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = BreakGlassRequestBody)]
 #[serde(deny_unknown_fields)]
 struct RequestBody {
     pseudonym: String,
@@ -234,6 +238,7 @@ async fn partial_input(
 #[serde(deny_unknown_fields)]
 struct PartialBody {
     /// The custodian's index (1..=255) in the key ceremony.
+    #[schema(minimum = 1, maximum = 255)]
     custodian: u8,
     /// The partial decryption with its DLEQ proof, HPKE-sealed to the
     /// requester's reveal key (standard base64). veil cannot read it.

@@ -61,6 +61,7 @@ struct OperatorList {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = OperatorRequestBody)]
 #[serde(deny_unknown_fields)]
 struct RequestBody {
     /// Who the operator is (1 to 100 characters).
