@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
-max_examples="${VEIL_SCHEMATHESIS_MAX_EXAMPLES:-10}"
+max_examples="${VEIL_SCHEMATHESIS_MAX_EXAMPLES:-20}"
 seed="${VEIL_SCHEMATHESIS_SEED:-$RANDOM}"
 bin=target/debug
 
