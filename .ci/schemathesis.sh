@@ -29,6 +29,7 @@ fi
 work=$(mktemp -d)
 reports="${VEIL_SCHEMATHESIS_REPORTS:-$work/reports}"
 mkdir -p "$reports"
+reports=$(cd "$reports" && pwd)
 veild_pid=
 cleanup() {
     if [ -n "$veild_pid" ]; then kill "$veild_pid" 2>/dev/null || true; wait "$veild_pid" 2>/dev/null || true; fi
@@ -90,7 +91,9 @@ for scope in backend hub auditor admin; do
     echo "--- schemathesis with a $scope token"
     out="$reports/$scope.txt"
     set +e
-    timeout 100 schemathesis --no-color run "$url/openapi.json" \
+    # From the temporary directory: schemathesis keeps replay data in
+    # ./.schemathesis.
+    (cd "$work" && timeout 100 schemathesis --no-color run "$url/openapi.json" \
         --header "Authorization: Bearer $tok" \
         --exclude-checks "$checks_excluded" \
         --checks all \
@@ -101,7 +104,7 @@ for scope in backend hub auditor admin; do
         --generation-database none \
         --suppress-health-check all \
         --report junit,vcr --report-dir "$reports/$scope" \
-        --output-truncate true \
+        --output-truncate true) \
         >"$out" 2>&1
     rc=$?
     set -e
