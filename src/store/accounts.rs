@@ -300,7 +300,7 @@ impl Store {
     pub async fn seed_accounts(&self, rows: &[SeededAccount]) -> Result<(), StoreError> {
         const COLUMNS: usize = 9;
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in rows.chunks(1000) {
             let mut sql = String::from(
                 "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, \

@@ -114,7 +114,7 @@ pub struct StoredCheckpoint {
 impl Store {
     /// An audit entry on its own (e.g. a refused break-glass call).
     pub async fn append_audit(&self, entry: &dyn AuditLink) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         append(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(())

@@ -149,7 +149,7 @@ impl Store {
         request: &NewBreakGlass<'_>,
         audit_event: &dyn AuditLink,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO break_glass_requests (id, pseudonym, reason_code, case_id, justification, \
              requester, requester_operator, status, approvals_required, created_at, expires_at, \
@@ -236,7 +236,7 @@ impl Store {
         audit_event: &dyn AuditLink,
     ) -> Result<Approval, StoreError> {
         let now = audit_event.at();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // A no-op write first: it locks the request row, so concurrent
         // approvals of one request are counted one after the other.
         let pending = sqlx::query(
@@ -295,7 +295,7 @@ impl Store {
         id: &str,
         audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE break_glass_requests SET status = 'denied', decided_at = $1 \
              WHERE id = $2 AND status = 'pending' AND expires_at > $1",
@@ -323,7 +323,7 @@ impl Store {
         sealed: &[u8],
         audit_event: &dyn AuditLink,
     ) -> Result<PartialOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Locks the request row: a partial and the reveal do not interleave.
         let approved = sqlx::query(
             "UPDATE break_glass_requests SET status = status \
@@ -423,7 +423,7 @@ impl Store {
         link: (&[u8], &[u8]),
         audit_event: &dyn AuditLink,
     ) -> Result<RevealCompletion, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE break_glass_requests SET status = 'revealed', revealed_at = $1, \
              reveal_tag = $2, embargo_until = $3 \

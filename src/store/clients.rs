@@ -46,7 +46,7 @@ impl Store {
         client: &NewClient<'_>,
         audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(operator) = client.operator_id {
             let active =
                 sqlx::query("SELECT 1 AS one FROM operators WHERE id = $1 AND status = 'active'")
@@ -104,7 +104,7 @@ impl Store {
         id: &str,
         audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         take_admin_guard(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE api_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \

@@ -15,7 +15,7 @@ use super::{AuditLink, Store, StoreError};
 impl Store {
     /// Charges one fixed window on its own (`OverLimit` when it is full).
     pub async fn charge_window(&self, window: &WindowCharge) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         charge_windows(&mut tx, std::slice::from_ref(window), 0).await?;
         tx.commit().await?;
         Ok(())
@@ -29,7 +29,7 @@ impl Store {
         window: &WindowCharge,
         entry: &dyn AuditLink,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         charge_windows(&mut tx, std::slice::from_ref(window), 0).await?;
         super::audit::append(&mut tx, entry).await?;
         tx.commit().await?;

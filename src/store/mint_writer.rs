@@ -151,7 +151,7 @@ impl Task {
         jobs: &[MintJob],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let _turn = super::write_turn(&self.sqlite_writer).await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool, self.backend).await?;
         if self.backend == Backend::Postgres {
             // Nothing is acknowledged until the pseudonym side commits, and
             // its synchronous commit flushes the write-ahead log through
@@ -204,7 +204,7 @@ impl Task {
         }
         rows.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         let _turn = super::write_turn(&self.sqlite_writer).await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool, self.backend).await?;
         insert_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())

@@ -167,6 +167,11 @@ impl Store {
         writer.submit(job).await
     }
 
+    /// Begins a transaction that will write (see [`begin_write`]).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        begin_write(&self.pool, self.backend).await
+    }
+
     /// Applies pending migrations (idempotent).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
@@ -204,6 +209,21 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Begins a transaction that will write. On SQLite `BEGIN IMMEDIATE`: it
+/// takes the write lock at once, waiting under `busy_timeout`. A deferred
+/// transaction that reads first and then writes while another connection
+/// commits cannot wait (its snapshot is stale) and fails with "database is
+/// locked": schemathesis found that as a 500 on `POST /v1/admin/clients`.
+async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    Ok(match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    })
 }
 
 async fn write_turn(

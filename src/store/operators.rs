@@ -54,7 +54,7 @@ impl Store {
         operator: &NewOperator<'_>,
         audit_event: &dyn AuditLink,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO operators (id, name, status, requested_by, created_at, activated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -93,7 +93,7 @@ impl Store {
         approver: &str,
         audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE operators SET status = 'active', approved_by = $1, activated_at = $2 \
              WHERE id = $3 AND status = 'pending' AND id <> $1 \
@@ -122,7 +122,7 @@ impl Store {
         audit_event: &dyn AuditLink,
     ) -> Result<bool, StoreError> {
         let now = audit_event.at();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         take_admin_guard(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE operators SET status = 'revoked', revoked_at = $1 \

@@ -60,7 +60,7 @@ impl Store {
     pub async fn insert_pseudonyms(&self, batch: &[NewPseudonym]) -> Result<(), StoreError> {
         let rows: Vec<&NewPseudonym> = batch.iter().collect();
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
@@ -97,7 +97,7 @@ impl Store {
     /// transaction of its own that writes no account-side row and no stamp:
     /// a pseudonym without a link reads `revoked`.
     pub async fn unlink_pseudonyms(&self, ids: &[PseudonymId]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let sql = format!(
                 "UPDATE pseudonyms SET ops_link = $1 WHERE id IN ({})",

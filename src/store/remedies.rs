@@ -123,7 +123,7 @@ impl Store {
         open: impl Fn(&[u8], &str) -> Option<AccountRef>,
     ) -> Result<Lifted, StoreError> {
         let now = audit_event.at();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let lifted: Option<LiftedRow> = sqlx::query_as(
             "UPDATE remedies SET lifted_at = $1 \
              WHERE id = $2 AND lifted_at IS NULL AND action <> 'delete' \
@@ -215,7 +215,7 @@ impl Store {
         remedy: &RemedyWrite<'_>,
         index: impl FnOnce(Option<&[u8]>) -> RemedyIndex,
     ) -> Result<Applied, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // A write first: the transaction holds the row (and on SQLite the
         // write lock) from here on, and reads the index as last committed.
         let status = match remedy.effect {

@@ -36,7 +36,7 @@ impl Store {
         &self,
         report: &NewReport<'_>,
     ) -> Result<Option<ReportTally>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO abuse_reports (id, account_ref, reporter, reason_code, received_hour, sealed) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",

@@ -85,7 +85,7 @@ impl Store {
         &self,
         event: &NewReputationEvent<'_>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         put_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -97,7 +97,7 @@ impl Store {
         event: &NewReputationEvent<'_>,
         audit_event: &dyn AuditLink,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         put_event(&mut tx, event).await?;
         super::audit::append(&mut tx, audit_event).await?;
         tx.commit().await?;

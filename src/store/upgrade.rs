@@ -74,7 +74,7 @@ impl Store {
         &self,
         keys: &UpgradeKeys<'_>,
     ) -> Result<UpgradeReport, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let report = reseal_indexes(&mut tx, keys).await?;
         // Pseudonyms of deleted accounts read `revoked` from their empty
         // link; the rest from the account's index. No stamp stays that an

@@ -152,3 +152,41 @@ async fn production_mode_refuses_secrets_on_the_host(app: TestApp) {
     std::fs::remove_file(&share).unwrap();
     assert!(veil::app::prepare(config, app.state.clock.clone()).await.is_ok());
 }
+
+/// A write transaction that reads first began deferred on SQLite: when
+/// another connection committed while it waited for the write lock, its
+/// snapshot was stale and SQLite refused at once ("database is locked"),
+/// a 500 that schemathesis found on `POST /v1/admin/clients` (it reads the
+/// operator, then writes). Played here with a second connection that holds
+/// the write lock while the request starts, then commits.
+#[tokio::test]
+async fn a_write_that_reads_first_waits_for_another_writer_on_sqlite() {
+    use sqlx::Connection;
+
+    let app = std::sync::Arc::new(TestApp::spawn(crate::support::Db::Sqlite).await);
+    let path = app.sqlite_path().expect("sqlite");
+    let url = format!("sqlite://{}", path.display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.expect("second connection");
+    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut other).await.expect("pragma");
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.expect("write lock");
+    sqlx::query(
+        "INSERT INTO rate_windows (subject, action, window_start, expires_at, n) \
+         VALUES (x'00', 'probe', 0, 1, 1)",
+    )
+    .execute(&mut other)
+    .await
+    .expect("a write");
+    let operator = app.first_operator().await;
+    let request = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let body = serde_json::json!({"name": "second admin", "scopes": ["admin"],
+                                          "operator": operator});
+            app.post("/v1/admin/clients", &app.admin_token, &body).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    sqlx::query("COMMIT").execute(&mut other).await.expect("commit");
+    let (status, body) = request.await.expect("request");
+    assert_eq!(status, 201, "{body}");
+}
