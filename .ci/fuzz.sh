@@ -7,8 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs="${VEIL_FUZZ_SECS:-20}"
-# --dev (profile.dev at opt-level 1 in fuzz/Cargo.toml) and no sanitizer:
-# the cold build fits CI; panics, overflows and hangs are still caught.
+# --dev (profile.dev at opt-level 1 in fuzz/Cargo.toml) and no sanitizer,
+# to keep the build short (a cold one is still about 25 minutes on two
+# cores; fuzz/target is kept between runs); panics, overflows and hangs are
+# still caught.
 opts=(-s none --dev)
 
 command -v cargo-fuzz >/dev/null || cargo install --locked --quiet cargo-fuzz
