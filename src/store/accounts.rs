@@ -160,7 +160,8 @@ pub(super) async fn account_job(
     .bind(account.created_hour)
     .execute(&mut **tx)
     .await?;
-    if inserted.rows_affected() == 1 {
+    let created = inserted.rows_affected() == 1;
+    if created {
         if let Some(tag) = job.tombstone {
             let buried = sqlx::query("SELECT 1 AS one FROM account_tombstones WHERE tag = $1")
                 .bind(tag.as_slice())
@@ -218,7 +219,7 @@ pub(super) async fn account_job(
         }
         IndexChange::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
     };
-    charge_windows(tx, &job.charges.windows, 0).await?;
+    charge_windows(tx, &job.charges.windows, 0, !created).await?;
     sqlx::query(
         "UPDATE accounts SET pseudonym_index = $1, active_pseudonyms = $2 WHERE account_ref = $3",
     )
