@@ -133,35 +133,34 @@ impl Store {
     }
 }
 
-/// The account side of one mint, inside the writer's batch transaction
-/// (and a savepoint of its own, so a refusal undoes only this request):
-/// creates the account on first sight, takes its row lock, lets the domain
-/// append the batch to the sealed index, charges the account's windows,
+/// The account side of one mint, inside the writer's batch transaction.
+/// No savepoint (PostgreSQL's subtransactions cost more than the rest of
+/// the request): everything that can refuse is checked before the write it
+/// guards, and the two writes a later refusal could follow are taken back
+/// by hand (a just-created account row; a window charged before the other
+/// refused). So a refused request leaves nothing, and the batch goes on.
+///
+/// Creates the account on first sight, takes its row lock, lets the domain
+/// append the request to the sealed index, charges the account's windows,
 /// and writes the reputation event and relation tags. The shared limits
-/// (client bucket, global window) are the writer's (`mint_writer`).
+/// (client bucket, global window) are the writer's `SharedLedger`.
 pub(super) async fn account_job(
     tx: &mut Transaction<'static, Any>,
     job: &MintJob,
 ) -> Result<(), StoreError> {
     let account = &job.account;
     let account_ref = account.account_ref.0.as_slice();
-    let glass = account.glass.as_ref();
-    let inserted = sqlx::query(
-        "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, glass_tag, \
-         glass_key_id, status, created_hour) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7) \
-         ON CONFLICT (account_ref) DO NOTHING",
-    )
-    .bind(account_ref)
-    .bind(glass.map(|g| g.link.as_slice()))
-    .bind(glass.map_or(1, |g| g.suite))
-    .bind(glass.and_then(|g| g.sender.as_deref()))
-    .bind(glass.map(|g| g.tag.as_slice()))
-    .bind(account.glass_key_id.as_slice())
-    .bind(account.created_hour)
-    .execute(&mut **tx)
-    .await?;
-    let created = inserted.rows_affected() == 1;
-    if created {
+    // The row lock, and the state and index as the last committed writer
+    // left them: a remedy that committed after the caller's standing check
+    // is seen here, so no pseudonym is minted past it.
+    let mut locked = lock_account(tx, account_ref).await?;
+    let mut created = false;
+    if locked.is_none() {
+        let Some(glass) = &account.glass else {
+            // New after all (e.g. just deleted): its first row must carry a
+            // glass link, so the caller seals one and retries.
+            return Err(StoreError::AccountMissing);
+        };
         if let Some(tag) = job.tombstone {
             let buried = sqlx::query("SELECT 1 AS one FROM account_tombstones WHERE tag = $1")
                 .bind(tag.as_slice())
@@ -171,34 +170,87 @@ pub(super) async fn account_job(
                 return Err(StoreError::Restricted);
             }
         }
-        if account.glass.is_none() {
-            // The account is new after all (e.g. just deleted): its first
-            // row must carry a glass link, so let the caller seal one and
-            // retry.
-            return Err(StoreError::AccountMissing);
-        }
+        let inserted = sqlx::query(
+            "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, glass_tag, \
+             glass_key_id, status, created_hour) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7) \
+             ON CONFLICT (account_ref) DO NOTHING",
+        )
+        .bind(account_ref)
+        .bind(glass.link.as_slice())
+        .bind(glass.suite)
+        .bind(glass.sender.as_deref())
+        .bind(glass.tag.as_slice())
+        .bind(account.glass_key_id.as_slice())
+        .bind(account.created_hour)
+        .execute(&mut **tx)
+        .await?;
+        created = inserted.rows_affected() == 1;
+        locked = match created {
+            // What the insert wrote; the insert holds its lock.
+            true => Some(LockedAccount {
+                row: StateAndIndex {
+                    state: StateRow { status: AccountState::Active, status_until: None },
+                    pseudonym_index: None,
+                },
+                glass_key_id: Some(account.glass_key_id.clone()),
+            }),
+            // Another replica created it meanwhile: its row, locked.
+            false => lock_account(tx, account_ref).await?,
+        };
     }
-    // The row lock, and the state and index as the last committed
-    // writer left them: a remedy that committed after the caller's
-    // standing check is seen here, so no pseudonym is minted past it.
-    let locked: Option<LockedAccount> = sqlx::query_as(
+    let Some(LockedAccount { row: locked, glass_key_id }) = locked else {
+        return Err(StoreError::AccountMissing);
+    };
+    let outcome = account_writes(tx, job, locked, glass_key_id, created).await;
+    if outcome.is_err() && created {
+        sqlx::query("DELETE FROM accounts WHERE account_ref = $1")
+            .bind(account_ref)
+            .execute(&mut **tx)
+            .await?;
+    }
+    outcome
+}
+
+async fn lock_account(
+    tx: &mut Transaction<'static, Any>,
+    account_ref: &[u8],
+) -> Result<Option<LockedAccount>, StoreError> {
+    Ok(sqlx::query_as(
         "UPDATE accounts SET active_pseudonyms = active_pseudonyms WHERE account_ref = $1 \
          RETURNING status, status_until, pseudonym_index, glass_key_id",
     )
     .bind(account_ref)
     .fetch_optional(&mut **tx)
-    .await?;
-    let Some(LockedAccount { row: locked, glass_key_id }) = locked else {
-        return Err(StoreError::AccountMissing);
-    };
+    .await?)
+}
+
+/// The checks and writes of [`account_job`] once the account row is held.
+async fn account_writes(
+    tx: &mut Transaction<'static, Any>,
+    job: &MintJob,
+    locked: StateAndIndex,
+    glass_key_id: Option<Vec<u8>>,
+    created: bool,
+) -> Result<(), StoreError> {
+    let account = &job.account;
+    let account_ref = account.account_ref.0.as_slice();
     if !locked.state.status.effective(locked.state.status_until, job.charges.now).may_act() {
         return Err(StoreError::Restricted);
     }
-    if glass_key_id.as_deref() != Some(account.glass_key_id.as_slice()) {
+    let (sealed, live) = match (job.index)(locked.pseudonym_index.as_deref()) {
+        IndexChange::Write { sealed, live } => (sealed, live),
+        IndexChange::OverActive => return Err(StoreError::OverLimit(super::Limited::Active)),
+        IndexChange::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
+    };
+    let reseal = glass_key_id.as_deref() != Some(account.glass_key_id.as_slice());
+    if reseal && account.glass.is_none() {
         // Sealed with other keys (an older suite, a rotated break-glass
-        // key): the caller holds the account id now, so the link is
-        // re-sealed with the current keys here.
-        let Some(glass) = &account.glass else { return Err(StoreError::GlassOutdated) };
+        // key): the caller seals it anew with the current keys and retries.
+        return Err(StoreError::GlassOutdated);
+    }
+    // The last check that can refuse; all or nothing by itself.
+    charge_windows(tx, &job.charges.windows, 0, !created).await?;
+    if reseal && let Some(glass) = &account.glass {
         sqlx::query(
             "UPDATE accounts SET glass_link = $1, glass_suite = $2, glass_sender = $3, \
              glass_tag = $4, glass_key_id = $5 WHERE account_ref = $6",
@@ -212,14 +264,6 @@ pub(super) async fn account_job(
         .execute(&mut **tx)
         .await?;
     }
-    let (sealed, live) = match (job.index)(locked.pseudonym_index.as_deref()) {
-        IndexChange::Write { sealed, live } => (sealed, live),
-        IndexChange::OverActive => {
-            return Err(StoreError::OverLimit(super::Limited::Active));
-        }
-        IndexChange::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
-    };
-    charge_windows(tx, &job.charges.windows, 0, !created).await?;
     sqlx::query(
         "UPDATE accounts SET pseudonym_index = $1, active_pseudonyms = $2 WHERE account_ref = $3",
     )

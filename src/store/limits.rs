@@ -82,6 +82,9 @@ pub struct Charges {
     pub now: i64,
 }
 
+/// All or nothing without a savepoint: a refusal takes back what the
+/// windows before it took (exact, as the caller holds what keys them: the
+/// account row, or its own transaction's only window).
 /// `prune`: a window's first charge deletes the counter's earlier windows
 /// (false for an account created in this transaction: it has none).
 pub(super) async fn charge_windows(
@@ -90,11 +93,11 @@ pub(super) async fn charge_windows(
     first_index: usize,
     prune: bool,
 ) -> Result<(), StoreError> {
+    if let Some(i) = windows.iter().position(|w| w.amount > w.limit) {
+        return Err(StoreError::OverLimit(Limited::Window(first_index + i)));
+    }
     for (i, w) in windows.iter().enumerate() {
         let limited = StoreError::OverLimit(Limited::Window(first_index + i));
-        if w.amount > w.limit {
-            return Err(limited);
-        }
         let n: Option<i64> = sqlx::query_scalar(
             "INSERT INTO rate_windows (subject, action, window_start, expires_at, n) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -111,6 +114,18 @@ pub(super) async fn charge_windows(
         .fetch_optional(&mut **tx)
         .await?;
         let Some(n) = n else {
+            for taken in windows.iter().take(i) {
+                sqlx::query(
+                    "UPDATE rate_windows SET n = n - $1 \
+                     WHERE subject = $2 AND action = $3 AND window_start = $4",
+                )
+                .bind(taken.amount)
+                .bind(taken.subject.as_slice())
+                .bind(taken.action)
+                .bind(taken.window_start)
+                .execute(&mut **tx)
+                .await?;
+            }
             return Err(limited);
         };
         // The first charge of a window (its count is just this amount)
@@ -320,6 +335,23 @@ impl SharedLedger {
             }
         }
         Ok(())
+    }
+
+    /// Gives back what [`SharedLedger::charge`] took for a request that the
+    /// account side then refused.
+    pub(super) fn refund(&mut self, charges: &Charges) {
+        if let Some(b) = &charges.bucket
+            && let Some(level) = self.buckets.get_mut(&b.client_id)
+        {
+            level.taken = level.taken.saturating_sub(b.cost.saturating_mul(1000));
+        }
+        for w in &charges.shared_windows {
+            if let Some(level) =
+                self.windows.get_mut(&(w.subject.clone(), w.action, w.window_start))
+            {
+                level.taken = level.taken.saturating_sub(w.amount);
+            }
+        }
     }
 
     /// Locks the rows if the batch did not (see above), checks that its

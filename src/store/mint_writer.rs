@@ -6,11 +6,12 @@
 //! writes queue here, so a batch costs two commits however many requests
 //! it carries.
 //!
-//! Exactness: inside the account transaction each request runs in a
-//! savepoint of its own, in arrival order, so a refused request undoes only
-//! its own effects and gets its refusal while the others commit. The rows
-//! every mint shares are locked once at the start and charged in memory
-//! ([`SharedLedger`]), then written once with the batch's totals.
+//! Exactness: inside the account transaction each request is checked before
+//! it writes (`accounts::account_job`, no savepoints: PostgreSQL's
+//! subtransactions cost more than the rest of a request), so a refused
+//! request leaves nothing and gets its refusal while the others commit. The
+//! rows every mint shares are charged in memory ([`SharedLedger`]) and
+//! written once with the batch's totals.
 //!
 //! Unlinkability: the two transactions share no row, and the pseudonym rows
 //! of a batch are written sorted by their random ids, so neither physical
@@ -20,7 +21,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::AnyPool;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -30,10 +31,8 @@ use super::limits::SharedLedger;
 use super::pseudonyms::insert_rows;
 use super::{Backend, NewPseudonym, Store, StoreError};
 
-/// Most requests one batch carries (each up to 32 pseudonyms). Each runs in
-/// a savepoint, and PostgreSQL slows every snapshot down once a transaction
-/// holds more than 64 subtransactions: stay well below.
-const MAX_BATCH: usize = 32;
+/// Most requests one batch carries (each up to 32 pseudonyms).
+const MAX_BATCH: usize = 256;
 
 /// Writer tasks per replica on PostgreSQL (each holds one connection).
 const POSTGRES_WRITERS: usize = 4;
@@ -179,8 +178,9 @@ impl Task {
         outcomes
     }
 
-    /// The account side of every job in one transaction, each in a
-    /// savepoint: `Ok` holds each job's outcome; `Err` means the batch
+    /// The account side of every job in one transaction: `Ok(Some)` holds
+    /// each job's outcome; `Ok(None)`: the shared rows changed under the
+    /// batch, which rolled back (run it again locked); `Err`: the batch
     /// transaction itself failed and nothing of it committed.
     async fn account_sides(
         &self,
@@ -215,22 +215,23 @@ impl Task {
                 *slot = Err(StoreError::Conflict("pseudonyms.public_key".into()));
                 continue;
             }
-            sqlx::query("SAVEPOINT mint_job").execute(&mut *tx).await?;
-            let outcome = match account_job(&mut tx, job).await {
-                Ok(()) => ledger.charge(&job.charges).map_err(StoreError::OverLimit),
-                Err(error) => Err(error),
+            // The shared limits first, in memory: a refusal there costs no
+            // statement; one from the account side gives them back.
+            let outcome = match ledger.charge(&job.charges) {
+                Err(limited) => Err(StoreError::OverLimit(limited)),
+                Ok(()) => match account_job(&mut tx, job).await {
+                    Ok(()) => {
+                        keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice()));
+                        Ok(())
+                    }
+                    Err(error) if is_refusal(&error) => {
+                        ledger.refund(&job.charges);
+                        Err(error)
+                    }
+                    // The transaction itself is in trouble: the batch fails.
+                    Err(error) => return Err(error),
+                },
             };
-            match outcome {
-                Ok(()) => {
-                    sqlx::query("RELEASE SAVEPOINT mint_job").execute(&mut *tx).await?;
-                    keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice()));
-                }
-                Err(ref error) if is_refusal(error) => {
-                    rollback_job(&mut tx).await?;
-                }
-                // The transaction itself is in trouble: the whole batch fails.
-                Err(error) => return Err(error),
-            }
             *slot = outcome;
         }
         if !ledger.write(&mut tx).await? {
@@ -261,14 +262,8 @@ impl Task {
     }
 }
 
-async fn rollback_job(tx: &mut Transaction<'static, Any>) -> Result<(), StoreError> {
-    sqlx::query("ROLLBACK TO SAVEPOINT mint_job").execute(&mut **tx).await?;
-    sqlx::query("RELEASE SAVEPOINT mint_job").execute(&mut **tx).await?;
-    Ok(())
-}
-
-/// A refusal of one request (its savepoint is undone, the batch goes on),
-/// as opposed to a failure of the transaction.
+/// A refusal of one request (it wrote nothing, the batch goes on), as
+/// opposed to a failure of the transaction.
 fn is_refusal(error: &StoreError) -> bool {
     matches!(
         error,

@@ -27,6 +27,12 @@ const CROWD: &str = "\
 [client]\nrequests_per_second = 1\nburst = 1000\n\
 [global]\npseudonyms_per_minute = 40\n";
 
+/// Three an hour, four a day.
+const HOUR_AND_DAY: &str = "[account]\npseudonyms_per_hour = 3\npseudonyms_per_day = 4\n";
+
+/// At most two active pseudonyms.
+const TWO_ACTIVE: &str = "[account]\nmax_active = 2\n";
+
 /// A bucket of seven tokens, one a second.
 const CROWD_BUCKET: &str = "[account]\npseudonyms_per_hour = 5\n\
 [client]\nrequests_per_second = 1\nburst = 7\n";
@@ -54,6 +60,16 @@ async fn crowd(db: Db) -> (TestApp, Arc<ManualClock>) {
     (app, clock)
 }
 
+async fn hour_and_day(db: Db) -> (TestApp, Arc<ManualClock>) {
+    let clock = ManualClock::new(START);
+    let app = TestApp::spawn_with(db, clock.clone(), Some(HOUR_AND_DAY)).await;
+    (app, clock)
+}
+
+async fn two_active(db: Db) -> TestApp {
+    TestApp::spawn_with(db, Arc::new(SystemClock), Some(TWO_ACTIVE)).await
+}
+
 async fn crowd_bucket(db: Db) -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new(START);
     let app = TestApp::spawn_with(db, clock.clone(), Some(CROWD_BUCKET)).await;
@@ -74,6 +90,8 @@ on_both_backends_with!(ten_per_account;
 );
 on_both_backends_with!(crowd; a_crowd_on_two_replicas_meets_the_account_and_global_limits_exactly);
 on_both_backends_with!(crowd_bucket; a_crowd_on_two_replicas_draws_the_client_bucket_exactly);
+on_both_backends_with!(hour_and_day; a_window_refusal_takes_back_the_window_charged_before_it);
+on_both_backends_with!(two_active; a_new_account_refused_under_its_lock_leaves_no_row);
 on_both_backends_with!(per_key_bucket; the_client_bucket_counts_keys_not_requests);
 on_both_backends_with!(tight_shared;
     client_global_and_active_limits_hold_and_windows_reopen,
@@ -376,4 +394,84 @@ async fn the_client_bucket_counts_keys_not_requests((app, clock): (TestApp, Arc<
     let (status, _, body) = mint_raw(&app, &backend, "keys-c", 2).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(app.pseudonym_count().await, 6);
+}
+
+/// The batch writer has no savepoints: a request whose hourly window passes
+/// and whose daily window then refuses must take the hourly charge back.
+/// The domain's cheap refusal would stop such a request before the writer,
+/// so the late request is played on the store directly (as one that read
+/// the windows before a concurrent mint charged them); then the database
+/// itself is read: the second hour's window holds nothing.
+async fn a_window_refusal_takes_back_the_window_charged_before_it(
+    (app, clock): (TestApp, Arc<ManualClock>),
+) {
+    use veil::store::{
+        Charges, IndexChange, Limited, MintJob, NewAccount, StoreError, WindowCharge,
+    };
+
+    let backend = app.token(&["backend"]).await;
+    let (status, _, body) = mint_raw(&app, &backend, "hana", 3).await;
+    assert_eq!(status, 201, "{body}");
+    clock.advance(3600);
+    let now = START + 3600;
+    let account_ref = app.state.keys.link.account_ref("hana");
+    let window = |action: &'static str, start: i64, length: i64, limit: i64| WindowCharge {
+        subject: account_ref.0.to_vec(),
+        action,
+        window_start: start,
+        expires_at: start + length,
+        amount: 2,
+        limit,
+    };
+    let day_start = START - START.rem_euclid(86_400);
+    // 2 fit the new hour (3) but not the day (3 + 2 > 4).
+    let late = MintJob {
+        account: NewAccount {
+            account_ref,
+            glass: None,
+            glass_key_id: app.state.keys.glass.key_id().to_vec(),
+            created_hour: 0,
+            relations: vec![],
+        },
+        charges: Charges {
+            windows: vec![
+                window("mint_hour", now, 3600, 3),
+                window("mint_day", day_start, 86_400, 4),
+            ],
+            now,
+            ..Default::default()
+        },
+        amount: 2,
+        event_id: [9; 16],
+        tombstone: None,
+        index: Box::new(|_| IndexChange::Write { sealed: vec![], live: 0 }),
+        pseudonyms: vec![],
+    };
+    let result = app.state.store.mint(late).await;
+    assert!(matches!(result, Err(StoreError::OverLimit(Limited::Window(1)))), "{result:?}");
+    let pool = app.raw_pool().await;
+    let charged: Option<i64> = sqlx::query_scalar(
+        "SELECT n FROM rate_windows WHERE subject = $1 AND action = 'mint_hour' \
+         AND window_start = $2",
+    )
+    .bind(account_ref.0.as_slice())
+    .bind(now)
+    .fetch_optional(&pool)
+    .await
+    .expect("read the window");
+    assert_eq!(charged.unwrap_or(0), 0, "the refused request left an hourly charge");
+    let (status, _, body) = mint_raw(&app, &backend, "hana", 1).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A new account's row is written before its index is checked (the insert
+/// takes its lock); when the check refuses, the row goes again: a refused
+/// request stores nothing.
+async fn a_new_account_refused_under_its_lock_leaves_no_row(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let (status, retry, body) = mint_raw(&app, &backend, "ivan", 3).await;
+    assert_limited(status, retry, &body, "ivan", 3600);
+    assert!(body["detail"].as_str().expect("detail").contains("active"), "{body}");
+    assert_eq!(app.account_count().await, 0);
+    assert_eq!(app.pseudonym_count().await, 0);
 }
