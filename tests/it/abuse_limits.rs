@@ -48,22 +48,23 @@ async fn ten_per_account(db: Db) -> TestApp {
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(TEN_PER_ACCOUNT)).await
 }
 
-async fn tight_shared(db: Db) -> (TestApp, Arc<ManualClock>) {
+/// A veil with this issuance policy on a clock the test moves, at `START`.
+async fn on_a_manual_clock(db: Db, policy: &str) -> (TestApp, Arc<ManualClock>) {
     let clock = ManualClock::new(START);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(TIGHT_SHARED)).await;
+    let app = TestApp::spawn_with(db, clock.clone(), Some(policy)).await;
     (app, clock)
+}
+
+async fn tight_shared(db: Db) -> (TestApp, Arc<ManualClock>) {
+    on_a_manual_clock(db, TIGHT_SHARED).await
 }
 
 async fn crowd(db: Db) -> (TestApp, Arc<ManualClock>) {
-    let clock = ManualClock::new(START);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(CROWD)).await;
-    (app, clock)
+    on_a_manual_clock(db, CROWD).await
 }
 
 async fn hour_and_day(db: Db) -> (TestApp, Arc<ManualClock>) {
-    let clock = ManualClock::new(START);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(HOUR_AND_DAY)).await;
-    (app, clock)
+    on_a_manual_clock(db, HOUR_AND_DAY).await
 }
 
 async fn two_active(db: Db) -> TestApp {
@@ -71,15 +72,11 @@ async fn two_active(db: Db) -> TestApp {
 }
 
 async fn crowd_bucket(db: Db) -> (TestApp, Arc<ManualClock>) {
-    let clock = ManualClock::new(START);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(CROWD_BUCKET)).await;
-    (app, clock)
+    on_a_manual_clock(db, CROWD_BUCKET).await
 }
 
 async fn per_key_bucket(db: Db) -> (TestApp, Arc<ManualClock>) {
-    let clock = ManualClock::new(START);
-    let app = TestApp::spawn_with(db, clock.clone(), Some(PER_KEY)).await;
-    (app, clock)
+    on_a_manual_clock(db, PER_KEY).await
 }
 
 on_both_backends_with!(ten_per_account;
