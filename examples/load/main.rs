@@ -329,23 +329,15 @@ impl InProcess {
             "VEIL_POLICIES_DIR" => Some(policies.display().to_string()),
             _ => None,
         })?;
-        let listener = veil::app::bind(&config).await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (state, first) = veil::app::prepare(config, Arc::new(SystemClock)).await?;
-        let admin = std::fs::read_to_string(first.admin_token_file.ok_or("no admin token")?)?
-            .trim()
-            .to_string();
-        let (tx, rx) = oneshot::channel::<()>();
-        let served = state.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.await;
-            };
-            if let Err(error) = veil::app::serve(listener, state, None, shutdown).await {
-                eprintln!("veild stopped: {error}");
-            }
-        });
-        Ok(Self { url, admin, state: served, _dir: dir, _shutdown: tx })
+        let served = veil::testkit::serve(config, Arc::new(SystemClock)).await?;
+        let admin = served.admin_token.ok_or("no admin token")?;
+        Ok(Self {
+            url: served.url,
+            admin,
+            state: served.state,
+            _dir: dir,
+            _shutdown: served.shutdown,
+        })
     }
 
     async fn backend_token(&self, http: &reqwest::Client) -> Res<String> {
