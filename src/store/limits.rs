@@ -267,7 +267,7 @@ impl SharedLedger {
                     .fetch_one(&mut **tx)
                     .await?
             } else {
-                window_count(tx, subject, action, *window_start).await?.unwrap_or(0)
+                window_count(&mut *tx, subject, action, *window_start).await?.unwrap_or(0)
             };
         }
         for (client_id, level) in &mut ledger.buckets {
@@ -447,8 +447,9 @@ impl SharedLedger {
     }
 }
 
-async fn window_count(
-    tx: &mut Transaction<'static, Any>,
+/// A window's count; `None` when it has no row.
+pub(super) async fn window_count(
+    conn: &mut sqlx::AnyConnection,
     subject: &[u8],
     action: &str,
     window_start: i64,
@@ -459,6 +460,6 @@ async fn window_count(
     .bind(subject)
     .bind(action)
     .bind(window_start)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(conn)
     .await?)
 }

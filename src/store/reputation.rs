@@ -111,15 +111,10 @@ impl Store {
         action: &str,
         window_start: i64,
     ) -> Result<i64, StoreError> {
-        let n: Option<i64> = sqlx::query_scalar(
-            "SELECT n FROM rate_windows WHERE subject = $1 AND action = $2 AND window_start = $3",
-        )
-        .bind(subject)
-        .bind(action)
-        .bind(window_start)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(n.unwrap_or(0))
+        let mut conn = self.pool.acquire().await?;
+        Ok(super::limits::window_count(&mut conn, subject, action, window_start)
+            .await?
+            .unwrap_or(0))
     }
 }
 
