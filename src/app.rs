@@ -18,7 +18,9 @@ use crate::services::breakglass::BreakGlass;
 use crate::services::breakglass::policy::{BreakGlassPolicy, BreakGlassPolicyError};
 use crate::services::config::{Config, Mode};
 use crate::services::disclose::{DisclosureIssuer, IssuerNames};
-use crate::services::keyring::{ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, Rotation};
+use crate::services::keyring::{
+    ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, OpsRotation, Rotation,
+};
 use crate::services::mint::Minter;
 use crate::services::storage_upgrade;
 use crate::services::verify::Verifier;
@@ -305,6 +307,30 @@ pub async fn rotate_key(
     let rotation = directory.rotate(kind, &config.domain, now, keep_until)?;
     let subject = format!("{}:{}->{}", kind.as_str(), rotation.old_kid, rotation.new_kid);
     let event = AuditEvent::new(now, "veilctl", AuditAction::KeyRotated, &subject, None, "");
+    let recorded = store.append_audit(&event).await;
+    store.close().await;
+    recorded?;
+    Ok(rotation)
+}
+
+/// Stages or activates a new `k_ops` (`veilctl keys rotate --kind ops`,
+/// see `KeyDirectory::rotate_ops`) and records it in the audit log.
+pub async fn rotate_ops_key(
+    config: &Config,
+    stage: bool,
+    clock: &dyn Clock,
+) -> Result<OpsRotation, StartError> {
+    let directory = KeyDirectory::new(&config.keys_dir);
+    if !directory.is_initialized() {
+        return Err(StartError::NotInitialized(config.keys_dir.clone()));
+    }
+    // Reach the database first: a rotation must not go unrecorded.
+    let store = Store::connect(&config.database_url, 1).await?;
+    let rotation = directory.rotate_ops(stage)?;
+    let step = if rotation.generation.is_some() { "" } else { " (staged)" };
+    let subject = format!("ops:{}->{}{step}", rotation.old_kid, rotation.new_kid);
+    let event =
+        AuditEvent::new(clock.now(), "veilctl", AuditAction::KeyRotated, &subject, None, "");
     let recorded = store.append_audit(&event).await;
     store.close().await;
     recorded?;

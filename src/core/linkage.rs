@@ -2,14 +2,15 @@
 //! plaintext link at rest (DESIGN.md, "Privacy model").
 //!
 //! - `account_ref = HMAC-SHA256(k_ref, account)`: accounts are stored only by it.
-//! - `ops_link = AEAD(k_ops, account_ref; aad = pseudonym id)`: lets the online
-//!   service act on the account behind a pseudonym without anyone seeing it.
+//! - `ops_link = AEAD(k_ops/ops_link, account_ref; aad = pseudonym id)`: lets
+//!   the online service act on the account behind a pseudonym without anyone
+//!   seeing it (each use of `k_ops` has its own key: `core::ops_keys`).
 //! - `glass_link` (see `formats::glass_link`): the only way back to the raw
 //!   account id, sealed once per account to the break-glass key.
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
+
+use super::ops_keys::{OpsKeys, OpsPurpose};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LinkError {
@@ -35,8 +36,7 @@ impl std::fmt::Debug for AccountRef {
 /// here, nor anywhere on the online host.
 pub struct LinkKeys {
     k_ref: hmac::Key,
-    k_ops: LessSafeKey,
-    rng: SystemRandom,
+    ops: OpsKeys,
 }
 
 impl std::fmt::Debug for LinkKeys {
@@ -46,16 +46,21 @@ impl std::fmt::Debug for LinkKeys {
 }
 
 impl LinkKeys {
+    /// One `k_ops`, never rotated.
     pub fn new(k_ref: &[u8], k_ops: &[u8]) -> Result<Self, LinkError> {
+        Self::with_ops(k_ref, OpsKeys::new(k_ops, &[])?)
+    }
+
+    pub fn with_ops(k_ref: &[u8], ops: OpsKeys) -> Result<Self, LinkError> {
         if k_ref.len() != 32 {
             return Err(LinkError::BadKey);
         }
-        let k_ops = UnboundKey::new(&AES_256_GCM, k_ops).map_err(|_| LinkError::BadKey)?;
-        Ok(Self {
-            k_ref: hmac::Key::new(hmac::HMAC_SHA256, k_ref),
-            k_ops: LessSafeKey::new(k_ops),
-            rng: SystemRandom::new(),
-        })
+        Ok(Self { k_ref: hmac::Key::new(hmac::HMAC_SHA256, k_ref), ops })
+    }
+
+    /// The `k_ops` keys, for what checks which one sealed a value.
+    pub fn ops(&self) -> &OpsKeys {
+        &self.ops
     }
 
     pub fn account_ref(&self, account: &str) -> AccountRef {
@@ -120,31 +125,24 @@ impl LinkKeys {
         self.keyed_tag(domain, &hex)
     }
 
-    /// Encrypts `plaintext` under `k_ops` with a random nonce: `nonce || ct || tag`.
-    pub fn seal_ops(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, LinkError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| LinkError::Seal)?;
-        let mut buf = plaintext.to_vec();
-        self.k_ops
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| LinkError::Seal)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(out)
+    /// Seals `plaintext` for `purpose` under the current `k_ops`.
+    pub fn seal_ops(
+        &self,
+        purpose: OpsPurpose,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, LinkError> {
+        self.ops.seal(purpose, plaintext, aad)
     }
 
-    pub fn open_ops(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, LinkError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(LinkError::Open);
-        }
-        let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| LinkError::Open)?;
-        let mut buf = ct.to_vec();
-        let plain = self
-            .k_ops
-            .open_in_place(nonce, Aad::from(aad), &mut buf)
-            .map_err(|_| LinkError::Open)?;
-        Ok(plain.to_vec())
+    /// Opens what [`LinkKeys::seal_ops`] sealed for `purpose`.
+    pub fn open_ops(
+        &self,
+        purpose: OpsPurpose,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, LinkError> {
+        self.ops.open(purpose, sealed, aad)
     }
 
     /// `ops_link` for a pseudonym: binds the account ref to that pseudonym id,
@@ -154,7 +152,7 @@ impl LinkKeys {
         pseudonym_id: &str,
         account: &AccountRef,
     ) -> Result<Vec<u8>, LinkError> {
-        self.seal_ops(&account.0, pseudonym_id.as_bytes())
+        self.seal_ops(OpsPurpose::OpsLink, &account.0, pseudonym_id.as_bytes())
     }
 
     pub fn open_ops_link(
@@ -162,7 +160,7 @@ impl LinkKeys {
         pseudonym_id: &str,
         sealed: &[u8],
     ) -> Result<AccountRef, LinkError> {
-        let plain = self.open_ops(sealed, pseudonym_id.as_bytes())?;
+        let plain = self.open_ops(OpsPurpose::OpsLink, sealed, pseudonym_id.as_bytes())?;
         let bytes: [u8; 32] = plain.try_into().map_err(|_| LinkError::Open)?;
         Ok(AccountRef(bytes))
     }

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod clock;
 pub mod linkage;
+pub mod ops_keys;
 pub mod pseudonym_id;
 pub mod pseudonym_index;
 pub mod remedy;

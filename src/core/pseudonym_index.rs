@@ -10,6 +10,7 @@
 //! groups an account's pseudonyms in a dump.
 
 use super::linkage::{AccountRef, LinkError, LinkKeys};
+use super::ops_keys::OpsPurpose;
 use super::pseudonym_id::{ID_LEN, PseudonymId};
 
 /// Domain separation of the AEAD's associated data.
@@ -91,7 +92,7 @@ impl PseudonymIndex {
         sealed: Option<&[u8]>,
     ) -> Result<Self, LinkError> {
         let Some(sealed) = sealed else { return Ok(Self::default()) };
-        let plain = link.open_ops(sealed, &aad(account))?;
+        let plain = link.open_ops(OpsPurpose::PseudonymIndex, sealed, &aad(account))?;
         Self::decode(&plain).ok_or(LinkError::Open)
     }
 
@@ -102,7 +103,7 @@ impl PseudonymIndex {
         account: &AccountRef,
         now: i64,
     ) -> Result<Vec<u8>, LinkError> {
-        link.seal_ops(&self.encode(now), &aad(account))
+        link.seal_ops(OpsPurpose::PseudonymIndex, &self.encode(now), &aad(account))
     }
 
     fn encode(&self, now: i64) -> Vec<u8> {

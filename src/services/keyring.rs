@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use serde::{Deserialize, Serialize};
 
 use crate::core::linkage::LinkKeys;
+use crate::core::ops_keys::{OpsKeyId, OpsKeys};
 use crate::formats::glass_link::GlassSealer;
 use crate::formats::keys::public_key::P256PublicKey;
 use crate::formats::keys::signer::Es256Signer;
@@ -25,6 +26,9 @@ const CA_KEY: &str = "ca.key.pem";
 const CA_CERT: &str = "ca.cert.pem";
 const K_REF: &str = "k_ref.key";
 const K_OPS: &str = "k_ops.key";
+/// A `k_ops` that opens but does not seal yet: every replica learns it
+/// before any seals under it (`veilctl keys rotate --kind ops --stage`).
+const K_OPS_STAGED: &str = "k_ops.staged.key";
 /// The break-glass recipient public key: 65 bytes SEC1 P-256 (32 bytes
 /// X25519 in key directories made before P-256; new links are then sealed
 /// in the old suite until the key ceremony installs a P-256 key).
@@ -127,6 +131,15 @@ pub struct RetiredKey {
 pub enum RetiredPublic {
     Ca { cert_der: Vec<u8>, cert_pem: String },
     Es256(P256PublicKey),
+}
+
+/// What `rotate_ops` did, by key id.
+#[derive(Debug, Clone)]
+pub struct OpsRotation {
+    pub old_kid: OpsKeyId,
+    pub new_kid: OpsKeyId,
+    /// The new key's generation, or `None` while it is only staged.
+    pub generation: Option<u32>,
 }
 
 /// What `rotate` did, by key id.
@@ -256,8 +269,8 @@ impl KeyDirectory {
         let manifest = self.manifest()?;
         let ca = self.ca(manifest.current(KeyKind::Ca))?;
         let k_ref = self.read_b64(K_REF)?;
-        let k_ops = self.read_b64(K_OPS)?;
-        let link = LinkKeys::new(&k_ref, &k_ops).map_err(|e| self.invalid(K_OPS, e.to_string()))?;
+        let link = LinkKeys::with_ops(&k_ref, self.ops_keys()?)
+            .map_err(|e| self.invalid(K_REF, e.to_string()))?;
         if !self.path(GLASS_SENDER).exists() {
             // Key directories made before authenticated links get theirs now:
             // it only signs new links, and changes nothing already stored.
@@ -325,6 +338,114 @@ impl KeyDirectory {
         manifest.current.insert(kind.as_str().into(), generation);
         self.write_manifest(&manifest)?;
         Ok(Rotation { kind, old_kid, new_kid, generation, old_not_after: keep_until })
+    }
+
+    /// The `k_ops` file of a generation; generation 0 keeps the name
+    /// `veilctl init` has always written.
+    fn ops_file(generation: u32) -> String {
+        match generation {
+            0 => K_OPS.into(),
+            n => format!("k_ops.{n}.key"),
+        }
+    }
+
+    /// The generations of `k_ops` present, oldest first (0 always: a
+    /// directory without `k_ops.key` fails to load).
+    fn ops_generations(&self) -> Result<Vec<u32>, KeyDirError> {
+        let entries = fs::read_dir(&self.root).map_err(|source| self.io(&self.root, source))?;
+        let mut generations = vec![0];
+        for entry in entries {
+            let entry = entry.map_err(|source| self.io(&self.root, source))?;
+            let name = entry.file_name();
+            let generation = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("k_ops.")?.strip_suffix(".key")?.parse::<u32>().ok());
+            if let Some(n) =
+                generation.filter(|n| *n > 0 && Self::ops_file(*n) == name.to_string_lossy())
+            {
+                generations.push(n);
+            }
+        }
+        generations.sort_unstable();
+        Ok(generations)
+    }
+
+    /// Every `k_ops`: the newest generation seals; the older ones, and a
+    /// staged one, only open.
+    fn ops_keys(&self) -> Result<OpsKeys, KeyDirError> {
+        let generations = self.ops_generations()?;
+        let mut keys = generations
+            .iter()
+            .map(|n| self.read_b64(&Self::ops_file(*n)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let newest = Self::ops_file(generations.last().copied().unwrap_or(0));
+        let current = keys.pop().ok_or_else(|| self.invalid(&newest, "missing".into()))?;
+        if self.path(K_OPS_STAGED).exists() {
+            keys.push(self.read_b64(K_OPS_STAGED)?);
+        }
+        let others: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        OpsKeys::new(&current, &others).map_err(|e| self.invalid(&newest, e.to_string()))
+    }
+
+    /// Replaces `k_ops` for sealing; the older generations stay to open what
+    /// they sealed (deleting one loses those values).
+    ///
+    /// With `stage`, the new key is only written as openable, so a rolling
+    /// restart teaches it to every replica before any seals under it; the
+    /// next call without `stage` makes the staged key the sealing one. With
+    /// one replica, a single call without `stage` does both. Files appear
+    /// whole or not at all.
+    pub fn rotate_ops(&self, stage: bool) -> Result<OpsRotation, KeyDirError> {
+        if !self.is_initialized() {
+            return Err(KeyDirError::Missing(self.root.clone(), CA_KEY.into()));
+        }
+        let old_kid = self.ops_keys()?.current_id();
+        let staged = self.path(K_OPS_STAGED);
+        if stage {
+            if staged.exists() {
+                return Err(self.invalid(
+                    K_OPS_STAGED,
+                    "a staged k_ops already waits; rotate without --stage to make it seal".into(),
+                ));
+            }
+            let new_kid = self.write_new_ops_key(K_OPS_STAGED)?;
+            return Ok(OpsRotation { old_kid, new_kid, generation: None });
+        }
+        let newest = self.ops_generations()?.last().copied().unwrap_or(0);
+        let generation = newest
+            .checked_add(1)
+            .ok_or_else(|| self.invalid(K_OPS, "no generation left".into()))?;
+        let file = Self::ops_file(generation);
+        let path = self.path(&file);
+        let new_kid = if staged.exists() {
+            let key = self.read_b64(K_OPS_STAGED)?;
+            let kid =
+                OpsKeys::id_of(&key).map_err(|e| self.invalid(K_OPS_STAGED, e.to_string()))?;
+            fs::rename(&staged, &path).map_err(|source| self.io(&path, source))?;
+            kid
+        } else {
+            self.write_new_ops_key(&file)?
+        };
+        Ok(OpsRotation { old_kid, new_kid, generation: Some(generation) })
+    }
+
+    /// Writes a fresh random `k_ops` to `file` through a staging name and a
+    /// rename.
+    fn write_new_ops_key(&self, file: &str) -> Result<OpsKeyId, KeyDirError> {
+        let mut k_ops = Zeroizing::new([0u8; 32]);
+        SystemRandom::new()
+            .fill(k_ops.as_mut())
+            .map_err(|_| self.invalid(file, "no randomness".into()))?;
+        let kid = OpsKeys::id_of(k_ops.as_ref()).map_err(|e| self.invalid(file, e.to_string()))?;
+        let staging = format!("{file}.new");
+        let staging_path = self.path(&staging);
+        if staging_path.exists() {
+            fs::remove_file(&staging_path).map_err(|source| self.io(&staging_path, source))?;
+        }
+        self.write(&staging, Base64::encode_string(k_ops.as_ref()).as_bytes())?;
+        let path = self.path(file);
+        fs::rename(&staging_path, &path).map_err(|source| self.io(&path, source))?;
+        Ok(kid)
     }
 
     fn manifest(&self) -> Result<Manifest, KeyDirError> {
@@ -500,5 +621,55 @@ mod tests {
         assert!(matches!(&third.retired[0].public,
             RetiredPublic::Ca { cert_der, .. } if cert_der.as_slice() == first.ca.cert_der()));
         assert!(!format!("{third:?}").contains("PRIVATE"));
+    }
+
+    /// The rollout with several replicas: at every step, whatever any
+    /// running replica seals, every other running replica opens.
+    #[test]
+    fn a_staged_k_ops_rotation_never_leaves_a_replica_unable_to_open() {
+        use crate::core::ops_keys::OpsPurpose;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDirectory::new(dir.path().join("keys"));
+        assert!(keys.rotate_ops(false).is_err(), "not initialized");
+        keys.generate("example.com").unwrap();
+        let before = keys.load().unwrap().link;
+
+        let staged = keys.rotate_ops(true).unwrap();
+        assert_eq!(staged.old_kid, before.ops().current_id());
+        assert_eq!(staged.generation, None);
+        assert!(keys.rotate_ops(true).is_err(), "one staged key at a time");
+        let mode = fs::metadata(keys.path(K_OPS_STAGED)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let learned = keys.load().unwrap().link;
+        assert_eq!(learned.ops().current_id(), staged.old_kid, "a staged key does not seal");
+
+        let active = keys.rotate_ops(false).unwrap();
+        assert_eq!(active.new_kid, staged.new_kid);
+        assert_eq!(active.generation, Some(1));
+        assert!(!keys.path(K_OPS_STAGED).exists());
+        let after = keys.load().unwrap().link;
+        assert_eq!(after.ops().current_id(), staged.new_kid);
+
+        // Replicas that run side by side during each rolling restart.
+        for (a, b) in [(&before, &learned), (&learned, &after)] {
+            for (sealer, opener) in [(a, b), (b, a)] {
+                let sealed = sealer.seal_ops(OpsPurpose::OpsLink, b"ref", b"p").unwrap();
+                assert_eq!(opener.open_ops(OpsPurpose::OpsLink, &sealed, b"p").unwrap(), b"ref");
+            }
+        }
+        // Skipping the staging step is what breaks a replica still running.
+        let sealed = after.seal_ops(OpsPurpose::OpsLink, b"ref", b"p").unwrap();
+        assert!(before.open_ops(OpsPurpose::OpsLink, &sealed, b"p").is_err());
+
+        // One replica: a single call makes a new key seal, and the old
+        // generations stay loaded.
+        let direct = keys.rotate_ops(false).unwrap();
+        assert_eq!(direct.generation, Some(2));
+        let last = keys.load().unwrap().link;
+        assert_eq!(last.ops().current_id(), direct.new_kid);
+        let retired: Vec<_> = last.ops().retired_ids().collect();
+        assert_eq!(retired, [before.ops().current_id(), staged.new_kid]);
+        let old = before.seal_ops(OpsPurpose::RemedyAccount, b"x", b"r").unwrap();
+        assert_eq!(last.open_ops(OpsPurpose::RemedyAccount, &old, b"r").unwrap(), b"x");
     }
 }

@@ -6,6 +6,7 @@
 //! upgraded (or created since) skips it.
 
 use crate::core::linkage::{AccountRef, LinkKeys};
+use crate::core::ops_keys::OpsPurpose;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::{IndexEntry, PseudonymIndex};
 use crate::store::{LegacyEntry, Store, StoreError, UpgradeKeys, UpgradeReport};
@@ -21,7 +22,8 @@ pub async fn upgrade_if_needed(
         return Ok(None);
     }
     let open_entry = |account: &AccountRef, sealed: &[u8]| {
-        let id = link.open_ops(sealed, &account.0).ok()?;
+        // Sealed before per-purpose keys: `open_ops` falls back to `k_ops`.
+        let id = link.open_ops(OpsPurpose::PseudonymIndex, sealed, &account.0).ok()?;
         PseudonymId::parse(std::str::from_utf8(&id).ok()?)
     };
     let seal_index = |account: &AccountRef, entries: &[LegacyEntry]| {

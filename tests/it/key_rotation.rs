@@ -18,7 +18,8 @@ on_both_backends!(
     sd_jwt_credentials_survive_rotation,
     sd_cwt_credentials_survive_rotation,
     ca_rotation_keeps_pseudonym_and_linked_certificates_valid,
-    audit_rotation_is_logged_and_old_checkpoints_still_verify
+    audit_rotation_is_logged_and_old_checkpoints_still_verify,
+    ops_rotation_keeps_every_sealed_value_readable
 );
 
 const ACCOUNT: &str = "rota@accounts.example";
@@ -212,4 +213,79 @@ async fn audit_rotation_is_logged_and_old_checkpoints_still_verify(app: TestApp)
     assert_eq!(rotated.len(), 1, "{body}");
     let target = rotated[0]["target"].as_str().expect("target");
     assert_eq!(target, format!("audit:{old_kid}->{}", app.state.keys.audit.kid()));
+}
+
+/// The header of a value sealed under `k_ops` (`core::ops_keys`).
+fn ops_header(kid: veil::core::ops_keys::OpsKeyId) -> Vec<u8> {
+    [[1u8].as_slice(), &kid.0].concat()
+}
+
+async fn ops_link_of(app: &TestApp, uri: &str) -> Vec<u8> {
+    let id = uri.rsplit('/').next().expect("id");
+    sqlx::query_scalar("SELECT ops_link FROM pseudonyms WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.raw_pool().await)
+        .await
+        .expect("pseudonym row")
+}
+
+/// `k_ops` rotated as `veilctl keys rotate --kind ops` does, then a
+/// restart: what the old key sealed (the account behind a pseudonym, the
+/// account's index, a remedy's account) still opens, and new values carry
+/// the new key id.
+async fn ops_rotation_keeps_every_sealed_value_readable(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let old_kid = app.state.keys.link.ops().current_id();
+    let (status, body) = app.mint(&backend, ACCOUNT, vec![MlsClient::new().jwk()]).await;
+    assert_eq!(status, 201, "{body}");
+    let old_uri = body["pseudonyms"][0]["uri"].as_str().expect("uri").to_string();
+    assert!(ops_link_of(&app, &old_uri).await.starts_with(&ops_header(old_kid)));
+    let remedy =
+        json!({"pseudonym": old_uri, "action": "suspend", "case_id": "c-1", "reason": "spam"});
+    let (status, applied) = app.post("/v1/admin/remedies", &app.admin_token, &remedy).await;
+    assert_eq!(status, 201, "{applied}");
+
+    let rotation =
+        veil::app::rotate_ops_key(&app.state.config, false, &SystemClock).await.expect("rotate");
+    assert_eq!(rotation.old_kid, old_kid);
+    let app = app.replica().await;
+    let new_kid = app.state.keys.link.ops().current_id();
+    assert_eq!(new_kid, rotation.new_kid);
+    assert_ne!(new_kid, old_kid);
+
+    // The remedy's account, sealed under the old key, is found to lift it;
+    // the old pseudonym's link leads to the account again.
+    let id = applied["remedy_id"].as_str().expect("remedy id");
+    let lift = json!({"reason": "appeal granted"});
+    let (status, body) =
+        app.post(&format!("/v1/admin/remedies/{id}/lift"), &app.admin_token, &lift).await;
+    assert_eq!(status, 204, "{body}");
+    let old_id = old_uri.rsplit('/').next().expect("id");
+    let (status, body) = app.get(&format!("/v1/pseudonyms/{old_id}"), Some(&hub)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "active", "{body}");
+
+    // A new mint opens the index the old key sealed and reseals it.
+    let (status, body) = app.mint(&backend, ACCOUNT, vec![MlsClient::new().jwk()]).await;
+    assert_eq!(status, 201, "{body}");
+    let new_uri = body["pseudonyms"][0]["uri"].as_str().expect("uri").to_string();
+    assert!(ops_link_of(&app, &new_uri).await.starts_with(&ops_header(new_kid)));
+    assert!(ops_link_of(&app, &old_uri).await.starts_with(&ops_header(old_kid)));
+    let index: Vec<u8> = sqlx::query_scalar(
+        "SELECT pseudonym_index FROM accounts WHERE pseudonym_index IS NOT NULL",
+    )
+    .fetch_one(&app.raw_pool().await)
+    .await
+    .expect("one account");
+    assert!(index.starts_with(&ops_header(new_kid)));
+
+    // A remedy on the old pseudonym reaches both, through the new index.
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &remedy).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["affected_pseudonyms"], 2, "{body}");
+    let (_, body) = app
+        .get(&format!("/v1/pseudonyms/{}", new_uri.rsplit('/').next().expect("id")), Some(&hub))
+        .await;
+    assert_eq!(body["status"], "suspended", "{body}");
 }

@@ -21,12 +21,18 @@ pub struct Opts {
 enum KeysCommand {
     /// Show the signing key of each kind and the retired keys still trusted
     List,
-    /// Replace a signing key; the old one stays published until what it
-    /// signed has expired. Restart every veild afterwards.
+    /// Replace a signing key (the old one stays published until what it
+    /// signed has expired) or `k_ops` (the old one stays to open what it
+    /// sealed; never delete it). Restart every veild afterwards.
     Rotate {
         /// Which key
         #[arg(long, value_enum)]
         kind: Kind,
+        /// With `--kind ops` and several replicas: only write the new key
+        /// as one that opens; restart every replica, then rotate again
+        /// without `--stage` to make it seal
+        #[arg(long)]
+        stage: bool,
     },
 }
 
@@ -36,15 +42,20 @@ enum Kind {
     SdJwt,
     SdCwt,
     Audit,
+    /// The online service's symmetric key for values it reads back (the
+    /// account behind a pseudonym, indexes, remedies, reports)
+    Ops,
 }
 
-impl From<Kind> for KeyKind {
-    fn from(kind: Kind) -> Self {
-        match kind {
-            Kind::Ca => KeyKind::Ca,
-            Kind::SdJwt => KeyKind::SdJwt,
-            Kind::SdCwt => KeyKind::SdCwt,
-            Kind::Audit => KeyKind::Audit,
+impl Kind {
+    /// The issuer key this names; `None` for `k_ops`.
+    fn signing(self) -> Option<KeyKind> {
+        match self {
+            Kind::Ca => Some(KeyKind::Ca),
+            Kind::SdJwt => Some(KeyKind::SdJwt),
+            Kind::SdCwt => Some(KeyKind::SdCwt),
+            Kind::Audit => Some(KeyKind::Audit),
+            Kind::Ops => None,
         }
     }
 }
@@ -53,7 +64,11 @@ pub async fn run(opts: Opts, output: Output) -> Result<(), Failure> {
     let config = Config::from_env().map_err(|e| Failure::usage(format!("configuration: {e}")))?;
     match opts.command {
         KeysCommand::List => list(&config, output),
-        KeysCommand::Rotate { kind } => rotate(&config, kind.into(), output).await,
+        KeysCommand::Rotate { kind, stage } => match kind.signing() {
+            Some(_) if stage => Err(Failure::usage("--stage applies to --kind ops only")),
+            Some(kind) => rotate(&config, kind, output).await,
+            None => rotate_ops(&config, stage, output).await,
+        },
     }
 }
 
@@ -72,8 +87,11 @@ fn list(config: &Config, output: Output) -> Result<(), Failure> {
             json!({"kind": kind.as_str(), "kid": keys.current_kid(kind), "retired": retired})
         })
         .collect();
+    let ops = keys.link.ops();
+    let ops_retired: Vec<String> = ops.retired_ids().map(|id| id.to_string()).collect();
     if output.json {
-        print_json(&json!({ "keys": rows }));
+        let ops = json!({"kid": ops.current_id().to_string(), "retired": ops_retired});
+        print_json(&json!({ "keys": rows, "ops": ops }));
         return Ok(());
     }
     for kind in KeyKind::ALL {
@@ -83,6 +101,39 @@ fn list(config: &Config, output: Output) -> Result<(), Failure> {
                 i64::MAX => println!("{:<7} {} (retired, kept)", "", key.kid),
                 until => println!("{:<7} {} (retired, published until {until})", "", key.kid),
             }
+        }
+    }
+    println!("{:<7} {} (sealing)", "ops", ops.current_id());
+    for kid in ops_retired {
+        println!("{:<7} {kid} (retired, kept to open what it sealed)", "");
+    }
+    Ok(())
+}
+
+async fn rotate_ops(config: &Config, stage: bool, output: Output) -> Result<(), Failure> {
+    let rotation = app::rotate_ops_key(config, stage, &SystemClock)
+        .await
+        .map_err(|e| Failure::refused(format!("rotation failed: {e}")))?;
+    if output.json {
+        print_json(&json!({
+            "kind": "ops",
+            "old_kid": rotation.old_kid.to_string(),
+            "new_kid": rotation.new_kid.to_string(),
+            "staged": rotation.generation.is_none(),
+            "restart_required": true,
+        }));
+        return Ok(());
+    }
+    match rotation.generation {
+        None => {
+            println!("Staged k_ops {}: it opens, and does not seal yet.", rotation.new_kid);
+            println!("Copy the key directory to every replica and restart each; then run");
+            println!("`veilctl keys rotate --kind ops` (without --stage) to make it seal.");
+        }
+        Some(_) => {
+            println!("Rotated k_ops: {} -> {}.", rotation.old_kid, rotation.new_kid);
+            println!("The old key stays in the key directory to open what it sealed: never");
+            println!("delete it. Restart every veild replica: each loads its keys only at start.");
         }
     }
     Ok(())

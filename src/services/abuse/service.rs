@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::core::account::{AccountId, AccountState};
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::{AccountRef, LinkError};
+use crate::core::ops_keys::OpsPurpose;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::text::{CaseId, Reason, TextError};
@@ -280,7 +281,11 @@ impl Abuse {
                 reporter: &self.keys.link.keyed_tag("reporter", reporter),
                 reason_code: i64::from(report.reason_code),
                 received_hour: coarsen_to_hour(now),
-                sealed: &self.keys.link.seal_ops(&content, &account_ref.0)?,
+                sealed: &self.keys.link.seal_ops(
+                    OpsPurpose::AbuseReport,
+                    &content,
+                    &account_ref.0,
+                )?,
                 weight: reports.weight_per_report,
                 cap: reports.max_weight_per_reporter,
                 points_per_weight: self.policy.reputation.weights.abuse_report,
@@ -428,7 +433,11 @@ impl Abuse {
         let event =
             AuditEvent::new(self.clock.now(), actor, AuditAction::RemedyLifted, id, None, reason);
         let open = |sealed: &[u8], remedy_id: &str| {
-            let plain = self.keys.link.open_ops(sealed, remedy_id.as_bytes()).ok()?;
+            let plain = self
+                .keys
+                .link
+                .open_ops(OpsPurpose::RemedyAccount, sealed, remedy_id.as_bytes())
+                .ok()?;
             <[u8; 32]>::try_from(plain).ok().map(AccountRef)
         };
         match self.store.lift_remedy(id, &event, open).await? {
@@ -469,7 +478,11 @@ impl Abuse {
             RemedyAction::Delete => RemedyEffect::Delete,
         };
         let remedy_id = uuid::Uuid::new_v4().to_string();
-        let sealed_account = self.keys.link.seal_ops(&account_ref.0, remedy_id.as_bytes())?;
+        let sealed_account = self.keys.link.seal_ops(
+            OpsPurpose::RemedyAccount,
+            &account_ref.0,
+            remedy_id.as_bytes(),
+        )?;
         let audit = AuditEvent::new(
             now,
             actor,

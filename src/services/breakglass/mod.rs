@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::core::account::AccountId;
 use crate::core::clock::Clock;
 use crate::core::linkage::{AccountRef, LinkError};
+use crate::core::ops_keys::OpsPurpose;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::text::{CaseId, Reason, TextError};
 use crate::formats::glass_link::{GlassError, GlassSuite, SealedLink};
@@ -502,7 +503,8 @@ impl BreakGlass {
         );
         // Wrapped under k_ops at rest too: a copy of the database alone does
         // not let the requester open the link without the audited reveal.
-        let wrapped = self.keys.link.seal_ops(sealed, &partial_aad(id, index))?;
+        let wrapped =
+            self.keys.link.seal_ops(OpsPurpose::GlassPartial, sealed, &partial_aad(id, index))?;
         match self.store.add_break_glass_partial(id, index.get(), actor, &wrapped, &event).await? {
             PartialOutcome::Recorded => {
                 tracing::info!(request_id = id, custodian, "break-glass partial relayed");
@@ -635,7 +637,11 @@ impl BreakGlass {
                 .ok()
                 .and_then(CustodianIndex::new)
                 .ok_or(BreakGlassError::CorruptLink)?;
-            let sealed = self.keys.link.open_ops(&p.sealed, &partial_aad(id, index))?;
+            let sealed = self.keys.link.open_ops(
+                OpsPurpose::GlassPartial,
+                &p.sealed,
+                &partial_aad(id, index),
+            )?;
             partials.push((index, sealed));
         }
         tracing::warn!(request_id = id, reason_code = row.reason_code, "break-glass link released");
