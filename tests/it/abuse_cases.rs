@@ -107,14 +107,16 @@ async fn remedy(app: &TestApp, uri: &str, action: &str) -> (u16, Value) {
     app.post("/v1/admin/remedies", &app.admin_token, &body).await
 }
 
-fn report(uri: &str, note: &str) -> Value {
+/// A report of one franked message; each `message` is another message (and
+/// so another report), whatever the note says.
+fn report(uri: &str, message: &str) -> Value {
     json!({
         "room": "mimi://hub.example/r/lobby",
         "reporting_user": "mimi://hub.example/u/reporter",
         "alleged_abuser": uri,
         "reason_code": 1,
-        "note": note,
-        "messages": [{"mimi_content": "aGVsbG8=", "frank": "ZnJhbms=", "accepted_timestamp": 1}]
+        "note": format!("about {message}"),
+        "messages": [{"mimi_content": "aGVsbG8=", "frank": message, "accepted_timestamp": 1}]
     })
 }
 
@@ -227,6 +229,14 @@ async fn reports_count_once_and_one_reporter_cannot_suspend(app: TestApp) {
     assert_eq!(status, 202, "{again}");
     assert_eq!(first["report_id"], again["report_id"]);
     assert_eq!(rows(&app, "abuse_reports").await, 1, "the same report counts once");
+    // Reworded, with another reason code: still the same message reported.
+    let mut reworded = report(&uris[0], "spam");
+    reworded["note"] = json!("SPAM, really, please act");
+    reworded["reason_code"] = json!(7);
+    let (status, body) = app.post("/v1/abuse-reports", &hubs[0], &reworded).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["report_id"], first["report_id"]);
+    assert_eq!(rows(&app, "abuse_reports").await, 1, "a reworded report counts once");
 
     // One hub, many reports: its weight is capped below the threshold.
     for i in 0..10 {

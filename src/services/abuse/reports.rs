@@ -63,14 +63,88 @@ impl AbuseReport {
         Ok(())
     }
 
-    /// A stable id for this report from this reporter: the same report sent
-    /// twice gets the same id, so it is counted once.
+    /// A stable id for this report from this reporter: what it reports
+    /// (the room, the reporting user, the pseudonym, and the set of franked
+    /// messages), not how it is worded. The same abuse sent again, with
+    /// another note or reason code or its messages in another order, gets
+    /// the same id, so it is stored and counted once.
     pub fn report_id(&self, reporter: &str) -> Result<String, serde_json::Error> {
+        let mut franks: Vec<&str> = self.messages.iter().map(|m| m.frank.as_str()).collect();
+        franks.sort_unstable();
+        franks.dedup();
+        let key = DedupKey {
+            room: &self.room,
+            reporting_user: self.reporting_user.as_deref(),
+            alleged_abuser: &self.alleged_abuser,
+            franks,
+        };
         let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-        context.update(b"veil abuse report v1\0");
+        context.update(b"veil abuse report v2\0");
         context.update(reporter.as_bytes());
         context.update(&[0]);
-        context.update(&serde_json::to_vec(self)?);
+        context.update(&serde_json::to_vec(&key)?);
         Ok(Base64UrlUnpadded::encode_string(context.finish().as_ref()))
+    }
+}
+
+/// What makes two reports the same report (see [`AbuseReport::report_id`]).
+#[derive(Serialize)]
+struct DedupKey<'a> {
+    room: &'a str,
+    reporting_user: Option<&'a str>,
+    alleged_abuser: &'a str,
+    franks: Vec<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(note: &str, reason_code: u32, franks: &[&str]) -> AbuseReport {
+        AbuseReport {
+            room: "mimi://hub.example/r/lobby".into(),
+            reporting_user: Some("mimi://hub.example/u/reporter".into()),
+            alleged_abuser: "mimi://example.com/p/AAAAAAAAAAAAAAAAAAAAAA".into(),
+            reason_code,
+            note: note.into(),
+            messages: franks
+                .iter()
+                .map(|f| ReportedMessage {
+                    mimi_content: format!("content of {f}"),
+                    frank: (*f).into(),
+                    accepted_timestamp: 1,
+                })
+                .collect(),
+        }
+    }
+
+    fn id(report: &AbuseReport, reporter: &str) -> String {
+        report.report_id(reporter).unwrap()
+    }
+
+    #[test]
+    fn rewording_a_report_does_not_make_it_another() {
+        let first = id(&report("spam", 1, &["f1", "f2"]), "hub-a");
+        assert_eq!(id(&report("SPAM!!", 1, &["f1", "f2"]), "hub-a"), first, "note");
+        assert_eq!(id(&report("spam", 7, &["f1", "f2"]), "hub-a"), first, "reason code");
+        assert_eq!(id(&report("spam", 1, &["f2", "f1", "f2"]), "hub-a"), first, "message order");
+    }
+
+    #[test]
+    fn other_abuse_or_another_reporter_is_another_report() {
+        let base = report("spam", 1, &["f1"]);
+        let first = id(&base, "hub-a");
+        assert_ne!(id(&base, "hub-b"), first, "reporter");
+        assert_ne!(id(&report("spam", 1, &["f1", "f3"]), "hub-a"), first, "messages");
+        assert_ne!(id(&report("spam", 1, &[]), "hub-a"), first, "no messages");
+        let mut other = base.clone();
+        other.room = "mimi://hub.example/r/other".into();
+        assert_ne!(id(&other, "hub-a"), first, "room");
+        let mut other = base.clone();
+        other.reporting_user = None;
+        assert_ne!(id(&other, "hub-a"), first, "reporting user");
+        let mut other = base;
+        other.alleged_abuser = "mimi://example.com/p/BBBBBBBBBBBBBBBBBBBBBB".into();
+        assert_ne!(id(&other, "hub-a"), first, "pseudonym");
     }
 }
