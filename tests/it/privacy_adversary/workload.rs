@@ -161,7 +161,7 @@ async fn report(app: &TestApp, truth: &Truth, hubs: &[String; 3]) {
             "alleged_abuser": truth.first_of(who),
             "reason_code": 1,
             "note": note,
-            "messages": [{"mimi_content": "aGVsbG8=", "frank": "ZnJhbms=", "accepted_timestamp": 1}]
+            "messages": [{"mimi_content": "aGVsbG8=", "frank": note, "accepted_timestamp": 1}]
         });
         let (status, body) = app.post("/v1/abuse-reports", &hubs[hub], &body).await;
         assert_eq!(status, 202, "{body}");

@@ -307,7 +307,7 @@ impl<'a> Hub<'a> {
             "alleged_abuser": abuser,
             "reason_code": 1,
             "note": note,
-            "messages": [{"mimi_content": "aGVsbG8=", "frank": "ZnJhbms=", "accepted_timestamp": 1}],
+            "messages": [{"mimi_content": "aGVsbG8=", "frank": note, "accepted_timestamp": 1}],
         });
         self.app.post("/v1/abuse-reports", &self.token, &report).await.0
     }
