@@ -417,10 +417,33 @@ fn remedies_are_applied_listed_and_lifted(deployment: &Deployment) {
     assert!(run.stdout.contains("1 pseudonym(s) affected"), "{run:#?}");
     assert!(!run.stdout.contains("mallory"), "never the account: {run:#?}");
 
+    // Older remedies than one page holds (lifted: listed, never in force),
+    // several of one second: `remedy list` follows the pages to the end.
+    with_database(deployment, async |pool| {
+        for i in 0..520_i64 {
+            sqlx::query(
+                "INSERT INTO remedies (id, action, case_id, reason, actor, created_at, \
+                 expires_at, affected, lifted_at) VALUES ($1, 'mute', 'OLD', 'old', 'someone', \
+                 $2, NULL, 1, $2)",
+            )
+            .bind(format!("old-{i:04}"))
+            .bind(1_000_000 + i / 4)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    });
     let list = deployment.online(&server, &["remedy", "list", "--json"]).ok().json();
+    let listed = list["remedies"].as_array().unwrap();
+    assert_eq!(listed.len(), 521, "every page");
+    let ids: std::collections::BTreeSet<&str> =
+        listed.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 521, "no remedy twice");
+    assert_eq!(list.as_object().unwrap().len(), 1, "one list, as a page without `next`: {list}");
     let remedy = &list["remedies"][0];
     assert_eq!(remedy["action"], "suspend");
     assert_eq!(remedy["case_id"], "CASE-1");
+    assert_eq!(listed[520]["id"], "old-0003", "the oldest last, ties by id");
     let id = remedy["id"].as_str().unwrap().to_string();
     let table = deployment.online(&server, &["remedy", "list"]).ok();
     assert!(table.stdout.lines().any(|l| l.starts_with(&id) && l.contains("until")), "{table:#?}");

@@ -8,6 +8,7 @@ use super::json::ApiJson;
 use super::params::{ApiPath, ApiQuery};
 use super::problem::Problem;
 use super::{AppState, b64, time};
+use crate::core::page::{Cursor, PageLimit};
 use crate::services::access::Scope;
 use crate::services::breakglass::{self, NewRequest, Status};
 use axum::Json;
@@ -122,21 +123,36 @@ async fn request(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only requests in this status (filtered before paging).
     status: Option<Status>,
+    /// Requests per page.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500, default = 100)]
+    limit: Option<PageLimit>,
+    /// The `next` of the page before: this page starts after its last
+    /// request. Opaque; absent for the newest page.
+    #[param(value_type = Option<String>, min_length = 14, max_length = 98, pattern = "^[A-Za-z0-9_-]+$")]
+    after: Option<Cursor>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct RequestList {
+    /// Newest first.
     requests: Vec<RequestView>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/admin/break-glass",
     tag = "break-glass",
-    description = "List break-glass requests. Scopes: `admin`.",
+    description = "List break-glass requests, newest first, one page at a time: `limit` \
+(1 to 500, default 100) per page; the answer's `next`, passed as `after`, gives the \
+following page (keyset pagination: rows created meanwhile never shift a page). \
+`status` filters before paging. Scopes: `admin`.",
     params(ListQuery),
-    responses((status = 200, description = "Break-glass requests", body = RequestList)),
+    responses((status = 200, description = "A page of break-glass requests", body = RequestList)),
     security(("bearer" = [])),
 )]
 async fn list_break_glass(
@@ -146,9 +162,10 @@ async fn list_break_glass(
 ) -> Result<Json<RequestList>, Problem> {
     caller.require(&[Scope::Admin])?;
     let query = query.parse()?;
-    let requests = state.break_glass.list(query.status).await?;
-    let requests = requests.into_iter().map(RequestView::from).collect();
-    Ok(Json(RequestList { requests }))
+    let limit = query.limit.unwrap_or_default();
+    let page = state.break_glass.list(query.status, query.after.as_ref(), limit).await?;
+    let requests = page.items.into_iter().map(RequestView::from).collect();
+    Ok(Json(RequestList { requests, next: page.next.map(|c| c.encode()) }))
 }
 
 #[utoipa::path(

@@ -3,7 +3,7 @@
 //! by operators. Served under `/v1/admin/`; the pre-1.0 paths under
 //! `/v1/remedies` stay for one release as deprecated aliases.
 
-use super::params::ApiPath;
+use super::params::{ApiPath, ApiQuery};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,6 +15,7 @@ use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
 use super::{AppState, deprecated_alias, time};
+use crate::core::page::{Cursor, PageLimit};
 use crate::core::remedy::RemedyAction;
 use crate::services::abuse::{Actor, RemedyRequest};
 use crate::services::access::Scope;
@@ -102,26 +103,49 @@ struct Remedy {
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct RemedyList {
+    /// Newest first.
     remedies: Vec<Remedy>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Remedies per page.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500, default = 100)]
+    limit: Option<PageLimit>,
+    /// The `next` of the page before: this page starts after its last
+    /// remedy. Opaque; absent for the newest page.
+    #[param(value_type = Option<String>, min_length = 14, max_length = 98, pattern = "^[A-Za-z0-9_-]+$")]
+    after: Option<Cursor>,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/admin/remedies",
     tag = "abuse",
-    description = "List remedies. Scopes: `admin`.",
-    responses((status = 200, description = "All remedies, without accounts", body = RemedyList)),
+    description = "List remedies, lifted and expired ones included, newest first, one page \
+at a time: `limit` (1 to 500, default 100) per page; the answer's `next`, passed as \
+`after`, gives the following page (keyset pagination: remedies applied meanwhile never \
+shift a page). Scopes: `admin`.",
+    params(ListQuery),
+    responses((status = 200, description = "A page of remedies, without accounts", body = RemedyList)),
     security(("bearer" = [])),
 )]
 async fn list_remedies(
     State(state): State<AppState>,
     caller: Caller,
+    query: ApiQuery<ListQuery>,
 ) -> Result<Json<RemedyList>, Problem> {
     caller.require(&[Scope::Admin])?;
-    let remedies = state
-        .abuse
-        .list_remedies()
-        .await?
+    let query = query.parse()?;
+    let limit = query.limit.unwrap_or_default();
+    let page = state.abuse.list_remedies(query.after.as_ref(), limit).await?;
+    let remedies = page
+        .items
         .into_iter()
         .map(|r| Remedy {
             id: r.id,
@@ -135,7 +159,7 @@ async fn list_remedies(
             affected_pseudonyms: r.affected_pseudonyms,
         })
         .collect();
-    Ok(Json(RemedyList { remedies }))
+    Ok(Json(RemedyList { remedies, next: page.next.map(|c| c.encode()) }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -5,8 +5,9 @@
 
 use sqlx::{Any, Transaction};
 
-use super::{AuditLink, Store, StoreError, audit};
+use super::{AuditLink, Store, StoreError, audit, keyset};
 use crate::core::linkage::AccountRef;
+use crate::core::page::Cursor;
 
 /// How [`Store::complete_reveal`] ended.
 #[derive(Debug)]
@@ -188,38 +189,46 @@ impl Store {
             .await?)
     }
 
-    /// The newest `limit` requests.
-    /// The newest `limit` requests that `filter` wants at `now`, filtered in
-    /// SQL: a pending request is never cut off by newer requests in
-    /// another state.
+    /// Up to `limit` requests that `filter` wants at `now`, newest first
+    /// (`created_at DESC, id`), strictly after `after` in that order (from
+    /// the newest without one). Filter and keyset are both SQL: a pending
+    /// request is never cut off by newer requests in another state, and a
+    /// page boundary inside one `created_at` neither skips nor repeats a
+    /// row.
     pub async fn list_break_glass(
         &self,
         filter: RequestFilter,
         now: i64,
+        after: Option<&Cursor>,
         limit: i64,
     ) -> Result<Vec<BreakGlassRow>, StoreError> {
-        let query = match filter {
-            RequestFilter::All => {
-                sqlx::query_as(select_requests!("ORDER BY created_at DESC, id LIMIT $1"))
-                    .bind(limit)
-            }
-            RequestFilter::Open(status) => sqlx::query_as(select_requests!(
-                "WHERE status = $2 AND expires_at > $3 ORDER BY created_at DESC, id LIMIT $1"
-            ))
-            .bind(limit)
-            .bind(status)
-            .bind(now),
-            RequestFilter::Closed(status) => sqlx::query_as(select_requests!(
-                "WHERE status = $2 ORDER BY created_at DESC, id LIMIT $1"
-            ))
-            .bind(limit)
-            .bind(status),
-            RequestFilter::Lapsed => sqlx::query_as(select_requests!(
-                "WHERE status IN ('pending', 'approved') AND expires_at <= $2 \
+        // $1 the limit, $2 and $3 the keyset, then the filter's values.
+        let sql = match filter {
+            RequestFilter::All => select_requests!(
+                "WHERE created_at <= $2 AND (created_at < $2 OR id > $3) \
                  ORDER BY created_at DESC, id LIMIT $1"
-            ))
-            .bind(limit)
-            .bind(now),
+            ),
+            RequestFilter::Open(_) => select_requests!(
+                "WHERE created_at <= $2 AND (created_at < $2 OR id > $3) \
+                 AND status = $4 AND expires_at > $5 ORDER BY created_at DESC, id LIMIT $1"
+            ),
+            RequestFilter::Closed(_) => select_requests!(
+                "WHERE created_at <= $2 AND (created_at < $2 OR id > $3) \
+                 AND status = $4 ORDER BY created_at DESC, id LIMIT $1"
+            ),
+            RequestFilter::Lapsed => select_requests!(
+                "WHERE created_at <= $2 AND (created_at < $2 OR id > $3) \
+                 AND status IN ('pending', 'approved') AND expires_at <= $4 \
+                 ORDER BY created_at DESC, id LIMIT $1"
+            ),
+        };
+        let (at, id) = keyset(after);
+        let query = sqlx::query_as(sql).bind(limit).bind(at).bind(id);
+        let query = match filter {
+            RequestFilter::All => query,
+            RequestFilter::Open(status) => query.bind(status).bind(now),
+            RequestFilter::Closed(status) => query.bind(status),
+            RequestFilter::Lapsed => query.bind(now),
         };
         Ok(query.fetch_all(&self.pool).await?)
     }

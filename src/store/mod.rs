@@ -44,6 +44,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions, Connection};
 
 use crate::core::linkage::AccountRef;
+use crate::core::page::Cursor;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -233,6 +234,16 @@ async fn write_turn(
         Some(writer) => Some(writer.lock().await),
         None => None,
     }
+}
+
+/// The `(created_at, id)` a newest-first listing (`ORDER BY created_at
+/// DESC, id`) resumes strictly after, bound as `$2` and `$3` in `WHERE
+/// created_at <= $2 AND (created_at < $2 OR id > $3)`: the cursor's, or
+/// without one a position before every row (ids are never empty). That
+/// form, rather than `created_at < $2 OR (created_at = $2 AND id > $3)`,
+/// gives both backends an index range on `created_at`.
+fn keyset(after: Option<&Cursor>) -> (i64, &str) {
+    after.map_or((i64::MAX, ""), |cursor| (cursor.created_at(), cursor.id()))
 }
 
 /// A 32-byte column (hash, account ref), its length checked on decoding.

@@ -3,9 +3,10 @@
 
 use super::audit;
 use super::reputation::{NewReputationEvent, put_event};
-use super::{AuditLink, Hash32, Store, StoreError};
+use super::{AuditLink, Hash32, Store, StoreError, keyset};
 use crate::core::account::AccountState;
 use crate::core::linkage::AccountRef;
+use crate::core::page::Cursor;
 use crate::core::pseudonym_id::PseudonymId;
 
 /// What a remedy does to the account's rows.
@@ -100,13 +101,22 @@ pub struct RemedyWrite<'a> {
 }
 
 impl Store {
-    /// The most recent remedies, newest first.
-    pub async fn list_remedies(&self, limit: i64) -> Result<Vec<RemedyRow>, StoreError> {
+    /// Up to `limit` remedies, newest first (`created_at DESC, id`),
+    /// strictly after `after` in that order (from the newest without one).
+    pub async fn list_remedies(
+        &self,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<RemedyRow>, StoreError> {
+        let (at, id) = keyset(after);
         Ok(sqlx::query_as(
             "SELECT id, action, case_id, reason, actor, created_at, expires_at, lifted_at, affected \
-             FROM remedies ORDER BY created_at DESC, id LIMIT $1",
+             FROM remedies WHERE created_at <= $2 AND (created_at < $2 OR id > $3) \
+             ORDER BY created_at DESC, id LIMIT $1",
         )
         .bind(limit)
+        .bind(at)
+        .bind(id)
         .fetch_all(&self.pool)
         .await?)
     }

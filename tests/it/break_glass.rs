@@ -548,7 +548,8 @@ on_both_backends_with!(
 /// A listing filtered by status used to take the newest 500 requests and
 /// filter them in memory: a pending request older than 500 denied ones
 /// vanished from `?status=pending`, which is exactly the list approvers
-/// read. The filter is SQL now.
+/// read. The filter is SQL now, and paging past the 500th request reaches
+/// it in the unfiltered listing too (issue 16).
 async fn a_pending_request_is_listed_behind_many_newer_ones(
     (app, clock): (TestApp, Arc<ManualClock>),
 ) {
@@ -591,6 +592,30 @@ async fn a_pending_request_is_listed_behind_many_newer_ones(
         .map(|r| r["request_id"].as_str().unwrap())
         .collect();
     assert_eq!(listed, vec![id.as_str()]);
-    let (_, body) = app.get("/v1/admin/break-glass?status=denied", Some(&app.admin_token)).await;
+    let (status, body) =
+        app.get("/v1/admin/break-glass?status=denied&limit=500", Some(&app.admin_token)).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["requests"].as_array().unwrap().len(), 500, "a page is at most 500");
+    let next = body["next"].as_str().expect("a 501st denied request follows");
+    let path = format!("/v1/admin/break-glass?status=denied&limit=500&after={next}");
+    let (_, body) = app.get(&path, Some(&app.admin_token)).await;
+    assert_eq!(body["requests"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["requests"][0]["request_id"], "denied-0");
+    assert!(body.get("next").is_none(), "{body}");
+
+    // Unfiltered, the pending request is the oldest, on the second page.
+    let mut seen = Vec::new();
+    let mut path = "/v1/admin/break-glass?limit=500".to_string();
+    loop {
+        let (status, body) = app.get(&path, Some(&app.admin_token)).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(body["requests"].as_array().unwrap().iter().map(|r| r["request_id"].clone()));
+        match body["next"].as_str() {
+            Some(next) => path = format!("/v1/admin/break-glass?limit=500&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 502);
+    assert_eq!(seen[0], "denied-500", "newest first");
+    assert_eq!(seen[501], id.as_str(), "the pending request is reached by paging");
 }

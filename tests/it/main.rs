@@ -23,6 +23,7 @@ mod minting;
 mod openapi;
 mod operations;
 mod operators;
+mod paging;
 mod privacy;
 mod privacy_adversary;
 mod privacy_reads;

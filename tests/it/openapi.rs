@@ -168,3 +168,30 @@ async fn out_of_range_audit_proofs_answer_a_documented_status() {
         );
     }
 }
+
+/// The paged listings document the bounds `core::page` enforces: the
+/// attributes are literals, so a changed constant must fail here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paged_listings_document_the_enforced_bounds() {
+    use veil::core::page::{DEFAULT_PAGE, MAX_CURSOR_CHARS, MAX_PAGE, MIN_CURSOR_CHARS};
+    let document = served().await;
+    for path in ["/v1/admin/break-glass", "/v1/admin/remedies", "/v1/remedies"] {
+        let parameters = document["paths"][path]["get"]["parameters"].as_array().expect(path);
+        let schema = |name: &str| {
+            let parameter = parameters.iter().find(|p| p["name"] == name);
+            parameter.map(|p| p["schema"].clone()).unwrap_or_else(|| panic!("{path} {name}"))
+        };
+        let limit = schema("limit");
+        assert_eq!(limit["minimum"].as_i64(), Some(1), "{path}");
+        assert_eq!(limit["maximum"].as_i64(), Some(MAX_PAGE), "{path}");
+        assert_eq!(limit["default"].as_i64(), Some(DEFAULT_PAGE), "{path}");
+        let after = schema("after");
+        assert_eq!(after["minLength"].as_u64(), u64::try_from(MIN_CURSOR_CHARS).ok(), "{path}");
+        assert_eq!(after["maxLength"].as_u64(), u64::try_from(MAX_CURSOR_CHARS).ok(), "{path}");
+        let response = &document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["$ref"];
+        let name = response.as_str().and_then(|r| r.strip_prefix("#/components/schemas/"));
+        let body = &document["components"]["schemas"][name.expect(path)];
+        assert!(body["properties"]["next"].is_object(), "{path} documents `next`: {body}");
+    }
+}

@@ -66,7 +66,7 @@ every custodian's partial is checked against custodians.json, a bad one is named
 Examples:\n  veilctl break-glass reveal 4f1c… --key /secure/break-glass.key --passphrase-file glass.pass --yes\n  \
 veilctl break-glass reveal 4f1c… --custodians custodians.json --reveal-key reveal-4f1c.key --yes")]
     Reveal(RevealOpts),
-    /// List requests, optionally by status
+    /// List requests, newest first, optionally by status (every page)
     #[command(after_help = "Example:\n  veilctl break-glass list --status pending")]
     List {
         /// pending, approved, denied, revealed or expired
@@ -223,7 +223,7 @@ pub fn show(response: serde_json::Value, output: Output, verb: &str) -> Result<(
 async fn list(api: &Api, status: Option<String>, output: Output) -> Result<(), Failure> {
     let path = ["v1", "admin", "break-glass"];
     let query: Vec<(&str, String)> = status.into_iter().map(|s| ("status", s)).collect();
-    let response = api.get_query(&path, &query).await?;
+    let response = api.get_every_page(&path, &query, "requests").await?;
     if output.json {
         print_json(&response);
         return Ok(());

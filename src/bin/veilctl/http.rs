@@ -170,6 +170,51 @@ impl Api {
         parse(response).map(Some)
     }
 
+    /// Every page of a keyset-paged list (`{"<field>": [...], "next"?}`),
+    /// `query` added to each request: follows `next` as `after` until a
+    /// page has none, and returns `{"<field>": [every item, in order]}`,
+    /// the shape of one page without `next`.
+    pub async fn get_every_page(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+        field: &str,
+    ) -> Result<Value, Failure> {
+        let unexpected =
+            || Failure::refused(format!("unexpected response from the server: no `{field}` list"));
+        let mut items = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut page_query = query.to_vec();
+            page_query.push(("limit", veil::core::page::MAX_PAGE.to_string()));
+            if let Some(cursor) = &after {
+                page_query.push(("after", cursor.clone()));
+            }
+            let mut page = self.get_query(path, &page_query).await?;
+            match page.get_mut(field).map(Value::take) {
+                Some(Value::Array(page_items)) => items.extend(page_items),
+                _ => return Err(unexpected()),
+            }
+            after = match page.get("next") {
+                None | Some(Value::Null) => break,
+                Some(Value::String(next)) => Some(next.clone()),
+                Some(_) => return Err(unexpected()),
+            };
+            // A server that hands out a cursor twice would page forever.
+            if let Some(next) = &after
+                && !seen.insert(next.clone())
+            {
+                return Err(Failure::refused(
+                    "unexpected response from the server: a page cursor repeated",
+                ));
+            }
+        }
+        let mut listed = serde_json::Map::new();
+        listed.insert(field.to_string(), Value::Array(items));
+        Ok(Value::Object(listed))
+    }
+
     pub async fn post(&self, path: &[&str], body: &impl Serialize) -> Result<Value, Failure> {
         self.send(Method::POST, path, Some(body)).await
     }

@@ -25,7 +25,7 @@ veilctl remedy apply --pseudonym mimi://example.com/p/Xy… --action suspend \\\
 veilctl remedy apply --pseudonym mimi://example.com/p/Xy… --action delete --case-id CASE-18 \\\n    \
 --reason 'court order' --yes")]
     Apply(ApplyOpts),
-    /// List remedies, lifted and expired ones included
+    /// List remedies, newest first, lifted and expired ones included (every page)
     #[command(after_help = "Example:\n  veilctl remedy list\n  veilctl remedy list --json")]
     List,
     /// Lift a remedy before it expires (audited)
@@ -155,10 +155,12 @@ async fn apply(opts: ApplyOpts, api: &Api, output: Output) -> Result<(), Failure
 }
 
 async fn list(api: &Api, output: Output) -> Result<(), Failure> {
-    let Some(list) = api.get_for_table::<RemedyList>(&["v1", "admin", "remedies"], output).await?
-    else {
+    let response = api.get_every_page(&["v1", "admin", "remedies"], &[], "remedies").await?;
+    if output.json {
+        print_json(&response);
         return Ok(());
-    };
+    }
+    let list: RemedyList = parse(response)?;
     let rows = list
         .remedies
         .into_iter()

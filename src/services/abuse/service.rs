@@ -9,6 +9,7 @@ use crate::core::account::{AccountId, AccountState};
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::ops_keys::OpsPurpose;
+use crate::core::page::{Cursor, Page, PageLimit};
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::text::{CaseId, Reason, TextError};
@@ -108,8 +109,6 @@ pub struct Actor<'a> {
 const AUTO_ACTOR: &str = "auto";
 /// Largest adjustment an operator may make at once.
 const MAX_ADJUSTMENT: i64 = 1_000_000;
-/// Remedies one listing returns.
-const MAX_LISTED: i64 = 500;
 const AUTO_CASE: &str = "auto:abuse-reports";
 /// The justification of an audited privacy read (the API asks for none).
 const PRIVACY_READ_REASON: &str = "admin read of the standing behind a pseudonym";
@@ -419,9 +418,15 @@ impl Abuse {
         Ok(adjustment_id)
     }
 
-    /// The most recent remedies (at most `MAX_LISTED`), newest first.
-    pub async fn list_remedies(&self) -> Result<Vec<RemedyRow>, AbuseError> {
-        Ok(self.store.list_remedies(MAX_LISTED).await?)
+    /// One page of remedies, newest first, resuming after `after` (the
+    /// `next` of the page before).
+    pub async fn list_remedies(
+        &self,
+        after: Option<&Cursor>,
+        limit: PageLimit,
+    ) -> Result<Page<RemedyRow>, AbuseError> {
+        let rows = self.store.list_remedies(after, limit.probe()).await?;
+        Ok(Page::from_probe(rows, limit, |row| (row.created_at, row.id.as_str())))
     }
 
     /// Lifts a remedy: the account falls back to the strongest remedy still

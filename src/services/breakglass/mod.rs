@@ -25,6 +25,7 @@ use crate::core::account::AccountId;
 use crate::core::clock::Clock;
 use crate::core::linkage::{AccountRef, LinkError};
 use crate::core::ops_keys::OpsPurpose;
+use crate::core::page::{Cursor, Page, PageLimit};
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::text::{CaseId, Reason, TextError};
 use crate::formats::glass_link::{GlassError, GlassSuite, SealedLink};
@@ -38,9 +39,6 @@ use crate::store::{
     RevealRecord, Store, StoreError,
 };
 use policy::BreakGlassPolicy;
-
-/// The list returns at most this many (newest first).
-const LIST_LIMIT: i64 = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BreakGlassError {
@@ -342,8 +340,14 @@ impl BreakGlass {
         Ok(view(row, self.clock.now()))
     }
 
-    /// Requests, newest first, optionally only those in `status`.
-    pub async fn list(&self, status: Option<Status>) -> Result<Vec<RequestView>, BreakGlassError> {
+    /// One page of requests, newest first, optionally only those in
+    /// `status`, resuming after `after` (the `next` of the page before).
+    pub async fn list(
+        &self,
+        status: Option<Status>,
+        after: Option<&Cursor>,
+        limit: PageLimit,
+    ) -> Result<Page<RequestView>, BreakGlassError> {
         let now = self.clock.now();
         let filter = match status {
             None => RequestFilter::All,
@@ -353,8 +357,9 @@ impl BreakGlass {
             Some(Status::Revealed) => RequestFilter::Closed("revealed"),
             Some(Status::Expired) => RequestFilter::Lapsed,
         };
-        let rows = self.store.list_break_glass(filter, now, LIST_LIMIT).await?;
-        Ok(rows.into_iter().map(|row| view(row, now)).collect())
+        let rows = self.store.list_break_glass(filter, now, after, limit.probe()).await?;
+        let page = Page::from_probe(rows, limit, |row| (row.created_at, row.id.as_str()));
+        Ok(page.map(|row| view(row, now)))
     }
 
     pub async fn approve(&self, actor: &str, id: &str) -> Result<RequestView, BreakGlassError> {
