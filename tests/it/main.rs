@@ -19,6 +19,7 @@ mod flows_join_link;
 mod flows_knock;
 mod key_packages;
 mod key_rotation;
+mod member_verification;
 mod minting;
 mod openapi;
 mod operations;

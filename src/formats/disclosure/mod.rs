@@ -53,6 +53,8 @@ pub enum VerifyError {
     UnknownIssuerKey,
     #[error("the issuer signature does not verify")]
     IssuerSignatureInvalid,
+    #[error("the credential's issuer (`iss`) is not the expected one")]
+    WrongIssuer,
     #[error("the credential has expired")]
     Expired,
     #[error("the credential is not yet valid")]
@@ -90,6 +92,7 @@ impl VerifyError {
             Self::UnsupportedAlg => "unsupported_alg",
             Self::UnknownIssuerKey => "unknown_issuer_key",
             Self::IssuerSignatureInvalid => "issuer_signature_invalid",
+            Self::WrongIssuer => "wrong_issuer",
             Self::Expired => "expired",
             Self::NotYetValid => "not_yet_valid",
             Self::KbMissing => "kb_missing",

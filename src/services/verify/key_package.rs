@@ -133,7 +133,8 @@ impl Verifier {
         bytes: &[u8],
     ) -> Result<KeyPackageReport, KeyPackageError> {
         let now = self.clock.now();
-        let checks = check_key_package(bytes, &self.anchors, &self.names.pseudonym_prefix, now)?;
+        let checks =
+            check_key_package(bytes, self.trust.anchors(), self.trust.pseudonym_prefix(), now)?;
         let mut errors = checks.errors;
         let Some(leaf) = checks.certificate else {
             return Ok(report(None, None, errors));
@@ -161,7 +162,7 @@ impl Verifier {
             .map_err(|e| KeyPackageError::Internal(e.to_string()))?;
         errors.extend(status_finding(status));
         let view = StatusView {
-            uri: format!("{}{}", self.names.pseudonym_prefix, row.id),
+            uri: format!("{}{}", self.trust.pseudonym_prefix(), row.id),
             status,
             not_after: row.not_after,
         };

@@ -11,6 +11,7 @@
 //! garbage cannot burn a room's nonces.
 
 pub mod key_package;
+pub mod offline;
 pub mod policy;
 pub mod x509;
 
@@ -23,14 +24,13 @@ use serde_json::{Map, Value};
 use crate::core::clock::Clock;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::status::PseudonymStatus;
-use crate::formats::disclosure::{
-    CLOCK_SKEW_SECS, Expectations, IssuerKey, Verified, VerifyError, sd_cwt, sd_jwt,
-};
+use crate::formats::disclosure::{CLOCK_SKEW_SECS, IssuerKey, Verified, VerifyError};
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
 use crate::services::disclose::{CredentialFormat, IssuerNames, pseudonym_status};
 use crate::services::keyring::{KeyKind, KeySet, RetiredPublic};
 use crate::store::{PseudonymRow, Store};
-use policy::{MAX_KB_AGE_SECS, PolicyOutcome, Pseudonyms, RoomPolicies, RoomPolicy};
+use offline::{Genuine, IssuerTrust, MemberPresentation};
+use policy::{MAX_KB_AGE_SECS, PolicyOutcome, RoomPolicies, RoomPolicy};
 use x509::TrustAnchor;
 
 /// Claims that describe the credential rather than the person: never
@@ -67,7 +67,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, detail: impl Into<String>) -> Self {
         Self { code, detail: detail.into() }
     }
 }
@@ -90,6 +90,48 @@ pub struct Verification {
     pub errors: Vec<Finding>,
 }
 
+impl Verification {
+    /// The verdict on a genuine credential: the room policy judges what was
+    /// disclosed, and each claim it misses or forbids is a finding.
+    pub(crate) fn new(
+        issuer: Option<String>,
+        subject_pseudonym: Option<String>,
+        disclosed: Map<String, Value>,
+        policy: &RoomPolicy,
+        mut errors: Vec<Finding>,
+    ) -> Self {
+        let outcome = policy.evaluate(&disclosed);
+        for claim in &outcome.forbidden_disclosed {
+            errors.push(Finding::new(
+                "forbidden_claim_disclosed",
+                format!("the room policy forbids disclosing `{claim}`"),
+            ));
+        }
+        for claim in &outcome.missing_required {
+            errors.push(Finding::new(
+                "required_claim_missing",
+                format!("the room policy requires `{claim}`"),
+            ));
+        }
+        let valid = errors.is_empty();
+        Self { valid, issuer, subject_pseudonym, disclosed, policy: outcome, errors }
+    }
+
+    /// The verdict on a credential that failed a check: nothing disclosed,
+    /// and only the failed checks as findings.
+    pub(crate) fn refused(policy: &RoomPolicy, errors: Vec<Finding>) -> Self {
+        let outcome = policy.evaluate(&Map::new());
+        Self {
+            valid: false,
+            issuer: None,
+            subject_pseudonym: None,
+            disclosed: Map::new(),
+            policy: outcome,
+            errors,
+        }
+    }
+}
+
 /// Requests that cannot be judged at all.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyRequestError {
@@ -103,27 +145,14 @@ pub enum VerifyRequestError {
     Internal(String),
 }
 
-/// What the cryptographic checks established.
-struct Genuine {
-    holder_key: P256PublicKey,
-    /// Pseudonym URI from `sub` (SD formats); X.509 finds it by key.
-    subject: Option<String>,
-    disclosed: Map<String, Value>,
-    /// (binding digest, when its replay record may lapse) for replay
-    /// protection (SD formats).
-    key_binding: Option<([u8; 32], i64)>,
-}
-
 /// The verification service.
 pub struct Verifier {
     keys: Arc<KeySet>,
     store: Store,
     clock: Arc<dyn Clock>,
-    names: IssuerNames,
-    jwt_keys: Vec<IssuerKey>,
-    cwt_keys: Vec<IssuerKey>,
-    /// Our CA and the retired CAs still trusted, current first.
-    anchors: Vec<TrustAnchor>,
+    /// Our keys and the retired ones still trusted, as a member holds them:
+    /// the same checks run here first.
+    trust: IssuerTrust,
     policies: RoomPolicies,
     recorded: AtomicU64,
 }
@@ -160,19 +189,14 @@ impl Verifier {
                 _ => {}
             }
         }
-        Ok(Self {
-            keys,
-            store,
-            clock,
-            names,
-            jwt_keys,
-            cwt_keys,
-            anchors,
-            policies,
-            recorded: AtomicU64::new(0),
-        })
+        let trust =
+            IssuerTrust::new(names.issuer, names.pseudonym_prefix, jwt_keys, cwt_keys, anchors);
+        Ok(Self { keys, store, clock, trust, policies, recorded: AtomicU64::new(0) })
     }
 
+    /// The member's checks ([`IssuerTrust::verify`]), then what only the
+    /// issuer knows: whether this challenge was answered before, and the
+    /// pseudonym's status.
     pub async fn verify(
         &self,
         request: &PresentationRequest,
@@ -180,52 +204,48 @@ impl Verifier {
         let policy = self.policy(&request.policy)?;
         let leaf_key = leaf_key(&request.leaf_signature_key)?;
         let now = self.clock.now();
-        let mut errors = Vec::new();
-        if !policy.allows_format(request.format) {
-            errors.push(Finding::new(
-                "format_not_allowed",
-                format!("the room policy does not accept {}", request.format.as_str()),
-            ));
-        }
-        let genuine = match self.check_credential(request, &policy, &leaf_key, now)? {
-            Ok(genuine) => genuine,
-            Err(finding) => {
-                errors.push(finding);
-                let policy = policy.evaluate(&Map::new());
-                return Ok(verdict(None, None, Map::new(), policy, errors));
+        let (room, nonce, presentation) = match request.format {
+            CredentialFormat::X509 => ("", Vec::new(), request.presentation.as_bytes().to_vec()),
+            CredentialFormat::SdJwt => {
+                let (audience, nonce) = binding_inputs(request)?;
+                (audience, nonce.as_bytes().to_vec(), request.presentation.as_bytes().to_vec())
+            }
+            CredentialFormat::SdCwt => {
+                let (audience, nonce) = binding_inputs(request)?;
+                let kbt = decode_b64(&request.presentation, "presentation")?;
+                (audience, decode_b64(nonce, "nonce")?, kbt)
             }
         };
-        if let Some((binding, expires_at)) = genuine.key_binding {
+        let member = MemberPresentation {
+            format: request.format,
+            presentation: &presentation,
+            room,
+            nonce: &nonce,
+            leaf_key: &leaf_key,
+        };
+        let mut errors = Vec::new();
+        let genuine = match self.trust.check_credential(&member, &policy, now)? {
+            Ok(genuine) => genuine,
+            Err(finding) => {
+                if !policy.allows_format(request.format) {
+                    errors.push(Finding::new(
+                        "format_not_allowed",
+                        format!("the room policy does not accept {}", request.format.as_str()),
+                    ));
+                }
+                errors.push(finding);
+                return Ok(Verification::refused(&policy, errors));
+            }
+        };
+        if let Some(verified) = &genuine.verified {
+            let binding = replay_binding(room, &nonce);
+            let expires_at = replay_record_expiry(verified, now);
             self.check_replay(&binding, expires_at, now, &mut errors).await?;
         }
-        if genuine.holder_key != leaf_key {
-            errors.push(Finding::new(
-                "leaf_key_mismatch",
-                "the credential is bound to a different key than the MLS leaf",
-            ));
-        }
+        self.trust.judge(&genuine, &member, &policy, &mut errors);
         let subject = self.check_pseudonym(&genuine, now, &mut errors).await?;
-        if policy.pseudonyms == Pseudonyms::Forbidden {
-            errors.push(Finding::new(
-                "pseudonym_forbidden",
-                "the room does not admit pseudonymous members",
-            ));
-        }
-        let outcome = policy.evaluate(&genuine.disclosed);
-        for claim in &outcome.forbidden_disclosed {
-            errors.push(Finding::new(
-                "forbidden_claim_disclosed",
-                format!("the room policy forbids disclosing `{claim}`"),
-            ));
-        }
-        for claim in &outcome.missing_required {
-            errors.push(Finding::new(
-                "required_claim_missing",
-                format!("the room policy requires `{claim}`"),
-            ));
-        }
-        let issuer = Some(self.names.issuer.clone());
-        Ok(verdict(issuer, subject, genuine.disclosed, outcome, errors))
+        let issuer = Some(self.trust.issuer().to_string());
+        Ok(Verification::new(issuer, subject, genuine.disclosed, &policy, errors))
     }
 
     fn policy<'a>(&'a self, choice: &Value) -> Result<PolicyRef<'a>, VerifyRequestError> {
@@ -241,52 +261,6 @@ impl Verifier {
             _ => Err(VerifyRequestError::Invalid(
                 "`policy` must be a policy name or an inline policy object".into(),
             )),
-        }
-    }
-
-    /// Signature, expiry and key binding. The outer error is a request that
-    /// cannot be read; the inner one a presentation that fails a check.
-    fn check_credential(
-        &self,
-        request: &PresentationRequest,
-        policy: &RoomPolicy,
-        leaf_key: &P256PublicKey,
-        now: i64,
-    ) -> Result<Result<Genuine, Finding>, VerifyRequestError> {
-        let outcome = match request.format {
-            CredentialFormat::X509 => x509::verify(
-                &request.presentation,
-                &self.anchors,
-                &self.names.pseudonym_prefix,
-                now,
-            )
-            .map(|cert| Genuine {
-                holder_key: cert.key,
-                subject: None,
-                disclosed: cert.claims,
-                key_binding: None,
-            }),
-            CredentialFormat::SdJwt => {
-                let (audience, nonce) = binding_inputs(request)?;
-                let expected = expectations(audience, nonce.as_bytes(), now, policy, leaf_key);
-                sd_jwt::verify(&request.presentation, &self.jwt_keys, &expected)
-                    .map(|verified| genuine(verified, audience, nonce.as_bytes(), now))
-            }
-            CredentialFormat::SdCwt => {
-                let (audience, nonce) = binding_inputs(request)?;
-                let kbt = decode_b64(&request.presentation, "presentation")?;
-                let cnonce = decode_b64(nonce, "nonce")?;
-                let expected = expectations(audience, &cnonce, now, policy, leaf_key);
-                sd_cwt::verify(&kbt, &self.cwt_keys, &expected)
-                    .map(|verified| genuine(verified, audience, &cnonce, now))
-            }
-        };
-        match outcome {
-            Ok(genuine) => Ok(Ok(genuine)),
-            Err(error @ (VerifyError::Malformed(_) | VerifyError::TooLarge(_))) => {
-                Err(VerifyRequestError::Malformed(error.to_string()))
-            }
-            Err(error) => Ok(Err(error.into())),
         }
     }
 
@@ -323,8 +297,9 @@ impl Verifier {
         now: i64,
         errors: &mut Vec<Finding>,
     ) -> Result<Option<String>, VerifyRequestError> {
+        let prefix = self.trust.pseudonym_prefix();
         let row = match &genuine.subject {
-            Some(subject) => match PseudonymId::from_uri(subject, &self.names.pseudonym_prefix) {
+            Some(subject) => match PseudonymId::from_uri(subject, prefix) {
                 Some(id) => self.store.pseudonym(&id).await.map_err(internal)?,
                 None => None,
             },
@@ -342,7 +317,7 @@ impl Verifier {
             return Ok(None);
         };
         self.check_status(&row, now, errors).await?;
-        Ok(Some(format!("{}{}", self.names.pseudonym_prefix, row.id)))
+        Ok(Some(format!("{prefix}{}", row.id)))
     }
 
     async fn check_status(
@@ -387,31 +362,6 @@ impl std::ops::Deref for PolicyRef<'_> {
     }
 }
 
-fn verdict(
-    issuer: Option<String>,
-    subject_pseudonym: Option<String>,
-    disclosed: Map<String, Value>,
-    policy: PolicyOutcome,
-    errors: Vec<Finding>,
-) -> Verification {
-    Verification { valid: errors.is_empty(), issuer, subject_pseudonym, disclosed, policy, errors }
-}
-
-fn genuine(verified: Verified, audience: &str, nonce: &[u8], now: i64) -> Genuine {
-    let expires_at = replay_record_expiry(&verified, now);
-    let disclosed = verified
-        .claims
-        .into_iter()
-        .filter(|(name, _)| !CREDENTIAL_CLAIMS.contains(&name.as_str()))
-        .collect();
-    Genuine {
-        holder_key: verified.holder_key,
-        subject: verified.subject,
-        disclosed,
-        key_binding: Some((replay_binding(audience, nonce), expires_at)),
-    }
-}
-
 /// Until when the (audience, nonce) record must be kept. With an `iat` the
 /// record outlives any window a policy may set, so a replay cannot slip
 /// through under a laxer policy once the record is gone. An SD-CWT key
@@ -440,22 +390,6 @@ fn replay_binding(audience: &str, nonce: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(context.finish().as_ref());
     out
-}
-
-fn expectations<'a>(
-    audience: &'a str,
-    nonce: &'a [u8],
-    now: i64,
-    policy: &RoomPolicy,
-    leaf_key: &'a P256PublicKey,
-) -> Expectations<'a> {
-    Expectations {
-        audience,
-        nonce,
-        now,
-        max_kb_age_secs: policy.max_kb_age_secs,
-        presenter_key: Some(leaf_key),
-    }
 }
 
 /// Audience and nonce are mandatory for the key-bound formats.

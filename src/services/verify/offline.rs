@@ -1,0 +1,330 @@
+//! Verification in a member's own client (draft-mahy-mimi-pseudonyms §3.1,
+//! §4): a disclosure travels inside the end-to-end encrypted room, so the
+//! member who receives it checks it, with no database and no network. The
+//! hub never sees it.
+//!
+//! The member fetches the issuer's public documents once (its
+//! `/.well-known/veil-issuer`, `/.well-known/jwt-vc-issuer` and
+//! `/.well-known/cose-keys`), keeps them as [`IssuerDocuments`], and builds
+//! an [`IssuerTrust`] from them. Each disclosure is then checked against the
+//! room as audience, the nonce the member asked with, the presenter's MLS
+//! leaf signature key and the room's policy ([`IssuerTrust::verify`]).
+//!
+//! Not checked here: replay (the member made the nonce and knows whether it
+//! was answered already), and the pseudonym's revocation status (the hub's
+//! `/v1/presentations/verify` and the status API know it; status lists are
+//! the offline form, still to come): [`UNCHECKED`] names them.
+//! veil's own hub-facing verifier runs these same checks first.
+
+use base64ct::{Base64, Encoding};
+use coset::{CborSerializable, CoseKeySet, KeyType, Label, iana};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::policy::{Pseudonyms, RoomPolicy};
+use super::x509::{self, TrustAnchor};
+use super::{CREDENTIAL_CLAIMS, Finding, Verification, VerifyRequestError};
+use crate::formats::disclosure::{Expectations, IssuerKey, Verified, VerifyError, sd_cwt, sd_jwt};
+use crate::formats::keys::public_key::{Jwk, P256PublicKey};
+use crate::services::disclose::CredentialFormat;
+
+/// What the offline verifier cannot know and leaves to the caller.
+pub const UNCHECKED: &[&str] = &["replay", "revocation_status"];
+
+/// An issuer's published documents, as fetched from its well-known URLs:
+/// all a member needs to trust its disclosures. Serializable, so a client
+/// (or `veilctl verify --save-keys`) can keep them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerDocuments {
+    /// `GET /.well-known/veil-issuer` (JSON): the CA certificates and the
+    /// pseudonym URI prefix.
+    pub veil_issuer: Value,
+    /// `GET /.well-known/jwt-vc-issuer` (JSON): `issuer` and the SD-JWT keys.
+    pub jwt_vc_issuer: Value,
+    /// `GET /.well-known/cose-keys` (CBOR COSE_KeySet), standard base64.
+    pub cose_keys: String,
+}
+
+/// Documents that do not describe a usable issuer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TrustError {
+    #[error("issuer documents: {0}")]
+    Invalid(String),
+}
+
+fn invalid(message: impl Into<String>) -> TrustError {
+    TrustError::Invalid(message.into())
+}
+
+/// One presentation as the member received it in the room.
+#[derive(Debug, Clone)]
+pub struct MemberPresentation<'a> {
+    pub format: CredentialFormat,
+    /// SD-JWT+KB compact form; the SD-CWT KBT bytes; a PEM chain or the DER
+    /// of the linked certificate.
+    pub presentation: &'a [u8],
+    /// The room URI, the audience the key binding must name (SD formats).
+    pub room: &'a str,
+    /// The nonce the member asked with (SD formats): the SD-JWT nonce
+    /// string's bytes, or the SD-CWT `cnonce` bytes.
+    pub nonce: &'a [u8],
+    /// The presenter's MLS leaf signature key.
+    pub leaf_key: &'a P256PublicKey,
+}
+
+/// What the cryptographic checks established about a credential.
+pub(super) struct Genuine {
+    pub holder_key: P256PublicKey,
+    /// Pseudonym URI from `sub` (SD formats); X.509 names no pseudonym.
+    pub subject: Option<String>,
+    pub disclosed: Map<String, Value>,
+    /// The key binding's `iat` and the credential's `exp` (SD formats),
+    /// for how long a replay record must last.
+    pub verified: Option<Verified>,
+}
+
+/// The keys of one issuer, current and retired, and its names.
+#[derive(Debug, Clone)]
+pub struct IssuerTrust {
+    issuer: String,
+    pseudonym_prefix: String,
+    jwt_keys: Vec<IssuerKey>,
+    cwt_keys: Vec<IssuerKey>,
+    anchors: Vec<TrustAnchor>,
+}
+
+impl IssuerTrust {
+    pub(super) fn new(
+        issuer: String,
+        pseudonym_prefix: String,
+        jwt_keys: Vec<IssuerKey>,
+        cwt_keys: Vec<IssuerKey>,
+        anchors: Vec<TrustAnchor>,
+    ) -> Self {
+        Self { issuer, pseudonym_prefix, jwt_keys, cwt_keys, anchors }
+    }
+
+    /// Reads the issuer's published documents.
+    pub fn from_documents(documents: &IssuerDocuments) -> Result<Self, TrustError> {
+        let text = |doc: &Value, field: &str| -> Result<String, TrustError> {
+            doc.get(field)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| invalid(format!("`{field}` is missing")))
+        };
+        let issuer = text(&documents.jwt_vc_issuer, "issuer")?;
+        let pseudonym_prefix = text(&documents.veil_issuer, "pseudonym_uri_prefix")?;
+        let anchors = documents
+            .veil_issuer
+            .get("ca_certificates")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("`ca_certificates` is missing"))?
+            .iter()
+            .map(|pem| {
+                let pem = pem.as_str().ok_or_else(|| invalid("a CA certificate is not text"))?;
+                let block = pem::parse(pem).map_err(|e| invalid(format!("CA certificate: {e}")))?;
+                TrustAnchor::from_ca_der(block.contents()).map_err(invalid)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let jwks = documents
+            .jwt_vc_issuer
+            .pointer("/jwks/keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("`jwks.keys` is missing"))?;
+        let jwt_keys = jwks.iter().map(jwt_key).collect::<Result<Vec<_>, _>>()?;
+        let cose = Base64::decode_vec(&documents.cose_keys)
+            .map_err(|_| invalid("`cose_keys` is not standard base64"))?;
+        let set = CoseKeySet::from_slice(&cose)
+            .map_err(|_| invalid("`cose_keys` is not a COSE_KeySet"))?;
+        let cwt_keys = set.0.iter().map(cose_key).collect::<Result<Vec<_>, _>>()?;
+        if anchors.is_empty() || jwt_keys.is_empty() || cwt_keys.is_empty() {
+            return Err(invalid("an issuer needs a CA, an SD-JWT key and an SD-CWT key"));
+        }
+        Ok(Self::new(issuer, pseudonym_prefix, jwt_keys, cwt_keys, anchors))
+    }
+
+    /// The `iss` of this issuer's SD-JWTs and SD-CWTs.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn pseudonym_prefix(&self) -> &str {
+        &self.pseudonym_prefix
+    }
+
+    /// The CAs whose certificates are trusted, current first.
+    pub fn anchors(&self) -> &[TrustAnchor] {
+        &self.anchors
+    }
+
+    /// Verifies a disclosure as a member of `presentation.room` under the
+    /// room's `policy`. The error is a presentation that cannot be read at
+    /// all; every failed check is a finding in the verdict.
+    pub fn verify(
+        &self,
+        presentation: &MemberPresentation<'_>,
+        policy: &RoomPolicy,
+        now: i64,
+    ) -> Result<Verification, VerifyRequestError> {
+        let mut errors = Vec::new();
+        let genuine = match self.check_credential(presentation, policy, now)? {
+            Ok(genuine) => genuine,
+            Err(finding) => {
+                errors.extend(format_finding(policy, presentation.format));
+                errors.push(finding);
+                return Ok(Verification::refused(policy, errors));
+            }
+        };
+        let subject = genuine.subject.clone();
+        self.judge(&genuine, presentation, policy, &mut errors);
+        let disclosed = genuine.disclosed;
+        Ok(Verification::new(Some(self.issuer.clone()), subject, disclosed, policy, errors))
+    }
+
+    /// The checks every verifier makes on a genuine credential, offline or
+    /// not: the room accepts the format, the credential is bound to the
+    /// presenter's leaf key and names one of this issuer's pseudonyms, and
+    /// the room admits pseudonymous members.
+    pub(super) fn judge(
+        &self,
+        genuine: &Genuine,
+        presentation: &MemberPresentation<'_>,
+        policy: &RoomPolicy,
+        errors: &mut Vec<Finding>,
+    ) {
+        errors.extend(format_finding(policy, presentation.format));
+        if genuine.holder_key != *presentation.leaf_key {
+            errors.push(Finding::new(
+                "leaf_key_mismatch",
+                "the credential is bound to a different key than the MLS leaf",
+            ));
+        }
+        if let Some(subject) = &genuine.subject
+            && !subject.starts_with(&self.pseudonym_prefix)
+        {
+            errors.push(Finding::new(
+                "unknown_pseudonym",
+                "the credential is not bound to a pseudonym of this issuer",
+            ));
+        }
+        if policy.pseudonyms == Pseudonyms::Forbidden {
+            errors.push(Finding::new(
+                "pseudonym_forbidden",
+                "the room does not admit pseudonymous members",
+            ));
+        }
+    }
+
+    /// Signature, issuer, expiry and key binding. The outer error is a
+    /// presentation that cannot be read; the inner one a failed check.
+    pub(super) fn check_credential(
+        &self,
+        presentation: &MemberPresentation<'_>,
+        policy: &RoomPolicy,
+        now: i64,
+    ) -> Result<Result<Genuine, Finding>, VerifyRequestError> {
+        let expected = Expectations {
+            audience: presentation.room,
+            nonce: presentation.nonce,
+            now,
+            max_kb_age_secs: policy.max_kb_age_secs,
+            presenter_key: Some(presentation.leaf_key),
+        };
+        let outcome = match presentation.format {
+            CredentialFormat::X509 => {
+                let text = std::str::from_utf8(presentation.presentation).map_err(|_| {
+                    VerifyRequestError::Malformed("the certificate is not text".into())
+                })?;
+                x509::verify(text, &self.anchors, &self.pseudonym_prefix, now).map(|cert| Genuine {
+                    holder_key: cert.key,
+                    subject: None,
+                    disclosed: cert.claims,
+                    verified: None,
+                })
+            }
+            CredentialFormat::SdJwt => {
+                let text = std::str::from_utf8(presentation.presentation)
+                    .map_err(|_| VerifyRequestError::Malformed("SD-JWT is not text".into()))?;
+                sd_jwt::verify(text, &self.jwt_keys, &expected).and_then(|v| self.genuine(v))
+            }
+            CredentialFormat::SdCwt => {
+                sd_cwt::verify(presentation.presentation, &self.cwt_keys, &expected)
+                    .and_then(|v| self.genuine(v))
+            }
+        };
+        match outcome {
+            Ok(genuine) => Ok(Ok(genuine)),
+            Err(error @ (VerifyError::Malformed(_) | VerifyError::TooLarge(_))) => {
+                Err(VerifyRequestError::Malformed(error.to_string()))
+            }
+            Err(error) => Ok(Err(error.into())),
+        }
+    }
+
+    /// A verified SD credential of this issuer (its `iss`), with the claims
+    /// that describe the credential set aside.
+    fn genuine(&self, verified: Verified) -> Result<Genuine, VerifyError> {
+        if verified.issuer.as_deref() != Some(self.issuer.as_str()) {
+            return Err(VerifyError::WrongIssuer);
+        }
+        let disclosed = verified
+            .claims
+            .iter()
+            .filter(|(name, _)| !CREDENTIAL_CLAIMS.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        Ok(Genuine {
+            holder_key: verified.holder_key.clone(),
+            subject: verified.subject.clone(),
+            disclosed,
+            verified: Some(verified),
+        })
+    }
+}
+
+fn format_finding(policy: &RoomPolicy, format: CredentialFormat) -> Option<Finding> {
+    (!policy.allows_format(format)).then(|| {
+        Finding::new(
+            "format_not_allowed",
+            format!("the room policy does not accept {}", format.as_str()),
+        )
+    })
+}
+
+/// An SD-JWT issuer key from the JWK set.
+fn jwt_key(value: &Value) -> Result<IssuerKey, TrustError> {
+    let jwk: Jwk =
+        serde_json::from_value(value.clone()).map_err(|e| invalid(format!("a JWK: {e}")))?;
+    let kid = jwk.kid.clone().ok_or_else(|| invalid("a JWK has no `kid`"))?;
+    let key = P256PublicKey::from_jwk(&jwk).map_err(|e| invalid(format!("JWK `{kid}`: {e}")))?;
+    Ok(IssuerKey::es256(kid, &key))
+}
+
+/// An SD-CWT issuer key from the COSE_KeySet: EC2 P-256 with a text `kid`.
+fn cose_key(key: &coset::CoseKey) -> Result<IssuerKey, TrustError> {
+    let kid =
+        String::from_utf8(key.key_id.clone()).map_err(|_| invalid("a COSE key id is not text"))?;
+    if key.kty != KeyType::Assigned(iana::KeyType::EC2) {
+        return Err(invalid(format!("COSE key `{kid}` is not EC2")));
+    }
+    let param = |label: iana::Ec2KeyParameter| {
+        key.params.iter().find(|(l, _)| *l == Label::Int(label as i64)).map(|(_, v)| v)
+    };
+    let crv = param(iana::Ec2KeyParameter::Crv)
+        .and_then(|v| v.as_integer())
+        .and_then(|i| i64::try_from(i).ok());
+    if crv != Some(iana::EllipticCurve::P_256 as i64) {
+        return Err(invalid(format!("COSE key `{kid}` is not on P-256")));
+    }
+    let coordinate = |label| param(label).and_then(|v| v.as_bytes()).cloned();
+    let (Some(x), Some(y)) =
+        (coordinate(iana::Ec2KeyParameter::X), coordinate(iana::Ec2KeyParameter::Y))
+    else {
+        return Err(invalid(format!("COSE key `{kid}` lacks a coordinate")));
+    };
+    let sec1 = [[4u8].as_slice(), &x, &y].concat();
+    let public =
+        P256PublicKey::from_sec1(&sec1).map_err(|e| invalid(format!("COSE key `{kid}`: {e}")))?;
+    Ok(IssuerKey::es256(kid, &public))
+}

@@ -1,0 +1,188 @@
+//! Members verify disclosures in their own clients (issue 14): with the
+//! issuer's published documents only, fetched once over HTTP, and no call
+//! to veil per disclosure. Two members verify the same disclosure; each
+//! failed binding (room, nonce, leaf key, issuer, policy) is refused.
+
+use base64ct::{Base64, Encoding};
+use serde_json::{Value, json};
+use veil::core::clock::{Clock, SystemClock};
+use veil::formats::disclosure::{sd_cwt, sd_jwt};
+use veil::formats::keys::public_key::P256PublicKey;
+use veil::services::disclose::CredentialFormat;
+use veil::services::verify::offline::{IssuerDocuments, IssuerTrust, MemberPresentation};
+use veil::services::verify::policy::RoomPolicy;
+
+use crate::support::TestApp;
+use crate::support::fixtures::{Pseudonym, pseudonym};
+use crate::support::mls::MlsClient;
+
+on_both_backends!(
+    members_verify_each_format_with_the_published_documents_only,
+    a_member_refuses_what_does_not_bind_to_its_room_and_leaf
+);
+
+const ROOM: &str = "mimi://hub.example/r/book-club";
+
+/// What a client fetches once from the issuer and keeps.
+async fn documents(app: &TestApp) -> IssuerDocuments {
+    let (status, veil_issuer) = app.get("/.well-known/veil-issuer", None).await;
+    assert_eq!(status, 200, "{veil_issuer}");
+    let (status, jwt_vc_issuer) = app.get("/.well-known/jwt-vc-issuer", None).await;
+    assert_eq!(status, 200, "{jwt_vc_issuer}");
+    let response = app.http.get(app.url("/.well-known/cose-keys")).send().await.expect("cose-keys");
+    assert_eq!(response.status(), 200);
+    let cose = response.bytes().await.expect("body");
+    IssuerDocuments { veil_issuer, jwt_vc_issuer, cose_keys: Base64::encode_string(&cose) }
+}
+
+async fn issue(app: &TestApp, f: &Pseudonym, format: &str) -> String {
+    // A certificate shows every claim it holds; the SD formats hide `email`.
+    let (claims, disclosable) = match format {
+        "x509" => (json!({"name": "Alice Martin"}), json!([])),
+        _ => (
+            json!({"name": "Alice Martin", "email": "alice@example.com"}),
+            json!(["name", "email"]),
+        ),
+    };
+    let request = json!({"account": "member@accounts.example", "format": format,
+                         "claims": claims, "disclosable": disclosable, "validity_days": 7});
+    let (status, body) = app.disclose(&f.backend, &f.holder, &f.id, &request).await;
+    assert_eq!(status, 201, "{body}");
+    body["credential"].as_str().expect("credential").to_string()
+}
+
+/// The presenter's side: reveal `name` to `room` answering `nonce`.
+fn present(
+    f: &Pseudonym,
+    format: CredentialFormat,
+    credential: &str,
+    room: &str,
+    nonce: &[u8],
+) -> Vec<u8> {
+    let now = SystemClock.now();
+    match format {
+        CredentialFormat::SdJwt => {
+            let nonce = std::str::from_utf8(nonce).expect("text nonce");
+            sd_jwt::present(credential, &["name"], &f.holder, room, nonce, now)
+                .expect("present")
+                .into_bytes()
+        }
+        CredentialFormat::SdCwt => {
+            let cwt = Base64::decode_vec(credential).expect("base64");
+            sd_cwt::present(&cwt, &["name"], &f.holder, room, nonce, now).expect("present")
+        }
+        CredentialFormat::X509 => credential.as_bytes().to_vec(),
+    }
+}
+
+fn policy(rules: Value) -> RoomPolicy {
+    RoomPolicy::from_json(rules).expect("policy")
+}
+
+fn codes(verdict: &veil::services::verify::Verification) -> Vec<&str> {
+    verdict.errors.iter().map(|finding| finding.code).collect()
+}
+
+const FORMATS: [(CredentialFormat, &str); 3] = [
+    (CredentialFormat::SdJwt, "sd-jwt"),
+    (CredentialFormat::SdCwt, "sd-cwt"),
+    (CredentialFormat::X509, "x509"),
+];
+
+async fn members_verify_each_format_with_the_published_documents_only(app: TestApp) {
+    let f = pseudonym(&app, "member@accounts.example").await;
+    let kept = serde_json::to_string(&documents(&app).await).expect("serialize");
+    let documents: IssuerDocuments = serde_json::from_str(&kept).expect("the kept documents");
+    let trust = IssuerTrust::from_documents(&documents).expect("trust");
+    assert_eq!(trust.issuer(), "https://example.com");
+    let leaf = P256PublicKey::from_sec1(&f.client.public_key()).expect("leaf key");
+    let rules = policy(json!({"claims": {"required": ["name"], "forbidden": ["email"]}}));
+    let now = SystemClock.now();
+    for (format, name) in FORMATS {
+        let credential = issue(&app, &f, name).await;
+        let nonce = uuid::Uuid::new_v4().simple().to_string().into_bytes();
+        let presented = present(&f, format, &credential, ROOM, &nonce);
+        let member = MemberPresentation {
+            format,
+            presentation: &presented,
+            room: ROOM,
+            nonce: &nonce,
+            leaf_key: &leaf,
+        };
+        // Two members of the room check the same disclosure: both accept it.
+        for _ in 0..2 {
+            let verdict = trust.verify(&member, &rules, now).expect("readable");
+            assert!(verdict.valid, "{name}: {:?}", verdict.errors);
+            assert_eq!(verdict.disclosed["name"], "Alice Martin", "{name}");
+            assert!(!verdict.disclosed.contains_key("email"), "{name}: not revealed");
+            match format {
+                CredentialFormat::X509 => assert_eq!(verdict.subject_pseudonym, None),
+                _ => assert_eq!(verdict.subject_pseudonym.as_deref(), Some(f.uri.as_str())),
+            }
+        }
+    }
+}
+
+async fn a_member_refuses_what_does_not_bind_to_its_room_and_leaf(app: TestApp) {
+    let f = pseudonym(&app, "member@accounts.example").await;
+    let trust = IssuerTrust::from_documents(&documents(&app).await).expect("trust");
+    let elsewhere = TestApp::spawn(app.db).await;
+    let stranger = IssuerTrust::from_documents(&documents(&elsewhere).await).expect("trust");
+    let mut impostor = documents(&app).await;
+    impostor.jwt_vc_issuer["issuer"] = json!("https://impostor.example");
+    let renamed = IssuerTrust::from_documents(&impostor).expect("trust");
+    let leaf = P256PublicKey::from_sec1(&f.client.public_key()).expect("leaf key");
+    let other_leaf = P256PublicKey::from_sec1(&MlsClient::new().public_key()).expect("key");
+    let open = policy(json!({"claims": {"optional": ["name"]}}));
+    let now = SystemClock.now();
+    for (format, name) in FORMATS {
+        let credential = issue(&app, &f, name).await;
+        let nonce = b"nonce-the-member-asked-with".to_vec();
+        let presented = present(&f, format, &credential, ROOM, &nonce);
+        let member = MemberPresentation {
+            format,
+            presentation: &presented,
+            room: ROOM,
+            nonce: &nonce,
+            leaf_key: &leaf,
+        };
+        let verdict = trust.verify(&member, &open, now).expect("readable");
+        assert!(verdict.valid, "{name}: {:?}", verdict.errors);
+
+        let refused = |member: &MemberPresentation<'_>, trust: &IssuerTrust, rules: &RoomPolicy| {
+            let verdict = trust.verify(member, rules, now).expect("readable");
+            assert!(!verdict.valid, "{name}");
+            codes(&verdict).into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        let on_another_leaf = MemberPresentation { leaf_key: &other_leaf, ..member.clone() };
+        let on_a_strangers_keys = refused(&member, &stranger, &open);
+        let wrong_format = policy(
+            json!({"formats": [if name == "x509" { "sd-jwt" } else { "x509" }], "claims": {"optional": ["name"]}}),
+        );
+        let needs_email = policy(json!({"claims": {"required": ["email"], "optional": ["name"]}}));
+        let no_pseudonyms =
+            policy(json!({"pseudonyms": "forbidden", "claims": {"optional": ["name"]}}));
+        // Genuine, and bound to a key that is not this leaf's (for X.509
+        // the certificate's key, for the SD formats the key binding's).
+        assert_eq!(refused(&on_another_leaf, &trust, &open), ["leaf_key_mismatch"], "{name}");
+        // Another issuer's keys: unknown key ids; its CA has our CA's name
+        // and another key.
+        let stranger_code = match format {
+            CredentialFormat::X509 => "issuer_signature_invalid",
+            _ => "unknown_issuer_key",
+        };
+        assert_eq!(on_a_strangers_keys, [stranger_code], "{name}");
+        if format != CredentialFormat::X509 {
+            let other_room =
+                MemberPresentation { room: "mimi://hub.example/r/other", ..member.clone() };
+            assert_eq!(refused(&other_room, &trust, &open), ["audience_mismatch"], "{name}");
+            let other_nonce = MemberPresentation { nonce: b"another nonce", ..member.clone() };
+            assert_eq!(refused(&other_nonce, &trust, &open), ["nonce_mismatch"], "{name}");
+            // Our keys published under another issuer name: `iss` is checked.
+            assert_eq!(refused(&member, &renamed, &open), ["wrong_issuer"], "{name}");
+        }
+        assert_eq!(refused(&member, &trust, &wrong_format), ["format_not_allowed"], "{name}");
+        assert_eq!(refused(&member, &trust, &needs_email), ["required_claim_missing"], "{name}");
+        assert_eq!(refused(&member, &trust, &no_pseudonyms), ["pseudonym_forbidden"], "{name}");
+    }
+}
