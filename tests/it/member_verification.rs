@@ -18,7 +18,8 @@ use crate::support::mls::MlsClient;
 
 on_both_backends!(
     members_verify_each_format_with_the_published_documents_only,
-    a_member_refuses_what_does_not_bind_to_its_room_and_leaf
+    a_member_refuses_what_does_not_bind_to_its_room_and_leaf,
+    veilctl_verify_checks_files_as_a_member_does
 );
 
 const ROOM: &str = "mimi://hub.example/r/book-club";
@@ -185,4 +186,115 @@ async fn a_member_refuses_what_does_not_bind_to_its_room_and_leaf(app: TestApp) 
         assert_eq!(refused(&member, &trust, &needs_email), ["required_claim_missing"], "{name}");
         assert_eq!(refused(&member, &trust, &no_pseudonyms), ["pseudonym_forbidden"], "{name}");
     }
+}
+
+/// Runs `veilctl verify` with `args`; returns the exit code and stdout.
+fn veilctl_verify(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veilctl"))
+        .arg("verify")
+        .args(args)
+        .env_remove("VEIL_URL")
+        .output()
+        .expect("veilctl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+}
+
+async fn veilctl_verify_checks_files_as_a_member_does(app: TestApp) {
+    let f = pseudonym(&app, "member@accounts.example").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str, contents: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("write");
+        path.to_str().expect("utf-8 path").to_string()
+    };
+    let policy = file("club.toml", b"[claims]\noptional = [\"name\"]\n");
+    let leaf = file("leaf.b64", Base64::encode_string(&f.client.public_key()).as_bytes());
+    let kept = dir.path().join("issuer.json");
+    let kept = kept.to_str().expect("utf-8 path");
+    let nonce = "a-nonce-from-the-member";
+
+    let credential = issue(&app, &f, "sd-jwt").await;
+    let presented = file(
+        "alice.sd-jwt",
+        &present(&f, CredentialFormat::SdJwt, &credential, ROOM, nonce.as_bytes()),
+    );
+    let common = [
+        "--format",
+        "sd-jwt",
+        "--presentation",
+        &presented,
+        "--room",
+        ROOM,
+        "--leaf-key",
+        &leaf,
+        "--policy",
+        &policy,
+    ];
+    let fetched =
+        [&["--issuer", &app.url, "--save-keys", kept, "--nonce", nonce][..], &common].concat();
+    let (code, out) = veilctl_verify(&fetched);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("disclosed: name = \"Alice Martin\""), "{out}");
+    assert!(out.contains("not checked here: replay, revocation_status"), "{out}");
+
+    // From the kept documents, with no network: the same verdict, as JSON.
+    let offline = [&["--keys", kept, "--nonce", nonce, "--json"][..], &common].concat();
+    let (code, out) = veilctl_verify(&offline);
+    assert_eq!(code, 0, "{out}");
+    let verdict: Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["subject_pseudonym"], f.uri.as_str());
+
+    let wrong_nonce = [&["--keys", kept, "--nonce", "another"][..], &common].concat();
+    let (code, out) = veilctl_verify(&wrong_nonce);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("failed: nonce_mismatch"), "{out}");
+
+    // SD-CWT given as base64 text, its nonce as base64; X.509 as PEM.
+    let credential = issue(&app, &f, "sd-cwt").await;
+    let kbt = present(&f, CredentialFormat::SdCwt, &credential, ROOM, nonce.as_bytes());
+    let presented = file("alice.kbt.b64", Base64::encode_string(&kbt).as_bytes());
+    let nonce_b64 = Base64::encode_string(nonce.as_bytes());
+    let args = [
+        "--keys",
+        kept,
+        "--format",
+        "sd-cwt",
+        "--presentation",
+        &presented,
+        "--room",
+        ROOM,
+        "--nonce-b64",
+        &nonce_b64,
+        "--leaf-key",
+        &leaf,
+        "--policy",
+        &policy,
+    ];
+    let (code, out) = veilctl_verify(&args);
+    assert_eq!(code, 0, "{out}");
+    let credential = issue(&app, &f, "x509").await;
+    let presented = file("alice.pem", credential.as_bytes());
+    let args = [
+        "--keys",
+        kept,
+        "--format",
+        "x509",
+        "--presentation",
+        &presented,
+        "--leaf-key",
+        &leaf,
+        "--policy",
+        &policy,
+    ];
+    let (code, out) = veilctl_verify(&args);
+    assert_eq!(code, 0, "{out}");
+
+    // Usage errors: an SD format without its binding inputs, or no issuer.
+    let (code, out) = veilctl_verify(&[&["--keys", kept][..], &common].concat());
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = veilctl_verify(&[&["--nonce", nonce][..], &common].concat());
+    assert_eq!(code, 2, "{out}");
 }

@@ -54,7 +54,7 @@ pub struct ServerArgs {
     /// Allow http:// to a host other than loopback: the token and every
     /// answer then cross the network in clear
     #[arg(long, global = true)]
-    insecure: bool,
+    pub insecure: bool,
 }
 
 /// A client for veild's API, holding the base URL and the bearer token.
@@ -366,7 +366,7 @@ fn resolve_token(
 }
 
 /// Whether `url` names this machine: plain HTTP there never leaves it.
-fn is_loopback(url: &Url) -> bool {
+pub fn is_loopback(url: &Url) -> bool {
     match url.host_str() {
         Some(host) => {
             let bare = host.trim_start_matches('[').trim_end_matches(']');

@@ -25,6 +25,7 @@ mod remedy;
 mod reputation;
 mod reveal;
 mod secret_file;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -105,6 +106,9 @@ enum Command {
     /// The standing of the account behind a pseudonym (never the account)
     #[command(after_help = EXIT_CODES_HELP)]
     Account(account::Opts),
+    /// Verify a disclosure as a room member does: the issuer's public keys,
+    /// the room, the nonce, the leaf key and the room policy; no token
+    Verify(verify::Opts),
 }
 
 fn main() -> ExitCode {
@@ -164,6 +168,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), Failure> {
             let api = http::Api::new(&cli.server, matches, output.verbose)?;
             account::run(opts, &api, output).await
         }
+        Command::Verify(opts) => verify::run(opts, cli.server.insecure, output).await,
     }
 }
 
