@@ -100,9 +100,10 @@ async fn verify(
     caller: Caller,
     body: ApiJson<VerifyBody>,
 ) -> Result<Json<VerdictBody>, Problem> {
-    caller.require(&[Scope::Hub, Scope::Backend])?;
+    let client = caller.require(&[Scope::Hub, Scope::Backend])?;
     let body = body.parse()?;
     let request = PresentationRequest {
+        verifier: client.id.clone(),
         format: body.format,
         presentation: body.presentation,
         audience: body.audience,

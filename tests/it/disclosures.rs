@@ -228,7 +228,13 @@ async fn sd_jwt_rejections_each_have_their_own_code(app: TestApp) {
     let nonce = fresh_nonce();
     let good = present_jwt(&f, &issued, &reveal, &nonce, unix_now());
     assert_valid(&check(good.clone(), nonce.clone(), leaf.clone(), "open").await);
-    assert_refused(&check(good, nonce, leaf.clone(), "open").await, "replayed");
+    assert_refused(&check(good.clone(), nonce.clone(), leaf.clone(), "open").await, "replayed");
+    // Replay is per verifier: a second hub checking the same disclosure is
+    // not refused, and is refused in its turn on a second try.
+    let other_hub = app.token(&["hub"]).await;
+    let again = request("sd-jwt", &good, &nonce, leaf.clone(), "open");
+    assert_valid(&verify(&app, &other_hub, again.clone()).await);
+    assert_refused(&verify(&app, &other_hub, again).await, "replayed");
 
     // A disclosure edited after the holder bound it.
     let nonce = fresh_nonce();

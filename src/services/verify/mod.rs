@@ -40,11 +40,14 @@ const CREDENTIAL_CLAIMS: &[&str] =
 /// Expired replay records are pruned on every this-many recorded bindings.
 const PRUNE_EVERY: u64 = 32;
 /// Domain separation for the replay digest.
-const REPLAY_CONTEXT: &[u8] = b"veil kb replay v1";
+const REPLAY_CONTEXT: &[u8] = b"veil kb replay v2";
 
 /// A verification request, as the hub sent it.
 #[derive(Debug, Clone)]
 pub struct PresentationRequest {
+    /// The API client asking: a challenge is answered once per verifier,
+    /// so two hubs (or a hub and a member) can check the same disclosure.
+    pub verifier: String,
     pub format: CredentialFormat,
     /// SD-JWT+KB compact form; standard base64 of the SD-CWT KBT; PEM chain
     /// or standard base64 DER of the linked certificate.
@@ -238,7 +241,7 @@ impl Verifier {
             }
         };
         if let Some(verified) = &genuine.verified {
-            let binding = replay_binding(room, &nonce);
+            let binding = replay_binding(&request.verifier, room, &nonce);
             let expires_at = replay_record_expiry(verified, now);
             self.check_replay(&binding, expires_at, now, &mut errors).await?;
         }
@@ -377,13 +380,14 @@ fn replay_record_expiry(verified: &Verified, now: i64) -> i64 {
     }
 }
 
-/// SHA-256 over the length-prefixed audience and nonce: the pair a verifier
-/// challenged with, so a second presentation answering the same challenge is
-/// a replay whatever else it changes.
-fn replay_binding(audience: &str, nonce: &[u8]) -> [u8; 32] {
+/// SHA-256 over the length-prefixed verifier, audience and nonce: the
+/// challenge one verifier made, so a second presentation answering it is a
+/// replay whatever else it changes, while another verifier checking the
+/// same disclosure is not.
+fn replay_binding(verifier: &str, audience: &str, nonce: &[u8]) -> [u8; 32] {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     context.update(REPLAY_CONTEXT);
-    for part in [audience.as_bytes(), nonce] {
+    for part in [verifier.as_bytes(), audience.as_bytes(), nonce] {
         context.update(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
         context.update(part);
     }
