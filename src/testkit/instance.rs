@@ -111,6 +111,12 @@ impl Veil {
         answer(request.send().await?).await
     }
 
+    /// A room member's client, with this veil's public documents and the
+    /// repository's room policies.
+    pub async fn member(&self) -> Res<super::Member> {
+        super::Member::fetch(&self.http, &self.url, &repo_policies().join("rooms")).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Res<Value> {
         let request = self.http.get(format!("{}{path}", self.url)).bearer_auth(token);
         answer(request.send().await?).await

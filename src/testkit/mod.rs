@@ -9,12 +9,14 @@
 pub mod holder;
 pub mod hub;
 pub mod instance;
+pub mod member;
 pub mod persona;
 pub mod pki;
 
 pub use holder::HolderKey;
 pub use hub::Hub;
 pub use instance::{Served, Veil, serve};
+pub use member::Member;
 pub use persona::{Persona, credential_uri, members, mint};
 
 use openmls::prelude::{Capabilities, Ciphersuite, CredentialType};

@@ -1,12 +1,17 @@
 //! The connection flow (draft-mahy-mimi-pseudonyms §3.1) with real openmls
 //! clients: Alice meets Bob in a bootstrap room under pseudonym A1, proves
 //! who she is there (each disclosure format in turn), and hands Bob a second
-//! pseudonym A2 and its KeyPackage inside the encrypted room; Bob opens the
-//! real conversation under B1 and adds A2. The hub, which sees every room,
+//! pseudonym A2 and its KeyPackage inside the encrypted room; Bob verifies
+//! each disclosure in his own client, opens the real conversation under B1
+//! and adds A2. The hub, which sees every room, never sees a disclosure and
 //! must be unable to tell that A1 and A2 are the same person.
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
+
+use veil::services::disclose::CredentialFormat;
+use veil::testkit::Member;
+use veil::testkit::instance::repo_policies;
 
 use crate::support::TestApp;
 use crate::support::hub::{Ask, Hub, disclose, member_uris, mint};
@@ -21,6 +26,10 @@ const CONVERSATION: &str = "mimi://hub.example/r/conversation-19c2";
 async fn alice_and_bob_connect_without_linking_her_pseudonyms(app: TestApp) {
     let backend = app.token(&["backend"]).await;
     let mut hub = Hub::new(&app).await;
+    // Bob's client fetches the issuer's public documents once.
+    let bob_client = Member::fetch(&app.http, &app.url, &repo_policies().join("rooms"))
+        .await
+        .expect("issuer documents");
     let alice = mint(&app, &backend, ALICE, 3, false).await;
     let bob = mint(&app, &backend, BOB, 2, false).await;
     let (a1, a2, b0, b1) = (&alice[0], &alice[1], &bob[0], &bob[1]);
@@ -37,8 +46,14 @@ async fn alice_and_bob_connect_without_linking_her_pseudonyms(app: TestApp) {
     // and a KeyPackage for it; the hub relays ciphertext only.
     let a2_package = a2.key_package();
     let claims = json!({"name": "Alice Martin", "email": "alice@example.com"});
-    for format in ["sd-jwt", "sd-cwt", "x509"] {
-        let nonce = hub.nonce();
+    let formats = [
+        ("sd-jwt", CredentialFormat::SdJwt),
+        ("sd-cwt", CredentialFormat::SdCwt),
+        ("x509", CredentialFormat::X509),
+    ];
+    for (format, typed) in formats {
+        // Bob asks with a fresh nonce of his own (inside the room).
+        let nonce = bob_client.nonce();
         let claims = match format {
             "x509" => json!({"name": "Alice Martin", "user_uri": "mimi://example.com/u/alice"}),
             _ => claims.clone(),
@@ -56,19 +71,21 @@ async fn alice_and_bob_connect_without_linking_her_pseudonyms(app: TestApp) {
         let message = a1.send(&mut room1, payload.to_string().as_bytes());
         hub.relay(BOOTSTRAP, &message);
 
-        // Bob reads it and has the hub check the disclosure against A1's leaf.
+        // Bob reads it and checks the disclosure himself against A1's leaf,
+        // the room, and the nonce he sent.
         let received = b0.receive(&mut bob_room1, &message);
         let payload: Value =
             serde_json::from_slice(&received.application.expect("application message")).unwrap();
         assert_eq!(received.sender_key, a1.client.public_key(), "the leaf Bob saw is A1's");
         let presentation = payload["presentation"].as_str().unwrap();
-        let nonce = payload["nonce"].as_str().unwrap();
-        let verdict =
-            hub.verify(BOOTSTRAP, format, presentation, nonce, &received.sender_key).await;
-        assert_eq!(verdict["valid"], true, "{format}: {verdict}");
-        assert_eq!(verdict["disclosed"]["name"], "Alice Martin", "{format}: {verdict}");
+        assert_eq!(payload["nonce"], nonce.as_str());
+        let verdict = bob_client
+            .verify(BOOTSTRAP, "open", typed, presentation, &nonce, &received.sender_key)
+            .expect("readable");
+        assert!(verdict.valid, "{format}: {:?}", verdict.errors);
+        assert_eq!(verdict.disclosed["name"], "Alice Martin", "{format}");
         if format != "x509" {
-            assert_eq!(verdict["subject_pseudonym"], a1.uri.as_str());
+            assert_eq!(verdict.subject_pseudonym.as_deref(), Some(a1.uri.as_str()));
         }
         assert_eq!(payload["next_pseudonym"], a2.uri.as_str());
     }
@@ -100,11 +117,19 @@ async fn alice_and_bob_connect_without_linking_her_pseudonyms(app: TestApp) {
         let named = format!("{room:?}");
         assert!(!(named.contains(&a1.uri) && named.contains(&a2.uri)), "{uri} links A1 and A2");
         for message in &room.relayed {
-            for secret in [a2.uri.as_bytes(), ALICE.as_bytes(), &a2_package[..40]] {
+            let secrets = [a2.uri.as_bytes(), ALICE.as_bytes(), b"Alice Martin", &a2_package[..40]];
+            for secret in secrets {
                 assert!(!contains(message, secret), "{uri} relayed a readable secret");
             }
         }
     }
+    // No disclosure reached veil's hub-facing verifier: the members checked
+    // them all, so veil holds no record of any presentation.
+    let asked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kb_replay")
+        .fetch_one(&app.raw_pool().await)
+        .await
+        .expect("count");
+    assert_eq!(asked, 0, "a disclosure went through veil's hub route");
     // veil itself tells the hub nothing that links them either.
     for persona in [a1, a2] {
         let report = hub.validate(&persona.key_package()).await;
