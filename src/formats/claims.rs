@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 /// Claims with a string value (OpenID Connect names; `user_uri` is the real
 /// MIMI user URI).
-const TEXT_CLAIMS: &[&str] = &[
+pub const TEXT_CLAIMS: &[&str] = &[
     "name",
     "given_name",
     "family_name",
@@ -18,7 +18,7 @@ const TEXT_CLAIMS: &[&str] = &[
     "locale",
 ];
 /// Members an `address` object may hold (OpenID Connect §5.1.1).
-const ADDRESS_FIELDS: &[&str] =
+pub const ADDRESS_FIELDS: &[&str] =
     &["formatted", "street_address", "locality", "region", "postal_code", "country"];
 const AGE_OVER: &str = "age_over_";
 /// Policy pattern matching every `age_over_NN` claim.
@@ -127,6 +127,20 @@ fn validate_one(name: &str, value: &Value, user_prefix: &str) -> Result<(), &'st
         "phone_number" => bounded(text, MAX_PHONE_BYTES),
         "locale" => locale(text),
         _ => bounded(text, MAX_TEXT_BYTES),
+    }
+}
+
+/// The size limit of a text claim in UTF-8 bytes (what [`validate`]
+/// enforces), for documents that describe the claims.
+pub fn max_bytes(name: &str) -> Option<usize> {
+    match name {
+        "email" => Some(MAX_EMAIL_BYTES),
+        "user_uri" => Some(MAX_URI_BYTES),
+        "phone_number" => Some(MAX_PHONE_BYTES),
+        "locale" => Some(MAX_LOCALE_BYTES),
+        "birthdate" => Some(10),
+        name if TEXT_CLAIMS.contains(&name) => Some(MAX_TEXT_BYTES),
+        _ => None,
     }
 }
 

@@ -13,4 +13,5 @@ pub mod linked_x509;
 pub mod mls;
 pub mod pop;
 pub mod threshold;
+pub mod type_metadata;
 pub mod x509;

@@ -150,13 +150,21 @@ impl From<StoreError> for DisclosureError {
     }
 }
 
+/// Where veil serves the SD-JWT VC Type Metadata of its linked identity
+/// credential; with the issuer's origin, its `vct`.
+pub const VCT_PATH: &str = "/vct/linked-identity/v1";
+/// The `vct` of credentials issued before it was a URL; verifiers accept it
+/// until those credentials have expired.
+pub const LEGACY_VCT: &str = "urn:veil:vct:linked-identity:1";
+
 /// What the issuer and verifier call themselves.
 #[derive(Debug, Clone)]
 pub struct IssuerNames {
     /// `iss` of our SD-JWTs and SD-CWTs: `https://<domain>`, the base of
     /// `/.well-known/jwt-vc-issuer`.
     pub issuer: String,
-    /// SD-JWT VC `vct` (also set in SD-CWTs).
+    /// SD-JWT VC `vct` (also set in SD-CWTs): an HTTPS URL under the
+    /// issuer that serves the type's metadata ([`VCT_PATH`]).
     pub vct: String,
     /// `mimi://<domain>/p/`
     pub pseudonym_prefix: String,
@@ -168,7 +176,7 @@ impl IssuerNames {
     pub fn for_domain(domain: &str, pseudonym_prefix: String) -> Self {
         Self {
             issuer: format!("https://{domain}"),
-            vct: "urn:veil:vct:linked-identity:1".into(),
+            vct: format!("https://{domain}{VCT_PATH}"),
             pseudonym_prefix,
             user_prefix: format!("mimi://{domain}/u/"),
         }

@@ -620,6 +620,35 @@ async fn issuer_keys_are_published(app: TestApp) {
     assert_eq!(kid, app.state.keys.sd_cwt.kid().as_bytes());
     assert_eq!(field(1), Some(ciborium::Value::from(2)), "kty EC2");
     assert_eq!(field(-1), Some(ciborium::Value::from(1)), "crv P-256");
+
+    // The vct is an HTTPS URL under the issuer, and its path here serves the
+    // type's metadata; every public document says how long to cache it.
+    let vct = payload["vct"].as_str().unwrap();
+    let (_, issuer_doc) = app.get("/.well-known/veil-issuer", None).await;
+    assert_eq!(issuer_doc["vct"], vct);
+    let path = vct.strip_prefix("https://example.com").expect("under the issuer");
+    let response = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=86400");
+    let metadata: Value = response.json().await.unwrap();
+    assert_eq!(metadata["vct"], vct);
+    let labels: Vec<&str> = metadata["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"][0].as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"name") && labels.contains(&"email"), "{labels:?}");
+    assert_eq!(metadata["schema"]["properties"]["vct"]["const"], vct);
+    for document in [
+        "/.well-known/jwt-vc-issuer",
+        "/.well-known/jwks.json",
+        "/.well-known/cose-keys",
+        "/.well-known/veil-issuer",
+    ] {
+        let response = app.http.get(app.url(document)).send().await.unwrap();
+        assert_eq!(response.headers()["cache-control"], "public, max-age=3600", "{document}");
+    }
 }
 
 async fn openssl_shows_the_linked_certificate_shares_issuer_and_key(app: TestApp) {

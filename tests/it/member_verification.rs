@@ -19,7 +19,8 @@ use crate::support::mls::MlsClient;
 on_both_backends!(
     members_verify_each_format_with_the_published_documents_only,
     a_member_refuses_what_does_not_bind_to_its_room_and_leaf,
-    veilctl_verify_checks_files_as_a_member_does
+    veilctl_verify_checks_files_as_a_member_does,
+    a_room_accepts_the_credential_types_its_policy_names
 );
 
 const ROOM: &str = "mimi://hub.example/r/book-club";
@@ -297,4 +298,39 @@ async fn veilctl_verify_checks_files_as_a_member_does(app: TestApp) {
     assert_eq!(code, 2, "{out}");
     let (code, out) = veilctl_verify(&[&["--nonce", nonce][..], &common].concat());
     assert_eq!(code, 2, "{out}");
+}
+
+/// `vct` against the room policy's `types`: by default the issuer's own
+/// type; a policy naming others refuses ours with `wrong_type`.
+async fn a_room_accepts_the_credential_types_its_policy_names(app: TestApp) {
+    let f = pseudonym(&app, "member@accounts.example").await;
+    let trust = IssuerTrust::from_documents(&documents(&app).await).expect("trust");
+    let leaf = P256PublicKey::from_sec1(&f.client.public_key()).expect("leaf key");
+    let ours = "https://example.com/vct/linked-identity/v1";
+    let now = SystemClock.now();
+    for (format, name) in [(CredentialFormat::SdJwt, "sd-jwt"), (CredentialFormat::SdCwt, "sd-cwt")]
+    {
+        let credential = issue(&app, &f, name).await;
+        let nonce = b"n".to_vec();
+        let presented = present(&f, format, &credential, ROOM, &nonce);
+        let member = MemberPresentation {
+            format,
+            presentation: &presented,
+            room: ROOM,
+            nonce: &nonce,
+            leaf_key: &leaf,
+        };
+        let judged = |types: Value| {
+            let rules = policy(json!({"types": types, "claims": {"optional": ["name"]}}));
+            let verdict = trust.verify(&member, &rules, now).expect("readable");
+            codes(&verdict).into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        assert!(judged(json!([])).is_empty(), "{name}: the issuer's own type by default");
+        assert!(judged(json!([ours])).is_empty(), "{name}");
+        assert_eq!(judged(json!(["https://other.example/vct/employee"])), ["wrong_type"], "{name}");
+    }
+    // Types are URIs, listed once.
+    for bad in [json!(["not a uri"]), json!([ours, ours]), json!([""])] {
+        assert!(RoomPolicy::from_json(json!({"types": bad})).is_err(), "{bad}");
+    }
 }

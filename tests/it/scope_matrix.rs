@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/.well-known/jwks.json", Access::Public),
     ("GET", "/.well-known/jwt-vc-issuer", Access::Public),
     ("GET", "/.well-known/veil-issuer", Access::Public),
+    ("GET", "/vct/linked-identity/v1", Access::Public),
     ("GET", "/healthz", Access::Public),
     ("GET", "/readyz", Access::Public),
     ("GET", "/openapi.json", Access::Public),

@@ -192,8 +192,8 @@ impl Verifier {
                 _ => {}
             }
         }
-        let trust =
-            IssuerTrust::new(names.issuer, names.pseudonym_prefix, jwt_keys, cwt_keys, anchors);
+        let names = (names.issuer, names.vct, names.pseudonym_prefix);
+        let trust = IssuerTrust::new(names, jwt_keys, cwt_keys, anchors);
         Ok(Self { keys, store, clock, trust, policies, recorded: AtomicU64::new(0) })
     }
 

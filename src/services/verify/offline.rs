@@ -26,7 +26,7 @@ use super::x509::{self, TrustAnchor};
 use super::{CREDENTIAL_CLAIMS, Finding, Verification, VerifyRequestError};
 use crate::formats::disclosure::{Expectations, IssuerKey, Verified, VerifyError, sd_cwt, sd_jwt};
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
-use crate::services::disclose::CredentialFormat;
+use crate::services::disclose::{CredentialFormat, LEGACY_VCT};
 
 /// What the offline verifier cannot know and leaves to the caller.
 pub const UNCHECKED: &[&str] = &["replay", "revocation_status"];
@@ -88,6 +88,9 @@ pub(super) struct Genuine {
 #[derive(Debug, Clone)]
 pub struct IssuerTrust {
     issuer: String,
+    /// The issuer's credential types (`vct`), accepted when a room policy
+    /// names none.
+    types: Vec<String>,
     pseudonym_prefix: String,
     jwt_keys: Vec<IssuerKey>,
     cwt_keys: Vec<IssuerKey>,
@@ -96,13 +99,14 @@ pub struct IssuerTrust {
 
 impl IssuerTrust {
     pub(super) fn new(
-        issuer: String,
-        pseudonym_prefix: String,
+        names: (String, String, String),
         jwt_keys: Vec<IssuerKey>,
         cwt_keys: Vec<IssuerKey>,
         anchors: Vec<TrustAnchor>,
     ) -> Self {
-        Self { issuer, pseudonym_prefix, jwt_keys, cwt_keys, anchors }
+        let (issuer, vct, pseudonym_prefix) = names;
+        let types = vec![vct, LEGACY_VCT.to_string()];
+        Self { issuer, types, pseudonym_prefix, jwt_keys, cwt_keys, anchors }
     }
 
     /// Reads the issuer's published documents.
@@ -141,7 +145,9 @@ impl IssuerTrust {
         if anchors.is_empty() || jwt_keys.is_empty() || cwt_keys.is_empty() {
             return Err(invalid("an issuer needs a CA, an SD-JWT key and an SD-CWT key"));
         }
-        Ok(Self::new(issuer, pseudonym_prefix, jwt_keys, cwt_keys, anchors))
+        // A veil from before typed credentials publishes no `vct`.
+        let vct = text(&documents.veil_issuer, "vct").unwrap_or_else(|_| LEGACY_VCT.into());
+        Ok(Self::new((issuer, vct, pseudonym_prefix), jwt_keys, cwt_keys, anchors))
     }
 
     /// The `iss` of this issuer's SD-JWTs and SD-CWTs.
@@ -194,6 +200,15 @@ impl IssuerTrust {
         errors: &mut Vec<Finding>,
     ) {
         errors.extend(format_finding(policy, presentation.format));
+        if let Some(verified) = &genuine.verified {
+            let vct = verified.claims.get("vct").and_then(Value::as_str);
+            if !vct.is_some_and(|vct| policy.accepts_type(vct, &self.types)) {
+                errors.push(Finding::new(
+                    "wrong_type",
+                    "the room policy does not accept this credential type (`vct`)",
+                ));
+            }
+        }
         if genuine.holder_key != *presentation.leaf_key {
             errors.push(Finding::new(
                 "leaf_key_mismatch",

@@ -21,6 +21,8 @@ pub const MAX_KB_AGE_SECS: i64 = 3600;
 const DEFAULT_KB_AGE_SECS: i64 = 300;
 const MAX_DESCRIPTION_BYTES: usize = 1024;
 const MAX_CLAIM_ENTRIES: usize = 64;
+const MAX_TYPES: usize = 16;
+const MAX_TYPE_BYTES: usize = 512;
 
 /// Whether members may be pseudonymous (draft-mahy-mimi-pseudonyms §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -44,6 +46,10 @@ struct PolicySpec {
     formats: Vec<CredentialFormat>,
     #[serde(default = "default_kb_age")]
     max_kb_age_secs: i64,
+    /// Credential types (`vct`) accepted; none listed means the issuer's
+    /// own linked identity type.
+    #[serde(default)]
+    types: Vec<String>,
     #[serde(default)]
     claims: ClaimRules,
 }
@@ -74,6 +80,8 @@ pub struct RoomPolicy {
     pub pseudonyms: Pseudonyms,
     pub formats: Vec<CredentialFormat>,
     pub max_kb_age_secs: i64,
+    /// Accepted `vct` values of SD credentials; empty: the issuer's own.
+    pub types: Vec<String>,
     pub required: Vec<String>,
     pub optional: Vec<String>,
     pub forbidden: Vec<String>,
@@ -134,6 +142,18 @@ impl RoomPolicy {
         if !(1..=MAX_KB_AGE_SECS).contains(&spec.max_kb_age_secs) {
             return Err(invalid("max_kb_age_secs", "must be between 1 and 3600 seconds"));
         }
+        if spec.types.len() > MAX_TYPES {
+            return Err(invalid("types", "lists more than 16 types"));
+        }
+        for (index, vct) in spec.types.iter().enumerate() {
+            let field = format!("types[{index}]");
+            if vct.is_empty() || vct.len() > MAX_TYPE_BYTES || !vct.contains(':') {
+                return Err(invalid(&field, "must be a URI of at most 512 bytes"));
+            }
+            if spec.types.iter().take(index).any(|earlier| earlier == vct) {
+                return Err(invalid(&field, "is listed twice"));
+            }
+        }
         let lists = [
             ("claims.required", &spec.claims.required),
             ("claims.optional", &spec.claims.optional),
@@ -169,6 +189,7 @@ impl RoomPolicy {
             pseudonyms: spec.pseudonyms,
             formats: spec.formats,
             max_kb_age_secs: spec.max_kb_age_secs,
+            types: spec.types,
             required: spec.claims.required,
             optional: spec.claims.optional,
             forbidden: spec.claims.forbidden,
@@ -177,6 +198,15 @@ impl RoomPolicy {
 
     pub fn allows_format(&self, format: CredentialFormat) -> bool {
         self.formats.contains(&format)
+    }
+
+    /// Whether an SD credential of type `vct` is accepted; `own` are the
+    /// issuer's types, accepted when the policy lists none.
+    pub fn accepts_type(&self, vct: &str, own: &[String]) -> bool {
+        match self.types.is_empty() {
+            true => own.iter().any(|t| t == vct),
+            false => self.types.iter().any(|t| t == vct),
+        }
     }
 
     /// Judges the disclosed claims. A required `age_over_NN` is met only
