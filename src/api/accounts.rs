@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
+use super::schemas::AccountIdSchema;
 use super::{AppState, time};
 use crate::services::abuse::Signals;
 use crate::services::access::Scope;
@@ -30,6 +31,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccountBody {
+    #[schema(value_type = AccountIdSchema)]
     account: String,
 }
 
@@ -43,8 +45,12 @@ struct PseudonymRef {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignalsBody {
+    #[schema(value_type = AccountIdSchema)]
     account: String,
     verified_phone: Option<bool>,
+    /// An unsigned 32-bit integer.
+    // utoipa documents a u32 as int32, whose upper half the server takes too.
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     account_age_days: Option<u32>,
 }
 

@@ -204,8 +204,10 @@ async fn consistency(
 #[serde(deny_unknown_fields)]
 struct InclusionQuery {
     /// The entry's sequence number (leaf index `seq - 1`).
+    #[param(minimum = 1)]
     seq: i64,
     /// The tree size of the checkpoint to prove against.
+    #[param(minimum = 1)]
     tree_size: u64,
 }
 

@@ -81,12 +81,19 @@ impl From<breakglass::RequestView> for RequestView {
 #[serde(deny_unknown_fields)]
 struct RequestBody {
     pseudonym: String,
+    /// Trimmed, then 1 to 200 bytes.
+    #[schema(min_length = 1)]
     case_id: String,
+    /// Trimmed, then 1 to 2000 bytes (recorded in the audit log).
+    #[schema(min_length = 1)]
     justification: String,
+    /// One of the reason codes of `policies/break-glass.toml`.
     reason_code: String,
     /// Custodian custody: the requester's one-time reveal public key
     /// (standard base64 of a SEC1 P-256 point), to which custodians seal
     /// their partials. `veilctl break-glass request --reveal-key` makes it.
+    /// 44 characters for a compressed point, 88 for an uncompressed one.
+    #[schema(min_length = 44, max_length = 88, pattern = "^[A-Za-z0-9+/]+={0,2}$")]
     reveal_key: Option<String>,
 }
 
@@ -191,6 +198,8 @@ async fn approve(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DenyBody {
+    /// Trimmed, then 1 to 2000 bytes (recorded in the audit log).
+    #[schema(min_length = 1)]
     reason: String,
 }
 

@@ -21,7 +21,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
+    /// Trimmed, then 1 to 100 characters.
+    #[schema(min_length = 1)]
     name: String,
+    /// At least one.
+    #[schema(min_items = 1)]
     scopes: Vec<Scope>,
     /// The operator (person) an admin client belongs to; required with
     /// `admin`, and the operator must be active.

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
+use super::schemas::{self, AccountIdSchema};
 use super::{AppState, b64, time};
 use crate::formats::x509::der_to_pem;
 use crate::services::access::Scope;
@@ -27,20 +28,26 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct IssueBody {
+    #[schema(value_type = AccountIdSchema)]
     account: String,
     format: CredentialFormat,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = schemas::claims)]
     claims: Map<String, Value>,
     #[serde(default)]
+    #[schema(schema_with = schemas::disclosable)]
     disclosable: Vec<String>,
+    /// Days the credential is valid (never past the pseudonym's
+    /// certificate): at most the service's `max_validity_days` (default
+    /// 90), which is never over 3650.
     #[serde(default = "default_validity")]
+    #[schema(minimum = 1, maximum = 3650)]
     validity_days: u32,
     /// A `veil-pop+jwt` made with the pseudonym's private key (see
     /// docs/API.md, "Proof of possession"); without a valid one the answer
     /// is 401 `proof-required`.
     // Optional in the parser only, so that a missing proof gets that same
     // 401 rather than a 422 that would tell it apart.
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, max_length = 2048)]
     #[serde(default)]
     proof: Option<String>,
 }

@@ -22,6 +22,7 @@ mod pseudonyms;
 mod remedies;
 mod reports;
 mod reputation;
+mod schemas;
 pub mod serve;
 mod well_known;
 

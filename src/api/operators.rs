@@ -64,7 +64,8 @@ struct OperatorList {
 #[schema(as = OperatorRequestBody)]
 #[serde(deny_unknown_fields)]
 struct RequestBody {
-    /// Who the operator is (1 to 100 characters).
+    /// Who the operator is: trimmed, then 1 to 100 characters.
+    #[schema(min_length = 1)]
     name: String,
 }
 

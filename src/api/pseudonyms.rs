@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::problem::Problem;
+use super::schemas::{self, AccountIdSchema};
 use super::{AppState, b64, time};
 use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::Jwk;
@@ -27,16 +28,23 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MintBody {
+    #[schema(value_type = AccountIdSchema)]
     account: String,
     /// Public keys as P-256 JWKs (`kty` `EC`, `crv` `P-256`), one pseudonym each;
     /// any other key is 422 `invalid-key`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = schemas::mint_keys)]
     keys: Vec<Jwk>,
     #[serde(default)]
     connection_only: bool,
+    /// Days the certificates are valid: at most the service's
+    /// `max_validity_days` (default 90), which is never over 3650.
     #[serde(default = "default_validity")]
+    #[schema(minimum = 1, maximum = 3650)]
     validity_days: u32,
+    /// Identifiers this account may share with others (remedies with
+    /// `related` reach them).
     #[serde(default)]
+    #[schema(max_items = 8)]
     relations: Vec<Relation>,
 }
 
@@ -48,7 +56,12 @@ fn default_validity() -> u32 {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Relation {
+    /// Lower-case letters and `_`, e.g. `email`, `phone`.
+    #[schema(min_length = 1, max_length = 32, pattern = "^[a-z_]+$")]
     kind: String,
+    /// Compared trimmed and lower-cased (phone numbers also without spaces,
+    /// dots, dashes and brackets); 1 to 256 bytes once normalized.
+    #[schema(min_length = 1)]
     value: String,
 }
 

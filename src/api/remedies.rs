@@ -35,9 +35,17 @@ struct RemedyBody {
     action: RemedyAction,
     #[serde(default)]
     related: bool,
+    /// Trimmed, then 1 to 200 bytes.
+    #[schema(min_length = 1)]
     case_id: String,
+    /// Trimmed, then 1 to 2000 bytes (recorded in the audit log).
+    #[schema(min_length = 1)]
     reason: String,
+    /// For `mute` and `suspend` only: seconds, minutes, hours or days, e.g.
+    /// `90m`, `12h`, `7d`; at most a year. Without it the remedy is
+    /// permanent.
     #[serde(default)]
+    #[schema(pattern = "^[0-9]+[smhd]$")]
     duration: Option<String>,
 }
 
@@ -165,6 +173,8 @@ async fn list_remedies(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LiftBody {
+    /// Trimmed, then 1 to 2000 bytes (recorded in the audit log).
+    #[schema(min_length = 1)]
     reason: String,
 }
 

@@ -19,19 +19,28 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(report))
 }
 
-/// A report as a hub sends it.
+/// A report as a hub sends it. The server bounds sizes in bytes of UTF-8;
+/// `maxLength` counts characters, so it holds the same number as the byte
+/// bound (a text of fewer characters may still have too many bytes).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AbuseReport {
+    #[schema(min_length = 1, max_length = 512)]
     room: String,
     #[serde(default)]
+    #[schema(max_length = 512)]
     reporting_user: Option<String>,
     /// The pseudonym URI reported.
     alleged_abuser: String,
+    /// An unsigned 32-bit integer.
+    // utoipa documents a u32 as int32, whose upper half the server takes too.
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     reason_code: u32,
     #[serde(default)]
+    #[schema(max_length = 4096)]
     note: String,
     #[serde(default)]
+    #[schema(max_items = 10)]
     messages: Vec<ReportedMessage>,
 }
 
@@ -39,7 +48,9 @@ struct AbuseReport {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReportedMessage {
+    #[schema(max_length = 4096)]
     mimi_content: String,
+    #[schema(max_length = 512)]
     frank: String,
     accepted_timestamp: u64,
 }

@@ -24,8 +24,14 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct AdjustBody {
     pseudonym: String,
+    /// Non-zero, at most 1000000 either way.
+    #[schema(minimum = -1000000, maximum = 1000000)]
     points: i64,
+    /// Trimmed, then 1 to 200 bytes.
+    #[schema(min_length = 1)]
     case_id: String,
+    /// Trimmed, then 1 to 2000 bytes (recorded in the audit log).
+    #[schema(min_length = 1)]
     reason: String,
 }
 

@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// The largest `max_validity_days` a configuration may set: whatever the
+/// setting, no pseudonym or disclosure is requested for longer (the API
+/// documents it as the bound of `validity_days`).
+pub const MAX_VALIDITY_DAYS_CEILING: u32 = 3650;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -243,8 +248,11 @@ impl Config {
         if self.db_max_connections == 0 {
             return Err(invalid("db_max_connections", "must be at least 1".into()));
         }
-        if !(1..=3650).contains(&self.max_validity_days) {
-            return Err(invalid("max_validity_days", "must be between 1 and 3650".into()));
+        if !(1..=MAX_VALIDITY_DAYS_CEILING).contains(&self.max_validity_days) {
+            return Err(invalid(
+                "max_validity_days",
+                format!("must be between 1 and {MAX_VALIDITY_DAYS_CEILING}"),
+            ));
         }
         self.validate_serving()
     }

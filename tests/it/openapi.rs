@@ -195,3 +195,53 @@ async fn paged_listings_document_the_enforced_bounds() {
         assert!(body["properties"]["next"].is_object(), "{path} documents `next`: {body}");
     }
 }
+
+/// The bounds the document states are the ones the domain enforces (issue
+/// 16): each literal in a `#[schema(...)]` attribute is checked against
+/// the constant it copies, and every `account` is the one `AccountId`
+/// schema, built from `MAX_ACCOUNT_LEN`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_bounds_are_the_enforced_ones() {
+    use veil::core::account::MAX_ACCOUNT_LEN;
+    use veil::formats::pop::MAX_PROOF_BYTES;
+    use veil::services::abuse::{MAX_ADJUSTMENT, relations, reports};
+    use veil::services::config::MAX_VALIDITY_DAYS_CEILING;
+    use veil::services::mint::MAX_KEYS_PER_REQUEST;
+
+    let document = served().await;
+    let schemas = &document["components"]["schemas"];
+    let account = &schemas["AccountId"];
+    assert_eq!(account["type"], "string", "{account}");
+    assert_eq!(account["minLength"], 1);
+    assert_eq!(account["maxLength"].as_u64(), u64::try_from(MAX_ACCOUNT_LEN).ok());
+    for (name, schema) in schemas.as_object().expect("schemas") {
+        if let Some(property) = schema["properties"].get("account") {
+            assert_eq!(property["$ref"], "#/components/schemas/AccountId", "{name}.account");
+        }
+    }
+
+    let int = |n: usize| i64::try_from(n).expect("small");
+    let days = i64::from(MAX_VALIDITY_DAYS_CEILING);
+    let bounds: &[(&str, &str, &str, i64)] = &[
+        ("MintBody", "keys", "minItems", 1),
+        ("MintBody", "keys", "maxItems", int(MAX_KEYS_PER_REQUEST)),
+        ("MintBody", "validity_days", "minimum", 1),
+        ("MintBody", "validity_days", "maximum", days),
+        ("MintBody", "relations", "maxItems", int(relations::MAX_RELATIONS)),
+        ("Relation", "kind", "maxLength", int(relations::MAX_KIND)),
+        ("IssueBody", "validity_days", "maximum", days),
+        ("IssueBody", "proof", "maxLength", int(MAX_PROOF_BYTES)),
+        ("AbuseReport", "room", "maxLength", int(reports::MAX_ROOM)),
+        ("AbuseReport", "reporting_user", "maxLength", int(reports::MAX_USER)),
+        ("AbuseReport", "note", "maxLength", int(reports::MAX_NOTE)),
+        ("AbuseReport", "messages", "maxItems", int(reports::MAX_MESSAGES)),
+        ("ReportedMessage", "mimi_content", "maxLength", int(reports::MAX_CONTENT)),
+        ("ReportedMessage", "frank", "maxLength", int(reports::MAX_FRANK)),
+        ("AdjustBody", "points", "minimum", -MAX_ADJUSTMENT),
+        ("AdjustBody", "points", "maximum", MAX_ADJUSTMENT),
+    ];
+    for &(schema, property, keyword, enforced) in bounds {
+        let documented = &schemas[schema]["properties"][property][keyword];
+        assert_eq!(documented.as_i64(), Some(enforced), "{schema}.{property} {keyword}");
+    }
+}

@@ -12,5 +12,6 @@ pub mod reputation;
 mod service;
 
 pub use service::{
-    Abuse, AbuseError, AccountStatus, Actor, MAX_RELATED, RemedyOutcome, RemedyRequest, Signals,
+    Abuse, AbuseError, AccountStatus, Actor, MAX_ADJUSTMENT, MAX_RELATED, RemedyOutcome,
+    RemedyRequest, Signals,
 };

@@ -108,7 +108,7 @@ pub struct Actor<'a> {
 
 const AUTO_ACTOR: &str = "auto";
 /// Largest adjustment an operator may make at once.
-const MAX_ADJUSTMENT: i64 = 1_000_000;
+pub const MAX_ADJUSTMENT: i64 = 1_000_000;
 const AUTO_CASE: &str = "auto:abuse-reports";
 /// The justification of an audited privacy read (the API asks for none).
 const PRIVACY_READ_REASON: &str = "admin read of the standing behind a pseudonym";
