@@ -24,11 +24,21 @@ struct ValidateBody {
     /// Standard base64 of a TLS `MLSMessage` holding a KeyPackage, or of a
     /// bare KeyPackage.
     key_package: String,
+    /// The room's policy (a name from `policies/rooms/`, or an inline
+    /// policy), to judge admission: a room whose policy forbids pseudonyms
+    /// refuses the package (`pseudonym_forbidden`).
+    #[serde(default)]
+    #[schema(value_type = Option<super::presentations::RoomPolicyChoice>)]
+    policy: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct ReportBody {
     valid: bool,
+    /// The room policy's `pseudonyms_allowed` (draft-ietf-mimi-room-policy),
+    /// when a policy was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pseudonyms_allowed: Option<bool>,
     pseudonym: Option<String>,
     status: Option<PseudonymStatus>,
     connection_only: Option<bool>,
@@ -55,7 +65,7 @@ async fn validate(
     let body = body.parse()?;
     let bytes = Base64::decode_vec(body.key_package.trim())
         .map_err(|_| Problem::invalid("`key_package` is not standard base64"))?;
-    let report = state.verifier.validate_key_package(&bytes).await?;
+    let report = state.verifier.validate_key_package(&bytes, body.policy.as_ref()).await?;
     let (pseudonym, status, not_after) = match report.pseudonym {
         Some(view) => (Some(view.uri), Some(view.status), Some(time(view.not_after))),
         None => (None, None, None),
@@ -63,6 +73,7 @@ async fn validate(
     let errors = report.errors.into_iter().map(FindingBody::from).collect();
     Ok(Json(ReportBody {
         valid: report.valid,
+        pseudonyms_allowed: report.pseudonyms_allowed,
         pseudonym,
         status,
         connection_only: report.connection_only,

@@ -52,7 +52,7 @@ enum LeafSignatureKey {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
-enum RoomPolicyChoice {
+pub(super) enum RoomPolicyChoice {
     Named(String),
     Inline(std::collections::BTreeMap<String, Value>),
 }

@@ -343,6 +343,7 @@ impl From<KeyPackageError> for Problem {
     fn from(error: KeyPackageError) -> Self {
         match error {
             KeyPackageError::Malformed(_) => Problem::invalid(error.to_string()),
+            KeyPackageError::Policy(error) => error.into(),
             KeyPackageError::Internal(cause) => Problem::internal(cause),
         }
     }

@@ -18,7 +18,8 @@ on_both_backends!(
     a_genuine_key_package_is_valid_in_both_encodings,
     forged_and_foreign_key_packages_are_refused,
     revoked_pseudonyms_fail_validation,
-    unreadable_input_is_a_problem_not_a_500
+    unreadable_input_is_a_problem_not_a_500,
+    admission_follows_the_room_policys_pseudonyms_allowed
 );
 
 /// The OID of docs/API.md ("Connection-only pseudonyms").
@@ -189,4 +190,42 @@ async fn unreadable_input_is_a_problem_not_a_500(app: TestApp) {
 
 fn tls(value: impl openmls::prelude::tls_codec::Serialize) -> Vec<u8> {
     value.tls_serialize_detached().expect("TLS encodes")
+}
+
+/// draft-ietf-mimi-room-policy `pseudonyms_allowed`, judged at admission on
+/// the member's credential: a room whose policy forbids pseudonyms refuses
+/// every package carrying one of ours; the others admit it.
+async fn admission_follows_the_room_policys_pseudonyms_allowed(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let alice = MlsClient::new();
+    let minted = mint(&app, &backend, &alice, false).await;
+    let package = Base64::encode_string(&alice.key_package(&b64(&minted["mls_credential"])));
+    let ask = |policy: Value| {
+        let body = json!({"key_package": package, "policy": policy});
+        let (app, hub) = (&app, &hub);
+        async move { app.post("/v1/mls/key-packages/validate", hub, &body).await }
+    };
+    for (policy, allowed) in [
+        (json!("open"), true),
+        (json!({"pseudonyms": "required"}), true),
+        (json!({"pseudonyms": "optional"}), true),
+        (json!({"pseudonyms": "forbidden"}), false),
+    ] {
+        let (status, report) = ask(policy.clone()).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["pseudonyms_allowed"], allowed, "{policy}: {report}");
+        assert_eq!(report["valid"], allowed, "{policy}: {report}");
+        if !allowed {
+            assert_eq!(codes(&report), ["pseudonym_forbidden"], "{report}");
+            assert_eq!(report["pseudonym"], minted["uri"], "the hub still learns which");
+        }
+    }
+    // Without a policy, the report says nothing of admission.
+    let report = validate(&app, &hub, &Base64::decode_vec(&package).unwrap()).await;
+    assert!(report.get("pseudonyms_allowed").is_none(), "{report}");
+    let (status, body) = ask(json!("no-such-room")).await;
+    assert_problem(status, &body, 422, "unknown-policy");
+    let (status, body) = ask(json!({"pseudonyms": "sometimes"})).await;
+    assert_problem(status, &body, 422, "invalid-request");
 }

@@ -39,6 +39,9 @@ const ACCEPTED_SUITES: &[Ciphersuite] = &[Ciphersuite::MLS_128_DHKEMP256_AES128G
 #[derive(Debug, Clone)]
 pub struct KeyPackageReport {
     pub valid: bool,
+    /// The room policy's `pseudonyms_allowed` (draft-ietf-mimi-room-policy
+    /// `BaseRoomPolicy`), when the hub named the room's policy.
+    pub pseudonyms_allowed: Option<bool>,
     pub pseudonym: Option<StatusView>,
     /// The certificate carries the connection-only marker (draft §7): the
     /// package may only be used to add its holder to a connection room.
@@ -51,6 +54,8 @@ pub struct KeyPackageReport {
 pub enum KeyPackageError {
     #[error("the key package cannot be read: {0}")]
     Malformed(&'static str),
+    #[error("{0}")]
+    Policy(#[from] super::VerifyRequestError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -127,8 +132,32 @@ pub fn check_key_package(
 
 impl Verifier {
     /// Validates the TLS bytes of an `MLSMessage` holding a KeyPackage, or
-    /// of a bare KeyPackage.
+    /// of a bare KeyPackage. With the room's `policy` (a name or an inline
+    /// policy), admission is judged too: a room whose policy does not allow
+    /// pseudonyms refuses every credential veil issues, which are all
+    /// pseudonyms (`pseudonym_forbidden`).
     pub async fn validate_key_package(
+        &self,
+        bytes: &[u8],
+        policy: Option<&serde_json::Value>,
+    ) -> Result<KeyPackageReport, KeyPackageError> {
+        let allowed = match policy {
+            Some(choice) => Some(self.policy(choice)?.pseudonyms_allowed()),
+            None => None,
+        };
+        let mut report = self.check_key_package_now(bytes).await?;
+        report.pseudonyms_allowed = allowed;
+        if allowed == Some(false) && report.pseudonym.is_some() {
+            report.errors.push(Finding::new(
+                "pseudonym_forbidden",
+                "the room does not admit pseudonymous members",
+            ));
+            report.valid = false;
+        }
+        Ok(report)
+    }
+
+    async fn check_key_package_now(
         &self,
         bytes: &[u8],
     ) -> Result<KeyPackageReport, KeyPackageError> {
@@ -193,7 +222,13 @@ fn report(
     connection_only: Option<bool>,
     errors: Vec<Finding>,
 ) -> KeyPackageReport {
-    KeyPackageReport { valid: errors.is_empty(), pseudonym, connection_only, errors }
+    KeyPackageReport {
+        valid: errors.is_empty(),
+        pseudonyms_allowed: None,
+        pseudonym,
+        connection_only,
+        errors,
+    }
 }
 
 /// An `MLSMessage` whose body is a KeyPackage (what clients publish), else

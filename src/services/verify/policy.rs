@@ -196,6 +196,13 @@ impl RoomPolicy {
         })
     }
 
+    /// draft-ietf-mimi-room-policy `BaseRoomPolicy.pseudonyms_allowed`:
+    /// `required` and `optional` allow pseudonyms, `forbidden` requires
+    /// real long-term identifiers.
+    pub fn pseudonyms_allowed(&self) -> bool {
+        self.pseudonyms != Pseudonyms::Forbidden
+    }
+
     pub fn allows_format(&self, format: CredentialFormat) -> bool {
         self.formats.contains(&format)
     }

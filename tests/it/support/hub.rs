@@ -252,7 +252,16 @@ impl<'a> Hub<'a> {
 
     /// veil's verdict on a KeyPackage.
     pub async fn validate(&self, key_package: &[u8]) -> Value {
-        let body = json!({"key_package": Base64::encode_string(key_package)});
+        self.validate_for(key_package, None).await
+    }
+
+    /// veil's verdict on a KeyPackage offered to a room under `policy`:
+    /// admission by the room policy's `pseudonyms_allowed` too.
+    async fn validate_for(&self, key_package: &[u8], policy: Option<&str>) -> Value {
+        let mut body = json!({"key_package": Base64::encode_string(key_package)});
+        if let Some(policy) = policy {
+            body["policy"] = json!(policy);
+        }
         let (status, report) =
             self.app.post("/v1/mls/key-packages/validate", &self.token, &body).await;
         assert_eq!(status, 200, "{report}");
@@ -260,10 +269,12 @@ impl<'a> Hub<'a> {
     }
 
     /// Admits the holder of `key_package` to `room`: veil must find it
-    /// valid, and a connection-only package only enters connection rooms.
+    /// valid under the room's policy (which may forbid pseudonyms), and a
+    /// connection-only package only enters connection rooms.
     /// Returns the member's pseudonym URI, or the refusal codes.
     pub async fn admit(&mut self, room: &str, key_package: &[u8]) -> Result<String, Vec<String>> {
-        let report = self.validate(key_package).await;
+        let policy = self.room(room).policy.clone();
+        let report = self.validate_for(key_package, Some(&policy)).await;
         let mut refusals: Vec<String> = report["errors"]
             .as_array()
             .expect("errors")
