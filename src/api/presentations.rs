@@ -90,7 +90,7 @@ impl From<policy::PolicyOutcome> for PolicyOutcome {
     post,
     path = "/v1/presentations/verify",
     tag = "disclosures",
-    description = "Verify a presentation against a room policy. Scopes: `hub`, `backend`.",
+    description = "Verify a presentation against a room policy, for a hub that enforces admission policy (members verify disclosures in their own clients: docs/MEMBER_VERIFICATION.md). A challenge (audience, nonce) is answered once per API client: the same presentation again from the same client is `replayed`, from another it is checked afresh. Scopes: `hub`, `backend`.",
     request_body = VerifyBody,
     responses((status = 200, description = "The verdict", body = VerdictBody)),
     security(("bearer" = [])),
