@@ -57,6 +57,7 @@ fn fixture() -> Fixture {
         issued_at: now,
         expires_at: now + 86_400,
         disclosable: claims.keys().cloned().collect(),
+        status: None,
         claims,
     };
     Fixture { keys, holder, params, now, _dir: dir }

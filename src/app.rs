@@ -22,6 +22,7 @@ use crate::services::keyring::{
     ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, OpsRotation, Rotation,
 };
 use crate::services::mint::Minter;
+use crate::services::status_lists::StatusLists;
 use crate::services::storage_upgrade;
 use crate::services::verify::Verifier;
 use crate::services::verify::policy::{PolicyError, RoomPolicies};
@@ -164,6 +165,8 @@ pub async fn prepare(
         config.max_validity_days,
         issuance,
     );
+    let status_lists =
+        StatusLists::new(store.clone(), keys.clone(), clock.clone(), names.status_lists.clone());
     let verifier = Verifier::new(keys.clone(), store.clone(), clock.clone(), names, policies)
         .map_err(StartError::Verifier)?;
     let break_glass = BreakGlass::new(
@@ -183,6 +186,7 @@ pub async fn prepare(
         break_glass,
         disclosures,
         verifier,
+        status_lists,
         clock,
     };
     Ok((AppState::new(services), first))

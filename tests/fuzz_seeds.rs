@@ -80,6 +80,7 @@ fn params() -> IssueParams {
         expires_at: EXPIRES_AT,
         claims,
         disclosable: vec!["display_name".into(), "email".into(), "address".into()],
+        status: None,
     }
 }
 

@@ -24,6 +24,7 @@ mod reports;
 mod reputation;
 mod schemas;
 pub mod serve;
+mod status_lists;
 mod well_known;
 
 use std::ops::Deref;
@@ -77,6 +78,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(openapi::routes())
         .merge(health::routes())
         .merge(well_known::routes())
+        .merge(status_lists::routes())
         .merge(pseudonyms::routes())
         .merge(disclosures::routes())
         .merge(presentations::routes())

@@ -17,6 +17,7 @@ use crate::services::audit::AuditError;
 use crate::services::breakglass::BreakGlassError;
 use crate::services::disclose::DisclosureError;
 use crate::services::mint::MintError;
+use crate::services::status_lists::StatusListsError;
 use crate::services::verify::VerifyRequestError;
 use crate::services::verify::key_package::KeyPackageError;
 
@@ -335,6 +336,15 @@ impl From<VerifyRequestError> for Problem {
                 detail,
             ),
             VerifyRequestError::Internal(cause) => Problem::internal(cause),
+        }
+    }
+}
+
+impl From<StatusListsError> for Problem {
+    fn from(error: StatusListsError) -> Self {
+        match error {
+            StatusListsError::NoSuchList(_) => Problem::not_found(error.to_string()),
+            StatusListsError::Full | StatusListsError::Internal(_) => Problem::internal(error),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod linked_x509;
 pub mod mls;
 pub mod pop;
+pub mod status_list;
 pub mod threshold;
 pub mod type_metadata;
 pub mod x509;

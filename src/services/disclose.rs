@@ -25,7 +25,7 @@ use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::status::PseudonymStatus;
 use crate::formats::claims::{self, ClaimError};
-use crate::formats::disclosure::{IssueError, IssueParams, sd_cwt, sd_jwt};
+use crate::formats::disclosure::{IssueError, IssueParams, StatusReference, sd_cwt, sd_jwt};
 use crate::formats::keys::public_key::P256PublicKey;
 use crate::formats::keys::signer::{Es256Signer, SignError};
 use crate::formats::linked_x509::{self, LinkedIdentity, MAX_COMMON_NAME_CHARS};
@@ -34,6 +34,7 @@ use crate::formats::pop::{self, PopError};
 use crate::services::abuse::gate::{self, Act, Refusal};
 use crate::services::abuse::policy::IssuancePolicy;
 use crate::services::keyring::KeySet;
+use crate::services::status_lists;
 use crate::store::{PseudonymRow, Store, StoreError};
 
 /// The claims an X.509 linked certificate can carry (CN, SAN URI, SAN email).
@@ -150,6 +151,9 @@ impl From<StoreError> for DisclosureError {
     }
 }
 
+/// Where veil publishes its status lists (`…/<n>`).
+pub const STATUS_LISTS_PATH: &str = "/v1/status-lists/";
+
 /// Where veil serves the SD-JWT VC Type Metadata of its linked identity
 /// credential; with the issuer's origin, its `vct`.
 pub const VCT_PATH: &str = "/vct/linked-identity/v1";
@@ -170,6 +174,9 @@ pub struct IssuerNames {
     pub pseudonym_prefix: String,
     /// `mimi://<domain>/u/`: the only user URIs we vouch for.
     pub user_prefix: String,
+    /// `https://<domain>/v1/status-lists/`: each status list's URI is this
+    /// and its number.
+    pub status_lists: String,
 }
 
 impl IssuerNames {
@@ -179,6 +186,7 @@ impl IssuerNames {
             vct: format!("https://{domain}{VCT_PATH}"),
             pseudonym_prefix,
             user_prefix: format!("mimi://{domain}/u/"),
+            status_lists: format!("https://{domain}{STATUS_LISTS_PATH}"),
         }
     }
 }
@@ -239,15 +247,25 @@ impl DisclosureIssuer {
         let credential = match request.format {
             CredentialFormat::X509 => self.linked_certificate(request, &key, now, not_after)?,
             CredentialFormat::SdJwt => {
-                let params = self.params(request, key, subject, now, not_after);
+                let mut params = self.params(request, key, subject, now, not_after);
+                params.status = Some(self.status_entry(&row.id).await?);
                 Credential::SdJwt(sd_jwt::issue(&params, &self.keys.sd_jwt).map_err(issue_error)?)
             }
             CredentialFormat::SdCwt => {
-                let params = self.params(request, key, subject, now, not_after);
+                let mut params = self.params(request, key, subject, now, not_after);
+                params.status = Some(self.status_entry(&row.id).await?);
                 Credential::SdCwt(sd_cwt::issue(&params, &self.keys.sd_cwt).map_err(issue_error)?)
             }
         };
         Ok(IssuedDisclosure { credential, not_after })
+    }
+
+    /// The pseudonym's status list entry, drawn at its first SD disclosure.
+    async fn status_entry(&self, id: &PseudonymId) -> Result<StatusReference, DisclosureError> {
+        status_lists::reference(&self.store, &self.names.status_lists, id)
+            .await
+            .map_err(|e| DisclosureError::Internal(e.to_string()))?
+            .ok_or(DisclosureError::NotFound)
     }
 
     /// A muted account, or one under the reputation threshold, gets no
@@ -370,6 +388,7 @@ impl DisclosureIssuer {
             expires_at: not_after,
             claims: request.claims.clone(),
             disclosable: request.disclosable.clone(),
+            status: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod keyring;
 pub mod linkage_lookup;
 pub mod mint;
 mod set;
+pub mod status_lists;
 pub mod storage_upgrade;
 pub mod verify;
 

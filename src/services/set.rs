@@ -12,6 +12,7 @@ use crate::services::config::Config;
 use crate::services::disclose::DisclosureIssuer;
 use crate::services::keyring::KeySet;
 use crate::services::mint::Minter;
+use crate::services::status_lists::StatusLists;
 use crate::services::verify::Verifier;
 use crate::store::{Store, StoreError};
 
@@ -26,6 +27,7 @@ pub struct Services {
     pub break_glass: BreakGlass,
     pub disclosures: DisclosureIssuer,
     pub verifier: Verifier,
+    pub status_lists: StatusLists,
     pub clock: Arc<dyn Clock>,
 }
 

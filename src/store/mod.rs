@@ -16,6 +16,7 @@ mod remedies;
 mod replay;
 mod reports;
 mod reputation;
+mod status_slots;
 mod upgrade;
 
 #[cfg(feature = "testkit")]
@@ -33,6 +34,7 @@ pub use pseudonyms::{NewPseudonym, PseudonymRow};
 pub use remedies::{Applied, Lifted, RemedyEffect, RemedyIndex, RemedyRow, RemedyWrite};
 pub use reports::{NewReport, ReportTally};
 pub use reputation::{NewReputationEvent, ReputationEvent, Standing};
+pub use status_slots::SlottedRow;
 pub use upgrade::{LegacyEntry, UpgradeKeys, UpgradeReport};
 
 use std::str::FromStr;

@@ -31,4 +31,5 @@ mod privacy_reads;
 mod proofs;
 mod scope_matrix;
 mod serving;
+mod status_lists;
 mod storage_upgrade;

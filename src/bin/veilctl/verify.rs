@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use veil::core::clock::{Clock, SystemClock};
 use veil::formats::keys::public_key::{Jwk, P256PublicKey};
 use veil::services::disclose::CredentialFormat;
+use veil::services::verify::VerifyRequestError;
 use veil::services::verify::offline::{
-    IssuerDocuments, IssuerTrust, MemberPresentation, UNCHECKED,
+    IssuerDocuments, IssuerTrust, MemberPresentation, StatusCache, UNCHECKED,
 };
 use veil::services::verify::policy::validate_policy_file;
 
@@ -122,9 +123,21 @@ pub async fn run(opts: Opts, insecure: bool, output: Output) -> Result<(), Failu
         nonce: &nonce,
         leaf_key: &leaf_key,
     };
-    let verdict = trust
-        .verify(&member, &policy, SystemClock.now())
-        .map_err(|e| Failure::refused(format!("cannot read the presentation: {e}")))?;
+    let now = SystemClock.now();
+    let unreadable =
+        |e: VerifyRequestError| Failure::refused(format!("cannot read the presentation: {e}"));
+    let mut verdict = trust.verify(&member, &policy, now).map_err(unreadable)?;
+    // Online, the credential's status list is fetched and checked too.
+    let mut not_checked: Vec<&str> = UNCHECKED.to_vec();
+    if let (Some(issuer), Some(reference)) = (&opts.issuer, verdict.status_list.clone()) {
+        let token = fetch_status_list(issuer, trust.issuer(), &reference.uri, insecure).await?;
+        let mut lists = StatusCache::default();
+        lists
+            .add_jwt(&trust, &reference.uri, &token, now)
+            .map_err(|e| Failure::refused(format!("the status list: {e}")))?;
+        verdict = trust.verify_with_status(&member, &policy, now, &lists).map_err(unreadable)?;
+        not_checked.retain(|item| *item != "revocation_status");
+    }
     let errors: Vec<Value> =
         verdict.errors.iter().map(|f| json!({"code": f.code, "detail": f.detail})).collect();
     if output.json {
@@ -134,7 +147,7 @@ pub async fn run(opts: Opts, insecure: bool, output: Output) -> Result<(), Failu
             "subject_pseudonym": verdict.subject_pseudonym,
             "disclosed": verdict.disclosed,
             "errors": errors,
-            "not_checked": UNCHECKED,
+            "not_checked": not_checked,
         }));
     } else {
         match verdict.valid {
@@ -154,12 +167,56 @@ pub async fn run(opts: Opts, insecure: bool, output: Output) -> Result<(), Failu
         for finding in &verdict.errors {
             println!("failed: {} ({})", finding.code, finding.detail);
         }
-        println!("not checked here: {}", UNCHECKED.join(", "));
+        println!("not checked here: {}", not_checked.join(", "));
     }
     match verdict.valid {
         true => Ok(()),
         false => Err(Failure::new(Exit::Refused, "the disclosure was refused")),
     }
+}
+
+/// The Status List Token (JWT) at `uri`. A list under the issuer's own
+/// origin is fetched from `--issuer` (the URL this machine reaches veil at),
+/// any other from `uri` itself.
+async fn fetch_status_list(
+    base: &str,
+    origin: &str,
+    uri: &str,
+    insecure: bool,
+) -> Result<String, Failure> {
+    let url = match uri.strip_prefix(origin) {
+        Some(path) => format!("{}{path}", base.trim_end_matches('/')),
+        None => uri.to_string(),
+    };
+    let url =
+        reqwest::Url::parse(&url).map_err(|e| Failure::refused(format!("status list: {e}")))?;
+    if url.scheme() != "https" && !(is_loopback(&url) || insecure) {
+        return Err(Failure::refused("refusing a status list over plain http://"));
+    }
+    let http = client()?;
+    let unreachable = |e: reqwest::Error| {
+        Failure::new(Exit::Unreachable, format!("cannot fetch the status list: {e}"))
+    };
+    let response = http
+        .get(url)
+        .header("accept", "application/statuslist+jwt")
+        .send()
+        .await
+        .map_err(unreachable)?;
+    if !response.status().is_success() {
+        return Err(Failure::refused(format!("status list: HTTP {}", response.status())));
+    }
+    response.text().await.map_err(unreachable)
+}
+
+fn client() -> Result<reqwest::Client, Failure> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("veilctl/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot set up the HTTP client: {e}")))
 }
 
 /// The three public documents, fetched without any token.
@@ -175,13 +232,7 @@ async fn fetch(issuer: &str, insecure: bool) -> Result<IssuerDocuments, Failure>
              them. Use https://, keep the documents with --save-keys, or pass --insecure",
         ));
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("veilctl/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| Failure::usage(format!("cannot set up the HTTP client: {e}")))?;
+    let http = client()?;
     let get = |path: &'static str| {
         let http = http.clone();
         let url = base.join(path);

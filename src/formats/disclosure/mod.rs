@@ -168,6 +168,31 @@ pub struct IssueParams {
     pub claims: Map<String, Value>,
     /// Top-level claim names to hide behind digests (each disclosed as a whole).
     pub disclosable: Vec<String>,
+    /// Where the credential's status is published (draft-ietf-oauth-status-list):
+    /// `status.status_list {idx, uri}`, never disclosable.
+    pub status: Option<StatusReference>,
+}
+
+/// A Referenced Token's entry in a Status List (draft-ietf-oauth-status-list
+/// §6.1 JWT, §6.2 CWT): the list's URI and the token's index in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReference {
+    pub idx: u64,
+    pub uri: String,
+}
+
+impl StatusReference {
+    /// The `status` claim's JSON value.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({"status_list": {"idx": self.idx, "uri": self.uri}})
+    }
+
+    /// Reads a `status` claim (as JSON; SD-CWT claims are converted the
+    /// same way); `None` when absent or of another mechanism.
+    pub fn from_claims(claims: &Map<String, Value>) -> Option<Self> {
+        let list = claims.get("status")?.get("status_list")?;
+        Some(Self { idx: list.get("idx")?.as_u64()?, uri: list.get("uri")?.as_str()?.to_string() })
+    }
 }
 
 impl IssueParams {

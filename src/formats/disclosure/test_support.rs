@@ -54,6 +54,7 @@ pub fn params(holder: &Es256Signer) -> IssueParams {
         expires_at: ISSUED_AT + 3600,
         claims: claims(),
         disclosable: vec!["display_name".into(), "email".into(), "address".into()],
+        status: None,
     }
 }
 

@@ -24,7 +24,9 @@ use serde_json::{Map, Value};
 use crate::core::clock::Clock;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::status::PseudonymStatus;
-use crate::formats::disclosure::{CLOCK_SKEW_SECS, IssuerKey, Verified, VerifyError};
+use crate::formats::disclosure::{
+    CLOCK_SKEW_SECS, IssuerKey, StatusReference, Verified, VerifyError,
+};
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
 use crate::services::disclose::{CredentialFormat, IssuerNames, pseudonym_status};
 use crate::services::keyring::{KeyKind, KeySet, RetiredPublic};
@@ -91,6 +93,9 @@ pub struct Verification {
     pub disclosed: Map<String, Value>,
     pub policy: PolicyOutcome,
     pub errors: Vec<Finding>,
+    /// Where the credential's status is published (SD formats): what a
+    /// member fetches to check revocation offline.
+    pub status_list: Option<StatusReference>,
 }
 
 impl Verification {
@@ -117,7 +122,15 @@ impl Verification {
             ));
         }
         let valid = errors.is_empty();
-        Self { valid, issuer, subject_pseudonym, disclosed, policy: outcome, errors }
+        Self {
+            valid,
+            issuer,
+            subject_pseudonym,
+            disclosed,
+            policy: outcome,
+            errors,
+            status_list: None,
+        }
     }
 
     /// The verdict on a credential that failed a check: nothing disclosed,
@@ -131,6 +144,7 @@ impl Verification {
             disclosed: Map::new(),
             policy: outcome,
             errors,
+            status_list: None,
         }
     }
 }

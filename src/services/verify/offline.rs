@@ -10,11 +10,13 @@
 //! room as audience, the nonce the member asked with, the presenter's MLS
 //! leaf signature key and the room's policy ([`IssuerTrust::verify`]).
 //!
-//! Not checked here: replay (the member made the nonce and knows whether it
-//! was answered already), and the pseudonym's revocation status (the hub's
-//! `/v1/presentations/verify` and the status API know it; status lists are
-//! the offline form, still to come): [`UNCHECKED`] names them.
+//! Revocation: [`IssuerTrust::verify_with_status`] reads the credential's
+//! entry in the issuer's Token Status Lists, which the member fetched and
+//! keeps in a [`StatusCache`]. Never checked here: replay (the member made
+//! the nonce and knows whether it was answered already).
 //! veil's own hub-facing verifier runs these same checks first.
+
+use std::collections::HashMap;
 
 use base64ct::{Base64, Encoding};
 use coset::{CborSerializable, CoseKeySet, KeyType, Label, iana};
@@ -24,11 +26,15 @@ use serde_json::{Map, Value};
 use super::policy::{Pseudonyms, RoomPolicy};
 use super::x509::{self, TrustAnchor};
 use super::{CREDENTIAL_CLAIMS, Finding, Verification, VerifyRequestError};
-use crate::formats::disclosure::{Expectations, IssuerKey, Verified, VerifyError, sd_cwt, sd_jwt};
+use crate::formats::disclosure::{
+    Expectations, IssuerKey, StatusReference, Verified, VerifyError, sd_cwt, sd_jwt,
+};
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
+use crate::formats::status_list::{self, ListToken, StatusListError};
 use crate::services::disclose::{CredentialFormat, LEGACY_VCT};
 
-/// What the offline verifier cannot know and leaves to the caller.
+/// What the offline verifier cannot know and leaves to the caller (the
+/// status too, unless checked against a [`StatusCache`]).
 pub const UNCHECKED: &[&str] = &["replay", "revocation_status"];
 
 /// An issuer's published documents, as fetched from its well-known URLs:
@@ -173,6 +179,30 @@ impl IssuerTrust {
         policy: &RoomPolicy,
         now: i64,
     ) -> Result<Verification, VerifyRequestError> {
+        self.verify_inner(presentation, policy, now, None)
+    }
+
+    /// [`IssuerTrust::verify`], and the credential's status in the issuer's
+    /// status lists the member fetched (`lists`): a revoked or suspended
+    /// pseudonym is refused, and so is a credential whose list is missing
+    /// or older than its `ttl` (`status_unavailable`).
+    pub fn verify_with_status(
+        &self,
+        presentation: &MemberPresentation<'_>,
+        policy: &RoomPolicy,
+        now: i64,
+        lists: &StatusCache,
+    ) -> Result<Verification, VerifyRequestError> {
+        self.verify_inner(presentation, policy, now, Some(lists))
+    }
+
+    fn verify_inner(
+        &self,
+        presentation: &MemberPresentation<'_>,
+        policy: &RoomPolicy,
+        now: i64,
+        lists: Option<&StatusCache>,
+    ) -> Result<Verification, VerifyRequestError> {
         let mut errors = Vec::new();
         let genuine = match self.check_credential(presentation, policy, now)? {
             Ok(genuine) => genuine,
@@ -184,8 +214,16 @@ impl IssuerTrust {
         };
         let subject = genuine.subject.clone();
         self.judge(&genuine, presentation, policy, &mut errors);
+        let reference =
+            genuine.verified.as_ref().and_then(|v| StatusReference::from_claims(&v.claims));
+        if let (Some(lists), Some(reference)) = (lists, &reference) {
+            errors.extend(lists.finding(reference, now));
+        }
         let disclosed = genuine.disclosed;
-        Ok(Verification::new(Some(self.issuer.clone()), subject, disclosed, policy, errors))
+        let mut verdict =
+            Verification::new(Some(self.issuer.clone()), subject, disclosed, policy, errors);
+        verdict.status_list = reference;
+        Ok(verdict)
     }
 
     /// The checks every verifier makes on a genuine credential, offline or
@@ -295,6 +333,65 @@ impl IssuerTrust {
             disclosed,
             verified: Some(verified),
         })
+    }
+}
+
+/// Status List Tokens a member fetched from the issuer, verified as they
+/// were added, by list URI.
+#[derive(Debug, Default)]
+pub struct StatusCache {
+    lists: HashMap<String, ListToken>,
+}
+
+impl StatusCache {
+    /// Adds the JWT form of the list at `uri`, after checking it is the
+    /// issuer's (signature by an SD-JWT key, `sub` = `uri`, not expired).
+    pub fn add_jwt(
+        &mut self,
+        trust: &IssuerTrust,
+        uri: &str,
+        token: &str,
+        now: i64,
+    ) -> Result<(), StatusListError> {
+        let list = status_list::verify_jwt(token, &trust.jwt_keys, uri, now)?;
+        self.lists.insert(uri.to_string(), list);
+        Ok(())
+    }
+
+    /// Adds the CWT form (signed by an SD-CWT key).
+    pub fn add_cwt(
+        &mut self,
+        trust: &IssuerTrust,
+        uri: &str,
+        token: &[u8],
+        now: i64,
+    ) -> Result<(), StatusListError> {
+        let list = status_list::verify_cwt(token, &trust.cwt_keys, uri, now)?;
+        self.lists.insert(uri.to_string(), list);
+        Ok(())
+    }
+
+    /// The finding for `reference` at `now`, if any.
+    fn finding(&self, reference: &StatusReference, now: i64) -> Option<Finding> {
+        let unavailable = || {
+            Finding::new(
+                "status_unavailable",
+                "the credential's status list is missing, expired or older than its ttl",
+            )
+        };
+        let Some(token) = self.lists.get(&reference.uri) else { return Some(unavailable()) };
+        let stale = now >= token.expires_at || now.saturating_sub(token.issued_at) > token.ttl;
+        let entry = usize::try_from(reference.idx).ok().and_then(|i| token.list.get(i).ok());
+        match (stale, entry) {
+            (true, _) | (_, None) => Some(unavailable()),
+            (false, Some(0)) => None,
+            (false, Some(2)) => {
+                Some(Finding::new("pseudonym_suspended", "the status list says: suspended"))
+            }
+            (false, Some(_)) => {
+                Some(Finding::new("pseudonym_revoked", "the status list says: revoked"))
+            }
+        }
     }
 }
 

@@ -18,7 +18,8 @@ use crate::formats::disclosure::{IssueError, MAX_DEPTH, VerifyError};
 const MAX_DECODE_DEPTH: usize = MAX_DEPTH + 8;
 const CHUNK: usize = 4096;
 
-/// CWT claim keys (RFC 8392, RFC 9200 `cnonce`, SD-CWT `vct`) and the JWT
+/// CWT claim keys (RFC 8392, RFC 9200 `cnonce`, SD-CWT `vct`, Token
+/// Status List `status`) and the JWT
 /// names they are reported under.
 const REGISTERED_CLAIMS: &[(i128, &str)] = &[
     (1, "iss"),
@@ -31,6 +32,8 @@ const REGISTERED_CLAIMS: &[(i128, &str)] = &[
     (8, "cnf"),
     (11, "vct"),
     (39, "cnonce"),
+    // draft-ietf-oauth-status-list §6.2 (its IANA request; 65535 until assigned).
+    (65535, "status"),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

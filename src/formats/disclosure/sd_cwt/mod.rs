@@ -60,6 +60,8 @@ const IAT: i64 = 6;
 const CTI: i64 = 7;
 const CNF: i64 = 8;
 const VCT: i64 = 11;
+/// draft-ietf-oauth-status-list §6.2 `status` (requested; 65535 until assigned).
+const STATUS: i64 = 65535;
 const CNONCE: i64 = 39;
 /// `cnf` member holding a COSE_Key.
 const CNF_COSE_KEY: i64 = 1;
@@ -84,6 +86,9 @@ pub fn issue(params: &IssueParams, signer: &Es256Signer) -> Result<Vec<u8>, Issu
     ];
     if let Some(vct) = &params.vct {
         claims.push((int(VCT), Cbor::Text(vct.clone())));
+    }
+    if let Some(status) = &params.status {
+        claims.push((int(STATUS), cbor::from_json(&status.to_json())));
     }
     let mut digests = Vec::new();
     let mut disclosures = Vec::new();

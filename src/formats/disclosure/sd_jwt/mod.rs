@@ -38,6 +38,9 @@ pub fn issue(params: &IssueParams, signer: &Es256Signer) -> Result<String, Issue
     payload.insert("exp".into(), json!(params.expires_at));
     payload.insert("vct".into(), json!(vct));
     payload.insert("cnf".into(), json!({ "jwk": params.holder_key.to_jwk() }));
+    if let Some(status) = &params.status {
+        payload.insert("status".into(), status.to_json());
+    }
     let mut digests = Vec::new();
     let mut encoded = Vec::new();
     for (name, value) in &params.claims {
