@@ -194,7 +194,7 @@ fn sigkill_under_load(db: Db) {
     );
     println!(
         "  unanswered mints: {} fully stored, {} fully absent; up to {} index entries naming \
-         no pseudonym after a kill; {} accounts then minted to exactly {MAX_ACTIVE} each",
+         no pseudonym after a kill; {} accounts then filled to exactly {MAX_ACTIVE} each",
         f.unanswered_present, f.unanswered_absent, f.orphans_seen, history.accounts,
     );
     println!(

@@ -83,14 +83,29 @@ impl Store {
         Ok(query.fetch_one(&self.pool).await? > 0)
     }
 
-    /// Which of `ids` are stored and not revoked one by one (account-wide
-    /// revocations live in the account's sealed index, not here).
-    pub async fn unrevoked_among(
+    /// Which of `ids` are stored and revoked one by one. A pseudonym that is
+    /// not stored is not among them: its batch may still be committing.
+    pub async fn revoked_among(
         &self,
         ids: &[PseudonymId],
     ) -> Result<HashSet<PseudonymId>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        unrevoked_in(&mut conn, ids).await
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id FROM pseudonyms WHERE revoked_at IS NOT NULL AND id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for id in query.fetch_all(&self.pool).await? {
+                found.insert(
+                    PseudonymId::try_from(id).map_err(|_| StoreError::Corrupt("pseudonym id"))?,
+                );
+            }
+        }
+        Ok(found)
     }
 
     /// Erases the account link of these pseudonyms (a deletion), in a
@@ -149,8 +164,9 @@ impl Store {
     }
 }
 
-/// [`Store::unrevoked_among`] on a given connection (a remedy counts them
-/// inside its transaction): a read, never a write of a pseudonym row.
+/// Which of `ids` are stored and not revoked one by one, on a given
+/// connection (a remedy counts them inside its transaction): a read, never
+/// a write of a pseudonym row.
 pub(super) async fn unrevoked_in(
     conn: &mut sqlx::AnyConnection,
     ids: &[PseudonymId],

@@ -575,9 +575,11 @@ impl Checker<'_> {
     }
 
     /// After the last restart: every limit account mints one key at a time
-    /// until refused. Each must then hold exactly `max_active` pseudonyms:
-    /// what the kills left over counted, nothing more, and entries of
-    /// requests that never finished no longer hold room.
+    /// until refused. It must then be exactly full: what is stored plus the
+    /// index entries of requests a kill cut between their two transactions
+    /// (which keep their room until they expire: the limit errs on the safe
+    /// side) is `max_active`, and those entries are no more than the keys of
+    /// unanswered requests.
     pub fn top_up(&self, server: &Server, history: &mut History, figures: &mut Figures) {
         let before = stored(self.deployment);
         let accounts: Vec<usize> = (0..history.accounts).collect();
@@ -634,11 +636,31 @@ impl Checker<'_> {
             };
             let added = minted.iter().filter(|r| r.reply.status() == Some(201)).count();
             let (was, is) = (count(&before), count(&after));
+            let name = limit_account(account);
             assert_eq!(
-                (was + added, is),
-                (MAX_ACTIVE, MAX_ACTIVE),
-                "{}: {was} stored before the top-up, {added} more accepted, {is} stored now",
-                limit_account(account)
+                was + added,
+                is,
+                "{name}: {was} stored before the top-up, {added} more accepted, {is} stored now"
+            );
+            let status = self.account(server, &name);
+            let indexed = status["active_pseudonyms"].as_u64().unwrap() as usize;
+            let unanswered: usize = history
+                .mints
+                .iter()
+                .filter(|r| r.account == account)
+                .filter(|r| match &r.reply {
+                    Reply::Lost(_) => true,
+                    Reply::Answered { status, .. } => *status >= 500,
+                    Reply::NotDelivered => false,
+                })
+                .filter(|r| r.keys.iter().all(|k| !after.contains_key(k)))
+                .map(|r| r.keys.len())
+                .sum();
+            assert_eq!(indexed, MAX_ACTIVE, "{name}: refused before it was full: {status}");
+            assert!(
+                indexed - is <= unanswered,
+                "{name}: {} index entries without a pseudonym, but only {unanswered} keys went unanswered",
+                indexed - is
             );
             figures.topped_up += added;
             history.mints.extend(minted);
