@@ -130,11 +130,12 @@ fn benches(c: &mut Criterion) {
     let (not_before, not_after) = (f.now - 3600, f.now + 86_400);
     c.bench_function("disclosures/issue_x509", |b| {
         b.iter(|| {
-            linked_x509::issue(&f.keys.ca, &identity, key, not_before, not_after).expect("issue")
+            linked_x509::issue(&f.keys.ca, &identity, key, (not_before, not_after), &[0x11; 16])
+                .expect("issue")
         })
     });
-    let leaf =
-        linked_x509::issue(&f.keys.ca, &identity, key, not_before, not_after).expect("issue");
+    let leaf = linked_x509::issue(&f.keys.ca, &identity, key, (not_before, not_after), &[0x11; 16])
+        .expect("issue");
     let pem = der_to_pem(&leaf);
     let anchor = TrustAnchor::from_ca_der(f.keys.ca.cert_der()).expect("anchor");
     c.bench_function("disclosures/verify_x509", |b| {

@@ -1,7 +1,11 @@
--- Issue 14: Token Status Lists. A pseudonym that has been disclosed in an
--- SD-JWT or SD-CWT holds one entry of a published status list: a random
--- slot (list = slot / 2^20, index = slot mod 2^20), chosen when it is first
--- needed, so no slot tells a reader of the database or of the list which
--- other pseudonyms share an account, or when they were minted.
-ALTER TABLE pseudonyms ADD COLUMN status_slot BIGINT;
-CREATE UNIQUE INDEX pseudonyms_status_slot ON pseudonyms (status_slot);
+-- Issue 14: Token Status Lists. Each SD-JWT or SD-CWT disclosure holds one
+-- entry of a published status list: a random slot (list = slot / 2^20,
+-- index = slot mod 2^20). The pseudonym it belongs to is sealed under k_ops
+-- (aad = the slot), and the row expires by day: a copy of the database
+-- cannot tell whose entries sit side by side, in the list or in the file.
+CREATE TABLE status_entries (
+    slot         BIGINT PRIMARY KEY,
+    holder       BYTEA NOT NULL,
+    expires_day  BIGINT NOT NULL
+);
+CREATE INDEX status_entries_expiry ON status_entries (expires_day);

@@ -17,6 +17,8 @@ use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::breakglass::BreakGlass;
 use crate::services::breakglass::policy::{BreakGlassPolicy, BreakGlassPolicyError};
 use crate::services::config::{Config, Mode};
+use crate::services::crl::Crl;
+use crate::services::disclose::CRL_PATH;
 use crate::services::disclose::{DisclosureIssuer, IssuerNames};
 use crate::services::keyring::{
     ADMIN_TOKEN, KeyDirError, KeyDirectory, KeyKind, KeySet, OpsRotation, Rotation,
@@ -112,7 +114,9 @@ pub async fn prepare(
         directory.generate(&config.domain)?;
         first.generated_keys = true;
     }
-    let keys = Arc::new(directory.load()?);
+    let mut keys = directory.load()?;
+    keys.ca.set_crl_uri(format!("https://{}{CRL_PATH}", config.domain));
+    let keys = Arc::new(keys);
     storage_upgrade::upgrade_if_needed(&store, &keys.link, clock.now()).await?;
     storage_upgrade::tag_untagged_glass_links(&store, &keys.link).await?;
     let exposed = secrets_on_host(&config);
@@ -167,6 +171,7 @@ pub async fn prepare(
     );
     let status_lists =
         StatusLists::new(store.clone(), keys.clone(), clock.clone(), names.status_lists.clone());
+    let crl = Crl::new(store.clone(), keys.clone(), clock.clone());
     let verifier = Verifier::new(keys.clone(), store.clone(), clock.clone(), names, policies)
         .map_err(StartError::Verifier)?;
     let break_glass = BreakGlass::new(
@@ -187,6 +192,7 @@ pub async fn prepare(
         disclosures,
         verifier,
         status_lists,
+        crl,
         clock,
     };
     Ok((AppState::new(services), first))

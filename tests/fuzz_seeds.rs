@@ -237,8 +237,13 @@ fn x509_seeds(root: &Path) -> Res<()> {
         user_uri: Some("mimi://example.com/u/zoe"),
         email: Some("zoe@example.com"),
     };
-    let der =
-        linked_x509::issue(&ca, &identity, holder().public_key(), CERT_NOT_BEFORE, CERT_NOT_AFTER)?;
+    let der = linked_x509::issue(
+        &ca,
+        &identity,
+        holder().public_key(),
+        (CERT_NOT_BEFORE, CERT_NOT_AFTER),
+        &[0x11; 16],
+    )?;
     write(root, "x509_linked", "pem-chain", format!("{}{}", der_to_pem(&der), cert_pem))?;
     write(root, "x509_linked", "base64-der", Base64::encode_string(&der))?;
     Ok(())

@@ -15,7 +15,22 @@ use crate::formats::status_list::CWT_TYP;
 use crate::services::status_lists::{ListForm, TTL_SECS};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(status_list))
+    OpenApiRouter::new().routes(routes!(status_list)).routes(routes!(crl))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/crl",
+    tag = "well-known",
+    description = "The pseudonym CA's CRL (RFC 5280, DER): the pseudonym certificates and linked X.509 disclosures of revoked pseudonyms, and of suspended ones as `certificateHold`, until they expire. Every certificate veil issues names this URL (under the provider's origin) as its CRL Distribution Point. `nextUpdate` is an hour after `thisUpdate`. Public: no authentication.",
+    responses((status = 200, description = "The CRL", content((String = "application/pkix-crl")), headers(("Cache-Control" = String, description = "public, max-age=<ttl>")))),
+)]
+async fn crl(State(state): State<AppState>) -> Result<Response, Problem> {
+    let der = state.crl.current().await?;
+    let cache =
+        HeaderValue::from_str(&format!("public, max-age={TTL_SECS}")).map_err(Problem::internal)?;
+    let kind = HeaderValue::from_static("application/pkix-crl");
+    Ok(([(CONTENT_TYPE, kind), (CACHE_CONTROL, cache)], der).into_response())
 }
 
 #[utoipa::path(

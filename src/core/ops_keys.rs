@@ -44,15 +44,21 @@ pub enum OpsPurpose {
     AbuseReport,
     /// A custodian's break-glass partial, wrapped at rest (aad = request, index).
     GlassPartial,
+    /// The pseudonym behind a status list entry (aad = the slot).
+    StatusEntry,
+    /// The pseudonym a linked certificate certifies (aad = its serial).
+    LinkedCertificate,
 }
 
 impl OpsPurpose {
-    pub const ALL: [OpsPurpose; 5] = [
+    pub const ALL: [OpsPurpose; 7] = [
         Self::OpsLink,
         Self::PseudonymIndex,
         Self::RemedyAccount,
         Self::AbuseReport,
         Self::GlassPartial,
+        Self::StatusEntry,
+        Self::LinkedCertificate,
     ];
 
     /// The HKDF info of this purpose's key; never changes once shipped.
@@ -63,6 +69,8 @@ impl OpsPurpose {
             Self::RemedyAccount => b"veil k_ops v1 remedy account",
             Self::AbuseReport => b"veil k_ops v1 abuse report",
             Self::GlassPartial => b"veil k_ops v1 break-glass partial",
+            Self::StatusEntry => b"veil k_ops v1 status entry",
+            Self::LinkedCertificate => b"veil k_ops v1 linked certificate",
         }
     }
 
@@ -73,6 +81,8 @@ impl OpsPurpose {
             Self::RemedyAccount => 2,
             Self::AbuseReport => 3,
             Self::GlassPartial => 4,
+            Self::StatusEntry => 5,
+            Self::LinkedCertificate => 6,
         }
     }
 }
@@ -125,6 +135,8 @@ impl OpsKey {
             derive(OpsPurpose::RemedyAccount)?,
             derive(OpsPurpose::AbuseReport)?,
             derive(OpsPurpose::GlassPartial)?,
+            derive(OpsPurpose::StatusEntry)?,
+            derive(OpsPurpose::LinkedCertificate)?,
         ];
         let legacy = UnboundKey::new(&AES_256_GCM, k_ops).map_err(|_| LinkError::BadKey)?;
         Ok(Self { id: OpsKeyId(id), purposes, legacy: LessSafeKey::new(legacy) })

@@ -3,7 +3,7 @@
 //! pseudonym certificate, naming the real identity. Possession of the MLS
 //! leaf key proves it belongs to the member using the pseudonym.
 
-use rcgen::SanType;
+use rcgen::{SanType, SerialNumber};
 
 use super::x509::{PseudonymCa, X509Error};
 use crate::formats::keys::public_key::P256PublicKey;
@@ -20,14 +20,16 @@ pub struct LinkedIdentity<'a> {
     pub email: Option<&'a str>,
 }
 
-/// Issues the linked certificate (DER). IA5 names must be ASCII; callers
-/// validate that first, so an error here is a caller bug or a CA failure.
+/// Issues the linked certificate (DER) with serial `serial` (see
+/// [`new_serial`]; the issuer records it, so the CRL can list it). IA5 names
+/// must be ASCII; callers validate that first, so an error here is a caller
+/// bug or a CA failure.
 pub fn issue(
     ca: &PseudonymCa,
     identity: &LinkedIdentity<'_>,
     key: &P256PublicKey,
-    not_before: i64,
-    not_after: i64,
+    (not_before, not_after): (i64, i64),
+    serial: &[u8; 16],
 ) -> Result<Vec<u8>, X509Error> {
     let mut names = Vec::new();
     if let Some(uri) = identity.user_uri {
@@ -38,5 +40,12 @@ pub fn issue(
         let email = email.try_into().map_err(|_| X509Error::Field("email is not ASCII".into()))?;
         names.push(SanType::Rfc822Name(email));
     }
-    ca.issue_end_entity(identity.name, names, key, not_before, not_after, Vec::new())
+    let serial = SerialNumber::from_slice(serial);
+    ca.issue_end_entity(identity.name, names, key, (not_before, not_after), Vec::new(), serial)
+}
+
+/// A fresh serial for a linked certificate: 127 random bits.
+pub fn new_serial() -> Result<[u8; 16], X509Error> {
+    let serial = super::x509::random_serial()?;
+    serial.as_ref().try_into().map_err(|_| X509Error::Random)
 }

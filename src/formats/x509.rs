@@ -2,9 +2,10 @@
 //! P-256 keys (ring-backed, via rcgen).
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-    SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
+    CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
+    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, RevocationReason, RevokedCertParams, SanType,
+    SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
@@ -49,6 +50,18 @@ pub struct PseudonymCa {
     cert_der: Vec<u8>,
     cert_pem: String,
     key_id: String,
+    /// Where this CA's CRL is published: written into every certificate
+    /// it issues as a CRL Distribution Point.
+    crl_uri: Option<String>,
+}
+
+/// A certificate the CRL lists.
+#[derive(Debug, Clone)]
+pub struct RevokedEntry {
+    pub serial: Vec<u8>,
+    /// A suspension (`certificateHold`, removed again when lifted) rather
+    /// than a revocation.
+    pub on_hold: bool,
 }
 
 impl std::fmt::Debug for PseudonymCa {
@@ -87,7 +100,45 @@ impl PseudonymCa {
             cert_der,
             cert_pem: cert_pem.to_string(),
             key_id: crate::formats::keys::key_id(&public),
+            crl_uri: None,
         })
+    }
+
+    /// Publishes the CRL at `uri`: certificates issued from now on point
+    /// to it.
+    pub fn set_crl_uri(&mut self, uri: String) {
+        self.crl_uri = Some(uri);
+    }
+
+    /// A CRL (RFC 5280 §5) listing `revoked`, valid from `this_update`
+    /// until `next_update`, numbered `number` (increasing). Every entry's
+    /// revocation date is `this_update` coarsened to the hour: the date a
+    /// remedy acted would group an account's pseudonyms.
+    pub fn crl(
+        &self,
+        revoked: &[RevokedEntry],
+        this_update: i64,
+        next_update: i64,
+        number: u64,
+    ) -> Result<Vec<u8>, X509Error> {
+        let hour = timestamp(this_update - this_update.rem_euclid(3600))?;
+        let params = CertificateRevocationListParams {
+            this_update: timestamp(this_update)?,
+            next_update: timestamp(next_update)?,
+            crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|entry| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&entry.serial),
+                    revocation_time: hour,
+                    reason_code: entry.on_hold.then_some(RevocationReason::CertificateHold),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.der().to_vec())
     }
 
     pub fn cert_der(&self) -> &[u8] {
@@ -103,8 +154,10 @@ impl PseudonymCa {
     }
 
     /// Issues the pseudonym certificate: SAN URI = pseudonym URI, CN = id,
-    /// digitalSignature, clientAuth, CA:FALSE, random serial, AKI/SKI, and
-    /// the connection-only marker when asked.
+    /// digitalSignature, clientAuth, CA:FALSE, AKI/SKI, the CRL
+    /// Distribution Point, the serial [`pseudonym_serial`] of the id (so the
+    /// CRL can list it without storing it), and the connection-only marker
+    /// when asked.
     pub fn issue_pseudonym(
         &self,
         request: &PseudonymCertRequest<'_>,
@@ -119,9 +172,9 @@ impl PseudonymCa {
             request.id,
             vec![SanType::URI(uri)],
             request.key,
-            request.not_before,
-            request.not_after,
+            (request.not_before, request.not_after),
             extensions,
+            SerialNumber::from_slice(&pseudonym_serial(request.id)),
         )
     }
 
@@ -132,9 +185,9 @@ impl PseudonymCa {
         common_name: &str,
         subject_alt_names: Vec<SanType>,
         key: &P256PublicKey,
-        not_before: i64,
-        not_after: i64,
+        (not_before, not_after): (i64, i64),
         custom_extensions: Vec<CustomExtension>,
+        serial: SerialNumber,
     ) -> Result<Vec<u8>, X509Error> {
         let mut params = CertificateParams::default();
         params.custom_extensions = custom_extensions;
@@ -146,15 +199,35 @@ impl PseudonymCa {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
-        params.serial_number = Some(random_serial()?);
+        params.serial_number = Some(serial);
+        if let Some(uri) = &self.crl_uri {
+            params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![uri.clone()] }];
+        }
         params.not_before = timestamp(not_before)?;
         params.not_after = timestamp(not_after)?;
         Ok(params.signed_by(key, &self.issuer)?.der().to_vec())
     }
 }
 
+/// The serial of pseudonym `id`'s certificate: SHA-256 of the id, cut to
+/// 16 bytes and made positive as [`random_serial`]. The id is 128 random
+/// bits, so the serial is as unpredictable as a random one (CA/Browser
+/// Forum: at least 64 bits of CSPRNG output), and the CRL can name it from
+/// the id alone.
+pub fn pseudonym_serial(id: &str) -> [u8; 16] {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("veil pseudonym serial\0{id}").as_bytes(),
+    );
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(digest.as_ref().get(..16).unwrap_or(&[1; 16]));
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01;
+    bytes
+}
+
 /// 127 random bits: positive and at most 16 bytes, as RFC 5280 asks.
-fn random_serial() -> Result<SerialNumber, X509Error> {
+pub(super) fn random_serial() -> Result<SerialNumber, X509Error> {
     let mut bytes = [0u8; 16];
     SystemRandom::new().fill(&mut bytes).map_err(|_| X509Error::Random)?;
     bytes[0] &= 0x7f;

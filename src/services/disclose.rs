@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 use crate::core::account::AccountId;
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::LinkKeys;
+use crate::core::ops_keys::OpsPurpose;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::status::PseudonymStatus;
@@ -151,6 +152,9 @@ impl From<StoreError> for DisclosureError {
     }
 }
 
+/// Where veil publishes the pseudonym CA's CRL.
+pub const CRL_PATH: &str = "/v1/crl";
+
 /// Where veil publishes its status lists (`…/<n>`).
 pub const STATUS_LISTS_PATH: &str = "/v1/status-lists/";
 
@@ -245,27 +249,33 @@ impl DisclosureIssuer {
         let not_after = requested.min(row.not_after);
         let subject = format!("{}{}", self.names.pseudonym_prefix, row.id);
         let credential = match request.format {
-            CredentialFormat::X509 => self.linked_certificate(request, &key, now, not_after)?,
+            CredentialFormat::X509 => {
+                self.linked_certificate(request, &row.id, &key, now, not_after).await?
+            }
             CredentialFormat::SdJwt => {
                 let mut params = self.params(request, key, subject, now, not_after);
-                params.status = Some(self.status_entry(&row.id).await?);
+                params.status = Some(self.status_entry(&row.id, not_after).await?);
                 Credential::SdJwt(sd_jwt::issue(&params, &self.keys.sd_jwt).map_err(issue_error)?)
             }
             CredentialFormat::SdCwt => {
                 let mut params = self.params(request, key, subject, now, not_after);
-                params.status = Some(self.status_entry(&row.id).await?);
+                params.status = Some(self.status_entry(&row.id, not_after).await?);
                 Credential::SdCwt(sd_cwt::issue(&params, &self.keys.sd_cwt).map_err(issue_error)?)
             }
         };
         Ok(IssuedDisclosure { credential, not_after })
     }
 
-    /// The pseudonym's status list entry, drawn at its first SD disclosure.
-    async fn status_entry(&self, id: &PseudonymId) -> Result<StatusReference, DisclosureError> {
-        status_lists::reference(&self.store, &self.names.status_lists, id)
+    /// A new status list entry for a credential of pseudonym `id`.
+    async fn status_entry(
+        &self,
+        id: &PseudonymId,
+        not_after: i64,
+    ) -> Result<StatusReference, DisclosureError> {
+        let link = &self.keys.link;
+        status_lists::reference(&self.store, link, &self.names.status_lists, id, not_after)
             .await
-            .map_err(|e| DisclosureError::Internal(e.to_string()))?
-            .ok_or(DisclosureError::NotFound)
+            .map_err(|e| DisclosureError::Internal(e.to_string()))
     }
 
     /// A muted account, or one under the reputation threshold, gets no
@@ -392,9 +402,10 @@ impl DisclosureIssuer {
         }
     }
 
-    fn linked_certificate(
+    async fn linked_certificate(
         &self,
         request: &DisclosureRequest,
+        pseudonym: &PseudonymId,
         key: &P256PublicKey,
         now: i64,
         not_after: i64,
@@ -405,10 +416,21 @@ impl DisclosureIssuer {
             user_uri: text("user_uri"),
             email: text("email"),
         };
+        let serial =
+            linked_x509::new_serial().map_err(|e| DisclosureError::Internal(e.to_string()))?;
+        // Recorded first: a certificate the CRL could not name is never out.
+        // The pseudonym is sealed to the serial, the expiry kept by day.
+        let holder = self
+            .keys
+            .link
+            .seal_ops(OpsPurpose::LinkedCertificate, pseudonym.as_str().as_bytes(), &serial)
+            .map_err(|e| DisclosureError::Internal(e.to_string()))?;
+        let day = status_lists::day_of(not_after);
+        self.store.record_linked_certificate(&serial, &holder, day).await?;
         // Starts at the hour like the pseudonym certificate, so the two look alike.
-        let leaf =
-            linked_x509::issue(&self.keys.ca, &identity, key, coarsen_to_hour(now), not_after)
-                .map_err(|e| DisclosureError::Internal(e.to_string()))?;
+        let validity = (coarsen_to_hour(now), not_after);
+        let leaf = linked_x509::issue(&self.keys.ca, &identity, key, validity, &serial)
+            .map_err(|e| DisclosureError::Internal(e.to_string()))?;
         let ca = self.keys.ca.cert_der().to_vec();
         let mls_credential = mls::x509_credential(&[&leaf, &ca])
             .map_err(|e| DisclosureError::Internal(e.to_string()))?;

@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 pub mod breakglass;
 pub mod config;
+pub mod crl;
 pub mod disclose;
 pub mod glass_tag;
 pub mod keyring;

@@ -9,6 +9,7 @@ use crate::services::abuse::Abuse;
 use crate::services::access::Access;
 use crate::services::breakglass::BreakGlass;
 use crate::services::config::Config;
+use crate::services::crl::Crl;
 use crate::services::disclose::DisclosureIssuer;
 use crate::services::keyring::KeySet;
 use crate::services::mint::Minter;
@@ -28,6 +29,7 @@ pub struct Services {
     pub disclosures: DisclosureIssuer,
     pub verifier: Verifier,
     pub status_lists: StatusLists,
+    pub crl: Crl,
     pub clock: Arc<dyn Clock>,
 }
 

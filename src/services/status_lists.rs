@@ -1,11 +1,13 @@
 //! Revocation that everyone can see: Token Status Lists
 //! (draft-ietf-oauth-status-list) for the SD-JWT and SD-CWT disclosures.
 //!
-//! A pseudonym gets an entry the first time it is disclosed in an SD
-//! format: a random slot among `LISTS × LIST_ENTRIES` (2^24), so neither
-//! the list a credential names nor its index says anything about the
-//! pseudonym's account or age, and two pseudonyms of one account sit at
-//! unrelated places (herd privacy, §12). Each list is published as a signed
+//! Each SD disclosure gets its own entry (a Referenced Token, in the
+//! draft's terms): a random slot among `LISTS × LIST_ENTRIES` (2^24), so
+//! neither the list a credential names nor its index says anything about
+//! the pseudonym's account or age, and two pseudonyms of one account sit at
+//! unrelated places (herd privacy, §12). The stored entry holds the
+//! pseudonym only sealed under `k_ops` (aad = the slot): a copy of the
+//! database cannot tell whose entries were written one after another. Each list is published as a signed
 //! JWT and CWT at `https://<domain>/v1/status-lists/<n>`, rebuilt when a
 //! remedy has been applied or lifted since (on any replica) or when it is
 //! older than its `ttl`.
@@ -24,13 +26,14 @@ use tokio::sync::Mutex;
 
 use crate::core::clock::Clock;
 use crate::core::linkage::{AccountRef, LinkKeys};
+use crate::core::ops_keys::OpsPurpose;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::status::PseudonymStatus;
 use crate::formats::disclosure::StatusReference;
 use crate::formats::status_list::{self, Status, StatusList, StatusListError, TokenTimes};
 use crate::services::keyring::KeySet;
-use crate::store::{SlottedRow, Store, StoreError};
+use crate::store::{PseudonymRow, Store, StoreError};
 
 /// Entries per list: 2^20 (a list of 2-bit entries inflates to 256 KiB and
 /// compresses to little while few are set).
@@ -67,30 +70,49 @@ impl From<StatusListError> for StatusListsError {
     }
 }
 
-/// The pseudonym's entry, drawn now if it has none. `None` when the
-/// pseudonym does not exist.
+/// A new entry for a credential of pseudonym `id` valid until `expires_at`:
+/// a free random slot, the pseudonym sealed to it.
 pub async fn reference(
     store: &Store,
+    link: &LinkKeys,
     base_uri: &str,
     id: &PseudonymId,
-) -> Result<Option<StatusReference>, StatusListsError> {
+    expires_at: i64,
+) -> Result<StatusReference, StatusListsError> {
     let rng = SystemRandom::new();
+    let internal = |e: String| StatusListsError::Internal(e);
     for _ in 0..DRAWS {
         let mut bytes = [0u8; 4];
-        rng.fill(&mut bytes).map_err(|_| StatusListsError::Internal("no randomness".into()))?;
-        let candidate = i64::from(u32::from_be_bytes(bytes)) % (LISTS * LIST_ENTRIES);
-        match store.status_slot(id, candidate).await? {
-            Some(slot) => {
-                let (list, idx) = (slot / LIST_ENTRIES, slot % LIST_ENTRIES);
-                let idx =
-                    u64::try_from(idx).map_err(|e| StatusListsError::Internal(e.to_string()))?;
-                return Ok(Some(StatusReference { idx, uri: format!("{base_uri}{list}") }));
-            }
-            None if store.pseudonym(id).await?.is_none() => return Ok(None),
-            None => continue,
+        rng.fill(&mut bytes).map_err(|_| internal("no randomness".into()))?;
+        let slot = i64::from(u32::from_be_bytes(bytes)) % (LISTS * LIST_ENTRIES);
+        let holder = link
+            .seal_ops(OpsPurpose::StatusEntry, id.as_str().as_bytes(), &slot.to_be_bytes())
+            .map_err(|e| internal(e.to_string()))?;
+        if store.add_status_entry(slot, &holder, day_of(expires_at)).await? {
+            let (list, idx) = (slot / LIST_ENTRIES, slot % LIST_ENTRIES);
+            let idx = u64::try_from(idx).map_err(|e| internal(e.to_string()))?;
+            return Ok(StatusReference { idx, uri: format!("{base_uri}{list}") });
         }
     }
     Err(StatusListsError::Full)
+}
+
+/// The day (unix days) an expiry falls on: rows keep only that, so their
+/// expiry does not single out the pseudonym whose validity it copies.
+pub fn day_of(unix: i64) -> i64 {
+    unix.div_euclid(86_400)
+}
+
+/// Opens a sealed holder (`purpose`, aad) into a pseudonym id; `None` for a
+/// row this veil did not write.
+pub(crate) fn holder_of(
+    link: &LinkKeys,
+    purpose: OpsPurpose,
+    sealed: &[u8],
+    aad: &[u8],
+) -> Option<PseudonymId> {
+    let plain = link.open_ops(purpose, sealed, aad).ok()?;
+    PseudonymId::parse(std::str::from_utf8(&plain).ok()?)
 }
 
 /// The entry a pseudonym's status becomes.
@@ -162,16 +184,29 @@ impl StatusLists {
 
     /// The list's entries at `now`: each account's index opened once.
     pub async fn build(&self, list: i64, now: i64) -> Result<StatusList, StatusListsError> {
+        let internal = |e: std::num::TryFromIntError| StatusListsError::Internal(e.to_string());
+        let link = &self.keys.link;
         let from = list * LIST_ENTRIES;
-        let rows = self.store.slotted_pseudonyms(from, from + LIST_ENTRIES).await?;
-        let statuses = statuses(&self.store, &self.keys.link, &rows, now).await?;
-        let size =
-            usize::try_from(LIST_ENTRIES).map_err(|e| StatusListsError::Internal(e.to_string()))?;
-        let mut built = StatusList::new(size);
-        for (row, status) in rows.iter().zip(statuses) {
-            let idx = usize::try_from(row.status_slot - from)
-                .map_err(|e| StatusListsError::Internal(e.to_string()))?;
-            built.set(idx, entry(status))?;
+        let entries = self.store.status_entries(from, from + LIST_ENTRIES, day_of(now)).await?;
+        let mut holders: Vec<(i64, PseudonymId)> = Vec::with_capacity(entries.len());
+        for (slot, sealed) in &entries {
+            match holder_of(link, OpsPurpose::StatusEntry, sealed, &slot.to_be_bytes()) {
+                Some(id) => holders.push((*slot, id)),
+                None => tracing::warn!(slot, "a status entry that does not open was skipped"),
+            }
+        }
+        let mut ids: Vec<PseudonymId> = holders.iter().map(|(_, id)| id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let rows = self.store.pseudonyms_among(&ids).await?;
+        let statuses = statuses(&self.store, link, &rows, now).await?;
+        let by_id: HashMap<&PseudonymId, PseudonymStatus> =
+            rows.iter().map(|row| &row.id).zip(statuses).collect();
+        let mut built = StatusList::new(usize::try_from(LIST_ENTRIES).map_err(internal)?);
+        for (slot, id) in &holders {
+            // A pseudonym row that is gone reads as revoked.
+            let status = by_id.get(id).copied().unwrap_or(PseudonymStatus::Revoked);
+            built.set(usize::try_from(slot - from).map_err(internal)?, entry(status))?;
         }
         Ok(built)
     }
@@ -181,12 +216,12 @@ impl StatusLists {
 async fn statuses(
     store: &Store,
     link: &LinkKeys,
-    rows: &[SlottedRow],
+    rows: &[PseudonymRow],
     now: i64,
 ) -> Result<Vec<PseudonymStatus>, StatusListsError> {
     let internal = |e: String| StatusListsError::Internal(e);
     let mut owners: Vec<Option<AccountRef>> = Vec::with_capacity(rows.len());
-    for SlottedRow { row, .. } in rows {
+    for row in rows {
         let settled = row.revoked_at.is_some() || row.not_after <= now || row.ops_link.is_empty();
         owners.push(match settled {
             true => None,
@@ -202,7 +237,7 @@ async fn statuses(
     let views = store.account_views(&accounts, now).await?;
     let mut indexes: HashMap<AccountRef, PseudonymIndex> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
-    for (SlottedRow { row, .. }, owner) in rows.iter().zip(owners) {
+    for (row, owner) in rows.iter().zip(owners) {
         let Some(account) = owner else {
             let revoked = row.revoked_at.is_some() || row.ops_link.is_empty();
             out.push(PseudonymStatus::of(revoked, row.not_after, None, now));

@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod breakglass;
 mod clients;
+mod crl;
 mod dump;
 mod limits;
 mod mint_writer;
@@ -16,7 +17,7 @@ mod remedies;
 mod replay;
 mod reports;
 mod reputation;
-mod status_slots;
+mod status_entries;
 mod upgrade;
 
 #[cfg(feature = "testkit")]
@@ -34,7 +35,6 @@ pub use pseudonyms::{NewPseudonym, PseudonymRow};
 pub use remedies::{Applied, Lifted, RemedyEffect, RemedyIndex, RemedyRow, RemedyWrite};
 pub use reports::{NewReport, ReportTally};
 pub use reputation::{NewReputationEvent, ReputationEvent, Standing};
-pub use status_slots::SlottedRow;
 pub use upgrade::{LegacyEntry, UpgradeKeys, UpgradeReport};
 
 use std::str::FromStr;

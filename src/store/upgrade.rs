@@ -101,9 +101,7 @@ impl Store {
     /// Rewrites `pseudonyms` in id order (ids are random, so the order is
     /// too): on SQLite as a `WITHOUT ROWID` table, whose file order is its
     /// key order; on PostgreSQL every row gets this transaction's id, so
-    /// old rows no longer group by the mint that wrote them. It runs after
-    /// every migration, so it keeps every column and index they made
-    /// (`tests/it/storage_upgrade.rs` uses the status slot after it).
+    /// old rows no longer group by the mint that wrote them.
     async fn rebuild_pseudonyms(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -116,20 +114,16 @@ impl Store {
             "CREATE TABLE pseudonyms_unlinkable (\
              id TEXT PRIMARY KEY, public_key BYTEA NOT NULL UNIQUE, ops_link BYTEA NOT NULL, \
              connection_only BIGINT NOT NULL, created_hour BIGINT NOT NULL, \
-             not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, revoked_at BIGINT, \
-             status_slot BIGINT){without_rowid}"
+             not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, revoked_at BIGINT){without_rowid}"
         );
         for sql in [
             create.as_str(),
             "INSERT INTO pseudonyms_unlinkable (id, public_key, ops_link, connection_only, \
-             created_hour, not_before, not_after, revoked_at, status_slot) \
+             created_hour, not_before, not_after, revoked_at) \
              SELECT id, public_key, ops_link, connection_only, created_hour, not_before, \
-             not_after, revoked_at, status_slot FROM pseudonyms ORDER BY id",
+             not_after, revoked_at FROM pseudonyms ORDER BY id",
             "DROP TABLE pseudonyms",
             "ALTER TABLE pseudonyms_unlinkable RENAME TO pseudonyms",
-            // Every index of `pseudonyms` made by a migration, again (the
-            // table is new): migration 0020's.
-            "CREATE UNIQUE INDEX pseudonyms_status_slot ON pseudonyms (status_slot)",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut **tx).await?;
         }

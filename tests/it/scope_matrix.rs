@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/.well-known/veil-issuer", Access::Public),
     ("GET", "/vct/linked-identity/v1", Access::Public),
     ("GET", "/v1/status-lists/{list}", Access::Public),
+    ("GET", "/v1/crl", Access::Public),
     ("GET", "/healthz", Access::Public),
     ("GET", "/readyz", Access::Public),
     ("GET", "/openapi.json", Access::Public),

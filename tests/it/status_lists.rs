@@ -10,7 +10,7 @@ use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde_json::{Value, json};
 use veil::core::clock::{Clock, ManualClock};
 use veil::core::pseudonym_id::PseudonymId;
-use veil::formats::disclosure::{sd_cwt, sd_jwt};
+use veil::formats::disclosure::{StatusReference, sd_cwt, sd_jwt};
 use veil::formats::keys::public_key::P256PublicKey;
 use veil::services::disclose::CredentialFormat;
 use veil::services::status_lists::{LIST_ENTRIES, TTL_SECS, reference};
@@ -71,22 +71,26 @@ async fn a_remedy_flips_the_entry_within_one_ttl((app, clock): (TestApp, Arc<Man
             })
             .collect::<Vec<_>>()
     };
-    let first = trust
-        .verify(
-            &MemberPresentation {
-                format: CredentialFormat::SdJwt,
-                presentation: &shown[0].1,
+    // Each credential names its own entry (possibly in another list).
+    let entries: Vec<StatusReference> = shown
+        .iter()
+        .map(|(format, bytes)| {
+            let member = MemberPresentation {
+                format: *format,
+                presentation: bytes,
                 room: ROOM,
                 nonce: b"n",
                 leaf_key: &leaf,
-            },
-            &open,
-            clock.now(),
-        )
-        .expect("readable");
-    let entry = first.status_list.clone().expect("SD credentials name their entry");
+            };
+            let verdict = trust.verify(&member, &open, clock.now()).expect("readable");
+            verdict.status_list.expect("SD credentials name their entry")
+        })
+        .collect();
+    assert_ne!(entries[0], entries[1], "one entry per credential");
+    let entry = entries[0].clone();
+    let uris: Vec<&str> = entries.iter().map(|e| e.uri.as_str()).collect();
     let no_findings = vec![Vec::<String>::new(); 2];
-    let (jwt_list, cwt_list, jwt) = fetch(&app, &trust, &entry.uri, clock.now()).await;
+    let (jwt_list, cwt_list, jwt) = fetch(&app, &trust, &uris, clock.now()).await;
     assert_eq!(check(&jwt_list, clock.now()), no_findings);
     assert_eq!(check(&cwt_list, clock.now()), no_findings);
     assert_eq!(python_entry(&jwt, entry.idx), 0);
@@ -104,7 +108,7 @@ async fn a_remedy_flips_the_entry_within_one_ttl((app, clock): (TestApp, Arc<Man
         // The next fetch sees it at once (the remedy changed the lists'
         // epoch), well within one ttl.
         clock.advance(1);
-        let (jwt_list, cwt_list, jwt) = fetch(&app, &trust, &entry.uri, clock.now()).await;
+        let (jwt_list, cwt_list, jwt) = fetch(&app, &trust, &uris, clock.now()).await;
         let expected = vec![vec![code.to_string()]; 2];
         assert_eq!(check(&jwt_list, clock.now()), expected, "{action} (JWT list)");
         assert_eq!(check(&cwt_list, clock.now()), expected, "{action} (CWT list)");
@@ -117,7 +121,7 @@ async fn a_remedy_flips_the_entry_within_one_ttl((app, clock): (TestApp, Arc<Man
     }
     // Revocation is final; the suspension was lifted.
     clock.advance(1);
-    let (jwt_list, _, jwt) = fetch(&app, &trust, &entry.uri, clock.now()).await;
+    let (jwt_list, _, jwt) = fetch(&app, &trust, &uris, clock.now()).await;
     assert_eq!(check(&jwt_list, clock.now())[0], ["pseudonym_revoked"]);
     assert_eq!(python_entry(&jwt, entry.idx), 1);
     let (status, body) = app.get("/v1/status-lists/16", None).await;
@@ -129,27 +133,30 @@ async fn a_remedy_flips_the_entry_within_one_ttl((app, clock): (TestApp, Arc<Man
 async fn fetch(
     app: &TestApp,
     trust: &IssuerTrust,
-    uri: &str,
+    uris: &[&str],
     now: i64,
 ) -> (StatusCache, StatusCache, String) {
-    let path = uri.strip_prefix("https://example.com").expect("under the issuer");
-    let response = app.http.get(app.url(path)).send().await.unwrap();
-    assert_eq!(response.headers()["content-type"], "application/statuslist+jwt");
-    assert_eq!(response.headers()["cache-control"], format!("public, max-age={TTL_SECS}"));
-    let jwt = response.text().await.unwrap();
-    let mut jwt_cache = StatusCache::default();
-    jwt_cache.add_jwt(trust, uri, &jwt, now).expect("the issuer's list");
-    let response = app
-        .http
-        .get(app.url(path))
-        .header("accept", "application/statuslist+cwt")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["content-type"], "application/statuslist+cwt");
-    let mut cwt_cache = StatusCache::default();
-    cwt_cache.add_cwt(trust, uri, &response.bytes().await.unwrap(), now).expect("CWT list");
-    (jwt_cache, cwt_cache, jwt)
+    let (mut jwt_cache, mut cwt_cache) = (StatusCache::default(), StatusCache::default());
+    let mut first_jwt = None;
+    for uri in uris {
+        let path = uri.strip_prefix("https://example.com").expect("under the issuer");
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.headers()["content-type"], "application/statuslist+jwt");
+        assert_eq!(response.headers()["cache-control"], format!("public, max-age={TTL_SECS}"));
+        let jwt = response.text().await.unwrap();
+        jwt_cache.add_jwt(trust, uri, &jwt, now).expect("the issuer's list");
+        first_jwt.get_or_insert(jwt);
+        let response = app
+            .http
+            .get(app.url(path))
+            .header("accept", "application/statuslist+cwt")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], "application/statuslist+cwt");
+        cwt_cache.add_cwt(trust, uri, &response.bytes().await.unwrap(), now).expect("CWT list");
+    }
+    (jwt_cache, cwt_cache, first_jwt.expect("a list"))
 }
 
 /// The entry at `idx` as Python's standard library decodes the JWT's
@@ -198,16 +205,27 @@ async fn entries_do_not_group_pseudonyms_by_account((app, _): (TestApp, Arc<Manu
     ids.sort();
     for (account, id) in ids {
         let parsed = PseudonymId::parse(id).expect("id");
-        let entry = reference(&app.state.store, "https://example.com/v1/status-lists/", &parsed)
-            .await
-            .expect("entry")
-            .expect("exists");
+        let base = "https://example.com/v1/status-lists/";
+        let link = &app.state.keys.link;
+        let entry =
+            reference(&app.state.store, link, base, &parsed, 2_000_000_000).await.expect("entry");
         let list: i64 = entry.uri.rsplit('/').next().unwrap().parse().unwrap();
         slots.push((list * LIST_ENTRIES + entry.idx as i64, *account));
     }
     slots.sort();
     let distinct: std::collections::HashSet<i64> = slots.iter().map(|(s, _)| *s).collect();
-    assert_eq!(distinct.len(), 1000, "every pseudonym has its own entry");
+    assert_eq!(distinct.len(), 1000, "every credential has its own entry");
+    // A copy of the database shows random slots and sealed holders: no
+    // pseudonym id, no account ref, in any column of the new tables.
+    let dump = app.state.store.dump_all_tables().await.expect("dump");
+    let entries: Vec<&str> = dump.lines().filter(|l| l.starts_with("status_entries")).collect();
+    assert_eq!(entries.len(), 1000);
+    for id in owner.keys() {
+        // Blobs dump as hex (SQLite X'…', PostgreSQL \x…), text as itself.
+        let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+        let seen = |row: &&str| row.contains(id.as_str()) || row.to_lowercase().contains(&hex);
+        assert!(!entries.iter().any(seen), "{id} in the clear");
+    }
     let hits = slots.windows(2).filter(|w| w[0].1 == w[1].1).count();
     let trials = slots.len() - 1;
     let chance = 49.0 / 999.0;
@@ -222,8 +240,104 @@ async fn entries_do_not_group_pseudonyms_by_account((app, _): (TestApp, Arc<Manu
 
 on_both_backends_with!(on_a_clock;
     a_remedy_flips_the_entry_within_one_ttl,
-    entries_do_not_group_pseudonyms_by_account
+    entries_do_not_group_pseudonyms_by_account,
+    openssl_refuses_certificates_the_crl_lists
 );
+
+/// The CRL as OpenSSL reads it: the pseudonym certificate and a linked
+/// X.509 disclosure both name it, and `openssl verify -crl_check` refuses
+/// them while the pseudonym is suspended or revoked, and not before.
+async fn openssl_refuses_certificates_the_crl_lists((app, clock): (TestApp, Arc<ManualClock>)) {
+    tools::require("openssl", &["version"], "install OpenSSL");
+    let f = pseudonym(&app, ACCOUNT).await;
+    let other = pseudonym(&app, "bystander@accounts.example").await;
+    let request = json!({"account": ACCOUNT, "format": "x509", "claims": {"name": "Alice Martin"},
+                         "disclosable": [], "validity_days": 7});
+    let (status, linked) = app.disclose(&f.backend, &f.holder, &f.id, &request).await;
+    assert_eq!(status, 201, "{linked}");
+    let dir = app.dir.path();
+    let chain = pem::parse_many(linked["credential"].as_str().unwrap()).unwrap();
+    std::fs::write(dir.join("linked.pem"), pem::encode(&chain[0])).unwrap();
+    std::fs::write(dir.join("ca.pem"), pem::encode(&chain[1])).unwrap();
+    std::fs::write(dir.join("pseudonym.pem"), f.mint["certificate_pem"].as_str().unwrap()).unwrap();
+    std::fs::write(dir.join("bystander.pem"), other.mint["certificate_pem"].as_str().unwrap())
+        .unwrap();
+    let openssl = |args: &[&str]| {
+        let out =
+            std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    for cert in ["pseudonym.pem", "linked.pem"] {
+        let (_, text) = openssl(&["x509", "-in", cert, "-noout", "-ext", "crlDistributionPoints"]);
+        assert!(text.contains("URI:https://example.com/v1/crl"), "{cert}: {text}");
+    }
+    let at = (clock.now() + 60).to_string();
+    let verify = |cert: &str| {
+        let response_crl = dir.join("crl.pem");
+        let (ok, text) = openssl(&[
+            "verify",
+            "-crl_check",
+            "-attime",
+            &at,
+            "-CAfile",
+            "ca.pem",
+            "-CRLfile",
+            response_crl.to_str().unwrap(),
+            cert,
+        ]);
+        (ok, text)
+    };
+    let fetch_crl = || async {
+        let response = app.http.get(app.url("/v1/crl")).send().await.unwrap();
+        assert_eq!(response.headers()["content-type"], "application/pkix-crl");
+        let der = response.bytes().await.unwrap().to_vec();
+        std::fs::write(dir.join("crl.pem"), pem::encode(&pem::Pem::new("X509 CRL", der))).unwrap();
+    };
+    fetch_crl().await;
+    for cert in ["pseudonym.pem", "linked.pem", "bystander.pem"] {
+        let (ok, text) = verify(cert);
+        assert!(ok, "{cert} before any remedy: {text}");
+    }
+    for (action, reason) in
+        [("suspend", "certificate revoked"), ("suspend_and_revoke", "certificate revoked")]
+    {
+        let remedy =
+            json!({"pseudonym": f.uri, "action": action, "case_id": "c-2", "reason": "spam"});
+        let (status, applied) = app.post("/v1/admin/remedies", &app.admin_token, &remedy).await;
+        assert_eq!(status, 201, "{applied}");
+        clock.advance(1);
+        fetch_crl().await;
+        for cert in ["pseudonym.pem", "linked.pem"] {
+            let (ok, text) = verify(cert);
+            assert!(!ok && text.contains(reason), "{action}: {cert}: {text}");
+        }
+        let (ok, text) = verify("bystander.pem");
+        assert!(ok, "{action}: another account's pseudonym stays valid: {text}");
+        let (_, listing) = openssl(&["crl", "-in", "crl.pem", "-noout", "-text"]);
+        assert_eq!(listing.contains("Certificate Hold"), action == "suspend", "{listing}");
+        let id = applied["remedy_id"].as_str().unwrap();
+        let (status, body) = app
+            .post(
+                &format!("/v1/admin/remedies/{id}/lift"),
+                &app.admin_token,
+                &json!({"reason": "appeal"}),
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+    }
+    // A lifted suspension leaves the list; the revocation stays.
+    clock.advance(1);
+    fetch_crl().await;
+    let (ok, text) = verify("pseudonym.pem");
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+}
 
 async fn issue(app: &TestApp, f: &Pseudonym, format: &str) -> String {
     let request = json!({"account": ACCOUNT, "format": format,

@@ -267,12 +267,4 @@ async fn the_legacy_layout_upgrades(app: TestApp) {
     assert!(app.state.store.pseudonym(&id).await.expect("row").is_some());
     assert_eq!(remedy(&app, &fresh, "suspend").await, 1, "the stamped ones stay revoked");
     assert_eq!(status(&app, &hub, &fresh).await, "suspended");
-
-    // The rebuilt table kept what later migrations added: the status slot,
-    // unique (two pseudonyms can never share a status list entry).
-    let store = &app.state.store;
-    let old = PseudonymId::parse(owned["kept"][0].rsplit('/').next().expect("id")).expect("id");
-    assert_eq!(store.status_slot(&id, 42).await.expect("slot column"), Some(42));
-    assert_eq!(store.status_slot(&old, 42).await.expect("refused, not an error"), None);
-    assert_eq!(store.status_slot(&old, 43).await.expect("slot"), Some(43));
 }

@@ -1,5 +1,5 @@
-//! Status list slots of pseudonyms (migration 0020), and the rows a list
-//! is built from.
+//! Status list entries (migration 0020): a random slot and the pseudonym
+//! behind it, sealed by the domain; and the reads a list is built from.
 
 use std::collections::HashMap;
 
@@ -8,14 +8,6 @@ use super::pseudonyms::{IDS_PER_STATEMENT, PseudonymRow, placeholders};
 use super::{AccountView, Store, StoreError};
 use crate::core::linkage::AccountRef;
 use crate::core::pseudonym_id::PseudonymId;
-
-/// A pseudonym row with its status slot.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SlottedRow {
-    pub status_slot: i64,
-    #[sqlx(flatten)]
-    pub row: PseudonymRow,
-}
 
 #[derive(sqlx::FromRow)]
 struct ViewRow {
@@ -26,50 +18,68 @@ struct ViewRow {
 }
 
 impl Store {
-    /// The pseudonym's slot, giving it `candidate` if it has none. `None`
-    /// when `candidate` is taken by another pseudonym (the caller draws
-    /// again) or the pseudonym does not exist.
-    pub async fn status_slot(
+    /// Records entry `slot`, whose pseudonym is sealed in `holder`, until
+    /// day `expires_day`; false when the slot is taken (draw again).
+    pub async fn add_status_entry(
         &self,
-        id: &PseudonymId,
-        candidate: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        let taken = sqlx::query(
-            "UPDATE pseudonyms SET status_slot = $1 WHERE id = $2 AND status_slot IS NULL",
+        slot: i64,
+        holder: &[u8],
+        expires_day: i64,
+    ) -> Result<bool, StoreError> {
+        let added = sqlx::query(
+            "INSERT INTO status_entries (slot, holder, expires_day) VALUES ($1, $2, $3) \
+             ON CONFLICT (slot) DO NOTHING",
         )
-        .bind(candidate)
-        .bind(id.as_str())
+        .bind(slot)
+        .bind(holder)
+        .bind(expires_day)
         .execute(&self.pool)
-        .await;
-        match taken {
-            Ok(_) => {}
-            Err(error) => match StoreError::from(error) {
-                StoreError::Conflict(_) => return Ok(None),
-                other => return Err(other),
-            },
-        }
-        Ok(sqlx::query_scalar("SELECT status_slot FROM pseudonyms WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten())
+        .await?;
+        Ok(added.rows_affected() == 1)
     }
 
-    /// Pseudonyms whose slot is in `[from, to)`, in slot order.
-    pub async fn slotted_pseudonyms(
+    /// The entries with a slot in `[from, to)` not expired before `day`:
+    /// (slot, sealed holder), in slot order. Expired ones are deleted first.
+    pub async fn status_entries(
         &self,
         from: i64,
         to: i64,
-    ) -> Result<Vec<SlottedRow>, StoreError> {
+        day: i64,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        sqlx::query("DELETE FROM status_entries WHERE expires_day < $1")
+            .bind(day)
+            .execute(&self.pool)
+            .await?;
         Ok(sqlx::query_as(
-            "SELECT status_slot, id, public_key, ops_link, connection_only, not_before, \
-             not_after, revoked_at FROM pseudonyms \
-             WHERE status_slot >= $1 AND status_slot < $2 ORDER BY status_slot",
+            "SELECT slot, holder FROM status_entries WHERE slot >= $1 AND slot < $2 \
+             ORDER BY slot",
         )
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// The rows of these pseudonyms (those that exist).
+    pub async fn pseudonyms_among(
+        &self,
+        ids: &[PseudonymId],
+    ) -> Result<Vec<PseudonymRow>, StoreError> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id, public_key, ops_link, connection_only, not_before, not_after, \
+                 revoked_at FROM pseudonyms WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            // Only placeholders are formatted in; every value is bound.
+            let mut query = sqlx::query_as::<_, PseudonymRow>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            rows.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
     }
 
     /// [`Store::account_view`] of many accounts at once; accounts without

@@ -1,0 +1,94 @@
+//! What the CRL is built from: every account's state and sealed index (a
+//! page at a time), deleted accounts' pseudonyms, and the serials of linked
+//! certificates (migration 0021).
+
+use super::accounts::StateRow;
+use super::{AccountView, Store, StoreError};
+use crate::core::linkage::AccountRef;
+use crate::core::pseudonym_id::PseudonymId;
+
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    account_ref: Vec<u8>,
+    #[sqlx(flatten)]
+    state: StateRow,
+    pseudonym_index: Option<Vec<u8>>,
+}
+
+impl Store {
+    /// Records a linked certificate's serial, with its pseudonym sealed in
+    /// `holder`, until day `expires_day`, before it is handed out.
+    pub async fn record_linked_certificate(
+        &self,
+        serial: &[u8],
+        holder: &[u8],
+        expires_day: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO linked_certificates (serial, holder, expires_day) VALUES ($1, $2, $3)",
+        )
+        .bind(serial)
+        .bind(holder)
+        .bind(expires_day)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every linked certificate not expired before `day`: (serial, sealed
+    /// holder). Expired ones are deleted first.
+    pub async fn linked_certificates(
+        &self,
+        day: i64,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        sqlx::query("DELETE FROM linked_certificates WHERE expires_day < $1")
+            .bind(day)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_as("SELECT serial, holder FROM linked_certificates")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Up to `limit` accounts after `after` (by account ref), each with its
+    /// state at `now` and sealed index.
+    pub async fn accounts_page(
+        &self,
+        after: Option<&AccountRef>,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<(AccountRef, AccountView)>, StoreError> {
+        let rows: Vec<PageRow> = sqlx::query_as(
+            "SELECT account_ref, status, status_until, pseudonym_index FROM accounts \
+             WHERE account_ref > $1 ORDER BY account_ref LIMIT $2",
+        )
+        .bind(after.map_or(&[][..], |a| a.0.as_slice()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let bytes = <[u8; 32]>::try_from(row.account_ref.as_slice())
+                .map_err(|_| StoreError::Corrupt("32-byte account ref"))?;
+            let view = AccountView {
+                state: row.state.status.effective(row.state.status_until, now),
+                sealed_index: row.pseudonym_index,
+            };
+            out.push((AccountRef(bytes), view));
+        }
+        Ok(out)
+    }
+
+    /// Unexpired pseudonyms of deleted accounts (their link is gone).
+    pub async fn unlinked_pseudonyms(&self, now: i64) -> Result<Vec<PseudonymId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM pseudonyms WHERE not_after > $1 AND LENGTH(ops_link) = 0",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter()
+            .map(|id| PseudonymId::parse(id).ok_or(StoreError::Corrupt("pseudonym id")))
+            .collect()
+    }
+}
