@@ -12,7 +12,13 @@ use super::AppState;
 use super::params::ApiPath;
 use super::problem::Problem;
 use crate::formats::status_list::CWT_TYP;
-use crate::services::status_lists::{ListForm, TTL_SECS};
+use crate::services::status_lists::{ListForm, interval_left};
+
+/// Cached until the publication interval ends, when the next one is built.
+fn cache_control(now: i64) -> Result<HeaderValue, Problem> {
+    HeaderValue::from_str(&format!("public, max-age={}", interval_left(now)))
+        .map_err(Problem::internal)
+}
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(status_list)).routes(routes!(crl))
@@ -22,13 +28,12 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     get,
     path = "/v1/crl",
     tag = "well-known",
-    description = "The pseudonym CA's CRL (RFC 5280, DER): the pseudonym certificates and linked X.509 disclosures of revoked pseudonyms, and of suspended ones as `certificateHold`, until they expire. Every certificate veil issues names this URL (under the provider's origin) as its CRL Distribution Point. `nextUpdate` is an hour after `thisUpdate`. Public: no authentication.",
-    responses((status = 200, description = "The CRL", content((String = "application/pkix-crl")), headers(("Cache-Control" = String, description = "public, max-age=<ttl>")))),
+    description = "The pseudonym CA's CRL (RFC 5280, DER): the pseudonym certificates and linked X.509 disclosures of revoked pseudonyms (suspensions are not published), until they expire. Every certificate veil issues names this URL (under the provider's origin) as its CRL Distribution Point. Rebuilt once per 5-minute interval; `nextUpdate` is an hour after `thisUpdate`. Public: no authentication.",
+    responses((status = 200, description = "The CRL", content((String = "application/pkix-crl")), headers(("Cache-Control" = String, description = "public, max-age=<seconds until the next one>")))),
 )]
 async fn crl(State(state): State<AppState>) -> Result<Response, Problem> {
     let der = state.crl.current().await?;
-    let cache =
-        HeaderValue::from_str(&format!("public, max-age={TTL_SECS}")).map_err(Problem::internal)?;
+    let cache = cache_control(state.clock.now())?;
     let kind = HeaderValue::from_static("application/pkix-crl");
     Ok(([(CONTENT_TYPE, kind), (CACHE_CONTROL, cache)], der).into_response())
 }
@@ -37,10 +42,10 @@ async fn crl(State(state): State<AppState>) -> Result<Response, Problem> {
     get,
     path = "/v1/status-lists/{list}",
     tag = "well-known",
-    description = "A Token Status List (draft-ietf-oauth-status-list) of the SD-JWT and SD-CWT disclosures: 2 bits per entry (0 valid, 1 revoked, 2 suspended), zlib-compressed, signed by the issuer key of the same format. `Accept: application/statuslist+cwt` gets the CWT; anything else the JWT (`application/statuslist+jwt`). Each credential's `status.status_list` names its list and index; indices are random. Public: no authentication.",
+    description = "A Token Status List (draft-ietf-oauth-status-list) of the SD-JWT and SD-CWT disclosures: 2 bits per entry (0 valid, 1 revoked; suspensions are not published), zlib-compressed, signed by the issuer key of the same format, rebuilt once per 5-minute interval. `Accept: application/statuslist+cwt` gets the CWT; anything else the JWT (`application/statuslist+jwt`). Each credential's `status.status_list` names its list and index; indices are random. Public: no authentication.",
     params(("list" = i64, Path, description = "The list number (0 to 15)", minimum = 0, maximum = 15)),
     responses(
-        (status = 200, description = "The Status List Token", content((String = "application/statuslist+jwt"), (String = "application/statuslist+cwt")), headers(("Cache-Control" = String, description = "public, max-age=<ttl>"))),
+        (status = 200, description = "The Status List Token", content((String = "application/statuslist+jwt"), (String = "application/statuslist+cwt")), headers(("Cache-Control" = String, description = "public, max-age=<seconds until the next one>"))),
         (status = 404, description = "No such list"),
     ),
 )]
@@ -54,8 +59,7 @@ async fn status_list(
         .iter()
         .filter_map(|value| value.to_str().ok())
         .any(|value| value.contains(CWT_TYP));
-    let cache =
-        HeaderValue::from_str(&format!("public, max-age={TTL_SECS}")).map_err(Problem::internal)?;
+    let cache = cache_control(state.clock.now())?;
     Ok(match state.status_lists.token(list, wants_cwt).await? {
         ListForm::Jwt(token) => {
             let kind = HeaderValue::from_static("application/statuslist+jwt");

@@ -1,22 +1,24 @@
 //! The pseudonym CA's CRL (RFC 5280), for verifiers that check X.509:
-//! pseudonym certificates and linked X.509 disclosures of revoked or
-//! suspended pseudonyms, until they expire. Suspensions are listed as
-//! `certificateHold` and leave the list when lifted.
+//! pseudonym certificates and linked X.509 disclosures of revoked
+//! pseudonyms, until they expire. Suspensions are not listed, for the
+//! reason the status lists leave them out (`status_lists` module doc):
+//! every pseudonym certificate's serial is in the KeyPackages and leaves
+//! anyone may see.
 //!
 //! It is built from the accounts (each sealed index opened once: revoked
 //! entries, and every live entry of a suspended account) and the deleted
-//! accounts' pseudonyms, and published at `https://<domain>/v1/crl`,
-//! rebuilt on the same schedule as the status lists (a remedy on any
-//! replica, or `ttl`). Pseudonym certificate serials are derived from the
+//! accounts' pseudonyms and those revoked one by one, and published at
+//! `https://<domain>/v1/crl`, rebuilt once per publication interval like
+//! the status lists. Pseudonym certificate serials are derived from the
 //! pseudonym id (`x509::pseudonym_serial`), so only linked certificates'
 //! serials are stored. Every entry carries the same revocation date (the
 //! hour of the build), so the dates do not group an account's pseudonyms.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::core::account::AccountState;
 use crate::core::clock::Clock;
 use crate::core::linkage::AccountRef;
 use crate::core::ops_keys::OpsPurpose;
@@ -24,7 +26,7 @@ use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::PseudonymIndex;
 use crate::formats::x509::{RevokedEntry, pseudonym_serial};
 use crate::services::keyring::KeySet;
-use crate::services::status_lists::{StatusListsError, TTL_SECS, day_of, holder_of};
+use crate::services::status_lists::{StatusListsError, day_of, holder_of, interval_start};
 use crate::store::Store;
 
 /// Accounts read per query while building.
@@ -33,8 +35,7 @@ const PAGE: i64 = 5000;
 pub const NEXT_UPDATE_SECS: i64 = 3600;
 
 struct Published {
-    epoch: (i64, i64, i64),
-    issued_at: i64,
+    interval: i64,
     der: Vec<u8>,
 }
 
@@ -53,31 +54,29 @@ impl Crl {
 
     /// The current CRL (DER).
     pub async fn current(&self) -> Result<Vec<u8>, StatusListsError> {
-        let now = self.clock.now();
-        let epoch = self.store.remedy_epoch().await?;
+        let interval = interval_start(self.clock.now());
         let mut published = self.published.lock().await;
         if let Some(p) = published.as_ref()
-            && p.epoch == epoch
-            && now.saturating_sub(p.issued_at) < TTL_SECS
+            && p.interval == interval
         {
             return Ok(p.der.clone());
         }
-        let revoked = self.revoked(now).await?;
-        // The CRL number only grows: the build time, one per second at most.
-        let number = u64::try_from(now).unwrap_or_default();
+        let revoked = self.revoked(interval).await?;
+        // The CRL number only grows: the interval's start.
+        let number = u64::try_from(interval).unwrap_or_default();
         let der = self
             .keys
             .ca
-            .crl(&revoked, now, now.saturating_add(NEXT_UPDATE_SECS), number)
+            .crl(&revoked, interval, interval.saturating_add(NEXT_UPDATE_SECS), number)
             .map_err(|e| StatusListsError::Internal(e.to_string()))?;
-        *published = Some(Published { epoch, issued_at: now, der: der.clone() });
+        *published = Some(Published { interval, der: der.clone() });
         Ok(der)
     }
 
     /// Every certificate to list at `now`.
     async fn revoked(&self, now: i64) -> Result<Vec<RevokedEntry>, StatusListsError> {
         let link = &self.keys.link;
-        let mut listed: Vec<(PseudonymId, bool)> = Vec::new();
+        let mut listed: Vec<PseudonymId> = Vec::new();
         let mut after: Option<AccountRef> = None;
         loop {
             let page = self.store.accounts_page(after.as_ref(), PAGE, now).await?;
@@ -86,41 +85,35 @@ impl Crl {
             for (account, view) in &page {
                 let index = PseudonymIndex::open(link, account, view.sealed_index.as_deref())
                     .map_err(|e| StatusListsError::Internal(format!("pseudonym index: {e}")))?;
-                let suspended = view.state == AccountState::Suspended;
-                for entry in index.entries() {
-                    if entry.not_after <= now {
-                        continue;
-                    }
-                    if entry.revoked {
-                        listed.push((entry.id.clone(), false));
-                    } else if suspended {
-                        listed.push((entry.id.clone(), true));
-                    }
-                }
+                listed.extend(
+                    index
+                        .entries()
+                        .iter()
+                        .filter(|entry| entry.revoked && entry.not_after > now)
+                        .map(|entry| entry.id.clone()),
+                );
             }
         }
-        for id in self.store.unlinked_pseudonyms(now).await? {
-            listed.push((id, false));
-        }
-        let on_hold: std::collections::HashMap<&PseudonymId, bool> =
-            listed.iter().map(|(id, hold)| (id, *hold)).collect();
-        let mut linked = Vec::new();
-        for (serial, sealed) in self.store.linked_certificates(day_of(now)).await? {
-            let holder = holder_of(link, OpsPurpose::LinkedCertificate, &sealed, &serial);
-            if let Some(id) = holder.filter(|id| on_hold.contains_key(id)) {
-                linked.push((id, serial));
-            }
-        }
-        let mut entries: Vec<RevokedEntry> = listed
+        // Deleted accounts' pseudonyms, and those revoked one by one.
+        listed.extend(self.store.unlinked_pseudonyms(now).await?);
+        listed.extend(self.store.revoked_pseudonyms(now).await?);
+        let revoked: HashSet<&PseudonymId> = listed.iter().collect();
+        let mut entries: Vec<RevokedEntry> = revoked
             .iter()
-            .map(|(id, hold)| RevokedEntry {
+            .map(|id| RevokedEntry {
                 serial: pseudonym_serial(id.as_str()).to_vec(),
-                on_hold: *hold,
+                on_hold: false,
             })
             .collect();
-        for (id, serial) in &linked {
-            let hold = on_hold.get(id).copied().unwrap_or(false);
-            entries.push(RevokedEntry { serial: serial.clone(), on_hold: hold });
+        for (serial, sealed) in self.store.linked_certificates(day_of(now)).await? {
+            // Fail closed: a record no loaded k_ops opens is listed.
+            let listed = match holder_of(link, OpsPurpose::LinkedCertificate, &sealed, &serial) {
+                Some(id) => revoked.contains(&id),
+                None => true,
+            };
+            if listed {
+                entries.push(RevokedEntry { serial, on_hold: false });
+            }
         }
         // Serial order: the list says nothing of which entries go together.
         entries.sort_by(|a, b| a.serial.cmp(&b.serial));

@@ -8,14 +8,17 @@
 //! unrelated places (herd privacy, §12). The stored entry holds the
 //! pseudonym only sealed under `k_ops` (aad = the slot): a copy of the
 //! database cannot tell whose entries were written one after another. Each list is published as a signed
-//! JWT and CWT at `https://<domain>/v1/status-lists/<n>`, rebuilt when a
-//! remedy has been applied or lifted since (on any replica) or when it is
-//! older than its `ttl`.
+//! JWT and CWT at `https://<domain>/v1/status-lists/<n>`, built once per
+//! publication interval (`TTL_SECS`, aligned to the clock, so every replica
+//! publishes the same snapshot and every remedy of an interval appears at
+//! once, at its end).
 //!
-//! What the lists cannot hide: pseudonyms revoked by one remedy flip
-//! together, so someone who watches the lists and holds several of those
-//! credentials sees that they share a fate. The status API tells a hub as
-//! much about pseudonyms it hosts (docs/THREAT_MODEL.md).
+//! Only revocations are published (`suspend_and_revoke`, `delete`, one by
+//! one): entries that flip together group an account's pseudonyms for
+//! anyone who watches the lists and holds those credentials, and a
+//! suspension flips back when lifted, which would show the same group twice.
+//! A permanent revocation is what must reach every verifier; suspensions
+//! stay with veil's status API and hub route (docs/THREAT_MODEL.md).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -40,8 +43,12 @@ use crate::store::{PseudonymRow, Store, StoreError};
 pub const LIST_ENTRIES: i64 = 1 << 20;
 /// Lists: 16, so 2^24 slots in all.
 pub const LISTS: i64 = 16;
-/// How long a verifier may keep a list before fetching it again.
+/// The publication interval: lists (and the CRL) are rebuilt once per
+/// interval, at a boundary of the clock.
 pub const TTL_SECS: i64 = 300;
+/// The `ttl` a token carries: two intervals, so a token fetched just before
+/// a boundary and kept as `Cache-Control` allows is still within it.
+pub const TOKEN_TTL_SECS: i64 = 2 * TTL_SECS;
 /// How long a list token is valid: a verifier offline for longer holds an
 /// expired list and cannot vouch for any credential.
 pub const VALIDITY_SECS: i64 = 24 * 3600;
@@ -115,19 +122,29 @@ pub(crate) fn holder_of(
     PseudonymId::parse(std::str::from_utf8(&plain).ok()?)
 }
 
-/// The entry a pseudonym's status becomes.
+/// The entry a pseudonym's status becomes: revoked or gone is INVALID; a
+/// suspension is not published (see the module doc).
 fn entry(status: PseudonymStatus) -> Status {
     match status {
-        PseudonymStatus::Active => Status::Valid,
-        PseudonymStatus::Suspended => Status::Suspended,
+        PseudonymStatus::Active | PseudonymStatus::Suspended => Status::Valid,
         PseudonymStatus::Revoked | PseudonymStatus::Expired => Status::Invalid,
     }
 }
 
+/// The start of the publication interval `now` falls in.
+pub fn interval_start(now: i64) -> i64 {
+    now - now.rem_euclid(TTL_SECS)
+}
+
+/// Seconds until the interval `now` falls in ends: how long a fetched list
+/// may be cached.
+pub fn interval_left(now: i64) -> i64 {
+    interval_start(now) + TTL_SECS - now
+}
+
 /// One list as last published.
 struct Published {
-    epoch: (i64, i64, i64),
-    issued_at: i64,
+    interval: i64,
     jwt: String,
     cwt: Vec<u8>,
 }
@@ -158,22 +175,19 @@ impl StatusLists {
             return Err(StatusListsError::NoSuchList(list));
         }
         let now = self.clock.now();
-        let epoch = self.store.remedy_epoch().await?;
+        let interval = interval_start(now);
         let mut published = self.published.lock().await;
-        let fresh = published
-            .get(&list)
-            .is_some_and(|p| p.epoch == epoch && now.saturating_sub(p.issued_at) < TTL_SECS);
-        if !fresh {
-            let built = self.build(list, now).await?;
+        if published.get(&list).is_none_or(|p| p.interval != interval) {
+            let built = self.build(list, interval).await?;
             let uri = format!("{}{list}", self.base_uri);
             let times = TokenTimes {
-                issued_at: now,
-                expires_at: now.saturating_add(VALIDITY_SECS),
-                ttl: TTL_SECS,
+                issued_at: interval,
+                expires_at: interval.saturating_add(VALIDITY_SECS),
+                ttl: TOKEN_TTL_SECS,
             };
             let jwt = status_list::sign_jwt(&built, &uri, times, &self.keys.sd_jwt)?;
             let cwt = status_list::sign_cwt(&built, &uri, times, &self.keys.sd_cwt)?;
-            published.insert(list, Published { epoch, issued_at: now, jwt, cwt });
+            published.insert(list, Published { interval, jwt, cwt });
         }
         let current = published.get(&list).ok_or(StatusListsError::NoSuchList(list))?;
         Ok(match cwt {
@@ -189,10 +203,17 @@ impl StatusLists {
         let from = list * LIST_ENTRIES;
         let entries = self.store.status_entries(from, from + LIST_ENTRIES, day_of(now)).await?;
         let mut holders: Vec<(i64, PseudonymId)> = Vec::with_capacity(entries.len());
+        let size = usize::try_from(LIST_ENTRIES).map_err(internal)?;
+        let mut built = StatusList::new(size);
         for (slot, sealed) in &entries {
             match holder_of(link, OpsPurpose::StatusEntry, sealed, &slot.to_be_bytes()) {
                 Some(id) => holders.push((*slot, id)),
-                None => tracing::warn!(slot, "a status entry that does not open was skipped"),
+                // Fail closed: an entry no loaded k_ops opens is published
+                // revoked, never valid.
+                None => {
+                    tracing::warn!(slot, "a status entry that does not open is published revoked");
+                    built.set(usize::try_from(slot - from).map_err(internal)?, Status::Invalid)?;
+                }
             }
         }
         let mut ids: Vec<PseudonymId> = holders.iter().map(|(_, id)| id.clone()).collect();
@@ -202,7 +223,6 @@ impl StatusLists {
         let statuses = statuses(&self.store, link, &rows, now).await?;
         let by_id: HashMap<&PseudonymId, PseudonymStatus> =
             rows.iter().map(|row| &row.id).zip(statuses).collect();
-        let mut built = StatusList::new(usize::try_from(LIST_ENTRIES).map_err(internal)?);
         for (slot, id) in &holders {
             // A pseudonym row that is gone reads as revoked.
             let status = by_id.get(id).copied().unwrap_or(PseudonymStatus::Revoked);

@@ -41,7 +41,8 @@ impl Store {
         &self,
         day: i64,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        sqlx::query("DELETE FROM linked_certificates WHERE expires_day < $1")
+        // A day later than the expiry: verifiers allow some clock skew.
+        sqlx::query("DELETE FROM linked_certificates WHERE expires_day < $1 - 1")
             .bind(day)
             .execute(&self.pool)
             .await?;
@@ -77,6 +78,20 @@ impl Store {
             out.push((AccountRef(bytes), view));
         }
         Ok(out)
+    }
+
+    /// Unexpired pseudonyms revoked one by one (a stamp from before
+    /// issue 11's layout, kept by the upgrade).
+    pub async fn revoked_pseudonyms(&self, now: i64) -> Result<Vec<PseudonymId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM pseudonyms WHERE not_after > $1 AND revoked_at IS NOT NULL",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter()
+            .map(|id| PseudonymId::parse(id).ok_or(StoreError::Corrupt("pseudonym id")))
+            .collect()
     }
 
     /// Unexpired pseudonyms of deleted accounts (their link is gone).

@@ -354,4 +354,4 @@ fn sha256(data: &[u8]) -> ring::digest::Digest {
 }
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

@@ -216,8 +216,15 @@ impl IssuerTrust {
         self.judge(&genuine, presentation, policy, &mut errors);
         let reference =
             genuine.verified.as_ref().and_then(|v| StatusReference::from_claims(&v.claims));
-        if let (Some(lists), Some(reference)) = (lists, &reference) {
-            errors.extend(lists.finding(reference, now));
+        match (lists, &reference) {
+            (Some(lists), Some(reference)) => errors.extend(lists.finding(reference, now)),
+            // Asked to check status, for an SD credential that names no
+            // entry (issued before status lists): it cannot be vouched for.
+            (Some(_), None) if genuine.verified.is_some() => errors.push(Finding::new(
+                "status_unavailable",
+                "the credential names no status list entry",
+            )),
+            _ => {}
         }
         let disclosed = genuine.disclosed;
         let mut verdict =
@@ -439,4 +446,76 @@ fn cose_key(key: &coset::CoseKey) -> Result<IssuerKey, TrustError> {
     let public =
         P256PublicKey::from_sec1(&sec1).map_err(|e| invalid(format!("COSE key `{kid}`: {e}")))?;
     Ok(IssuerKey::es256(kid, &public))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::disclosure::IssueParams;
+    use crate::formats::disclosure::test_support::{AUDIENCE, NONCE, NOW, keys, params, signer};
+    use crate::formats::keys::signer::Es256Signer;
+    use crate::formats::status_list::{self, Status, StatusList, TokenTimes};
+
+    const LIST: &str = "https://veil.example/v1/status-lists/0";
+
+    fn trust(issuer: &Es256Signer) -> IssuerTrust {
+        let names = (
+            "https://veil.example".to_string(),
+            "https://veil.example/vct/pseudonym".to_string(),
+            "mimi://veil.example/p/".to_string(),
+        );
+        IssuerTrust::new(names, keys(issuer), Vec::new(), Vec::new())
+    }
+
+    /// The status findings (the room policy's own are not under test).
+    fn codes(verdict: &Verification) -> Vec<&str> {
+        let status = ["status_unavailable", "pseudonym_revoked", "pseudonym_suspended"];
+        verdict.errors.iter().map(|f| f.code).filter(|c| status.contains(c)).collect()
+    }
+
+    /// With status asked for, a credential that names no entry, one whose
+    /// list is missing, and one whose entry is set are all refused; only a
+    /// valid entry in a fresh list passes.
+    #[test]
+    fn status_is_checked_or_the_credential_is_refused() {
+        let (issuer, holder) = (signer("issuer"), signer("holder"));
+        let trust = trust(&issuer);
+        let policy = RoomPolicy::from_json(serde_json::json!({
+            "types": ["https://veil.example/vct/pseudonym"]
+        }))
+        .unwrap();
+        let show = |status: Option<StatusReference>| {
+            let credential =
+                sd_jwt::issue(&IssueParams { status, ..params(&holder) }, &issuer).unwrap();
+            sd_jwt::present(&credential, &["display_name"], &holder, AUDIENCE, NONCE, NOW).unwrap()
+        };
+        let verify = |presented: &str, lists: &StatusCache| {
+            let member = MemberPresentation {
+                format: CredentialFormat::SdJwt,
+                presentation: presented.as_bytes(),
+                room: AUDIENCE,
+                nonce: NONCE.as_bytes(),
+                leaf_key: holder.public_key(),
+            };
+            trust.verify_with_status(&member, &policy, NOW, lists).unwrap()
+        };
+        let mut list = StatusList::new(1 << 10);
+        list.set(7, Status::Invalid).unwrap();
+        let times = TokenTimes { issued_at: NOW - 10, expires_at: NOW + 3600, ttl: 600 };
+        let token = status_list::sign_jwt(&list, LIST, times, &issuer).unwrap();
+        let mut lists = StatusCache::default();
+        lists.add_jwt(&trust, LIST, &token, NOW).unwrap();
+        let entry = |idx| Some(StatusReference { idx, uri: LIST.into() });
+
+        assert_eq!(codes(&verify(&show(entry(3)), &lists)), Vec::<&str>::new());
+        assert_eq!(codes(&verify(&show(entry(7)), &lists)), ["pseudonym_revoked"]);
+        assert_eq!(codes(&verify(&show(entry(1 << 12)), &lists)), ["status_unavailable"]);
+        assert_eq!(codes(&verify(&show(None), &lists)), ["status_unavailable"]);
+        let other = Some(StatusReference { idx: 3, uri: format!("{LIST}9") });
+        assert_eq!(codes(&verify(&show(other), &lists)), ["status_unavailable"]);
+        // A list signed by someone else is not taken.
+        let stranger = signer("issuer");
+        let forged = status_list::sign_jwt(&StatusList::new(8), LIST, times, &stranger).unwrap();
+        assert!(StatusCache::default().add_jwt(&trust, LIST, &forged, NOW).is_err());
+    }
 }
