@@ -95,8 +95,7 @@ impl Crl {
             }
         }
         // Deleted accounts' pseudonyms, and those revoked one by one.
-        listed.extend(self.store.unlinked_pseudonyms(now).await?);
-        listed.extend(self.store.revoked_pseudonyms(now).await?);
+        listed.extend(self.store.revoked_rows(now).await?);
         let revoked: HashSet<&PseudonymId> = listed.iter().collect();
         let mut entries: Vec<RevokedEntry> = revoked
             .iter()

@@ -80,24 +80,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Unexpired pseudonyms revoked one by one (a stamp from before
-    /// issue 11's layout, kept by the upgrade).
-    pub async fn revoked_pseudonyms(&self, now: i64) -> Result<Vec<PseudonymId>, StoreError> {
+    /// Unexpired pseudonyms revoked on their own row: those of deleted
+    /// accounts (their link is gone), and those revoked one by one (a stamp
+    /// from before issue 11's layout, kept by the upgrade).
+    pub async fn revoked_rows(&self, now: i64) -> Result<Vec<PseudonymId>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM pseudonyms WHERE not_after > $1 AND revoked_at IS NOT NULL",
-        )
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        ids.iter()
-            .map(|id| PseudonymId::parse(id).ok_or(StoreError::Corrupt("pseudonym id")))
-            .collect()
-    }
-
-    /// Unexpired pseudonyms of deleted accounts (their link is gone).
-    pub async fn unlinked_pseudonyms(&self, now: i64) -> Result<Vec<PseudonymId>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM pseudonyms WHERE not_after > $1 AND LENGTH(ops_link) = 0",
+            "SELECT id FROM pseudonyms WHERE not_after > $1 \
+             AND (revoked_at IS NOT NULL OR LENGTH(ops_link) = 0)",
         )
         .bind(now)
         .fetch_all(&self.pool)

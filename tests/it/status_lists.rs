@@ -347,6 +347,15 @@ async fn openssl_refuses_certificates_the_crl_lists((app, clock): (TestApp, Arc<
     fetch_crl().await;
     let (ok, text) = verify("pseudonym.pem");
     assert!(!ok && text.contains("certificate revoked"), "{text}");
+    // A deleted account's pseudonyms are listed too (their link is gone).
+    let remedy = json!({"pseudonym": other.uri, "action": "delete", "case_id": "c-3",
+                        "reason": "abuse"});
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &remedy).await;
+    assert_eq!(status, 201, "{body}");
+    clock.advance(TTL_SECS);
+    fetch_crl().await;
+    let (ok, text) = verify("bystander.pem");
+    assert!(!ok && text.contains("certificate revoked"), "deleted: {text}");
 }
 
 async fn issue(app: &TestApp, f: &Pseudonym, format: &str) -> String {
