@@ -494,15 +494,22 @@ fn issue_error(error: IssueError) -> DisclosureError {
 /// expired, or its account's state. Account-wide revocations are read here
 /// rather than stamped on the pseudonym rows, so a copy of the database
 /// shows no revocation shared by an account's pseudonyms.
+/// The status of a pseudonym whose row alone decides it (revoked on the
+/// row, expired, or its account deleted), without opening its link.
+pub(crate) fn settled_status(row: &PseudonymRow, now: i64) -> Option<PseudonymStatus> {
+    let revoked = row.revoked_at.is_some() || row.ops_link.is_empty();
+    (revoked || row.not_after <= now)
+        .then(|| PseudonymStatus::of(revoked, row.not_after, None, now))
+}
+
 pub async fn pseudonym_status(
     store: &Store,
     link: &LinkKeys,
     row: &PseudonymRow,
     now: i64,
 ) -> Result<PseudonymStatus, DisclosureError> {
-    if row.revoked_at.is_some() || row.not_after <= now || row.ops_link.is_empty() {
-        let revoked = row.revoked_at.is_some() || row.ops_link.is_empty();
-        return Ok(PseudonymStatus::of(revoked, row.not_after, None, now));
+    if let Some(status) = settled_status(row, now) {
+        return Ok(status);
     }
     let account = link
         .open_ops_link(row.id.as_str(), &row.ops_link)

@@ -35,6 +35,7 @@ use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::status::PseudonymStatus;
 use crate::formats::disclosure::StatusReference;
 use crate::formats::status_list::{self, Status, StatusList, StatusListError, TokenTimes};
+use crate::services::disclose::settled_status;
 use crate::services::keyring::KeySet;
 use crate::store::{PseudonymRow, Store, StoreError};
 
@@ -240,15 +241,14 @@ async fn statuses(
     now: i64,
 ) -> Result<Vec<PseudonymStatus>, StatusListsError> {
     let internal = |e: String| StatusListsError::Internal(e);
-    let mut owners: Vec<Option<AccountRef>> = Vec::with_capacity(rows.len());
+    // Each row: its account, or the status its row alone decides.
+    let mut owners: Vec<Result<AccountRef, PseudonymStatus>> = Vec::with_capacity(rows.len());
     for row in rows {
-        let settled = row.revoked_at.is_some() || row.not_after <= now || row.ops_link.is_empty();
-        owners.push(match settled {
-            true => None,
-            false => Some(
-                link.open_ops_link(row.id.as_str(), &row.ops_link)
-                    .map_err(|e| internal(format!("ops_link: {e}")))?,
-            ),
+        owners.push(match settled_status(row, now) {
+            Some(status) => Err(status),
+            None => Ok(link
+                .open_ops_link(row.id.as_str(), &row.ops_link)
+                .map_err(|e| internal(format!("ops_link: {e}")))?),
         });
     }
     let mut accounts: Vec<AccountRef> = owners.iter().flatten().copied().collect();
@@ -258,10 +258,12 @@ async fn statuses(
     let mut indexes: HashMap<AccountRef, PseudonymIndex> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for (row, owner) in rows.iter().zip(owners) {
-        let Some(account) = owner else {
-            let revoked = row.revoked_at.is_some() || row.ops_link.is_empty();
-            out.push(PseudonymStatus::of(revoked, row.not_after, None, now));
-            continue;
+        let account = match owner {
+            Ok(account) => account,
+            Err(settled) => {
+                out.push(settled);
+                continue;
+            }
         };
         let Some(view) = views.get(&account) else {
             out.push(PseudonymStatus::of(false, row.not_after, None, now));

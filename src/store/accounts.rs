@@ -110,10 +110,7 @@ impl Store {
         .bind(account_ref.0.as_slice())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| AccountView {
-            state: r.state.status.effective(r.state.status_until, now),
-            sealed_index: r.pseudonym_index,
-        }))
+        Ok(row.map(|r| r.view(now)))
     }
 
     /// Whether this database already belongs to a veil: any API client,
@@ -303,6 +300,34 @@ struct StateAndIndex {
     #[sqlx(flatten)]
     state: StateRow,
     pseudonym_index: Option<Vec<u8>>,
+}
+
+impl StateAndIndex {
+    /// The account as a pseudonym's status reads it at `now`.
+    fn view(self, now: i64) -> AccountView {
+        AccountView {
+            state: self.state.status.effective(self.state.status_until, now),
+            sealed_index: self.pseudonym_index,
+        }
+    }
+}
+
+/// [`StateAndIndex`] with the account it belongs to, as the reads of many
+/// accounts at once select it.
+#[derive(sqlx::FromRow)]
+pub(super) struct AccountViewRow {
+    account_ref: Vec<u8>,
+    #[sqlx(flatten)]
+    row: StateAndIndex,
+}
+
+impl AccountViewRow {
+    /// The account and its view at `now`.
+    pub(super) fn into_view(self, now: i64) -> Result<(AccountRef, AccountView), StoreError> {
+        let bytes = <[u8; 32]>::try_from(self.account_ref.as_slice())
+            .map_err(|_| StoreError::Corrupt("32-byte account ref"))?;
+        Ok((AccountRef(bytes), self.row.view(now)))
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -2,18 +2,10 @@
 //! page at a time), deleted accounts' pseudonyms, and the serials of linked
 //! certificates (migration 0021).
 
-use super::accounts::StateRow;
+use super::accounts::AccountViewRow;
 use super::{AccountView, Store, StoreError};
 use crate::core::linkage::AccountRef;
 use crate::core::pseudonym_id::PseudonymId;
-
-#[derive(sqlx::FromRow)]
-struct PageRow {
-    account_ref: Vec<u8>,
-    #[sqlx(flatten)]
-    state: StateRow,
-    pseudonym_index: Option<Vec<u8>>,
-}
 
 impl Store {
     /// Records a linked certificate's serial, with its pseudonym sealed in
@@ -59,7 +51,7 @@ impl Store {
         limit: i64,
         now: i64,
     ) -> Result<Vec<(AccountRef, AccountView)>, StoreError> {
-        let rows: Vec<PageRow> = sqlx::query_as(
+        let rows: Vec<AccountViewRow> = sqlx::query_as(
             "SELECT account_ref, status, status_until, pseudonym_index FROM accounts \
              WHERE account_ref > $1 ORDER BY account_ref LIMIT $2",
         )
@@ -67,17 +59,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let bytes = <[u8; 32]>::try_from(row.account_ref.as_slice())
-                .map_err(|_| StoreError::Corrupt("32-byte account ref"))?;
-            let view = AccountView {
-                state: row.state.status.effective(row.state.status_until, now),
-                sealed_index: row.pseudonym_index,
-            };
-            out.push((AccountRef(bytes), view));
-        }
-        Ok(out)
+        rows.into_iter().map(|row| row.into_view(now)).collect()
     }
 
     /// Unexpired pseudonyms revoked on their own row: those of deleted

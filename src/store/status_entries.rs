@@ -3,19 +3,11 @@
 
 use std::collections::HashMap;
 
-use super::accounts::StateRow;
+use super::accounts::AccountViewRow;
 use super::pseudonyms::{IDS_PER_STATEMENT, PseudonymRow, placeholders};
 use super::{AccountView, Store, StoreError};
 use crate::core::linkage::AccountRef;
 use crate::core::pseudonym_id::PseudonymId;
-
-#[derive(sqlx::FromRow)]
-struct ViewRow {
-    account_ref: Vec<u8>,
-    #[sqlx(flatten)]
-    state: StateRow,
-    pseudonym_index: Option<Vec<u8>>,
-}
 
 impl Store {
     /// Records entry `slot`, whose pseudonym is sealed in `holder`, until
@@ -98,21 +90,15 @@ impl Store {
                 placeholders(1, chunk.len())
             );
             // Only placeholders are formatted in; every value is bound.
-            let mut query = sqlx::query_as::<_, ViewRow>(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query_as::<_, AccountViewRow>(sqlx::AssertSqlSafe(sql));
             for account in chunk {
                 query = query.bind(account.0.as_slice());
             }
             for row in query.fetch_all(&self.pool).await? {
-                let Ok(bytes) = <[u8; 32]>::try_from(row.account_ref.as_slice()) else {
-                    continue;
-                };
-                views.insert(
-                    AccountRef(bytes),
-                    AccountView {
-                        state: row.state.status.effective(row.state.status_until, now),
-                        sealed_index: row.pseudonym_index,
-                    },
-                );
+                // A malformed ref is skipped: it cannot be any account asked for.
+                if let Ok((account, view)) = row.into_view(now) {
+                    views.insert(account, view);
+                }
             }
         }
         Ok(views)

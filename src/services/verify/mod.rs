@@ -133,9 +133,12 @@ impl Verification {
         }
     }
 
-    /// The verdict on a credential that failed a check: nothing disclosed,
-    /// and only the failed checks as findings.
-    pub(crate) fn refused(policy: &RoomPolicy, errors: Vec<Finding>) -> Self {
+    /// The verdict on a `format` credential that failed the check
+    /// `finding`: nothing disclosed, and only that and the room's refusal
+    /// of the format, if it refuses it, as findings.
+    pub(crate) fn refused(policy: &RoomPolicy, format: CredentialFormat, finding: Finding) -> Self {
+        let mut errors: Vec<Finding> = format_finding(policy, format).into_iter().collect();
+        errors.push(finding);
         let outcome = policy.evaluate(&Map::new());
         Self {
             valid: false,
@@ -147,6 +150,16 @@ impl Verification {
             status_list: None,
         }
     }
+}
+
+/// The finding of a room that does not accept `format`, if it does not.
+fn format_finding(policy: &RoomPolicy, format: CredentialFormat) -> Option<Finding> {
+    (!policy.allows_format(format)).then(|| {
+        Finding::new(
+            "format_not_allowed",
+            format!("the room policy does not accept {}", format.as_str()),
+        )
+    })
 }
 
 /// Requests that cannot be judged at all.
@@ -240,20 +253,11 @@ impl Verifier {
             nonce: &nonce,
             leaf_key: &leaf_key,
         };
-        let mut errors = Vec::new();
         let genuine = match self.trust.check_credential(&member, &policy, now)? {
             Ok(genuine) => genuine,
-            Err(finding) => {
-                if !policy.allows_format(request.format) {
-                    errors.push(Finding::new(
-                        "format_not_allowed",
-                        format!("the room policy does not accept {}", request.format.as_str()),
-                    ));
-                }
-                errors.push(finding);
-                return Ok(Verification::refused(&policy, errors));
-            }
+            Err(finding) => return Ok(Verification::refused(&policy, request.format, finding)),
         };
+        let mut errors = Vec::new();
         if let Some(verified) = &genuine.verified {
             let binding = replay_binding(&request.verifier, room, &nonce);
             let expires_at = replay_record_expiry(verified, now);

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::policy::{Pseudonyms, RoomPolicy};
 use super::x509::{self, TrustAnchor};
-use super::{CREDENTIAL_CLAIMS, Finding, Verification, VerifyRequestError};
+use super::{CREDENTIAL_CLAIMS, Finding, Verification, VerifyRequestError, format_finding};
 use crate::formats::disclosure::{
     Expectations, IssuerKey, StatusReference, Verified, VerifyError, sd_cwt, sd_jwt,
 };
@@ -203,15 +203,11 @@ impl IssuerTrust {
         now: i64,
         lists: Option<&StatusCache>,
     ) -> Result<Verification, VerifyRequestError> {
-        let mut errors = Vec::new();
         let genuine = match self.check_credential(presentation, policy, now)? {
             Ok(genuine) => genuine,
-            Err(finding) => {
-                errors.extend(format_finding(policy, presentation.format));
-                errors.push(finding);
-                return Ok(Verification::refused(policy, errors));
-            }
+            Err(finding) => return Ok(Verification::refused(policy, presentation.format, finding)),
         };
+        let mut errors = Vec::new();
         let subject = genuine.subject.clone();
         self.judge(&genuine, presentation, policy, &mut errors);
         let reference =
@@ -400,15 +396,6 @@ impl StatusCache {
             }
         }
     }
-}
-
-fn format_finding(policy: &RoomPolicy, format: CredentialFormat) -> Option<Finding> {
-    (!policy.allows_format(format)).then(|| {
-        Finding::new(
-            "format_not_allowed",
-            format!("the room policy does not accept {}", format.as_str()),
-        )
-    })
 }
 
 /// An SD-JWT issuer key from the JWK set.
