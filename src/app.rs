@@ -160,6 +160,15 @@ pub async fn prepare(
         issuance.clone(),
         config.pseudonym_prefix(),
     );
+    // A deletion recorded by a process that stopped before removing the
+    // account is finished before this one serves.
+    match abuse.resume_deletions().await {
+        Ok((0, 0)) => {}
+        Ok((finished, failed)) => {
+            tracing::warn!(finished, failed, "finished deletions an earlier process had recorded")
+        }
+        Err(e) => tracing::error!(error = %e, "pending deletions could not be read"),
+    }
     let names = IssuerNames::for_domain(&config.domain, config.pseudonym_prefix());
     let disclosures = DisclosureIssuer::new(
         keys.clone(),

@@ -16,10 +16,14 @@ pub enum RemedyEffect {
     Status { status: AccountState, until: Option<i64> },
     /// Suspend, and revoke every pseudonym (flags in the sealed index).
     SuspendAndRevoke,
-    /// Remove the account and every row naming it. Its pseudonyms were
-    /// unlinked first ([`Store::unlink_pseudonyms`]): they stay as
-    /// placeholders without a link (id, key) so hubs see `revoked` and the
-    /// key is never certified again.
+    /// Record the deletion: suspend the account, bury its tombstone, and
+    /// write the remedy (its account still sealed, which marks it pending)
+    /// with its audit entry. The pseudonyms are unlinked next
+    /// ([`Store::unlink_pseudonyms`]: they stay as placeholders without a
+    /// link, so hubs see `revoked` and the key is never certified again),
+    /// and [`Store::finish_deletion`] then removes the account. A process
+    /// killed in between leaves a pending deletion that
+    /// [`Store::pending_deletions`] finds at the next start.
     Delete,
 }
 
@@ -263,7 +267,9 @@ impl Store {
         }
         let remedy_account = match remedy.effect {
             RemedyEffect::Delete => {
-                delete_account(&mut tx, remedy.account_ref).await?;
+                // The deletion's intent: the account is suspended from here
+                // (mints refused), cannot come back, and the remedy row keeps
+                // the sealed account until `finish_deletion` clears it.
                 sqlx::query(
                     "INSERT INTO account_tombstones (tag) VALUES ($1) ON CONFLICT (tag) DO NOTHING",
                 )
@@ -320,7 +326,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(remedy.id)
-        .bind(remedy_account.map(|_| remedy.sealed_account))
+        .bind(remedy.sealed_account)
         .bind(remedy.action)
         .bind(remedy.case_id)
         .bind(remedy.reason)
@@ -333,6 +339,62 @@ impl Store {
         audit::append(&mut tx, remedy.audit).await?;
         tx.commit().await?;
         Ok(Applied::Affected(affected))
+    }
+}
+
+impl Store {
+    /// Deletions recorded but not finished (a process stopped between the
+    /// remedy and the removal of the account): remedy id and sealed account.
+    pub async fn pending_deletions(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, sealed_account FROM remedies \
+             WHERE action = 'delete' AND sealed_account IS NOT NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Finishes a recorded deletion in one account-side transaction: holding
+    /// the account row, checks with `index` that every pseudonym it names was
+    /// unlinked, then removes every row naming the account and clears the
+    /// remedy's sealed account (the deletion is no longer pending).
+    /// [`Applied::Stale`] writes nothing; [`Applied::Gone`] means the
+    /// account was already removed (the remedy is cleared all the same).
+    pub async fn finish_deletion(
+        &self,
+        remedy_id: &str,
+        account_ref: &AccountRef,
+        index: impl FnOnce(Option<&[u8]>) -> RemedyIndex,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "UPDATE accounts SET status = $1, status_until = NULL WHERE account_ref = $2 \
+             RETURNING pseudonym_index",
+        )
+        .bind(AccountState::Suspended.as_str())
+        .bind(account_ref.0.as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let applied = match sealed {
+            None => Applied::Gone,
+            Some(sealed) => match index(sealed.as_deref()) {
+                RemedyIndex::Reach { ids, .. } => {
+                    delete_account(&mut tx, account_ref).await?;
+                    Applied::Affected(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+                }
+                RemedyIndex::Stale => return Ok(Applied::Stale),
+                RemedyIndex::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
+            },
+        };
+        sqlx::query(
+            "UPDATE remedies SET sealed_account = NULL WHERE id = $1 AND action = 'delete'",
+        )
+        .bind(remedy_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(applied)
     }
 }
 

@@ -192,6 +192,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// Deletions this start finished for a process killed before it could
+    /// (veild logs `finished=N` when it resumes any).
+    pub fn deletions_resumed(&self) -> usize {
+        read_log(&self.log)
+            .lines()
+            .filter(|line| line.contains("finished deletions an earlier process had recorded"))
+            .filter_map(|line| {
+                let (_, rest) = line.split_once("finished=")?;
+                rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()
+            })
+            .sum()
+    }
+
     fn wait_healthy(&mut self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {

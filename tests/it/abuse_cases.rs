@@ -62,6 +62,7 @@ on_both_backends_with!(defaults;
     reports_count_once_and_one_reporter_cannot_suspend,
     remedies_act_on_every_pseudonym_of_the_account,
     delete_leaves_no_row_naming_the_account,
+    a_deletion_cut_after_its_record_is_finished_at_the_next_start,
     related_remedies_reach_accounts_sharing_a_relation_key,
     remedies_are_listed_and_lifted,
     lifting_one_remedy_keeps_the_others_in_force,
@@ -383,6 +384,73 @@ async fn delete_leaves_no_row_naming_the_account(app: TestApp) {
     let (status, body) = app.mint(&backend, "zoe", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "account-restricted");
     assert_eq!(app.account_count().await, 1, "the refused mint stored no account");
+}
+
+/// A deletion is recorded (remedy, audit entry, account suspended,
+/// tombstone) before it unlinks the pseudonyms and removes the account, so a
+/// process stopped in between leaves a deletion the next start finishes,
+/// never a half-deleted account nobody can reach again. The stop is
+/// injected by a trigger that refuses the account row's removal; before
+/// this order existed, that left the pseudonyms revoked and the account in
+/// place with no remedy and no audit entry, and sending the deletion again
+/// answered 404.
+async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let uris = mint(&app, &backend, "cut@example.com", 2).await;
+    mint(&app, &backend, "bystander@example.com", 1).await;
+    let raw = app.raw_pool().await;
+    let refuse = match app.db {
+        Db::Sqlite => vec![
+            "CREATE TRIGGER cut_deletion BEFORE DELETE ON accounts \
+             BEGIN SELECT RAISE(ABORT, 'injected stop'); END",
+        ],
+        Db::Postgres => vec![
+            "CREATE FUNCTION cut_deletion() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected stop'; END $$",
+            "CREATE TRIGGER cut_deletion BEFORE DELETE ON accounts \
+             FOR EACH ROW EXECUTE FUNCTION cut_deletion()",
+        ],
+    };
+    for sql in refuse {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    let (status, body) = remedy(&app, &uris[0], "delete").await;
+    assert_eq!(status, 500, "the injected stop: {body}");
+
+    // Recorded: listed, audited, the account suspended and unable to mint.
+    let (_, listed) = app.get("/v1/admin/remedies", Some(&app.admin_token)).await;
+    let deletions: Vec<&Value> =
+        listed["remedies"].as_array().unwrap().iter().filter(|r| r["action"] == "delete").collect();
+    assert_eq!(deletions.len(), 1, "{listed}");
+    assert_eq!(remedy_audit_rows(&app).await, 1);
+    for uri in &uris {
+        assert_eq!(status_of(&app, &hub, uri).await, "revoked");
+    }
+    let (status, body) = app.mint(&backend, "cut@example.com", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
+    assert_eq!(app.account_count().await, 2, "the account is still there, pending");
+
+    // The next start finishes it.
+    let drop_trigger = match app.db {
+        Db::Sqlite => "DROP TRIGGER cut_deletion",
+        Db::Postgres => "DROP TRIGGER cut_deletion ON accounts",
+    };
+    sqlx::query(drop_trigger).execute(&raw).await.unwrap();
+    let restarted = app.replica().await;
+    assert_eq!(restarted.account_count().await, 1, "only the bystander is left");
+    let account_ref = app.state.keys.link.account_ref("cut@example.com");
+    let hex: String = account_ref.0.iter().map(|b| format!("{b:02x}")).collect();
+    let dump = app.state.store.dump_all_tables().await.unwrap().to_lowercase();
+    assert!(!dump.contains(&hex), "a row still names the deleted account");
+    assert!(app.state.store.pending_deletions().await.unwrap().is_empty());
+    for uri in &uris {
+        assert_eq!(status_of(&restarted, &hub, uri).await, "revoked");
+    }
+    assert_eq!(remedy_audit_rows(&app).await, 1, "one deletion, audited once");
+    let (status, body) =
+        restarted.mint(&backend, "cut@example.com", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
 }
 
 /// With `account.deleted_may_return = true`, a deleted account id starts

@@ -515,52 +515,107 @@ impl Abuse {
             audit: &audit,
         };
         let link = &self.keys.link;
-        // A deletion first unlinks the pseudonyms (a pseudonym-side write of
-        // its own); the remedy then checks, holding the account row, that no
-        // mint added one in between, and otherwise unlinks again.
-        let mut unlinked: HashSet<PseudonymId> = HashSet::new();
-        for _ in 0..DELETE_ATTEMPTS {
-            if effect == RemedyEffect::Delete {
-                let Some(sealed) = self.store.pseudonym_index(account_ref).await? else {
-                    return Ok(None);
-                };
-                let index = PseudonymIndex::open(link, account_ref, sealed.as_deref())?;
-                let ids: Vec<PseudonymId> = index.entries().iter().map(|e| e.id.clone()).collect();
-                self.store.unlink_pseudonyms(&ids).await?;
-                unlinked.extend(ids);
+        let reach = |sealed: Option<&[u8]>| {
+            let Ok(mut index) = PseudonymIndex::open(link, account_ref, sealed) else {
+                return RemedyIndex::Unreadable;
+            };
+            match effect {
+                RemedyEffect::Status { .. } | RemedyEffect::Delete => {
+                    RemedyIndex::Reach { ids: index.live_ids(now), sealed: None }
+                }
+                RemedyEffect::SuspendAndRevoke => {
+                    let ids = index.revoke_all(now);
+                    match index.seal(link, account_ref, now) {
+                        Ok(sealed) => RemedyIndex::Reach { ids, sealed: Some(sealed) },
+                        Err(_) => RemedyIndex::Unreadable,
+                    }
+                }
             }
-            let reach = |sealed: Option<&[u8]>| {
-                let Ok(mut index) = PseudonymIndex::open(link, account_ref, sealed) else {
+        };
+        let affected = match self.store.apply_remedy(&write, reach).await? {
+            Applied::Affected(affected) => affected,
+            Applied::Gone => return Ok(None),
+            Applied::Stale => {
+                return Err(AbuseError::Internal("a remedy found its index stale".into()));
+            }
+        };
+        if effect == RemedyEffect::Delete {
+            // Recorded and audited: from here the deletion completes, now
+            // or at the next start (`resume_deletions`).
+            self.finish_deletion(&remedy_id, account_ref).await?;
+        }
+        Ok(Some(RemedyOutcome { remedy_id, affected_pseudonyms: affected }))
+    }
+
+    /// The second half of a recorded deletion: unlinks every pseudonym the
+    /// account's index names (a pseudonym-side write of its own, so no
+    /// transaction ties the account's rows to its pseudonyms), then removes
+    /// the account, holding its row, if no mint added a pseudonym in
+    /// between; otherwise unlinks again.
+    async fn finish_deletion(
+        &self,
+        remedy_id: &str,
+        account_ref: &AccountRef,
+    ) -> Result<(), AbuseError> {
+        let link = &self.keys.link;
+        for _ in 0..DELETE_ATTEMPTS {
+            let Some(sealed) = self.store.pseudonym_index(account_ref).await? else {
+                // Already removed: only the remedy is left to clear.
+                self.store.finish_deletion(remedy_id, account_ref, |_| RemedyIndex::Stale).await?;
+                return Ok(());
+            };
+            let index = PseudonymIndex::open(link, account_ref, sealed.as_deref())?;
+            let unlinked: HashSet<PseudonymId> =
+                index.entries().iter().map(|e| e.id.clone()).collect();
+            let ids: Vec<PseudonymId> = unlinked.iter().cloned().collect();
+            self.store.unlink_pseudonyms(&ids).await?;
+            let check = |sealed: Option<&[u8]>| {
+                let Ok(index) = PseudonymIndex::open(link, account_ref, sealed) else {
                     return RemedyIndex::Unreadable;
                 };
-                match effect {
-                    RemedyEffect::Status { .. } => {
-                        RemedyIndex::Reach { ids: index.live_ids(now), sealed: None }
-                    }
-                    RemedyEffect::SuspendAndRevoke => {
-                        let ids = index.revoke_all(now);
-                        match index.seal(link, account_ref, now) {
-                            Ok(sealed) => RemedyIndex::Reach { ids, sealed: Some(sealed) },
-                            Err(_) => RemedyIndex::Unreadable,
-                        }
-                    }
-                    RemedyEffect::Delete => {
-                        if index.entries().iter().any(|e| !unlinked.contains(&e.id)) {
-                            return RemedyIndex::Stale;
-                        }
-                        RemedyIndex::Reach { ids: index.live_ids(now), sealed: None }
-                    }
+                if index.entries().iter().any(|e| !unlinked.contains(&e.id)) {
+                    return RemedyIndex::Stale;
                 }
+                RemedyIndex::Reach { ids: ids.clone(), sealed: None }
             };
-            match self.store.apply_remedy(&write, reach).await? {
-                Applied::Affected(affected) => {
-                    return Ok(Some(RemedyOutcome { remedy_id, affected_pseudonyms: affected }));
-                }
-                Applied::Gone => return Ok(None),
+            match self.store.finish_deletion(remedy_id, account_ref, check).await? {
+                Applied::Affected(_) | Applied::Gone => return Ok(()),
                 Applied::Stale => continue,
             }
         }
         Err(AbuseError::Internal("the account kept minting while it was being deleted".into()))
+    }
+
+    /// Finishes the deletions a stopped process left recorded but not done
+    /// (run at start, before serving; replicas doing it at once is
+    /// harmless). Returns how many it finished and how many it could not: a
+    /// deletion whose sealed account does not open under the loaded keys,
+    /// or that fails, stays pending, its account suspended and its
+    /// tombstone buried, and is tried again at the next start.
+    pub async fn resume_deletions(&self) -> Result<(usize, usize), AbuseError> {
+        let (mut finished, mut failed) = (0, 0);
+        for (remedy_id, sealed) in self.store.pending_deletions().await? {
+            let account_ref = self
+                .keys
+                .link
+                .open_ops(OpsPurpose::RemedyAccount, &sealed, remedy_id.as_bytes())
+                .ok()
+                .and_then(|plain| <[u8; 32]>::try_from(plain).ok())
+                .map(AccountRef);
+            let Some(account_ref) = account_ref else {
+                tracing::error!(remedy_id = %remedy_id, "a pending deletion's account does not open under the loaded k_ops");
+                failed += 1;
+                continue;
+            };
+            match self.finish_deletion(&remedy_id, &account_ref).await {
+                Ok(()) => finished += 1,
+                Err(e) => {
+                    tracing::error!(remedy_id = %remedy_id, error = %e, "a pending deletion could not be finished");
+                    failed += 1;
+                }
+            }
+        }
+        Ok((finished, failed))
     }
 }
 
