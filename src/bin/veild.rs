@@ -94,8 +94,9 @@ fn print_banner(
     }
     println!("  database: {}", redact_url(&config.database_url));
     println!(
-        "  domain:   {} (pseudonyms look like mimi://{}/p/<id>)",
-        config.domain, config.domain
+        "  domain:   {} (pseudonyms look like {}<id>)",
+        config.domain,
+        config.pseudonym_prefix()
     );
     println!("  keys:     {}", config.keys_dir.display());
     if first.generated_keys {

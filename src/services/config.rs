@@ -43,6 +43,26 @@ pub enum Mode {
     Production,
 }
 
+/// The path segment of pseudonym URIs, `mimi://<domain>/<path>/<id>`:
+/// draft-ietf-mimi-protocol leaves the choice of `u` or `p` to local policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PseudonymPath {
+    /// `/p/`, the default: the URI says it names a pseudonym.
+    P,
+    /// `/u/`: pseudonyms look like any other user URI of the provider.
+    U,
+}
+
+impl PseudonymPath {
+    fn segment(self) -> &'static str {
+        match self {
+            Self::P => "p",
+            Self::U => "u",
+        }
+    }
+}
+
 /// Service configuration. Field names are the TOML keys; each has an
 /// environment override `VEIL_<FIELD>` (upper case).
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +76,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Provider domain used in pseudonym URIs `mimi://<domain>/p/<id>`.
     pub domain: String,
+    /// `p` (default) or `u`: the path of pseudonym URIs. Pseudonyms issued
+    /// under the other path are no longer recognized after a change.
+    pub pseudonym_path: PseudonymPath,
     /// Directory of issuer keys, link keys and the first admin token.
     pub keys_dir: PathBuf,
     /// Directory of issuance and room policies.
@@ -103,6 +126,7 @@ impl Default for Config {
             db_max_connections: 8,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             domain: "example.com".into(),
+            pseudonym_path: PseudonymPath::P,
             keys_dir: PathBuf::from("veil-keys"),
             policies_dir: PathBuf::from("policies"),
             mode: Mode::Dev,
@@ -159,6 +183,20 @@ impl Config {
         }
         if let Some(v) = env("VEIL_DOMAIN") {
             self.domain = v;
+        }
+        if let Some(v) = env("VEIL_PSEUDONYM_PATH") {
+            self.pseudonym_path = match v.as_str() {
+                "p" => PseudonymPath::P,
+                "u" => PseudonymPath::U,
+                other => {
+                    return Err(invalid(
+                        "VEIL_PSEUDONYM_PATH",
+                        format!(
+                            "`{other}` is not p or u (pseudonym URIs are mimi://<domain>/p/<id> or /u/<id>)"
+                        ),
+                    ));
+                }
+            };
         }
         if let Some(v) = env("VEIL_KEYS_DIR") {
             self.keys_dir = v.into();
@@ -333,7 +371,7 @@ impl Config {
 
     /// Prefix every pseudonym URI of this provider starts with.
     pub fn pseudonym_prefix(&self) -> String {
-        format!("mimi://{}/p/", self.domain)
+        format!("mimi://{}/{}/", self.domain, self.pseudonym_path.segment())
     }
 }
 
@@ -377,6 +415,29 @@ mod tests {
         assert_eq!(config.database_url, "sqlite://veil.db");
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.pseudonym_prefix(), "mimi://example.com/p/");
+    }
+
+    #[test]
+    fn the_pseudonym_path_is_p_or_u() {
+        let config =
+            load(&[("VEIL_PSEUDONYM_PATH", "u"), ("VEIL_DOMAIN", "chat.example")]).unwrap();
+        assert_eq!(config.pseudonym_prefix(), "mimi://chat.example/u/");
+        assert_eq!(load(&[("VEIL_PSEUDONYM_PATH", "p")]).unwrap().pseudonym_path, PseudonymPath::P);
+        for bad in ["", "P", "x", "u/", "/u"] {
+            let err = load(&[("VEIL_PSEUDONYM_PATH", bad)]).unwrap_err().to_string();
+            assert!(err.contains("VEIL_PSEUDONYM_PATH") && err.contains("not p or u"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("veil.toml");
+        std::fs::write(&file, "pseudonym_path = \"u\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        assert_eq!(
+            load(&[("VEIL_CONFIG", path)]).unwrap().pseudonym_prefix(),
+            "mimi://example.com/u/"
+        );
+        std::fs::write(&file, "pseudonym_path = \"users\"\n").unwrap();
+        let err = load(&[("VEIL_CONFIG", path)]).unwrap_err().to_string();
+        assert!(err.contains("pseudonym_path") || err.contains("users"), "{err}");
     }
 
     #[test]
