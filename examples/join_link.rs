@@ -5,7 +5,7 @@
 //! Run: `cargo run --example join_link`
 
 use serde_json::json;
-use veil::testkit::{Hub, Res, Veil, credential_uri, mint, step};
+use veil::testkit::{Hub, Res, Veil, mint, step};
 
 const ROOM: &str = "mimi://hub.example/r/after-hours";
 
@@ -24,9 +24,8 @@ async fn main() -> Res<()> {
 
     step(&format!("Bob joins by external commit under {}", bob.uri));
     let (mut bob_room, commit) = bob.join_by_link(&link)?;
-    let (_, joiner) = alice.receive(&mut room, &commit)?;
-    let uri = credential_uri(&joiner).ok_or("no pseudonym in the certificate")?;
-    println!("    the hub asks veil about {uri}: {}", hub.status(&uri).await?);
+    let leaf = alice.receive_commit(&mut room, &commit)?.ok_or("the commit brings no leaf")?;
+    println!("    the hub shows veil the joiner's leaf: {}", hub.check_leaf_node(&leaf).await?);
 
     let claims = json!({"name": "Bob Lee", "age_over_18": true, "family_name": "Lee"});
     for reveal in [&["age_over_18", "family_name"][..], &["age_over_18"][..]] {

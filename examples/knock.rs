@@ -25,7 +25,8 @@ async fn main() -> Res<()> {
 
     step(&format!("Cathy enters the knock room under C1 = {}", c1.uri));
     let (mut cathy_knock, commit) = c1.join_by_link(&admin.group_info(&knock)?)?;
-    admin.receive(&mut knock, &commit)?;
+    let leaf = admin.receive_commit(&mut knock, &commit)?.ok_or("the commit brings no leaf")?;
+    println!("    the hub shows veil C1's leaf: {}", hub.check_leaf_node(&leaf).await?);
 
     step(&format!("She knocks: a KeyPackage of C2 = {} and a disclosure bound to C2", c2.uri));
     let nonce = hub.nonce();

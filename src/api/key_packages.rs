@@ -13,6 +13,7 @@ use super::problem::Problem;
 use super::{AppState, FindingBody, time};
 use crate::core::status::PseudonymStatus;
 use crate::services::access::Scope;
+use crate::services::verify::credential::CredentialReport;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(validate))
@@ -32,8 +33,10 @@ struct ValidateBody {
     policy: Option<serde_json::Value>,
 }
 
+/// The report on an MLS leaf credential, shared by KeyPackage, LeafNode and
+/// credential validation.
 #[derive(Serialize, utoipa::ToSchema)]
-struct ReportBody {
+pub(super) struct ReportBody {
     valid: bool,
     /// The room policy's `pseudonyms_allowed` (draft-ietf-mimi-room-policy),
     /// when a policy was given.
@@ -66,18 +69,23 @@ async fn validate(
     let bytes = Base64::decode_vec(body.key_package.trim())
         .map_err(|_| Problem::invalid("`key_package` is not standard base64"))?;
     let report = state.verifier.validate_key_package(&bytes, body.policy.as_ref()).await?;
-    let (pseudonym, status, not_after) = match report.pseudonym {
-        Some(view) => (Some(view.uri), Some(view.status), Some(time(view.not_after))),
-        None => (None, None, None),
-    };
-    let errors = report.errors.into_iter().map(FindingBody::from).collect();
-    Ok(Json(ReportBody {
-        valid: report.valid,
-        pseudonyms_allowed: report.pseudonyms_allowed,
-        pseudonym,
-        status,
-        connection_only: report.connection_only,
-        not_after,
-        errors,
-    }))
+    Ok(Json(ReportBody::from(report)))
+}
+
+impl From<CredentialReport> for ReportBody {
+    fn from(report: CredentialReport) -> Self {
+        let (pseudonym, status, not_after) = match report.pseudonym {
+            Some(view) => (Some(view.uri), Some(view.status), Some(time(view.not_after))),
+            None => (None, None, None),
+        };
+        Self {
+            valid: report.valid,
+            pseudonyms_allowed: report.pseudonyms_allowed,
+            pseudonym,
+            status,
+            connection_only: report.connection_only,
+            not_after,
+            errors: report.errors.into_iter().map(FindingBody::from).collect(),
+        }
+    }
 }

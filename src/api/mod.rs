@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod break_glass;
 mod clients;
+mod credentials;
 mod disclosures;
 mod health;
 mod json;
@@ -83,6 +84,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(disclosures::routes())
         .merge(presentations::routes())
         .merge(key_packages::routes())
+        .merge(credentials::routes())
         .merge(accounts::routes())
         .merge(reports::routes())
         .merge(remedies::routes())

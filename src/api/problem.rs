@@ -19,7 +19,7 @@ use crate::services::disclose::DisclosureError;
 use crate::services::mint::MintError;
 use crate::services::status_lists::StatusListsError;
 use crate::services::verify::VerifyRequestError;
-use crate::services::verify::key_package::KeyPackageError;
+use crate::services::verify::credential::CredentialError;
 
 /// Prefix of every problem `type`; the slug after it is stable API.
 pub const TYPE_PREFIX: &str = "urn:veil:problem:";
@@ -349,12 +349,12 @@ impl From<StatusListsError> for Problem {
     }
 }
 
-impl From<KeyPackageError> for Problem {
-    fn from(error: KeyPackageError) -> Self {
+impl From<CredentialError> for Problem {
+    fn from(error: CredentialError) -> Self {
         match error {
-            KeyPackageError::Malformed(_) => Problem::invalid(error.to_string()),
-            KeyPackageError::Policy(error) => error.into(),
-            KeyPackageError::Internal(cause) => Problem::internal(cause),
+            CredentialError::Malformed(_) => Problem::invalid(error.to_string()),
+            CredentialError::Policy(error) => error.into(),
+            CredentialError::Internal(cause) => Problem::internal(cause),
         }
     }
 }

@@ -3,7 +3,7 @@
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 
-use super::{Res, Veil};
+use super::{CommittedLeaf, Res, Veil};
 
 /// A hub: it keeps rooms, and asks veil about every credential.
 pub struct Hub<'a> {
@@ -20,6 +20,16 @@ impl<'a> Hub<'a> {
     pub async fn check_key_package(&self, key_package: &[u8]) -> Res<Value> {
         let body = json!({"key_package": Base64::encode_string(key_package)});
         self.veil.post("/v1/mls/key-packages/validate", &self.token, &body).await
+    }
+
+    /// veil's report on the leaf a member joined with by external commit:
+    /// its signature (over the group id and leaf index), its credential and
+    /// the pseudonym's status.
+    pub async fn check_leaf_node(&self, leaf: &CommittedLeaf) -> Res<Value> {
+        let body = json!({"leaf_node": Base64::encode_string(&leaf.leaf_node),
+                          "group_id": Base64::encode_string(&leaf.group_id),
+                          "leaf_index": leaf.leaf_index});
+        self.veil.post("/v1/mls/credentials/validate", &self.token, &body).await
     }
 
     /// Whether the KeyPackage may be used for a room: valid, and

@@ -17,7 +17,9 @@ pub use holder::HolderKey;
 pub use hub::Hub;
 pub use instance::{Served, Veil, serve};
 pub use member::Member;
-pub use persona::{Persona, credential_uri, members, mint};
+pub use persona::{
+    CommittedLeaf, Persona, credential_uri, lifetime_within, members, merge_commit, mint,
+};
 
 use openmls::prelude::{Capabilities, Ciphersuite, CredentialType};
 

@@ -91,12 +91,10 @@ impl Persona {
             credential: owner.credential.clone(),
             signature_key: self.signer.to_public_vec().into(),
         };
-        let bundle = KeyPackage::builder().leaf_node_capabilities(capabilities()).build(
-            SUITE,
-            &self.provider,
-            &self.signer,
-            credential,
-        )?;
+        let bundle = KeyPackage::builder()
+            .leaf_node_capabilities(capabilities())
+            .key_package_lifetime(lifetime_within(&owner.credential))
+            .build(SUITE, &self.provider, &self.signer, credential)?;
         tls(bundle.key_package().clone())
     }
 
@@ -188,6 +186,17 @@ impl Persona {
         Ok((None, sender))
     }
 
+    /// Processes a relayed commit; returns the leaf its path brought (an
+    /// external join's new member), what a hub shows veil to admit them.
+    pub fn receive_commit(&self, group: &mut MlsGroup, bytes: &[u8]) -> Res<Option<CommittedLeaf>> {
+        let message = MlsMessageIn::tls_deserialize_exact(bytes)?.try_into_protocol_message()?;
+        let processed = group.process_message(&self.provider, message)?;
+        let ProcessedMessageContent::StagedCommitMessage(commit) = processed.into_content() else {
+            return Err("not a commit".into());
+        };
+        merge_commit(&self.provider, group, *commit)
+    }
+
     /// The backend issues an SD-JWT of `claims` for this pseudonym; the
     /// holder presents `reveal` to `room`, answering the hub's `nonce`.
     pub async fn sd_jwt(
@@ -226,12 +235,46 @@ impl Persona {
     }
 }
 
-/// The pseudonym URI in an x509 credential's leaf certificate.
-pub fn credential_uri(credential: &Credential) -> Option<String> {
+/// The LeafNode of a commit's path and where it sits: its signature covers
+/// the group id and leaf index (RFC 9420 §7.2), so a hub needs all three.
+#[derive(Debug, Clone)]
+pub struct CommittedLeaf {
+    pub leaf_node: Vec<u8>,
+    pub group_id: Vec<u8>,
+    pub leaf_index: u32,
+}
+
+/// Merges `commit` into `group`; returns the leaf of its path, if it has one.
+pub fn merge_commit(
+    provider: &OpenMlsRustCrypto,
+    group: &mut MlsGroup,
+    commit: StagedCommit,
+) -> Res<Option<CommittedLeaf>> {
+    let leaf = commit.update_path_leaf_node().cloned();
+    group.merge_staged_commit(provider, commit)?;
+    let Some(leaf) = leaf else { return Ok(None) };
+    let member = group
+        .members()
+        .find(|member| member.signature_key == leaf.signature_key().as_slice())
+        .ok_or("the committer is not a member")?;
+    Ok(Some(CommittedLeaf {
+        leaf_node: tls(leaf)?,
+        group_id: group.group_id().as_slice().to_vec(),
+        leaf_index: member.index.u32(),
+    }))
+}
+
+/// The end-entity certificate of an x509 credential.
+fn leaf_certificate(credential: &Credential) -> Option<x509_cert::Certificate> {
     use x509_cert::der::Decode;
     let mut content = credential.serialized_content();
     let leaf = VLBytes::tls_deserialize(&mut content).ok()?;
-    let cert = x509_cert::Certificate::from_der(leaf.as_slice()).ok()?;
+    x509_cert::Certificate::from_der(leaf.as_slice()).ok()
+}
+
+/// The pseudonym URI in an x509 credential's leaf certificate.
+pub fn credential_uri(credential: &Credential) -> Option<String> {
+    let cert = leaf_certificate(credential)?;
     let (_, san) =
         cert.tbs_certificate().get_extension::<x509_cert::ext::pkix::SubjectAltName>().ok()??;
     san.0.iter().find_map(|name| match name {
@@ -240,6 +283,24 @@ pub fn credential_uri(credential: &Credential) -> Option<String> {
         }
         _ => None,
     })
+}
+
+/// openmls' default KeyPackage lifetime (12 weeks), also its longest.
+const DEFAULT_LIFETIME_SECS: u64 = 84 * 86_400;
+
+/// The KeyPackage lifetime a careful client offers with `credential`:
+/// from an hour ago (openmls' margin for skewed clocks) to the
+/// certificate's notAfter, never longer than openmls' default. veil refuses
+/// a package that outlives its certificate (`lifetime_exceeds_certificate`),
+/// so openmls' default 84 days does not do with a 30-day pseudonym.
+pub fn lifetime_within(credential: &Credential) -> Lifetime {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let cert_end = leaf_certificate(credential)
+        .map(|cert| cert.tbs_certificate().validity().not_after.to_unix_duration().as_secs());
+    let end = now + DEFAULT_LIFETIME_SECS;
+    Lifetime::init(now.saturating_sub(3600), cert_end.map_or(end, |cert_end| cert_end.min(end)))
 }
 
 /// The pseudonym URIs of a group's members.

@@ -29,7 +29,8 @@ async fn join_by_link(
     let (group, commit) = joiner.join_external(&link);
     hub.relay(room, &commit);
     let received = owner.receive(owner_group, &commit);
-    assert_eq!(hub.admit_external(room, &received.sender_credential).await, Ok(joiner.uri.clone()));
+    let leaf = received.committed_leaf.expect("an external commit brings the joiner's leaf");
+    assert_eq!(hub.admit_external(room, &leaf).await, Ok(joiner.uri.clone()));
     assert_eq!(member_uris(owner_group), member_uris(&group));
     group
 }

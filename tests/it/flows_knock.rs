@@ -36,7 +36,7 @@ async fn cathy_knocks_and_is_let_in_with_her_second_pseudonym(app: TestApp) {
     hub.relay(KNOCK_ROOM, &commit);
     let received = admin.receive(&mut knock, &commit);
     assert_eq!(
-        hub.admit_external(KNOCK_ROOM, &received.sender_credential).await,
+        hub.admit_external(KNOCK_ROOM, received.committed_leaf.as_ref().expect("leaf")).await,
         Ok(c1.uri.clone())
     );
 

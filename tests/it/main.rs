@@ -12,6 +12,7 @@ mod audit_log;
 mod bad_input;
 mod break_glass;
 mod clients;
+mod credentials;
 mod disclosures;
 mod flows_abuse;
 mod flows_connection;

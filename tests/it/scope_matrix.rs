@@ -72,6 +72,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/admin/remedies", REMEDY),
     ("POST", "/v1/admin/remedies/{id}/lift", ADMIN),
     ("POST", "/v1/admin/reputation-adjustments", ADMIN),
+    ("POST", "/v1/mls/credentials/validate", HUB),
     ("POST", "/v1/mls/key-packages/validate", HUB),
     ("POST", "/v1/presentations/verify", HUB_OR_BACKEND),
     ("POST", "/v1/pseudonyms", BACKEND),

@@ -10,7 +10,9 @@
 //! once the credential and its key binding are cryptographically genuine, so
 //! garbage cannot burn a room's nonces.
 
+pub mod credential;
 pub mod key_package;
+pub mod leaf_node;
 pub mod offline;
 pub mod policy;
 pub mod x509;

@@ -2,7 +2,7 @@
 //! openmls client, and `Hub`, a small in-process hub that keeps its rooms'
 //! policies, members and relayed messages. The hub decides nothing about
 //! credentials itself: every check goes through veil's HTTP routes
-//! (KeyPackage validation, presentation verification, pseudonym status).
+//! (KeyPackage and leaf validation, presentation verification).
 //!
 //! The MLS groups live in the clients; the hub only ever sees what a real
 //! hub sees: KeyPackages, member credentials, and opaque relayed messages.
@@ -13,8 +13,9 @@ use base64ct::{Base64, Encoding};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use serde_json::{Value, json};
+pub use veil::testkit::CommittedLeaf;
 pub use veil::testkit::credential_uri;
-use veil::testkit::{SUITE, capabilities};
+use veil::testkit::{SUITE, capabilities, merge_commit};
 
 use super::TestApp;
 use super::mls::{MlsClient, validate_key_package};
@@ -62,11 +63,12 @@ fn tls(value: impl tls_codec::Serialize) -> Vec<u8> {
 }
 
 /// A message a client received: its application bytes (if any), the
-/// sender's credential and MLS leaf `signature_key`.
+/// sender's MLS leaf `signature_key`, and the leaf a commit with a path
+/// brought.
 pub struct Received {
     pub application: Option<Vec<u8>>,
-    pub sender_credential: Credential,
     pub sender_key: Vec<u8>,
+    pub committed_leaf: Option<CommittedLeaf>,
 }
 
 impl Persona {
@@ -181,6 +183,7 @@ impl Persona {
             group.process_message(&self.client.provider, protocol).expect("process message");
         let sender_credential = processed.credential().clone();
         let mut application = None;
+        let mut committed_leaf = None;
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(message) => {
                 application = Some(message.into_bytes());
@@ -191,7 +194,8 @@ impl Persona {
                     .expect("store proposal");
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
-                group.merge_staged_commit(&self.client.provider, *staged).expect("merge commit");
+                committed_leaf =
+                    merge_commit(&self.client.provider, group, *staged).expect("merge commit");
             }
             _ => {}
         }
@@ -200,7 +204,7 @@ impl Persona {
             .find(|member| member.credential == sender_credential)
             .map(|member| member.signature_key)
             .unwrap_or_default();
-        Received { application, sender_credential, sender_key }
+        Received { application, sender_key, committed_leaf }
     }
 }
 
@@ -275,12 +279,7 @@ impl<'a> Hub<'a> {
     pub async fn admit(&mut self, room: &str, key_package: &[u8]) -> Result<String, Vec<String>> {
         let policy = self.room(room).policy.clone();
         let report = self.validate_for(key_package, Some(&policy)).await;
-        let mut refusals: Vec<String> = report["errors"]
-            .as_array()
-            .expect("errors")
-            .iter()
-            .map(|e| e["code"].as_str().expect("code").to_string())
-            .collect();
+        let mut refusals = codes(&report);
         if report["connection_only"] == true && !self.room(room).connection_room {
             refusals.push("connection_only".into());
         }
@@ -292,19 +291,42 @@ impl<'a> Hub<'a> {
         Ok(uri)
     }
 
+    /// veil's verdict on a LeafNode, with its position for a leaf made by a
+    /// Commit or an Update.
+    pub async fn validate_leaf(&self, leaf: &CommittedLeaf, policy: Option<&str>) -> Value {
+        let mut body = json!({
+            "leaf_node": Base64::encode_string(&leaf.leaf_node),
+            "group_id": Base64::encode_string(&leaf.group_id),
+            "leaf_index": leaf.leaf_index,
+        });
+        if let Some(policy) = policy {
+            body["policy"] = json!(policy);
+        }
+        let (status, report) =
+            self.app.post("/v1/mls/credentials/validate", &self.token, &body).await;
+        assert_eq!(status, 200, "{report}");
+        report
+    }
+
     /// Admits a member who joined by external commit: no KeyPackage, so the
-    /// hub asks veil for the status of the pseudonym its certificate names.
+    /// hub shows veil the LeafNode of the commit's path (its signature and
+    /// credential are checked, and the pseudonym's status, under the room's
+    /// policy). Returns the member's pseudonym URI, or the refusal codes.
     pub async fn admit_external(
         &mut self,
         room: &str,
-        credential: &Credential,
-    ) -> Result<String, String> {
-        let uri = credential_uri(credential).ok_or("no pseudonym URI")?;
-        let id = uri.rsplit('/').next().unwrap_or_default();
-        let (status, body) = self.app.get(&format!("/v1/pseudonyms/{id}"), Some(&self.token)).await;
-        if status != 200 || body["status"] != "active" {
-            return Err(format!("pseudonym not active: {status} {body}"));
+        leaf: &CommittedLeaf,
+    ) -> Result<String, Vec<String>> {
+        let policy = self.room(room).policy.clone();
+        let report = self.validate_leaf(leaf, Some(&policy)).await;
+        let mut refusals = codes(&report);
+        if report["connection_only"] == true && !self.room(room).connection_room {
+            refusals.push("connection_only".into());
         }
+        if !refusals.is_empty() {
+            return Err(refusals);
+        }
+        let uri = report["pseudonym"].as_str().expect("pseudonym").to_string();
         self.room(room).members.insert(uri.clone());
         Ok(uri)
     }
@@ -316,9 +338,10 @@ impl<'a> Hub<'a> {
             "room": room,
             "reporting_user": "mimi://hub.example/u/moderator",
             "alleged_abuser": abuser,
-            "reason_code": 1,
+            "reason_code": 0,
             "note": note,
-            "messages": [{"mimi_content": "aGVsbG8=", "frank": note, "accepted_timestamp": 1}],
+            "messages": [{"mimi_content": "aGVsbG8=", "frank": super::frank(note),
+                           "accepted_timestamp": 1}],
         });
         self.app.post("/v1/abuse-reports", &self.token, &report).await.0
     }
@@ -362,6 +385,16 @@ impl<'a> Hub<'a> {
         assert_eq!(status, 200, "{verdict}");
         verdict
     }
+}
+
+/// The codes of a report's findings.
+pub fn codes(report: &Value) -> Vec<String> {
+    report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["code"].as_str().expect("code").to_string())
+        .collect()
 }
 
 /// SD-JWT carries the nonce as text; SD-CWT as bytes (base64 on the wire).

@@ -5,7 +5,7 @@ use openmls::prelude::*;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use serde_json::Value;
 use veil::formats::keys::signer::Es256Signer;
-use veil::testkit::{HolderKey, SUITE, capabilities};
+use veil::testkit::{HolderKey, SUITE, capabilities, lifetime_within};
 
 pub struct MlsClient {
     pub provider: OpenMlsRustCrypto,
@@ -33,11 +33,18 @@ impl MlsClient {
         self.key.jwk().expect("P-256 JWK")
     }
 
-    /// A KeyPackage (TLS bytes) whose leaf carries `credential`.
+    /// A KeyPackage (TLS bytes) whose leaf carries `credential`, with a
+    /// lifetime the certificate covers.
     pub fn key_package(&self, credential: &[u8]) -> Vec<u8> {
         let credential = Credential::tls_deserialize_exact(credential).expect("credential decodes");
+        self.key_package_for(credential.clone(), lifetime_within(&credential))
+    }
+
+    /// A KeyPackage whose leaf carries `credential` and lasts `lifetime`.
+    pub fn key_package_for(&self, credential: Credential, lifetime: Lifetime) -> Vec<u8> {
         let bundle = KeyPackage::builder()
             .leaf_node_capabilities(capabilities())
+            .key_package_lifetime(lifetime)
             .build(
                 SUITE,
                 &self.provider,

@@ -107,6 +107,20 @@ impl TestApp {
         clock: Arc<dyn Clock>,
         policy_file: Option<(&str, &str)>,
     ) -> Self {
+        Self::spawn_configured(db, clock, policy_file, &[]).await
+    }
+
+    /// As `spawn`, with further `VEIL_*` settings (e.g. `VEIL_PSEUDONYM_PATH`).
+    pub async fn spawn_with_env(db: Db, env: &[(&str, &str)]) -> Self {
+        Self::spawn_configured(db, Arc::new(SystemClock), None, env).await
+    }
+
+    async fn spawn_configured(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        policy_file: Option<(&str, &str)>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let repo_policies = testkit::instance::repo_policies();
         let policies_dir = match policy_file {
@@ -132,7 +146,7 @@ impl TestApp {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("veil.db").display()),
             Db::Postgres => fresh_postgres_schema().await,
         };
-        let extra = [("VEIL_DB_MAX_CONNECTIONS", "4")];
+        let extra = [&[("VEIL_DB_MAX_CONNECTIONS", "4")], env].concat();
         let config = testkit::instance::config(&database_url, dir.path(), &policies_dir, &extra)
             .expect("config");
         let served = testkit::serve(config, clock).await.expect("veil starts");
