@@ -14,23 +14,29 @@ use std::path::{Path, PathBuf};
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use coset::{CoseSign1, Label, TaggedCborSerializable};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
-use openmls::prelude::{Credential, CredentialWithKey, KeyPackage, MlsMessageOut, SignatureScheme};
+use openmls::prelude::{
+    Credential, CredentialWithKey, GroupId, KeyPackage, KeyPackageIn, LeafNodeParameters, MlsGroup,
+    MlsGroupCreateConfig, MlsMessageOut, OpenMlsProvider as _, ProtocolVersion, SignatureScheme,
+};
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use p256::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
 use veil::formats::disclosure::{IssueParams, sd_cwt, sd_jwt};
 use veil::formats::linked_x509::{self, LinkedIdentity};
+use veil::formats::mls::LeafPosition;
 use veil::formats::mls::x509_credential;
 use veil::formats::pop::{make_proof, request_digest};
 use veil::formats::x509::{PseudonymCa, PseudonymCertRequest, der_to_pem};
+use veil::services::verify::credential::Anchors;
+use veil::services::verify::leaf_node::check_leaf_node;
 #[allow(dead_code)] // Only the targets use some fixtures.
 #[path = "../fuzz/src/lib.rs"]
 mod veil_fuzz;
 
 use veil_fuzz::{
-    AUDIENCE, EXPIRES_AT, ISSUED_AT, ISSUER, NONCE, NOW, PSEUDONYM_PREFIX, ca_pems, holder,
-    holder_pkcs8, issuer, join_chunks, sha256,
+    AUDIENCE, EXPIRES_AT, GROUP_ID, ISSUED_AT, ISSUER, LEAF_INDEX, NONCE, NOW, PSEUDONYM_PREFIX,
+    anchors, ca_pems, holder, holder_pkcs8, issuer, join_chunks, sha256,
 };
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -48,6 +54,7 @@ fn write_fuzz_seeds() -> Res<()> {
     sd_cwt_seeds(&root)?;
     jwk_seeds(&root)?;
     key_package_seeds(&root)?;
+    leaf_node_seeds(&root)?;
     policy_seeds(&root)?;
     pop_seeds(&root)?;
     x509_seeds(&root)?;
@@ -171,13 +178,8 @@ fn jwk_seeds(root: &Path) -> Res<()> {
 fn key_package_seeds(root: &Path) -> Res<()> {
     let (key_pem, cert_pem) = ca_pems();
     let ca = PseudonymCa::load(&key_pem, &cert_pem)?;
-    let secret = p256::SecretKey::from_pkcs8_der(&holder_pkcs8())?;
     let public = holder().public_key().sec1().to_vec();
-    let signer = SignatureKeyPair::from_raw(
-        SignatureScheme::ECDSA_SECP256R1_SHA256,
-        secret.to_bytes().to_vec(),
-        public.clone(),
-    );
+    let signer = holder_signer()?;
     let provider = OpenMlsRustCrypto::default();
     for connection_only in [false, true] {
         let uri = format!("{PSEUDONYM_PREFIX}{PSEUDONYM}");
@@ -199,6 +201,64 @@ fn key_package_seeds(root: &Path) -> Res<()> {
         write(root, "key_package", &format!("bare{suffix}"), package.tls_serialize_detached()?)?;
         let message = MlsMessageOut::from(package);
         write(root, "key_package", &format!("message{suffix}"), message.tls_serialize_detached()?)?;
+    }
+    Ok(())
+}
+
+/// The holder key as openmls' signer.
+fn holder_signer() -> Res<SignatureKeyPair> {
+    let secret = p256::SecretKey::from_pkcs8_der(&holder_pkcs8())?;
+    Ok(SignatureKeyPair::from_raw(
+        SignatureScheme::ECDSA_SECP256R1_SHA256,
+        secret.to_bytes().to_vec(),
+        holder().public_key().sec1().to_vec(),
+    ))
+}
+
+/// LeafNodes, each after a flags byte (bit 0: check with the fixed group
+/// position): the leaf of the `key_package` seed (made by a KeyPackage),
+/// and the holder's own leaf after a self-update in a group of the fixed
+/// id, where it sits at the fixed index (made by a Commit).
+fn leaf_node_seeds(root: &Path) -> Res<()> {
+    let bare = fs::read(root.join("key_package/bare"))?;
+    let provider = OpenMlsRustCrypto::default();
+    let package = KeyPackageIn::tls_deserialize_exact(bare.as_slice())?
+        .validate(provider.crypto(), ProtocolVersion::Mls10)?;
+    let leaf = package.leaf_node();
+    write(root, "leaf_node", "key-package", [&[0], &leaf.tls_serialize_detached()?[..]].concat())?;
+
+    let signer = holder_signer()?;
+    let credential = CredentialWithKey {
+        credential: leaf.credential().clone(),
+        signature_key: leaf.signature_key().clone(),
+    };
+    let config = MlsGroupCreateConfig::builder()
+        .ciphersuite(veil::testkit::SUITE)
+        .capabilities(veil::testkit::capabilities())
+        .build();
+    let mut group = MlsGroup::new_with_group_id(
+        &provider,
+        &signer,
+        &config,
+        GroupId::from_slice(GROUP_ID),
+        credential,
+    )?;
+    group.self_update(&provider, &signer, LeafNodeParameters::default())?;
+    group.merge_pending_commit(&provider)?;
+    assert_eq!(group.own_leaf_index().u32(), LEAF_INDEX);
+    let own = group.own_leaf_node().ok_or("own leaf")?.tls_serialize_detached()?;
+    write(root, "leaf_node", "commit", [&[1], &own[..]].concat())?;
+    // Both get past the signature to the credential, which is ours.
+    let trust = Anchors { anchors: anchors(), pseudonym_prefix: PSEUDONYM_PREFIX, now: NOW };
+    let position = LeafPosition { group_id: GROUP_ID, leaf_index: LEAF_INDEX };
+    for (bytes, position) in [(&leaf.tls_serialize_detached()?, None), (&own, Some(position))] {
+        let checks = check_leaf_node(bytes, position, trust)?;
+        assert!(checks.certificate.is_some(), "{:?}", checks.errors);
+        assert!(
+            !checks.errors.iter().any(|e| e.code == "signature_invalid"),
+            "{:?}",
+            checks.errors
+        );
     }
     Ok(())
 }

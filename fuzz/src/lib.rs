@@ -24,6 +24,10 @@ pub const NONCE: &str = "n-0S6_WzA2Mj";
 pub const ISSUER: &str = "https://fuzz.example";
 pub const PSEUDONYM_PREFIX: &str = "mimi://fuzz.example/p/";
 pub const ISSUER_KID: &str = "fuzz-issuer";
+/// The group and leaf index a Commit's or an Update's leaf is signed for
+/// (the `leaf_node` target's position).
+pub const GROUP_ID: &[u8] = b"fuzz group";
+pub const LEAF_INDEX: u32 = 0;
 
 /// PKCS#8 DER (base64) of the issuer's ES256 key.
 const ISSUER_PKCS8: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg22y0G2e6pS8kRjFmrOT23nxck6AvLUbgTWmJfxvvFduhRANCAARNBQrf6aZ3X8llFro/PA0JGzz/l9ZhdV1ZTq1F9t4khEjKFnhEQm/+DoSr3mAdaV/Jq1lhxyOaUEWG72cHia97";
