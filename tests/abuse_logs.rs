@@ -37,7 +37,7 @@ async fn no_log_line_names_the_account(app: TestApp) {
     let seed = json!({"account": account, "verified_phone": true});
     assert_eq!(app.post("/v1/accounts/signals", &backend, &seed).await.0, 204);
     for (i, hub) in hubs.iter().enumerate() {
-        let report = json!({"room": "r", "alleged_abuser": uris[i], "reason_code": 1});
+        let report = json!({"room": "r", "alleged_abuser": uris[i], "reason_code": 0});
         assert_eq!(app.post("/v1/abuse-reports", hub, &report).await.0, 202);
     }
     for action in ["mute", "suspend", "suspend_and_revoke"] {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::MAX_BODY_BYTES;
+use crate::formats::abuse_report::AbuseReportError;
 use crate::services::abuse::AbuseError;
 use crate::services::access::AccessError;
 use crate::services::audit::AuditError;
@@ -168,6 +169,16 @@ impl Problem {
         )
     }
 
+    /// 415: the body is not of the one media type the route takes.
+    pub fn unsupported_media_type(expected: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!("send the body as {expected}"),
+        )
+    }
+
     fn conflict(slug: &'static str, title: &'static str, detail: String) -> Self {
         Self::new(StatusCode::CONFLICT, slug, title, detail)
     }
@@ -184,12 +195,9 @@ impl From<JsonRejection> for Problem {
             JsonRejection::JsonSyntaxError(_) => {
                 Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON", detail)
             }
-            JsonRejection::MissingJsonContentType(_) => Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-                "send the body as application/json",
-            ),
+            JsonRejection::MissingJsonContentType(_) => {
+                Problem::unsupported_media_type("application/json")
+            }
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Problem::payload_too_large()
             }
@@ -355,6 +363,23 @@ impl From<CredentialError> for Problem {
             CredentialError::Malformed(_) => Problem::invalid(error.to_string()),
             CredentialError::Policy(error) => error.into(),
             CredentialError::Internal(cause) => Problem::internal(cause),
+        }
+    }
+}
+
+/// A body that is not a TLS-encoded `AbuseReport`: bytes that do not parse
+/// are 400, a parsed report with a refused value 422.
+impl From<AbuseReportError> for Problem {
+    fn from(error: AbuseReportError) -> Self {
+        if error.is_malformed() {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-report",
+                "Malformed abuse report",
+                error.to_string(),
+            )
+        } else {
+            Problem::invalid(error.to_string())
         }
     }
 }

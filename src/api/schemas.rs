@@ -6,9 +6,12 @@
 use std::borrow::Cow;
 
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 
 use crate::core::account::MAX_ACCOUNT_LEN;
+use crate::formats::abuse_report::AbuseType;
 use crate::services::mint::MAX_KEYS_PER_REQUEST;
 
 /// `char::is_control` (Unicode category Cc) as an ECMA-262 class: what
@@ -81,4 +84,44 @@ pub(super) fn disclosable() -> RefOr<Schema> {
              for x509), each once.",
         ))
         .into()
+}
+
+/// A report's `reason_code`: the draft's `AbuseType`, closed.
+pub(super) fn reason_code() -> RefOr<Schema> {
+    let codes: Vec<u8> = AbuseType::ALL.iter().map(|t| t.code()).collect();
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .enum_values(Some(codes))
+        .description(Some(
+            "The draft's `AbuseType` (draft-ietf-mimi-protocol-02 §5.9). The draft lists only \
+             `reserved(0)`, its reason codes being still to be chosen; any other code is 422 \
+             until the draft lists it.",
+        ))
+        .into()
+}
+
+/// The body of `POST /v1/report-abuse/{room}`: bytes, not JSON.
+pub(super) struct WireAbuseReport;
+
+impl utoipa::PartialSchema for WireAbuseReport {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .description(Some(
+                "A TLS-encoded `AbuseReport` (draft-ietf-mimi-protocol-02 §5.9): \
+                 `reportingUser` and `allegedAbuserUri` (`opaque uri<V>`, at most 512 bytes, \
+                 an empty `reportingUser` naming no one), `reasonCode` (one byte: 0), `note` \
+                 (`opaque<V>` UTF-8, at most 4096 bytes), `messages` (`<V>`, at most 10, each \
+                 `opaque mimi_content<V>` of at most 4096 bytes, a 96-byte `Frank` and a \
+                 `uint64 acceptedTimestamp`). Lengths are RFC 9420 §2.1.2 varints.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for WireAbuseReport {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("WireAbuseReport")
+    }
 }

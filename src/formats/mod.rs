@@ -1,9 +1,10 @@
 //! Pure codecs and cryptographic compositions: client keys and issuer
 //! signers, X.509 pseudonym and linked certificates, MLS credentials,
-//! identity claims, SD-JWT and SD-CWT, proofs of possession, and threshold
-//! opening of break-glass links. Used by issuing and verifying code alike;
-//! no storage, no I/O.
+//! identity claims, SD-JWT and SD-CWT, proofs of possession, MIMI abuse
+//! reports, and threshold opening of break-glass links. Used by issuing and
+//! verifying code alike; no storage, no I/O.
 
+pub mod abuse_report;
 pub mod claims;
 pub mod disclosure;
 pub mod glass_link;

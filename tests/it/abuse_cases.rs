@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 use veil::core::clock::{ManualClock, SystemClock};
 use veil::formats::keys::signer::Es256Signer;
 
 use crate::support::mls::MlsClient;
-use crate::support::{Db, TestApp, assert_problem};
+use crate::support::{Db, TestApp, assert_problem, frank};
 
 /// Strict thresholds and a one-hour half-life, on a clock the test moves.
 const STRICT: &str = "[reputation]\ninitial = 100\nmin_to_mint = 50\nmin_to_disclose = 50\n\
@@ -115,9 +116,10 @@ fn report(uri: &str, message: &str) -> Value {
         "room": "mimi://hub.example/r/lobby",
         "reporting_user": "mimi://hub.example/u/reporter",
         "alleged_abuser": uri,
-        "reason_code": 1,
+        "reason_code": 0,
         "note": format!("about {message}"),
-        "messages": [{"mimi_content": "aGVsbG8=", "frank": message, "accepted_timestamp": 1}]
+        "messages": [{"mimi_content": "aGVsbG8=", "frank": frank(message),
+                       "accepted_timestamp": 1}]
     })
 }
 
@@ -230,10 +232,10 @@ async fn reports_count_once_and_one_reporter_cannot_suspend(app: TestApp) {
     assert_eq!(status, 202, "{again}");
     assert_eq!(first["report_id"], again["report_id"]);
     assert_eq!(rows(&app, "abuse_reports").await, 1, "the same report counts once");
-    // Reworded, with another reason code: still the same message reported.
+    // Reworded: still the same message reported. (The reason code would
+    // not count either, but protocol-02 lists only one.)
     let mut reworded = report(&uris[0], "spam");
     reworded["note"] = json!("SPAM, really, please act");
-    reworded["reason_code"] = json!(7);
     let (status, body) = app.post("/v1/abuse-reports", &hubs[0], &reworded).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["report_id"], first["report_id"]);
@@ -639,13 +641,41 @@ async fn bad_remedies_and_reports_are_refused_and_store_nothing(app: TestApp) {
     let mut many = report(&uri, "x");
     many["messages"] = json!(vec![many["messages"][0].clone(); 11]);
     let mut big_content = report(&uri, "x");
-    big_content["messages"][0]["mimi_content"] = json!("a".repeat(4097));
+    big_content["messages"][0]["mimi_content"] = json!(Base64::encode_string(&[0; 4097]));
+    let message = |key: &str, value: Value| {
+        let mut body = report(&uri, "x");
+        body["messages"][0][key] = value;
+        body
+    };
+    let reason = |value: Value| {
+        let mut body = report(&uri, "x");
+        body["reason_code"] = value;
+        body
+    };
+    let frank = frank("x");
+    let url_safe = frank.replace('+', "-").replace('/', "_");
+    assert_ne!(url_safe, frank, "the fixture frank has a character base64url spells otherwise");
     for body in [
         report(&long_note, "x"),
         report(&uri, &long_note),
         many,
         big_content,
         report("mimi://other.example/p/AAAAAAAAAAAAAAAAAAAAAA", "x"),
+        // Reason codes: only those draft-ietf-mimi-protocol-02 lists (0).
+        reason(json!(1)),
+        reason(json!(7)),
+        reason(json!(255)),
+        reason(json!(256)),
+        reason(json!(-1)),
+        reason(json!("0")),
+        // A frank is the 96 bytes of the draft's Frank, standard base64.
+        message("frank", json!("spam")),
+        message("frank", json!(Base64::encode_string(&[7; 95]))),
+        message("frank", json!(Base64::encode_string(&[7; 97]))),
+        message("frank", json!(url_safe)),
+        message("frank", json!(format!("{frank}="))),
+        message("frank", json!("")),
+        message("mimi_content", json!("not base64!")),
     ] {
         let (status, response) = app.post("/v1/abuse-reports", &hub, &body).await;
         assert_problem(status, &response, 422, "invalid-request");

@@ -8,6 +8,7 @@ mod support;
 
 mod abuse_cases;
 mod abuse_limits;
+mod abuse_report_wire;
 mod audit_log;
 mod bad_input;
 mod break_glass;

@@ -203,6 +203,7 @@ async fn paged_listings_document_the_enforced_bounds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documented_bounds_are_the_enforced_ones() {
     use veil::core::account::MAX_ACCOUNT_LEN;
+    use veil::formats::abuse_report::{AbuseType, FRANK_BASE64_LEN};
     use veil::formats::pop::MAX_PROOF_BYTES;
     use veil::services::abuse::{MAX_ADJUSTMENT, relations, reports};
     use veil::services::config::MAX_VALIDITY_DAYS_CEILING;
@@ -235,8 +236,10 @@ async fn documented_bounds_are_the_enforced_ones() {
         ("AbuseReport", "reporting_user", "maxLength", int(reports::MAX_USER)),
         ("AbuseReport", "note", "maxLength", int(reports::MAX_NOTE)),
         ("AbuseReport", "messages", "maxItems", int(reports::MAX_MESSAGES)),
-        ("ReportedMessage", "mimi_content", "maxLength", int(reports::MAX_CONTENT)),
-        ("ReportedMessage", "frank", "maxLength", int(reports::MAX_FRANK)),
+        // Base64: 4 characters for every 3 bytes (or part of 3).
+        ("ReportedMessage", "mimi_content", "maxLength", int(4 * reports::MAX_CONTENT.div_ceil(3))),
+        ("ReportedMessage", "frank", "minLength", int(FRANK_BASE64_LEN)),
+        ("ReportedMessage", "frank", "maxLength", int(FRANK_BASE64_LEN)),
         ("AdjustBody", "points", "minimum", -MAX_ADJUSTMENT),
         ("AdjustBody", "points", "maximum", MAX_ADJUSTMENT),
     ];
@@ -244,4 +247,15 @@ async fn documented_bounds_are_the_enforced_ones() {
         let documented = &schemas[schema]["properties"][property][keyword];
         assert_eq!(documented.as_i64(), Some(enforced), "{schema}.{property} {keyword}");
     }
+
+    // Reason codes: the closed enum, as the decoder and the JSON route take it.
+    let codes: Vec<Value> = AbuseType::ALL.iter().map(|t| Value::from(t.code())).collect();
+    let reason = &schemas["AbuseReport"]["properties"]["reason_code"];
+    assert_eq!(reason["enum"], Value::Array(codes), "{reason}");
+    assert_eq!(reason["type"], "integer", "{reason}");
+    // The wire route's body is bytes of its own media type.
+    let body = &document["paths"]["/v1/report-abuse/{room}"]["post"]["requestBody"];
+    assert_eq!(body["required"], true, "{body}");
+    let media = body["content"].as_object().expect("content");
+    assert_eq!(media.keys().collect::<Vec<_>>(), ["application/mimi-abuse-report"], "{body}");
 }

@@ -45,6 +45,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/openapi.json", Access::Public),
     ("GET", "/metrics", AUDIT),
     ("POST", "/v1/abuse-reports", HUB),
+    ("POST", "/v1/report-abuse/{room}", HUB),
     ("POST", "/v1/accounts/signals", BACKEND),
     ("POST", "/v1/accounts/status", BACKEND),
     ("POST", "/v1/accounts/transparency", BACKEND),

@@ -159,9 +159,10 @@ async fn report(app: &TestApp, truth: &Truth, hubs: &[String; 3]) {
             "room": "mimi://hub.example/r/lobby",
             "reporting_user": "mimi://hub.example/u/reporter",
             "alleged_abuser": truth.first_of(who),
-            "reason_code": 1,
+            "reason_code": 0,
             "note": note,
-            "messages": [{"mimi_content": "aGVsbG8=", "frank": note, "accepted_timestamp": 1}]
+            "messages": [{"mimi_content": "aGVsbG8=", "frank": crate::support::frank(note),
+                           "accepted_timestamp": 1}]
         });
         let (status, body) = app.post("/v1/abuse-reports", &hubs[hub], &body).await;
         assert_eq!(status, 202, "{body}");

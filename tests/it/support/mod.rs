@@ -367,6 +367,44 @@ pub fn assert_problem(status: u16, body: &Value, expected_status: u16, slug: &st
     assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
 }
 
+/// The frank of the message called `message` in a test: 96 bytes
+/// (franking tag, server frank, context hash) derived from the name, so one
+/// name is one message and another name another.
+pub fn frank_of(message: &str) -> veil::formats::abuse_report::Frank {
+    let part = |label: &str| {
+        let digest =
+            ring::digest::digest(&ring::digest::SHA256, format!("{label}:{message}").as_bytes());
+        <[u8; 32]>::try_from(digest.as_ref()).expect("32 bytes")
+    };
+    veil::formats::abuse_report::Frank {
+        franking_tag: part("tag"),
+        server_frank: part("server"),
+        franking_context_hash: part("context"),
+    }
+}
+
+/// [`frank_of`] as a report's JSON carries it (standard base64).
+pub fn frank(message: &str) -> String {
+    frank_of(message).to_base64()
+}
+
+impl TestApp {
+    /// POSTs raw bytes with this content type (none when `None`).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let mut request = self.http.post(self.url(path)).bearer_auth(token).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        decode(request.send().await.expect("send")).await
+    }
+}
+
 async fn decode(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let problem = response
