@@ -58,6 +58,7 @@ fn write_fuzz_seeds() -> Res<()> {
     policy_seeds(&root)?;
     pop_seeds(&root)?;
     x509_seeds(&root)?;
+    abuse_report_seeds(&root)?;
     println!("seeds written under {}", root.display());
     Ok(())
 }
@@ -306,5 +307,52 @@ fn x509_seeds(root: &Path) -> Res<()> {
     )?;
     write(root, "x509_linked", "pem-chain", format!("{}{}", der_to_pem(&der), cert_pem))?;
     write(root, "x509_linked", "base64-der", Base64::encode_string(&der))?;
+    Ok(())
+}
+
+/// The abuse report seeds alone: deterministic, so rerunning this leaves
+/// them unchanged (and the other targets' seeds untouched).
+#[test]
+#[ignore = "writes the committed fuzz seeds; run when a format changes"]
+fn write_abuse_report_seeds() -> Res<()> {
+    abuse_report_seeds(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds"))
+}
+
+/// TLS-encoded `AbuseReport`s (draft-ietf-mimi-protocol-02 §5.9): a full
+/// report, one naming no reporting user with no messages, and one at the
+/// bound of ten messages.
+fn abuse_report_seeds(root: &Path) -> Res<()> {
+    use veil::formats::abuse_report::{
+        AbuseReport, AbuseType, AbusiveMessage, Frank, MAX_MESSAGES,
+    };
+    let frank = |n: u8| Frank {
+        franking_tag: [n; 32],
+        server_frank: [n ^ 0x5a; 32],
+        franking_context_hash: [n ^ 0xa5; 32],
+    };
+    let message = |n: u8| AbusiveMessage {
+        mimi_content: format!("message {n}: a MIMI content message, CBOR in real life")
+            .into_bytes(),
+        frank: frank(n),
+        accepted_timestamp: 1_750_000_000_000 + u64::from(n),
+    };
+    let full = AbuseReport {
+        reporting_user: "mimi://hub.example/u/reporter".into(),
+        alleged_abuser_uri: format!("{PSEUDONYM_PREFIX}{PSEUDONYM}"),
+        reason_code: AbuseType::Reserved,
+        note: "spam in the lobby, über and over".into(),
+        messages: vec![message(1), message(2)],
+    };
+    let anonymous = AbuseReport {
+        reporting_user: String::new(),
+        note: String::new(),
+        messages: vec![],
+        ..full.clone()
+    };
+    let most =
+        AbuseReport { messages: (0..MAX_MESSAGES as u8).map(message).collect(), ..full.clone() };
+    write(root, "abuse_report", "report", full.encode()?)?;
+    write(root, "abuse_report", "anonymous", anonymous.encode()?)?;
+    write(root, "abuse_report", "ten-messages", most.encode()?)?;
     Ok(())
 }

@@ -511,6 +511,48 @@ mod tests {
         assert_eq!(Frank::from_bytes(&[0u8; FRANK_LEN + 1]), None);
     }
 
+    /// The fuzz target's properties (fuzz/fuzz_targets/abuse_report.rs) on
+    /// seeded mutations of valid reports, so a plain `cargo test` checks
+    /// them too: no panic, and whatever decodes re-encodes to its input.
+    #[test]
+    fn mutated_reports_never_panic_and_decode_only_canonically() {
+        let seeds = [
+            sample().encode().unwrap(),
+            AbuseReport { reporting_user: String::new(), messages: vec![], ..sample() }
+                .encode()
+                .unwrap(),
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound.max(1) as u64).unwrap()
+        };
+        let mut decoded = 0;
+        for round in 0..20_000 {
+            let mut bytes = seeds[round % seeds.len()].clone();
+            for _ in 0..=next(3) {
+                let at = next(bytes.len() + 1);
+                match next(5) {
+                    0 if at < bytes.len() => bytes[at] ^= 1 << next(8),
+                    1 if at < bytes.len() => {
+                        bytes[at] = [0x00, 0x3f, 0x40, 0x7f, 0x80, 0xbf, 0xc0, 0xff][next(8)]
+                    }
+                    2 => bytes.insert(at, u8::try_from(next(256)).unwrap()),
+                    3 if at < bytes.len() => drop(bytes.remove(at)),
+                    _ => bytes.truncate(at),
+                }
+            }
+            if let Ok(report) = AbuseReport::decode(&bytes) {
+                decoded += 1;
+                assert!(report.messages.len() <= MAX_MESSAGES);
+                assert_eq!(report.encode().unwrap(), bytes, "round {round}");
+            }
+        }
+        assert!(decoded > 100, "the mutations reach past the decoder's first checks ({decoded})");
+    }
+
     #[test]
     fn empty_input_is_its_own_error() {
         assert_eq!(AbuseReport::decode(&[]), Err(AbuseReportError::Empty));
