@@ -178,6 +178,10 @@ async fn both_forms_share_the_reporters_quota(app: TestApp) {
     assert_eq!(rows(&app, "abuse_reports").await, stored);
 }
 
+/// One malformed request: its name, content type, body and the expected
+/// status and problem slug.
+type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, (u16, &'a str));
+
 /// `bytes` with the varint length `len` (RFC 9420 §2.1.2) in front.
 fn vector(len: usize, bytes: &[u8]) -> Vec<u8> {
     let mut out = match len {
@@ -252,7 +256,7 @@ async fn malformed_wire_reports_are_refused_and_store_nothing(app: TestApp) {
 
     let bad =
         |status: u16| (status, if status == 400 { "malformed-report" } else { "invalid-request" });
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, (u16, &str))> = vec![
+    let cases: Vec<Case> = vec![
         ("empty", Some(MEDIA_TYPE), vec![], bad(400)),
         ("truncated by one byte", Some(MEDIA_TYPE), bytes[..bytes.len() - 1].to_vec(), bad(400)),
         ("truncated inside a URI", Some(MEDIA_TYPE), bytes[..10].to_vec(), bad(400)),
