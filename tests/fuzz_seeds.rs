@@ -191,6 +191,7 @@ fn key_package_seeds(root: &Path) -> Res<()> {
             not_before: CERT_NOT_BEFORE,
             not_after: CERT_NOT_AFTER,
             connection_only,
+            client: None,
         })?;
         let credential = Credential::tls_deserialize_exact(x509_credential(&[&cert])?.as_slice())?;
         let credential = CredentialWithKey { credential, signature_key: public.clone().into() };

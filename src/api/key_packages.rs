@@ -43,6 +43,10 @@ pub(super) struct ReportBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pseudonyms_allowed: Option<bool>,
     pseudonym: Option<String>,
+    /// The pseudonym's further client (`mimi://<domain>/d/<id>`) the
+    /// certificate names, when it is one; absent for the pseudonym's own key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<String>,
     status: Option<PseudonymStatus>,
     connection_only: Option<bool>,
     #[schema(format = DateTime)]
@@ -82,6 +86,7 @@ impl From<CredentialReport> for ReportBody {
             valid: report.valid,
             pseudonyms_allowed: report.pseudonyms_allowed,
             pseudonym,
+            client: report.client,
             status,
             connection_only: report.connection_only,
             not_after,

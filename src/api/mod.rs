@@ -19,6 +19,7 @@ mod operators;
 mod params;
 mod presentations;
 mod problem;
+mod pseudonym_clients;
 mod pseudonyms;
 mod remedies;
 mod reports;
@@ -82,6 +83,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(status_lists::routes())
         .merge(pseudonyms::routes())
         .merge(disclosures::routes())
+        .merge(pseudonym_clients::routes())
         .merge(presentations::routes())
         .merge(key_packages::routes())
         .merge(credentials::routes())

@@ -321,6 +321,15 @@ impl From<DisclosureError> for Problem {
             }
             DisclosureError::AccountRestricted => Problem::account_restricted(detail),
             DisclosureError::ReputationTooLow => Problem::reputation_too_low(detail),
+            DisclosureError::TooManyClients(_) => {
+                Problem::conflict("too-many-clients", "Too many clients", detail)
+            }
+            DisclosureError::KeyInUse => {
+                Problem::conflict("key-in-use", "Key already used", detail)
+            }
+            DisclosureError::RateLimited { retry_after, .. } => {
+                Problem::rate_limited(detail, retry_after)
+            }
             DisclosureError::Internal(cause) => Problem::internal(cause),
         }
     }

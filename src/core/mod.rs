@@ -4,6 +4,7 @@
 //! else of the crate, so every layer above can share it.
 
 pub mod account;
+pub mod client_id;
 pub mod clock;
 pub mod linkage;
 pub mod ops_keys;

@@ -48,10 +48,13 @@ pub enum OpsPurpose {
     StatusEntry,
     /// The pseudonym a linked certificate certifies (aad = its serial).
     LinkedCertificate,
+    /// A pseudonym's further client: its id, pseudonym and end (aad = the
+    /// client's keyed tag).
+    PseudonymClient,
 }
 
 impl OpsPurpose {
-    pub const ALL: [OpsPurpose; 7] = [
+    pub const ALL: [OpsPurpose; 8] = [
         Self::OpsLink,
         Self::PseudonymIndex,
         Self::RemedyAccount,
@@ -59,6 +62,7 @@ impl OpsPurpose {
         Self::GlassPartial,
         Self::StatusEntry,
         Self::LinkedCertificate,
+        Self::PseudonymClient,
     ];
 
     /// The HKDF info of this purpose's key; never changes once shipped.
@@ -71,6 +75,7 @@ impl OpsPurpose {
             Self::GlassPartial => b"veil k_ops v1 break-glass partial",
             Self::StatusEntry => b"veil k_ops v1 status entry",
             Self::LinkedCertificate => b"veil k_ops v1 linked certificate",
+            Self::PseudonymClient => b"veil k_ops v1 pseudonym client",
         }
     }
 
@@ -83,6 +88,7 @@ impl OpsPurpose {
             Self::GlassPartial => 4,
             Self::StatusEntry => 5,
             Self::LinkedCertificate => 6,
+            Self::PseudonymClient => 7,
         }
     }
 }
@@ -137,6 +143,7 @@ impl OpsKey {
             derive(OpsPurpose::GlassPartial)?,
             derive(OpsPurpose::StatusEntry)?,
             derive(OpsPurpose::LinkedCertificate)?,
+            derive(OpsPurpose::PseudonymClient)?,
         ];
         let legacy = UnboundKey::new(&AES_256_GCM, k_ops).map_err(|_| LinkError::BadKey)?;
         Ok(Self { id: OpsKeyId(id), purposes, legacy: LessSafeKey::new(legacy) })

@@ -42,6 +42,16 @@ pub struct PseudonymCertRequest<'a> {
     pub not_after: i64,
     /// Adds the [`CONNECTION_ONLY_OID`] extension.
     pub connection_only: bool,
+    /// A further client of the pseudonym: its id (the CN and the serial's
+    /// source) and URI (the second SAN URI, after the pseudonym's).
+    pub client: Option<ClientName<'a>>,
+}
+
+/// A pseudonym's further client as its certificate names it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientName<'a> {
+    pub id: &'a str,
+    pub uri: &'a str,
 }
 
 /// The CA key and certificate, parsed once at startup.
@@ -153,7 +163,8 @@ impl PseudonymCa {
         &self.cert_pem
     }
 
-    /// Issues the pseudonym certificate: SAN URI = pseudonym URI, CN = id,
+    /// Issues the pseudonym certificate: SAN URI = pseudonym URI (then the
+    /// client URI, for a further client), CN = id (the client's),
     /// digitalSignature, clientAuth, CA:FALSE, AKI/SKI, the CRL
     /// Distribution Point, the serial [`pseudonym_serial`] of the id (so the
     /// CRL can list it without storing it), and the connection-only marker
@@ -162,19 +173,26 @@ impl PseudonymCa {
         &self,
         request: &PseudonymCertRequest<'_>,
     ) -> Result<Vec<u8>, X509Error> {
-        let uri = request.uri.try_into().map_err(|_| X509Error::Field("uri".into()))?;
+        let ia5 = |uri: &str| uri.try_into().map_err(|_| X509Error::Field("uri".into()));
+        let mut names = vec![SanType::URI(ia5(request.uri)?)];
+        // A further client: named by its own id, the pseudonym's URI first.
+        let mut common_name = request.id;
+        if let Some(client) = request.client {
+            names.push(SanType::URI(ia5(client.uri)?));
+            common_name = client.id;
+        }
         let extensions = if request.connection_only {
             vec![CustomExtension::from_oid_content(CONNECTION_ONLY_OID, DER_NULL.to_vec())]
         } else {
             Vec::new()
         };
         self.issue_end_entity(
-            request.id,
-            vec![SanType::URI(uri)],
+            common_name,
+            names,
             request.key,
             (request.not_before, request.not_after),
             extensions,
-            SerialNumber::from_slice(&pseudonym_serial(request.id)),
+            SerialNumber::from_slice(&pseudonym_serial(common_name)),
         )
     }
 

@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::core::account::AccountId;
+use crate::core::client_id::CLIENT_PATH;
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::LinkKeys;
 use crate::core::ops_keys::OpsPurpose;
@@ -33,10 +34,16 @@ use crate::formats::linked_x509::{self, LinkedIdentity, MAX_COMMON_NAME_CHARS};
 use crate::formats::mls;
 use crate::formats::pop::{self, PopError};
 use crate::services::abuse::gate::{self, Act, Refusal};
+use crate::services::abuse::limits::LimitedAction;
 use crate::services::abuse::policy::IssuancePolicy;
 use crate::services::keyring::KeySet;
 use crate::services::status_lists;
 use crate::store::{PseudonymRow, Store, StoreError};
+
+mod clients;
+pub use clients::{
+    AddClientRequest, AddedClient, ClientView, certified_client, key_tag as client_key_tag,
+};
 
 /// The claims an X.509 linked certificate can carry (CN, SAN URI, SAN email).
 const X509_CLAIMS: &[&str] = &["name", "user_uri", "email"];
@@ -142,6 +149,14 @@ pub enum DisclosureError {
     AccountRestricted,
     #[error("this account's reputation is below what a disclosure needs")]
     ReputationTooLow,
+    /// The pseudonym has as many live clients as the policy allows.
+    #[error("the pseudonym has {0} clients, the most the policy allows")]
+    TooManyClients(i64),
+    /// The key already certifies a pseudonym or a client.
+    #[error("this key is already bound to a pseudonym or client")]
+    KeyInUse,
+    #[error("limit reached: {}", .action.describe())]
+    RateLimited { action: LimitedAction, retry_after: i64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -176,6 +191,8 @@ pub struct IssuerNames {
     pub vct: String,
     /// `mimi://<domain>/p/`
     pub pseudonym_prefix: String,
+    /// `mimi://<domain>/d/`: a pseudonym's further clients.
+    pub client_prefix: String,
     /// `mimi://<domain>/u/`: the only user URIs we vouch for.
     pub user_prefix: String,
     /// `https://<domain>/v1/status-lists/`: each status list's URI is this
@@ -189,6 +206,7 @@ impl IssuerNames {
             issuer: format!("https://{domain}"),
             vct: format!("https://{domain}{VCT_PATH}"),
             pseudonym_prefix,
+            client_prefix: format!("mimi://{domain}/{CLIENT_PATH}/"),
             user_prefix: format!("mimi://{domain}/u/"),
             status_lists: format!("https://{domain}{STATUS_LISTS_PATH}"),
         }
@@ -235,7 +253,7 @@ impl DisclosureIssuer {
     ) -> Result<IssuedDisclosure, DisclosureError> {
         self.validate(request)?;
         let now = self.clock.now();
-        let row = self.proven_pseudonym(pseudonym, request, proof, now).await?;
+        let row = self.proven_pseudonym(pseudonym, &request.proof_object(), proof, now).await?;
         self.check_owner(&row, &request.account)?;
         let status = pseudonym_status(&self.store, &self.keys.link, &row, now).await?;
         if status != PseudonymStatus::Active {
@@ -325,11 +343,11 @@ impl DisclosureIssuer {
     async fn proven_pseudonym(
         &self,
         id: &str,
-        request: &DisclosureRequest,
+        proof_object: &Value,
         proof: Option<&str>,
         now: i64,
     ) -> Result<PseudonymRow, DisclosureError> {
-        let digest = pop::request_digest(&request.proof_object());
+        let digest = pop::request_digest(proof_object);
         let expected = pop::Expected {
             audience: &self.names.issuer,
             pseudonym: id,

@@ -19,6 +19,7 @@ use crate::services::abuse::gate::{self, Act, Refusal};
 use crate::services::abuse::limits::{self, LimitedAction};
 use crate::services::abuse::policy::IssuancePolicy;
 use crate::services::abuse::relations::{self, Relation};
+use crate::services::disclose::client_key_tag;
 use crate::services::glass_tag;
 use crate::services::keyring::KeySet;
 use crate::store::{
@@ -191,7 +192,11 @@ impl Minter {
         // Refused before anything is charged; the unique index on the key
         // still decides a race (the batch writer then refuses the late one).
         let public_keys: Vec<&[u8]> = rows.iter().map(|r| r.public_key.as_slice()).collect();
-        if self.store.any_key_in_use(&public_keys).await? {
+        let client_tags: Vec<[u8; 32]> =
+            keys.iter().map(|key| client_key_tag(&self.keys.link, key.sec1())).collect();
+        if self.store.any_key_in_use(&public_keys).await?
+            || self.store.client_key_in_use(&client_tags).await?
+        {
             return Err(MintError::KeyInUse);
         }
         self.write(request, account_ref, standing.is_none(), rows, relation_tags, now).await?;
@@ -369,6 +374,7 @@ impl Minter {
                 not_before,
                 not_after,
                 connection_only,
+                client: None,
             })
             .map_err(|e| MintError::Internal(e.to_string()))?;
         let mls_credential = mls::x509_credential(&[&leaf_der, self.keys.ca.cert_der()])

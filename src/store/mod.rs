@@ -12,6 +12,7 @@ mod dump;
 mod limits;
 mod mint_writer;
 mod operators;
+mod pseudonym_clients;
 mod pseudonyms;
 mod remedies;
 mod replay;
@@ -31,6 +32,7 @@ pub use breakglass::{
 pub use clients::{ClientRow, NewClient};
 pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use operators::{NewOperator, OperatorRow};
+pub use pseudonym_clients::{ClientAdded, NewPseudonymClient, PseudonymClientRow};
 pub use pseudonyms::{NewPseudonym, PseudonymRow};
 pub use remedies::{Applied, Lifted, RemedyEffect, RemedyIndex, RemedyRow, RemedyWrite};
 pub use reports::{NewReport, ReportTally};

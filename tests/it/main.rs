@@ -31,6 +31,7 @@ mod privacy;
 mod privacy_adversary;
 mod privacy_reads;
 mod proofs;
+mod pseudonym_clients;
 mod scope_matrix;
 mod serving;
 mod status_lists;

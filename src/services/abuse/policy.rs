@@ -69,6 +69,9 @@ pub struct AccountLimits {
     pub pseudonyms_per_day: i64,
     /// Pseudonyms neither revoked nor expired.
     pub max_active: i64,
+    /// Further clients (devices) of one pseudonym neither revoked nor
+    /// expired, besides the pseudonym's own key.
+    pub max_clients_per_pseudonym: i64,
     /// Whether an account id deleted by a `delete` remedy may come back as a
     /// new account (default: no, its keyed tombstone refuses the mint).
     pub deleted_may_return: bool,
@@ -155,6 +158,7 @@ impl Default for AccountLimits {
             pseudonyms_per_hour: 20,
             pseudonyms_per_day: 100,
             max_active: 500,
+            max_clients_per_pseudonym: 8,
             deleted_may_return: false,
         }
     }
@@ -242,6 +246,7 @@ impl IssuancePolicy {
             ("account.pseudonyms_per_hour", self.account.pseudonyms_per_hour),
             ("account.pseudonyms_per_day", self.account.pseudonyms_per_day),
             ("account.max_active", self.account.max_active),
+            ("account.max_clients_per_pseudonym", self.account.max_clients_per_pseudonym),
             ("client.requests_per_second", self.client.requests_per_second),
             ("client.burst", self.client.burst),
             ("global.pseudonyms_per_minute", self.global.pseudonyms_per_minute),

@@ -20,9 +20,11 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 use super::x509::TrustAnchor;
 use super::{Finding, Verifier, VerifyRequestError, status_finding};
+use crate::core::client_id::{CLIENT_PATH, ClientId};
 use crate::core::pseudonym_id::PseudonymId;
+use crate::core::status::PseudonymStatus;
 use crate::formats::disclosure::VerifyError;
-use crate::services::disclose::pseudonym_status;
+use crate::services::disclose::{certified_client, pseudonym_status};
 use crate::services::mint::StatusView;
 
 /// [`crate::formats::x509::CONNECTION_ONLY_OID`] in x509-cert's form (checked equal by a test).
@@ -38,6 +40,9 @@ pub struct CredentialReport {
     /// `BaseRoomPolicy`), when the hub named the room's policy.
     pub pseudonyms_allowed: Option<bool>,
     pub pseudonym: Option<StatusView>,
+    /// The pseudonym's further client the certificate names
+    /// (`mimi://<domain>/d/<id>`), when it is one of ours.
+    pub client: Option<String>,
     /// The certificate carries the connection-only marker (draft §7): the
     /// leaf may only be used to add its holder to a connection room.
     pub connection_only: Option<bool>,
@@ -74,6 +79,8 @@ pub struct IssuedLeaf {
     pub connection_only: bool,
     /// The pseudonym its SAN URI names, if any.
     pub pseudonym: Option<PseudonymId>,
+    /// The pseudonym's further client its second SAN URI names, if any.
+    pub client: Option<ClientId>,
 }
 
 /// The leaf as the credential checks see it.
@@ -134,10 +141,12 @@ pub fn check_credential(
             ),
         ));
     }
+    let (pseudonym, client) = names_in(&cert, trust.pseudonym_prefix)?;
     checks.certificate = Some(IssuedLeaf {
         key: cert_key.to_vec(),
         connection_only: has_connection_only_marker(&cert),
-        pseudonym: pseudonym_named(&cert, trust.pseudonym_prefix)?,
+        pseudonym,
+        client,
     });
     Ok(checks)
 }
@@ -230,8 +239,30 @@ impl Verifier {
             Some(id) => self.store.pseudonym(id).await.map_err(internal)?,
             None => None,
         };
-        let row = match stored {
-            Some(row) if row.public_key == leaf.key => row,
+        // The pseudonym's own key, or (with a client URI) a client of it
+        // whose certified key this is.
+        let mut client_inactive = false;
+        let row = match (stored, &leaf.client) {
+            (Some(row), None) if row.public_key == leaf.key => row,
+            (Some(row), Some(client)) => {
+                let link = &self.keys.link;
+                match certified_client(&self.store, link, client, &row.id, &leaf.key, now)
+                    .await
+                    .map_err(internal)?
+                {
+                    Some(inactive) => {
+                        client_inactive = inactive;
+                        row
+                    }
+                    None => {
+                        errors.push(Finding::new(
+                            "unknown_pseudonym",
+                            "the certificate does not name a client of a pseudonym of this issuer",
+                        ));
+                        return Ok(report(None, Some(leaf.connection_only), errors));
+                    }
+                }
+            }
             _ => {
                 errors.push(Finding::new(
                     "unknown_pseudonym",
@@ -243,13 +274,24 @@ impl Verifier {
         let status =
             pseudonym_status(&self.store, &self.keys.link, &row, now).await.map_err(internal)?;
         errors.extend(status_finding(status));
+        if client_inactive && status == PseudonymStatus::Active {
+            errors.push(Finding::new(
+                "client_revoked",
+                "this client of the pseudonym was revoked or has expired",
+            ));
+        }
         let view = StatusView {
             uri: format!("{}{}", self.trust.pseudonym_prefix(), row.id),
             status,
             not_after: row.not_after,
         };
         // The stored flag covers pseudonyms minted before the marker existed.
-        Ok(report(Some(view), Some(leaf.connection_only || row.connection_only), errors))
+        let only = Some(leaf.connection_only || row.connection_only);
+        let mut judged = report(Some(view), only, errors);
+        judged.client = leaf.client.as_ref().and_then(|client| {
+            client_prefix(self.trust.pseudonym_prefix()).map(|p| format!("{p}{client}"))
+        });
+        Ok(judged)
     }
 }
 
@@ -257,21 +299,37 @@ fn internal(error: impl std::fmt::Display) -> CredentialError {
     CredentialError::Internal(error.to_string())
 }
 
-/// The pseudonym id named by the certificate's SAN URI.
-fn pseudonym_named(
+/// The pseudonym id and the client id the certificate's SAN URIs name: the
+/// pseudonym under `prefix` (`mimi://<domain>/p/`), a further client under
+/// the same domain's client path (`mimi://<domain>/d/`).
+fn names_in(
     cert: &Certificate,
     prefix: &str,
-) -> Result<Option<PseudonymId>, CredentialError> {
+) -> Result<(Option<PseudonymId>, Option<ClientId>), CredentialError> {
     let names = cert
         .tbs_certificate()
         .get_extension::<SubjectAltName>()
         .map_err(|_| CredentialError::Malformed("the certificate's subjectAltName".into()))?
         .map(|(_, san)| san.0)
         .unwrap_or_default();
-    Ok(names.iter().find_map(|name| match name {
-        GeneralName::UniformResourceIdentifier(uri) => PseudonymId::from_uri(uri.as_str(), prefix),
-        _ => None,
-    }))
+    let uris: Vec<&str> = names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::UniformResourceIdentifier(uri) => Some(uri.as_str()),
+            _ => None,
+        })
+        .collect();
+    let pseudonym = uris.iter().find_map(|uri| PseudonymId::from_uri(uri, prefix));
+    let client = client_prefix(prefix).and_then(|clients| {
+        uris.iter().find_map(|uri| uri.strip_prefix(clients.as_str()).and_then(ClientId::parse))
+    });
+    Ok((pseudonym, client))
+}
+
+/// `mimi://<domain>/d/` from `mimi://<domain>/<p or u>/`.
+fn client_prefix(pseudonym_prefix: &str) -> Option<String> {
+    let (domain, _) = pseudonym_prefix.trim_end_matches('/').rsplit_once('/')?;
+    Some(format!("{domain}/{CLIENT_PATH}/"))
 }
 
 fn report(
@@ -283,6 +341,7 @@ fn report(
         valid: errors.is_empty(),
         pseudonyms_allowed: None,
         pseudonym,
+        client: None,
         connection_only,
         errors,
     }

@@ -1,0 +1,374 @@
+//! A pseudonym's further clients (devices): the identity draft puts a
+//! client URI (`mimi://<domain>/d/<id>`) beside the user's URI in each
+//! client's certificate, so a user with a phone and a laptop is one
+//! pseudonymous participant with two clients (draft-mahy-mimi-pseudonyms:
+//! the user "adds her own clients").
+//!
+//! Adding one takes what a disclosure takes: a proof of possession of the
+//! pseudonym's own key (so a backend token alone cannot test which account
+//! owns a pseudonym, nor hang keys on pseudonyms it does not hold) and the
+//! account that owns it. The client's certificate is issued by the same CA,
+//! within the pseudonym's validity, and its status is the pseudonym's first
+//! (a revoked or suspended pseudonym takes its clients with it), then its
+//! own. Each client added counts against the account's hourly and daily
+//! pseudonym limits, and a pseudonym has at most
+//! `account.max_clients_per_pseudonym` live clients.
+//!
+//! A user adds a new device to several pseudonyms one after another, so a
+//! stored client must not be recognisable as any pseudonym's: its row holds
+//! keyed tags of its id, its pseudonym and its key, and the rest sealed
+//! ([`ClientSeal`]); the tags and the seal are made here, with the keys.
+
+use ring::rand::SystemRandom;
+use serde_json::{Value, json};
+
+use super::{DisclosureError, DisclosureIssuer, pseudonym_status};
+use crate::core::account::{AccountId, AccountState};
+use crate::core::client_id::ClientId;
+use crate::core::clock::coarsen_to_hour;
+use crate::core::linkage::LinkKeys;
+use crate::core::ops_keys::OpsPurpose;
+use crate::core::pseudonym_id::PseudonymId;
+use crate::core::status::PseudonymStatus;
+use crate::formats::keys::public_key::{Jwk, P256PublicKey};
+use crate::formats::keys::signer::{Es256Signer, SignError};
+use crate::formats::{mls, pop, x509};
+use crate::services::abuse::limits;
+use crate::services::status_lists::day_of;
+use crate::store::{ClientAdded, Limited, NewPseudonymClient, PseudonymClientRow, StoreError};
+
+/// A request to add a client to a pseudonym.
+#[derive(Debug, Clone)]
+pub struct AddClientRequest {
+    pub account: String,
+    /// The new client's public key.
+    pub key: Jwk,
+}
+
+impl AddClientRequest {
+    /// The JSON object a proof's `req` digest covers: the action and the
+    /// new key as a canonical JWK (not `account`, which the holder's client
+    /// need not know).
+    pub fn proof_object(&self) -> Result<Value, DisclosureError> {
+        let key = P256PublicKey::from_jwk(&self.key)
+            .map_err(|e| DisclosureError::InvalidRequest(format!("`key`: {e}")))?;
+        let jwk = key.to_jwk();
+        Ok(
+            json!({"action": "add_client", "key": {"kty": jwk.kty, "crv": jwk.crv, "x": jwk.x, "y": jwk.y}}),
+        )
+    }
+
+    /// Holder side: a proof for this request on `pseudonym` at `issuer`,
+    /// signed with the pseudonym's own key.
+    pub fn prove(
+        &self,
+        key: &Es256Signer,
+        issuer: &str,
+        pseudonym: &str,
+        now: i64,
+    ) -> Result<String, DisclosureError> {
+        let object = self.proof_object()?;
+        pop::make_proof(key, issuer, pseudonym, &pop::request_digest(&object), now)
+            .map_err(|e: SignError| DisclosureError::Internal(e.to_string()))
+    }
+}
+
+/// A client added to a pseudonym, with its credentials.
+#[derive(Debug, Clone)]
+pub struct AddedClient {
+    pub id: ClientId,
+    pub uri: String,
+    pub pseudonym_uri: String,
+    pub leaf_der: Vec<u8>,
+    pub mls_credential: Vec<u8>,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// A client as anyone who sees it in a room may know it.
+#[derive(Debug, Clone)]
+pub struct ClientView {
+    pub id: ClientId,
+    pub uri: String,
+    pub status: PseudonymStatus,
+    pub not_after: i64,
+}
+
+impl DisclosureIssuer {
+    /// Adds a client to `pseudonym`: the key is checked first, then the
+    /// proof of the pseudonym's key, then ownership and state, then the
+    /// limits; the certificate is signed before anything is written.
+    pub async fn add_client(
+        &self,
+        pseudonym: &str,
+        request: &AddClientRequest,
+        proof: Option<&str>,
+    ) -> Result<AddedClient, DisclosureError> {
+        AccountId::parse(&request.account)
+            .map_err(|e| DisclosureError::InvalidRequest(e.to_string()))?;
+        let object = request.proof_object()?;
+        let key = P256PublicKey::from_jwk(&request.key)
+            .map_err(|e| DisclosureError::InvalidRequest(format!("`key`: {e}")))?;
+        let now = self.clock.now();
+        let row = self.proven_pseudonym(pseudonym, &object, proof, now).await?;
+        if row.ops_link.is_empty() {
+            return Err(DisclosureError::NotFound);
+        }
+        self.check_owner(&row, &request.account)?;
+        let status = pseudonym_status(&self.store, &self.keys.link, &row, now).await?;
+        if status != PseudonymStatus::Active {
+            return Err(DisclosureError::Inactive(status));
+        }
+        let account_ref = self.keys.link.account_ref(&request.account);
+        let (hour, day) = limits::remaining(&self.store, &self.policy, &account_ref, now).await?;
+        for (left, window) in [(hour, 0), (day, 1)] {
+            if left < 1 {
+                let (action, retry_after) = limits::refusal(Limited::Window(window), now);
+                return Err(DisclosureError::RateLimited { action, retry_after });
+            }
+        }
+        let max = self.policy.account.max_clients_per_pseudonym;
+        let link = &self.keys.link;
+        let pseudonym_tag = pseudonym_tag(link, &row.id);
+        let live = self.live_clients(&pseudonym_tag, now).await?.len();
+        if i64::try_from(live).unwrap_or(i64::MAX) >= max {
+            return Err(DisclosureError::TooManyClients(max));
+        }
+        let key_tag = key_tag(link, key.sec1());
+        if self.store.any_key_in_use(&[key.sec1().as_slice()]).await?
+            || self.store.client_key_in_use(&[key_tag]).await?
+        {
+            return Err(DisclosureError::KeyInUse);
+        }
+
+        let id = ClientId::random(&SystemRandom::new())
+            .ok_or_else(|| DisclosureError::Internal("no randomness".into()))?;
+        let uri = format!("{}{id}", self.names.client_prefix);
+        let pseudonym_uri = format!("{}{}", self.names.pseudonym_prefix, row.id);
+        // Hour-coarse like a pseudonym's, never past the pseudonym's end.
+        let not_before = coarsen_to_hour(now);
+        let not_after = row.not_after;
+        let leaf_der = self
+            .keys
+            .ca
+            .issue_pseudonym(&x509::PseudonymCertRequest {
+                id: row.id.as_str(),
+                uri: &pseudonym_uri,
+                key: &key,
+                not_before,
+                not_after,
+                connection_only: row.connection_only,
+                client: Some(x509::ClientName { id: id.as_str(), uri: &uri }),
+            })
+            .map_err(|e| DisclosureError::Internal(e.to_string()))?;
+        let mls_credential = mls::x509_credential(&[&leaf_der, self.keys.ca.cert_der()])
+            .map_err(|e| DisclosureError::Internal(e.to_string()))?;
+
+        // The account's windows (account-side, a transaction of its own),
+        // then the client row (pseudonym-side). A client refused after the
+        // charge (a race for the last place or the key) costs its unit.
+        let charges = limits::mint_charges(&self.policy, &account_ref, "", 1, now);
+        match self.store.charge_account_windows(&charges.windows).await {
+            Ok(()) => {}
+            Err(StoreError::OverLimit(limited)) => {
+                let (action, retry_after) = limits::refusal(limited, now);
+                return Err(DisclosureError::RateLimited { action, retry_after });
+            }
+            Err(other) => return Err(other.into()),
+        }
+        let id_tag = client_tag(link, &id);
+        let seal = ClientSeal { id: id.clone(), pseudonym: row.id.clone(), not_after };
+        let client = NewPseudonymClient {
+            id_tag,
+            pseudonym_tag,
+            key_tag,
+            sealed: seal.seal(link, &id_tag)?,
+            expires_day: day_of(not_after),
+        };
+        match self.store.add_pseudonym_client(&client, max, day_of(now)).await? {
+            ClientAdded::Added => {}
+            ClientAdded::TooMany => return Err(DisclosureError::TooManyClients(max)),
+            ClientAdded::KeyInUse => return Err(DisclosureError::KeyInUse),
+        }
+        Ok(AddedClient { id, uri, pseudonym_uri, leaf_der, mls_credential, not_before, not_after })
+    }
+
+    /// A pseudonym's clients with their status, in client id order; `None`
+    /// for a pseudonym we never minted.
+    pub async fn clients(
+        &self,
+        pseudonym: &str,
+    ) -> Result<Option<Vec<ClientView>>, DisclosureError> {
+        let Some(id) = PseudonymId::parse(pseudonym) else { return Ok(None) };
+        let Some(row) = self.store.pseudonym(&id).await? else { return Ok(None) };
+        let now = self.clock.now();
+        let status = pseudonym_status(&self.store, &self.keys.link, &row, now).await?;
+        let tag = pseudonym_tag(&self.keys.link, &id);
+        let mut views = Vec::new();
+        for stored in self.store.pseudonym_clients(&tag).await? {
+            let seal = ClientSeal::open(&self.keys.link, &stored)?;
+            views.push(self.view(&seal, stored.revoked != 0, status, now));
+        }
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Some(views))
+    }
+
+    /// One client's status and pseudonym: the pseudonym's status first,
+    /// then its own; `None` for a client we never issued.
+    pub async fn client_status(
+        &self,
+        client: &ClientId,
+    ) -> Result<Option<(PseudonymId, ClientView)>, DisclosureError> {
+        let link = &self.keys.link;
+        let Some(stored) = self.store.pseudonym_client(&client_tag(link, client)).await? else {
+            return Ok(None);
+        };
+        let seal = ClientSeal::open(link, &stored)?;
+        let Some(pseudonym) = self.store.pseudonym(&seal.pseudonym).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let status = pseudonym_status(&self.store, link, &pseudonym, now).await?;
+        let view = self.view(&seal, stored.revoked != 0, status, now);
+        Ok(Some((seal.pseudonym, view)))
+    }
+
+    /// Revokes one client; `NotFound` unless `account` owns the pseudonym
+    /// and the client is one of its live clients.
+    pub async fn revoke_client(
+        &self,
+        pseudonym: &str,
+        client: &str,
+        account: &str,
+    ) -> Result<(), DisclosureError> {
+        AccountId::parse(account).map_err(|e| DisclosureError::InvalidRequest(e.to_string()))?;
+        let (Some(id), Some(client)) = (PseudonymId::parse(pseudonym), ClientId::parse(client))
+        else {
+            return Err(DisclosureError::NotFound);
+        };
+        let row = self.store.pseudonym(&id).await?.ok_or(DisclosureError::NotFound)?;
+        if row.ops_link.is_empty() {
+            return Err(DisclosureError::NotFound);
+        }
+        self.check_owner(&row, account)?;
+        let link = &self.keys.link;
+        let (pseudonym_tag, client_tag) = (pseudonym_tag(link, &id), client_tag(link, &client));
+        match self.store.revoke_pseudonym_client(&pseudonym_tag, &client_tag).await? {
+            true => Ok(()),
+            false => Err(DisclosureError::NotFound),
+        }
+    }
+
+    /// The live clients a pseudonym tag names (not revoked, not expired).
+    async fn live_clients(
+        &self,
+        pseudonym_tag: &[u8; 32],
+        now: i64,
+    ) -> Result<Vec<ClientSeal>, DisclosureError> {
+        let mut live = Vec::new();
+        for stored in self.store.pseudonym_clients(pseudonym_tag).await? {
+            let seal = ClientSeal::open(&self.keys.link, &stored)?;
+            if stored.revoked == 0 && seal.not_after > now {
+                live.push(seal);
+            }
+        }
+        Ok(live)
+    }
+
+    fn view(
+        &self,
+        seal: &ClientSeal,
+        revoked: bool,
+        pseudonym: PseudonymStatus,
+        now: i64,
+    ) -> ClientView {
+        let status = match pseudonym {
+            PseudonymStatus::Active => {
+                let standing = Some(AccountState::Active);
+                PseudonymStatus::of(revoked, seal.not_after, standing, now)
+            }
+            other => other,
+        };
+        ClientView {
+            uri: format!("{}{}", self.names.client_prefix, seal.id),
+            id: seal.id.clone(),
+            status,
+            not_after: seal.not_after,
+        }
+    }
+}
+
+/// Whether a certificate naming `client` of `pseudonym` for `key` is one we
+/// issued: `None` when no stored client matches all three (a copied or
+/// forged certificate), else whether the client itself is revoked or
+/// expired at `now` (the pseudonym's own status is the caller's).
+pub async fn certified_client(
+    store: &crate::store::Store,
+    link: &LinkKeys,
+    client: &ClientId,
+    pseudonym: &PseudonymId,
+    key: &[u8],
+    now: i64,
+) -> Result<Option<bool>, StoreError> {
+    let Some(stored) = store.pseudonym_client(&client_tag(link, client)).await? else {
+        return Ok(None);
+    };
+    let Ok(sec1) = <&[u8; 65]>::try_from(key) else { return Ok(None) };
+    let Ok(seal) = ClientSeal::open(link, &stored) else { return Ok(None) };
+    let key_matches = stored.key_tag.as_slice() == key_tag(link, sec1).as_slice();
+    if !key_matches || &seal.pseudonym != pseudonym || &seal.id != client {
+        return Ok(None);
+    }
+    Ok(Some(stored.revoked != 0 || seal.not_after <= now))
+}
+
+/// The keyed tag a client row is found by (from its id in the client URI).
+fn client_tag(link: &LinkKeys, client: &ClientId) -> [u8; 32] {
+    link.keyed_tag("pseudonym client id", client.as_str())
+}
+
+/// The keyed tag shared by one pseudonym's client rows.
+fn pseudonym_tag(link: &LinkKeys, pseudonym: &PseudonymId) -> [u8; 32] {
+    link.keyed_tag("pseudonym client owner", pseudonym.as_str())
+}
+
+/// The keyed tag of a client's key (unique: a key certifies one client);
+/// a mint checks it too, so no key certifies a pseudonym and a client.
+pub fn key_tag(link: &LinkKeys, sec1: &[u8; 65]) -> [u8; 32] {
+    let hex: String = sec1.iter().map(|b| format!("{b:02x}")).collect();
+    link.keyed_tag("pseudonym client key", &hex)
+}
+
+/// What a client row keeps sealed: `client id ‖ pseudonym id ‖ not_after`
+/// (22 + 22 + 8 bytes), aad = the row's id tag, so a sealed value cannot
+/// be moved to another row.
+struct ClientSeal {
+    id: ClientId,
+    pseudonym: PseudonymId,
+    not_after: i64,
+}
+
+impl ClientSeal {
+    fn seal(&self, link: &LinkKeys, id_tag: &[u8; 32]) -> Result<Vec<u8>, DisclosureError> {
+        let mut plain = Vec::with_capacity(52);
+        plain.extend_from_slice(self.id.as_str().as_bytes());
+        plain.extend_from_slice(self.pseudonym.as_str().as_bytes());
+        plain.extend_from_slice(&self.not_after.to_be_bytes());
+        link.seal_ops(OpsPurpose::PseudonymClient, &plain, id_tag)
+            .map_err(|e| DisclosureError::Internal(e.to_string()))
+    }
+
+    fn open(link: &LinkKeys, row: &PseudonymClientRow) -> Result<Self, DisclosureError> {
+        let corrupt = || DisclosureError::Internal("a stored client does not open".into());
+        let plain = link
+            .open_ops(OpsPurpose::PseudonymClient, &row.sealed, &row.id_tag)
+            .map_err(|_| corrupt())?;
+        let text = |range: std::ops::Range<usize>| {
+            plain.get(range).and_then(|bytes| std::str::from_utf8(bytes).ok())
+        };
+        let id = text(0..22).and_then(ClientId::parse).ok_or_else(corrupt)?;
+        let pseudonym = text(22..44).and_then(PseudonymId::parse).ok_or_else(corrupt)?;
+        let end: [u8; 8] = plain.get(44..).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+        Ok(Self { id, pseudonym, not_after: i64::from_be_bytes(end) })
+    }
+}

@@ -1,0 +1,266 @@
+//! A pseudonym with several clients (devices): one pseudonymous participant
+//! with a phone and a laptop. The second client's certificate names the
+//! pseudonym and its own client URI; both clients' KeyPackages validate as
+//! the same pseudonym; revoking one client leaves the other; revoking the
+//! pseudonym takes every client with it; and adding a client takes the
+//! pseudonym's own key, the owning account and a free place.
+
+use serde_json::{Value, json};
+use veil::core::clock::{Clock, SystemClock};
+use veil::formats::keys::public_key::Jwk;
+use veil::services::disclose::AddClientRequest;
+use x509_cert::Certificate;
+use x509_cert::der::Decode;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
+
+use crate::support::mls::MlsClient;
+use crate::support::{TestApp, assert_problem};
+
+on_both_backends!(
+    a_stored_client_names_nothing_a_hub_sees,
+    a_second_client_is_the_same_participant,
+    revoking_a_client_or_its_pseudonym,
+    adding_a_client_takes_the_key_the_account_and_a_place
+);
+
+const ISSUER: &str = "https://example.com";
+
+async fn mint(app: &TestApp, backend: &str, account: &str, client: &MlsClient) -> Value {
+    let (status, body) = app.mint(backend, account, vec![client.jwk()]).await;
+    assert_eq!(status, 201, "{body}");
+    body["pseudonyms"][0].clone()
+}
+
+/// The body that adds `device` to `pseudonym` for `account`, with a proof
+/// made by `prover` (the pseudonym's own client, or not).
+fn add_body(account: &str, pseudonym: &Value, prover: &MlsClient, device: &MlsClient) -> Value {
+    let key: Jwk = serde_json::from_value(device.jwk()).unwrap();
+    let request = AddClientRequest { account: account.into(), key };
+    let id = pseudonym["id"].as_str().unwrap();
+    let proof = request.prove(&prover.es256_signer(), ISSUER, id, SystemClock.now()).unwrap();
+    json!({"account": account, "key": device.jwk(), "proof": proof})
+}
+
+async fn add(app: &TestApp, backend: &str, pseudonym: &Value, body: &Value) -> (u16, Value) {
+    let path = format!("/v1/pseudonyms/{}/clients", pseudonym["id"].as_str().unwrap());
+    app.post(&path, backend, body).await
+}
+
+async fn validate(app: &TestApp, hub: &str, client: &MlsClient, credential: &Value) -> Value {
+    let credential = crate::support::hub::b64(credential);
+    let key_package = client.key_package(&credential);
+    let body = json!({"key_package": veil_b64(&key_package)});
+    let (status, report) = app.post("/v1/mls/key-packages/validate", hub, &body).await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+fn veil_b64(bytes: &[u8]) -> String {
+    use base64ct::{Base64, Encoding};
+    Base64::encode_string(bytes)
+}
+
+fn san_uris(chain: &Value) -> Vec<String> {
+    let der = crate::support::hub::b64(&chain[0]);
+    let cert = Certificate::from_der(&der).unwrap();
+    let (_, san) = cert.tbs_certificate().get_extension::<SubjectAltName>().unwrap().unwrap();
+    san.0
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::UniformResourceIdentifier(uri) => Some(uri.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn a_second_client_is_the_same_participant(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let (phone, laptop) = (MlsClient::new(), MlsClient::new());
+    let pseudonym = mint(&app, &backend, "alice", &phone).await;
+    let (status, added) =
+        add(&app, &backend, &pseudonym, &add_body("alice", &pseudonym, &phone, &laptop)).await;
+    assert_eq!(status, 201, "{added}");
+
+    // The certificate names the pseudonym first, then the client.
+    let uri = added["uri"].as_str().unwrap();
+    assert!(uri.starts_with("mimi://example.com/d/"), "{uri}");
+    assert_eq!(added["pseudonym_uri"], pseudonym["uri"]);
+    assert_eq!(
+        san_uris(&added["certificate_chain"]),
+        vec![pseudonym["uri"].as_str().unwrap(), uri]
+    );
+    assert!(added["not_after"].as_str().unwrap() <= pseudonym["not_after"].as_str().unwrap());
+
+    // Both devices' KeyPackages are the same participant.
+    let on_phone = validate(&app, &hub, &phone, &pseudonym["mls_credential"]).await;
+    let on_laptop = validate(&app, &hub, &laptop, &added["mls_credential"]).await;
+    for report in [&on_phone, &on_laptop] {
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["pseudonym"], pseudonym["uri"], "{report}");
+    }
+    assert_eq!(on_laptop["client"], uri, "{on_laptop}");
+    assert!(on_phone.get("client").is_none(), "{on_phone}");
+    // The laptop's credential on the phone's key is a copy, refused.
+    let copied = validate(&app, &hub, &phone, &added["mls_credential"]).await;
+    assert_eq!(copied["valid"], false, "{copied}");
+
+    let path = format!("/v1/pseudonyms/{}/clients", pseudonym["id"].as_str().unwrap());
+    let (status, listed) = app.get(&path, Some(&hub)).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["clients"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["clients"][0]["uri"], uri);
+    assert_eq!(listed["clients"][0]["status"], "active");
+}
+
+async fn revoking_a_client_or_its_pseudonym(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let (phone, laptop, tablet) = (MlsClient::new(), MlsClient::new(), MlsClient::new());
+    let pseudonym = mint(&app, &backend, "bob", &phone).await;
+    let id = pseudonym["id"].as_str().unwrap();
+    let (_, laptop_added) =
+        add(&app, &backend, &pseudonym, &add_body("bob", &pseudonym, &phone, &laptop)).await;
+    let (_, tablet_added) =
+        add(&app, &backend, &pseudonym, &add_body("bob", &pseudonym, &phone, &tablet)).await;
+    let laptop_id = laptop_added["id"].as_str().unwrap();
+    let before = validate(&app, &hub, &laptop, &laptop_added["mls_credential"]).await;
+    assert_eq!(before["valid"], true, "{before}");
+
+    // Another account cannot revoke it (the same 404 as an unknown client).
+    let revoke = format!("/v1/pseudonyms/{id}/clients/{laptop_id}/revoke");
+    let (status, body) = app.post(&revoke, &backend, &json!({"account": "mallory"})).await;
+    assert_problem(status, &body, 404, "not-found");
+    let (status, body) = app.post(&revoke, &backend, &json!({"account": "bob"})).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = app.post(&revoke, &backend, &json!({"account": "bob"})).await;
+    assert_problem(status, &body, 404, "not-found");
+
+    let path = format!("/v1/pseudonyms/{id}/clients");
+    let (_, listed) = app.get(&path, Some(&hub)).await;
+    let status_of = |client: &str| {
+        listed["clients"].as_array().unwrap().iter().find(|c| c["id"] == client).unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status_of(laptop_id), "revoked");
+    assert_eq!(status_of(tablet_added["id"].as_str().unwrap()), "active");
+    let laptop_report = validate(&app, &hub, &laptop, &laptop_added["mls_credential"]).await;
+    assert_eq!(laptop_report["valid"], false, "{laptop_report}");
+    assert_eq!(laptop_report["errors"][0]["code"], "client_revoked", "{laptop_report}");
+    let tablet_report = validate(&app, &hub, &tablet, &tablet_added["mls_credential"]).await;
+    assert_eq!(tablet_report["valid"], true, "the other client stays: {tablet_report}");
+    let phone_report = validate(&app, &hub, &phone, &pseudonym["mls_credential"]).await;
+    assert_eq!(phone_report["valid"], true, "the pseudonym itself stays: {phone_report}");
+
+    // Revoking the pseudonym takes every client with it.
+    let remedy = json!({"pseudonym": pseudonym["uri"], "action": "suspend_and_revoke",
+                        "case_id": "c", "reason": "r"});
+    assert_eq!(app.post("/v1/admin/remedies", &app.admin_token, &remedy).await.0, 201);
+    let (_, listed) = app.get(&path, Some(&hub)).await;
+    for client in listed["clients"].as_array().unwrap() {
+        assert_eq!(client["status"], "revoked", "{listed}");
+    }
+    let tablet_report = validate(&app, &hub, &tablet, &tablet_added["mls_credential"]).await;
+    assert_eq!(tablet_report["valid"], false, "{tablet_report}");
+    assert_eq!(tablet_report["status"], "revoked", "{tablet_report}");
+}
+
+async fn adding_a_client_takes_the_key_the_account_and_a_place(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let phone = MlsClient::new();
+    let pseudonym = mint(&app, &backend, "carol", &phone).await;
+    let stranger = MlsClient::new();
+    let before = app.state.store.dump_all_tables().await.unwrap();
+
+    // A proof by any key but the pseudonym's: the same 401 as no proof.
+    let device = MlsClient::new();
+    let (status, body) =
+        add(&app, &backend, &pseudonym, &add_body("carol", &pseudonym, &stranger, &device)).await;
+    assert_problem(status, &body, 401, "proof-required");
+    let mut no_proof = add_body("carol", &pseudonym, &phone, &device);
+    no_proof.as_object_mut().unwrap().remove("proof");
+    let (status, body) = add(&app, &backend, &pseudonym, &no_proof).await;
+    assert_problem(status, &body, 401, "proof-required");
+    // A proof for another key than the one sent.
+    let mut swapped = add_body("carol", &pseudonym, &phone, &device);
+    swapped["key"] = MlsClient::new().jwk();
+    let (status, body) = add(&app, &backend, &pseudonym, &swapped).await;
+    assert_problem(status, &body, 401, "proof-required");
+    // A valid proof, another account: 404, as for an unknown pseudonym.
+    let (status, body) =
+        add(&app, &backend, &pseudonym, &add_body("dave", &pseudonym, &phone, &device)).await;
+    assert_problem(status, &body, 404, "not-found");
+    // The pseudonym's own key, or any certified key, is not a new client.
+    let (status, body) =
+        add(&app, &backend, &pseudonym, &add_body("carol", &pseudonym, &phone, &phone)).await;
+    assert_problem(status, &body, 409, "key-in-use");
+    // A key that is not P-256.
+    let mut bad_key = add_body("carol", &pseudonym, &phone, &device);
+    bad_key["key"] =
+        json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+    assert_eq!(add(&app, &backend, &pseudonym, &bad_key).await.0, 422);
+    let after = app.state.store.dump_all_tables().await.unwrap();
+    let clients_rows =
+        |dump: &str| dump.lines().filter(|l| l.starts_with("pseudonym_clients: ")).count();
+    assert_eq!(clients_rows(&before), clients_rows(&after), "refusals store no client");
+
+    // The policy's default allows 8 clients per pseudonym; the ninth is refused.
+    for n in 0..8 {
+        let device = MlsClient::new();
+        let (status, body) =
+            add(&app, &backend, &pseudonym, &add_body("carol", &pseudonym, &phone, &device)).await;
+        assert_eq!(status, 201, "client {n}: {body}");
+    }
+    let (status, body) =
+        add(&app, &backend, &pseudonym, &add_body("carol", &pseudonym, &phone, &MlsClient::new()))
+            .await;
+    assert_problem(status, &body, 409, "too-many-clients");
+    // A replayed proof is refused even with a free place (the same body twice).
+    let fresh = MlsClient::new();
+    let other = mint(&app, &backend, "carol", &fresh).await;
+    let body = add_body("carol", &other, &fresh, &MlsClient::new());
+    assert_eq!(add(&app, &backend, &other, &body).await.0, 201);
+    let (status, replayed) = add(&app, &backend, &other, &body).await;
+    assert_problem(status, &replayed, 401, "proof-required");
+}
+
+/// A user adds a laptop to three pseudonyms, one after another: the rows'
+/// write order would group them if a row could be told to be a pseudonym's.
+/// The attacker holding a copy of the database knows what hubs see (ids,
+/// URIs, keys of pseudonyms and clients); none of it, in any encoding the
+/// dump shows, is in a client row, so the rows' order says nothing.
+async fn a_stored_client_names_nothing_a_hub_sees(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let mut seen_by_hubs: Vec<String> = Vec::new();
+    for _ in 0..3 {
+        let phone = MlsClient::new();
+        let pseudonym = mint(&app, &backend, "erin", &phone).await;
+        let laptop = MlsClient::new();
+        let (status, added) =
+            add(&app, &backend, &pseudonym, &add_body("erin", &pseudonym, &phone, &laptop)).await;
+        assert_eq!(status, 201, "{added}");
+        for value in [&pseudonym["id"], &pseudonym["uri"], &added["id"], &added["uri"]] {
+            let text = value.as_str().unwrap().to_string();
+            seen_by_hubs.push(hex(text.as_bytes()));
+            seen_by_hubs.push(text);
+        }
+        for key in [phone.public_key(), laptop.public_key()] {
+            seen_by_hubs.push(hex(&key));
+            seen_by_hubs.push(hex(&key[1..33]));
+        }
+    }
+    let dump = app.state.store.dump_all_tables().await.unwrap();
+    let rows: Vec<&str> = dump.lines().filter(|l| l.starts_with("pseudonym_clients: ")).collect();
+    assert_eq!(rows.len(), 3, "{dump}");
+    for row in rows {
+        let row = row.to_lowercase();
+        for value in &seen_by_hubs {
+            assert!(!row.contains(&value.to_lowercase()), "a client row holds {value}: {row}");
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
