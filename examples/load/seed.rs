@@ -12,10 +12,12 @@ use std::time::Instant;
 
 use ring::rand::{SecureRandom, SystemRandom};
 use veil::core::clock::coarsen_to_hour;
+use veil::core::ops_keys::OpsPurpose;
 use veil::core::pseudonym_id::PseudonymId;
 use veil::core::pseudonym_index::{IndexEntry, PseudonymIndex};
 use veil::services::glass_tag;
 use veil::services::keyring::KeySet;
+use veil::services::status_lists::{LIST_ENTRIES, LISTS, day_of};
 use veil::store::{GlassRow, NewAccount, NewPseudonym, SeededAccount, Store};
 
 use super::Res;
@@ -24,12 +26,15 @@ use super::Res;
 const ACCOUNTS_PER_STEP: usize = 2_000;
 
 /// Writes `pseudonyms` pseudonyms, `per_account` to an account, and prints
-/// progress and the rate.
+/// progress and the rate. With `status`, each pseudonym also gets one status
+/// list entry (as after one SD disclosure): a random slot, its holder
+/// sealed as the issuer seals it (a slot drawn twice is kept once).
 pub async fn seed(
     keys: Arc<KeySet>,
     store: &Store,
     pseudonyms: usize,
     per_account: usize,
+    status: bool,
     now: i64,
 ) -> Res<()> {
     let per_account = per_account.max(1);
@@ -46,17 +51,24 @@ pub async fn seed(
         let jobs = [(first, half), (first + half, count - half)].map(|(start, n)| {
             let keys = keys.clone();
             let left = pseudonyms.saturating_sub(start * per_account);
-            tokio::task::spawn_blocking(move || generate(&keys, start, n, per_account, left, now))
+            tokio::task::spawn_blocking(move || {
+                generate(&keys, start, n, per_account, left, status, now)
+            })
         });
         let mut account_rows = Vec::with_capacity(count);
         let mut pseudonym_rows = Vec::with_capacity(count * per_account);
+        let mut status_rows = Vec::new();
         for job in jobs {
-            let (a, p) = job.await??;
+            let (a, p, e) = job.await??;
             account_rows.extend(a);
             pseudonym_rows.extend(p);
+            status_rows.extend(e);
         }
         store.seed_accounts(&account_rows).await?;
         store.insert_pseudonyms(&pseudonym_rows).await?;
+        if !status_rows.is_empty() {
+            store.seed_status_entries(&status_rows).await?;
+        }
         written += pseudonym_rows.len();
         next_account += count;
         if written % 1_000_000 < pseudonym_rows.len() || next_account == accounts {
@@ -67,7 +79,7 @@ pub async fn seed(
     Ok(())
 }
 
-type Generated = (Vec<SeededAccount>, Vec<NewPseudonym>);
+type Generated = (Vec<SeededAccount>, Vec<NewPseudonym>, Vec<(i64, Vec<u8>, i64)>);
 
 fn generate(
     keys: &KeySet,
@@ -75,6 +87,7 @@ fn generate(
     accounts: usize,
     per_account: usize,
     mut left: usize,
+    status: bool,
     now: i64,
 ) -> Res<Generated> {
     let rng = SystemRandom::new();
@@ -85,6 +98,7 @@ fn generate(
     let key_id = keys.glass.key_id().to_vec();
     let mut account_rows = Vec::with_capacity(accounts);
     let mut pseudonym_rows = Vec::with_capacity(accounts * per_account);
+    let mut status_rows = Vec::new();
     for i in first..first + accounts {
         let name = format!("seed-{i}");
         let account_ref = keys.link.account_ref(&name);
@@ -95,6 +109,17 @@ fn generate(
             let id = PseudonymId::random(&rng).ok_or("no randomness")?;
             let mut public_key = vec![4u8; 65];
             rng.fill(public_key.get_mut(1..).ok_or("key length")?).map_err(|_| "no randomness")?;
+            if status {
+                let mut draw = [0u8; 4];
+                rng.fill(&mut draw).map_err(|_| "no randomness")?;
+                let slot = i64::from(u32::from_be_bytes(draw)) % (LISTS * LIST_ENTRIES);
+                let holder = keys.link.seal_ops(
+                    OpsPurpose::StatusEntry,
+                    id.as_str().as_bytes(),
+                    &slot.to_be_bytes(),
+                )?;
+                status_rows.push((slot, holder, day_of(not_after)));
+            }
             pseudonym_rows.push(NewPseudonym {
                 ops_link: keys.link.seal_ops_link(id.as_str(), &account_ref)?,
                 id: id.clone(),
@@ -120,5 +145,5 @@ fn generate(
             live,
         });
     }
-    Ok((account_rows, pseudonym_rows))
+    Ok((account_rows, pseudonym_rows, status_rows))
 }

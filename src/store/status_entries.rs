@@ -30,6 +30,45 @@ impl Store {
         Ok(added.rows_affected() == 1)
     }
 
+    /// Writes many entries (slot, sealed holder, expiry day) at once, in
+    /// multi-row statements, skipping taken slots: for the scale benchmark's
+    /// seeding (`examples/load`), never for a credential being issued
+    /// (which draws again when its slot is taken). Returns how many were
+    /// written.
+    pub async fn seed_status_entries(
+        &self,
+        entries: &[(i64, Vec<u8>, i64)],
+    ) -> Result<u64, StoreError> {
+        const ROWS_PER_STATEMENT: usize = 1_000;
+        let mut written = 0;
+        let mut tx = self.begin_write().await?;
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO status_entries (slot, holder, expires_day) VALUES {} \
+                 ON CONFLICT (slot) DO NOTHING",
+                rows.join(", ")
+            );
+            // Only placeholders are formatted in; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (slot, holder, day) in chunk {
+                query = query.bind(*slot).bind(holder.as_slice()).bind(*day);
+            }
+            written += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// Entries stored, expired or not.
+    pub async fn count_status_entries(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) AS n FROM status_entries")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// The entries with a slot in `[from, to)` not expired before `day`:
     /// (slot, sealed holder), in slot order. Expired ones are deleted first.
     pub async fn status_entries(
