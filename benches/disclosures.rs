@@ -77,6 +77,7 @@ fn benches(c: &mut Criterion) {
         claims: f.params.claims.clone(),
         disclosable: f.params.disclosable.clone(),
         validity_days: 30,
+        client: None,
     };
     let pseudonym = "AAAAAAAAAAAAAAAAAAAAAA";
     let issuer = "https://example.com";

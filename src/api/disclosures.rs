@@ -50,6 +50,13 @@ struct IssueBody {
     #[schema(required = true, value_type = String, max_length = 2048)]
     #[serde(default)]
     proof: Option<String>,
+    /// Bind the credential to this further client of the pseudonym (its id,
+    /// the last segment of its `/d/` URI) instead of the pseudonym's own
+    /// key; the proof is then made with the client's key and covers
+    /// `client`. An unknown client gets the same 401 as a bad proof.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    client: Option<String>,
 }
 
 fn default_validity() -> u32 {
@@ -98,6 +105,7 @@ async fn issue(
         claims: body.claims,
         disclosable: body.disclosable,
         validity_days: body.validity_days,
+        client: body.client,
     };
     let issued = state.disclosures.issue(&id, &request, body.proof.as_deref()).await?;
     state.metrics.disclosure_issued(request.format.as_str());

@@ -19,14 +19,16 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
+use crate::core::client_id::ClientId;
 use crate::core::clock::Clock;
 use crate::core::linkage::AccountRef;
 use crate::core::ops_keys::OpsPurpose;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::pseudonym_index::PseudonymIndex;
 use crate::formats::x509::{RevokedEntry, pseudonym_serial};
+use crate::services::disclose::all_clients;
 use crate::services::keyring::KeySet;
-use crate::services::status_lists::{StatusListsError, day_of, holder_of, interval_start};
+use crate::services::status_lists::{Holder, StatusListsError, day_of, holder_of, interval_start};
 use crate::store::Store;
 
 /// Accounts read per query while building.
@@ -104,10 +106,27 @@ impl Crl {
                 on_hold: false,
             })
             .collect();
+        // Further clients: revoked one by one, or with their pseudonym.
+        // Their certificates' serials derive from the client id.
+        let clients = all_clients(&self.store, link, day_of(now)).await?;
+        let revoked_clients: HashSet<&ClientId> = clients
+            .iter()
+            .filter(|c| c.revoked || revoked.contains(&c.pseudonym))
+            .map(|c| &c.id)
+            .collect();
+        entries.extend(revoked_clients.iter().map(|id| RevokedEntry {
+            serial: pseudonym_serial(id.as_str()).to_vec(),
+            on_hold: false,
+        }));
+        let known_clients: HashSet<&ClientId> = clients.iter().map(|c| &c.id).collect();
         for (serial, sealed) in self.store.linked_certificates(day_of(now)).await? {
-            // Fail closed: a record no loaded k_ops opens is listed.
+            // Fail closed: a record no loaded k_ops opens is listed, and so
+            // is one naming a client no longer stored.
             let listed = match holder_of(link, OpsPurpose::LinkedCertificate, &sealed, &serial) {
-                Some(id) => revoked.contains(&id),
+                Some(Holder::Pseudonym(id)) => revoked.contains(&id),
+                Some(Holder::Client(id)) => {
+                    revoked_clients.contains(&id) || !known_clients.contains(&id)
+                }
                 None => true,
             };
             if listed {

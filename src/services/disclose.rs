@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::core::account::AccountId;
-use crate::core::client_id::CLIENT_PATH;
+use crate::core::account::{AccountId, AccountState};
+use crate::core::client_id::{CLIENT_PATH, ClientId};
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::LinkKeys;
 use crate::core::ops_keys::OpsPurpose;
@@ -37,12 +37,13 @@ use crate::services::abuse::gate::{self, Act, Refusal};
 use crate::services::abuse::limits::LimitedAction;
 use crate::services::abuse::policy::IssuancePolicy;
 use crate::services::keyring::KeySet;
-use crate::services::status_lists;
+use crate::services::status_lists::{self, Holder};
 use crate::store::{PseudonymRow, Store, StoreError};
 
 mod clients;
 pub use clients::{
-    AddClientRequest, AddedClient, ClientView, certified_client, key_tag as client_key_tag,
+    AddClientRequest, AddedClient, ClientView, StoredClient, all_clients, certified_client,
+    client_of_key, key_tag as client_key_tag, stored_client,
 };
 
 /// The claims an X.509 linked certificate can carry (CN, SAN URI, SAN email).
@@ -83,6 +84,9 @@ pub struct DisclosureRequest {
     /// Claims hidden behind digests (SD-JWT, SD-CWT); empty for X.509.
     pub disclosable: Vec<String>,
     pub validity_days: u32,
+    /// Bind the credential to this further client's key instead of the
+    /// pseudonym's own (the proof is then made with the client's key).
+    pub client: Option<String>,
 }
 
 impl DisclosureRequest {
@@ -91,12 +95,17 @@ impl DisclosureRequest {
     /// the server acts on (defaults filled in), not `account`: the holder's
     /// client need not know the backend's account id.
     pub fn proof_object(&self) -> Value {
-        json!({
+        let mut object = json!({
             "format": self.format.as_str(),
             "claims": self.claims,
             "disclosable": self.disclosable,
             "validity_days": self.validity_days,
-        })
+        });
+        // Only when set, so proofs made before clients existed still match.
+        if let (Some(client), Some(map)) = (&self.client, object.as_object_mut()) {
+            map.insert("client".into(), Value::String(client.clone()));
+        }
+        object
     }
 
     /// Holder side: a proof for this request on `pseudonym` at `issuer`
@@ -213,6 +222,14 @@ impl IssuerNames {
     }
 }
 
+/// A pseudonym whose holder proved possession: the key the proof was made
+/// with (the pseudonym's or the client's) and the client, if one.
+struct Proven {
+    row: PseudonymRow,
+    key: P256PublicKey,
+    client: Option<StoredClient>,
+}
+
 /// The disclosure service.
 pub struct DisclosureIssuer {
     keys: Arc<KeySet>,
@@ -253,45 +270,67 @@ impl DisclosureIssuer {
     ) -> Result<IssuedDisclosure, DisclosureError> {
         self.validate(request)?;
         let now = self.clock.now();
-        let row = self.proven_pseudonym(pseudonym, &request.proof_object(), proof, now).await?;
+        let proven = self
+            .proven_holder(
+                pseudonym,
+                request.client.as_deref(),
+                &request.proof_object(),
+                proof,
+                now,
+            )
+            .await?;
+        let (row, key) = (proven.row, proven.key);
         self.check_owner(&row, &request.account)?;
         let status = pseudonym_status(&self.store, &self.keys.link, &row, now).await?;
         if status != PseudonymStatus::Active {
             return Err(DisclosureError::Inactive(status));
         }
-        self.check_standing(&request.account, now).await?;
-        let key = P256PublicKey::from_sec1(&row.public_key)
-            .map_err(|e| DisclosureError::Internal(format!("stored key: {e}")))?;
         let requested = now.saturating_add(i64::from(request.validity_days) * 86_400);
-        // A disclosure never outlives the pseudonym whose key it names.
-        let not_after = requested.min(row.not_after);
+        // A disclosure never outlives the pseudonym (or client) whose key it names.
+        let mut not_after = requested.min(row.not_after);
+        let holder = match &proven.client {
+            None => Holder::Pseudonym(row.id.clone()),
+            Some(client) if client.inactive(now) => {
+                return Err(DisclosureError::Inactive(PseudonymStatus::of(
+                    client.revoked,
+                    client.not_after,
+                    Some(AccountState::Active),
+                    now,
+                )));
+            }
+            Some(client) => {
+                not_after = not_after.min(client.not_after);
+                Holder::Client(client.id.clone())
+            }
+        };
+        self.check_standing(&request.account, now).await?;
         let subject = format!("{}{}", self.names.pseudonym_prefix, row.id);
         let credential = match request.format {
             CredentialFormat::X509 => {
-                self.linked_certificate(request, &row.id, &key, now, not_after).await?
+                self.linked_certificate(request, &holder, &key, now, not_after).await?
             }
             CredentialFormat::SdJwt => {
                 let mut params = self.params(request, key, subject, now, not_after);
-                params.status = Some(self.status_entry(&row.id, not_after).await?);
+                params.status = Some(self.status_entry(&holder, not_after).await?);
                 Credential::SdJwt(sd_jwt::issue(&params, &self.keys.sd_jwt).map_err(issue_error)?)
             }
             CredentialFormat::SdCwt => {
                 let mut params = self.params(request, key, subject, now, not_after);
-                params.status = Some(self.status_entry(&row.id, not_after).await?);
+                params.status = Some(self.status_entry(&holder, not_after).await?);
                 Credential::SdCwt(sd_cwt::issue(&params, &self.keys.sd_cwt).map_err(issue_error)?)
             }
         };
         Ok(IssuedDisclosure { credential, not_after })
     }
 
-    /// A new status list entry for a credential of pseudonym `id`.
+    /// A new status list entry for a credential bound to `holder`'s key.
     async fn status_entry(
         &self,
-        id: &PseudonymId,
+        holder: &Holder,
         not_after: i64,
     ) -> Result<StatusReference, DisclosureError> {
         let link = &self.keys.link;
-        status_lists::reference(&self.store, link, &self.names.status_lists, id, not_after)
+        status_lists::reference(&self.store, link, &self.names.status_lists, holder, not_after)
             .await
             .map_err(|e| DisclosureError::Internal(e.to_string()))
     }
@@ -347,6 +386,21 @@ impl DisclosureIssuer {
         proof: Option<&str>,
         now: i64,
     ) -> Result<PseudonymRow, DisclosureError> {
+        Ok(self.proven_holder(id, None, proof_object, proof, now).await?.row)
+    }
+
+    /// As [`Self::proven_pseudonym`], with the proof made by the key the
+    /// credential will name: the pseudonym's own, or (`client`) one of its
+    /// further clients'. An unknown or foreign client is `ProofRequired`
+    /// like an unknown pseudonym.
+    async fn proven_holder(
+        &self,
+        id: &str,
+        client: Option<&str>,
+        proof_object: &Value,
+        proof: Option<&str>,
+        now: i64,
+    ) -> Result<Proven, DisclosureError> {
         let digest = pop::request_digest(proof_object);
         let expected = pop::Expected {
             audience: &self.names.issuer,
@@ -358,13 +412,29 @@ impl DisclosureIssuer {
             Some(id) => self.store.pseudonym(&id).await?,
             None => None,
         };
-        let Some(row) = row else {
+        let client_asked = client.is_some();
+        let client = match (client, &row) {
+            (None, _) => None,
+            (Some(client), Some(row)) => match ClientId::parse(client) {
+                Some(client) => stored_client(&self.store, &self.keys.link, &client)
+                    .await?
+                    .filter(|c| c.pseudonym == row.id),
+                None => None,
+            },
+            (Some(_), None) => None,
+        };
+        let unknown = row.is_none() || (client_asked && client.is_none());
+        let (Some(row), false) = (row, unknown) else {
             if let Some(proof) = proof {
                 let _ = pop::verify_proof(proof, self.keys.sd_jwt.public_key(), &expected);
             }
             return Err(DisclosureError::ProofRequired);
         };
-        let key = P256PublicKey::from_sec1(&row.public_key)
+        let stored_key = match &client {
+            Some(client) => client.key.to_vec(),
+            None => row.public_key.clone(),
+        };
+        let key = P256PublicKey::from_sec1(&stored_key)
             .map_err(|e| DisclosureError::Internal(format!("stored key: {e}")))?;
         let proof = proof.ok_or(DisclosureError::ProofRequired)?;
         let verified = pop::verify_proof(proof, &key, &expected).map_err(refused)?;
@@ -384,7 +454,7 @@ impl DisclosureIssuer {
             tracing::debug!("disclosure proof refused: replayed");
             return Err(DisclosureError::ProofRequired);
         }
-        Ok(row)
+        Ok(Proven { row, key, client })
     }
 
     /// `NotFound` unless `account` owns the pseudonym; the comparison is
@@ -423,7 +493,7 @@ impl DisclosureIssuer {
     async fn linked_certificate(
         &self,
         request: &DisclosureRequest,
-        pseudonym: &PseudonymId,
+        holder: &Holder,
         key: &P256PublicKey,
         now: i64,
         not_after: i64,
@@ -441,7 +511,7 @@ impl DisclosureIssuer {
         let holder = self
             .keys
             .link
-            .seal_ops(OpsPurpose::LinkedCertificate, pseudonym.as_str().as_bytes(), &serial)
+            .seal_ops(OpsPurpose::LinkedCertificate, &holder.encode(), &serial)
             .map_err(|e| DisclosureError::Internal(e.to_string()))?;
         let day = status_lists::day_of(not_after);
         self.store.record_linked_certificate(&serial, &holder, day).await?;

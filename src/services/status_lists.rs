@@ -27,6 +27,7 @@ use std::sync::Arc;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::Mutex;
 
+use crate::core::client_id::ClientId;
 use crate::core::clock::Clock;
 use crate::core::linkage::{AccountRef, LinkKeys};
 use crate::core::ops_keys::OpsPurpose;
@@ -35,7 +36,7 @@ use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::status::PseudonymStatus;
 use crate::formats::disclosure::StatusReference;
 use crate::formats::status_list::{self, Status, StatusList, StatusListError, TokenTimes};
-use crate::services::disclose::settled_status;
+use crate::services::disclose::{settled_status, stored_client};
 use crate::services::keyring::KeySet;
 use crate::store::{PseudonymRow, Store, StoreError};
 
@@ -78,13 +79,42 @@ impl From<StatusListError> for StatusListsError {
     }
 }
 
-/// A new entry for a credential of pseudonym `id` valid until `expires_at`:
-/// a free random slot, the pseudonym sealed to it.
+/// Whose key a credential is bound to: a pseudonym's own, or one of its
+/// further clients'. Sealed in status entries and linked-certificate
+/// records: a pseudonym as its id (22 bytes, as before clients existed), a
+/// client as `client:` and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Holder {
+    Pseudonym(PseudonymId),
+    Client(ClientId),
+}
+
+const CLIENT_HOLDER: &[u8] = b"client:";
+
+impl Holder {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Pseudonym(id) => id.as_str().as_bytes().to_vec(),
+            Self::Client(id) => [CLIENT_HOLDER, id.as_str().as_bytes()].concat(),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_string);
+        match bytes.strip_prefix(CLIENT_HOLDER) {
+            Some(client) => ClientId::parse(&text(client)?).map(Self::Client),
+            None => PseudonymId::parse(&text(bytes)?).map(Self::Pseudonym),
+        }
+    }
+}
+
+/// A new entry for a credential bound to `holder`'s key, valid until
+/// `expires_at`: a free random slot, the holder sealed to it.
 pub async fn reference(
     store: &Store,
     link: &LinkKeys,
     base_uri: &str,
-    id: &PseudonymId,
+    holder: &Holder,
     expires_at: i64,
 ) -> Result<StatusReference, StatusListsError> {
     let rng = SystemRandom::new();
@@ -93,10 +123,10 @@ pub async fn reference(
         let mut bytes = [0u8; 4];
         rng.fill(&mut bytes).map_err(|_| internal("no randomness".into()))?;
         let slot = i64::from(u32::from_be_bytes(bytes)) % (LISTS * LIST_ENTRIES);
-        let holder = link
-            .seal_ops(OpsPurpose::StatusEntry, id.as_str().as_bytes(), &slot.to_be_bytes())
+        let sealed = link
+            .seal_ops(OpsPurpose::StatusEntry, &holder.encode(), &slot.to_be_bytes())
             .map_err(|e| internal(e.to_string()))?;
-        if store.add_status_entry(slot, &holder, day_of(expires_at)).await? {
+        if store.add_status_entry(slot, &sealed, day_of(expires_at)).await? {
             let (list, idx) = (slot / LIST_ENTRIES, slot % LIST_ENTRIES);
             let idx = u64::try_from(idx).map_err(|e| internal(e.to_string()))?;
             return Ok(StatusReference { idx, uri: format!("{base_uri}{list}") });
@@ -111,16 +141,16 @@ pub fn day_of(unix: i64) -> i64 {
     unix.div_euclid(86_400)
 }
 
-/// Opens a sealed holder (`purpose`, aad) into a pseudonym id; `None` for a
-/// row this veil did not write.
+/// Opens a sealed holder (`purpose`, aad); `None` for a row this veil did
+/// not write.
 pub(crate) fn holder_of(
     link: &LinkKeys,
     purpose: OpsPurpose,
     sealed: &[u8],
     aad: &[u8],
-) -> Option<PseudonymId> {
+) -> Option<Holder> {
     let plain = link.open_ops(purpose, sealed, aad).ok()?;
-    PseudonymId::parse(std::str::from_utf8(&plain).ok()?)
+    Holder::decode(&plain)
 }
 
 /// The entry a pseudonym's status becomes: revoked or gone is INVALID; a
@@ -207,12 +237,25 @@ impl StatusLists {
         let size = usize::try_from(LIST_ENTRIES).map_err(internal)?;
         let mut built = StatusList::new(size);
         for (slot, sealed) in &entries {
-            match holder_of(link, OpsPurpose::StatusEntry, sealed, &slot.to_be_bytes()) {
-                Some(id) => holders.push((*slot, id)),
-                // Fail closed: an entry no loaded k_ops opens is published
-                // revoked, never valid.
+            let opened = holder_of(link, OpsPurpose::StatusEntry, sealed, &slot.to_be_bytes());
+            // A client's entry follows its pseudonym unless the client
+            // itself is revoked or gone.
+            let pseudonym = match opened {
+                Some(Holder::Pseudonym(id)) => Some(id),
+                Some(Holder::Client(client)) => stored_client(&self.store, link, &client)
+                    .await?
+                    .filter(|c| !c.revoked)
+                    .map(|c| c.pseudonym),
                 None => {
                     tracing::warn!(slot, "a status entry that does not open is published revoked");
+                    None
+                }
+            };
+            match pseudonym {
+                Some(id) => holders.push((*slot, id)),
+                // Fail closed: an entry no loaded k_ops opens, or a revoked
+                // or unknown client's, is published revoked, never valid.
+                None => {
                     built.set(usize::try_from(slot - from).map_err(internal)?, Status::Invalid)?;
                 }
             }

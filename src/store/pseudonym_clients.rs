@@ -115,6 +115,33 @@ impl Store {
         .await?)
     }
 
+    /// The client whose key has this tag.
+    pub async fn pseudonym_client_by_key(
+        &self,
+        key_tag: &[u8; 32],
+    ) -> Result<Option<PseudonymClientRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id_tag, key_tag, sealed, revoked FROM pseudonym_clients WHERE key_tag = $1",
+        )
+        .bind(key_tag.as_slice())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Every client expiring on `day` or later, in tag order (the CRL).
+    pub async fn all_pseudonym_clients(
+        &self,
+        day: i64,
+    ) -> Result<Vec<PseudonymClientRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id_tag, key_tag, sealed, revoked FROM pseudonym_clients \
+             WHERE expires_day >= $1 ORDER BY id_tag",
+        )
+        .bind(day)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Whether any of these key tags certifies a client already.
     pub async fn client_key_in_use(&self, key_tags: &[[u8; 32]]) -> Result<bool, StoreError> {
         for tag in key_tags {

@@ -214,6 +214,7 @@ impl Persona {
             claims: claims.as_object().cloned().ok_or("claims")?,
             disclosable: disclosable.into_iter().cloned().collect(),
             validity_days: DEFAULT_VALIDITY_DAYS,
+            client: None,
         };
         // The user's client proves it holds the pseudonym's key; the backend
         // forwards the proof with its request.

@@ -5,6 +5,7 @@
 //! pseudonym takes every client with it; and adding a client takes the
 //! pseudonym's own key, the owning account and a free place.
 
+use base64ct::Encoding as _;
 use serde_json::{Value, json};
 use veil::core::clock::{Clock, SystemClock};
 use veil::formats::keys::public_key::Jwk;
@@ -18,6 +19,7 @@ use crate::support::mls::MlsClient;
 use crate::support::{TestApp, assert_problem};
 
 on_both_backends!(
+    a_disclosure_names_the_client_that_proved_it,
     a_stored_client_names_nothing_a_hub_sees,
     a_second_client_is_the_same_participant,
     revoking_a_client_or_its_pseudonym,
@@ -263,4 +265,104 @@ async fn a_stored_client_names_nothing_a_hub_sees(app: TestApp) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const ROOM: &str = "mimi://example.com/r/general";
+
+/// Verifies an SD-JWT disclosure presented by `presenter` through the hub
+/// route, from the member whose MLS leaf key is `leaf`'s.
+async fn verify_sd_jwt(
+    app: &TestApp,
+    hub: &str,
+    credential: &str,
+    presenter: &MlsClient,
+    leaf: &MlsClient,
+) -> Value {
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let iat = SystemClock.now();
+    let signer = presenter.es256_signer();
+    let presentation = veil::formats::disclosure::sd_jwt::present(
+        credential,
+        &["name"],
+        &signer,
+        ROOM,
+        &nonce,
+        iat,
+    )
+    .unwrap();
+    let request = json!({"format": "sd-jwt", "presentation": presentation, "audience": ROOM,
+                         "nonce": nonce, "leaf_signature_key": leaf.jwk(), "policy": "open"});
+    let (status, verdict) = app.post("/v1/presentations/verify", hub, &request).await;
+    assert_eq!(status, 200, "{verdict}");
+    verdict
+}
+
+/// A disclosure can be bound to a further client's key: the proof is made
+/// with that client's key, the credential names it, the hub route and the
+/// status list follow the client's own revocation, and the CRL lists the
+/// revoked client's certificate.
+async fn a_disclosure_names_the_client_that_proved_it(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let (phone, laptop) = (MlsClient::new(), MlsClient::new());
+    let pseudonym = mint(&app, &backend, "fay", &phone).await;
+    let id = pseudonym["id"].as_str().unwrap();
+    let (_, added) =
+        add(&app, &backend, &pseudonym, &add_body("fay", &pseudonym, &phone, &laptop)).await;
+    let client = added["id"].as_str().unwrap();
+    let body = json!({"account": "fay", "format": "sd-jwt", "claims": {"name": "Fay"},
+                      "disclosable": ["name"], "validity_days": 7, "client": client});
+
+    // The phone's key cannot ask for the laptop's credential, nor any key
+    // for a client that is not the pseudonym's: the same 401.
+    let (status, refused) = app.disclose(&backend, &phone.es256_signer(), id, &body).await;
+    assert_problem(status, &refused, 401, "proof-required");
+    let mut unknown = body.clone();
+    unknown["client"] = json!("AAAAAAAAAAAAAAAAAAAAAA");
+    let (status, refused) = app.disclose(&backend, &laptop.es256_signer(), id, &unknown).await;
+    assert_problem(status, &refused, 401, "proof-required");
+
+    let (status, issued) = app.disclose(&backend, &laptop.es256_signer(), id, &body).await;
+    assert_eq!(status, 201, "{issued}");
+    let credential = issued["credential"].as_str().unwrap();
+    let verdict = verify_sd_jwt(&app, &hub, credential, &laptop, &laptop).await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["subject_pseudonym"], pseudonym["uri"], "{verdict}");
+    // From the phone's leaf, the laptop's credential is someone else's.
+    let verdict = verify_sd_jwt(&app, &hub, credential, &laptop, &phone).await;
+    assert_eq!(verdict["valid"], false, "{verdict}");
+
+    // Its status list entry is VALID while the laptop is.
+    let (list, idx) = status_slot(credential);
+    let built = app.state.status_lists.build(list, SystemClock.now()).await.unwrap();
+    assert_eq!(built.get(idx).unwrap(), 0, "a live client's entry is VALID");
+
+    // Revoking the laptop: the hub route says so, the pseudonym stays.
+    let revoke = format!("/v1/pseudonyms/{id}/clients/{client}/revoke");
+    assert_eq!(app.post(&revoke, &backend, &json!({"account": "fay"})).await.0, 204);
+    let verdict = verify_sd_jwt(&app, &hub, credential, &laptop, &laptop).await;
+    assert_eq!(verdict["valid"], false, "{verdict}");
+    let codes: Vec<&str> =
+        verdict["errors"].as_array().unwrap().iter().filter_map(|e| e["code"].as_str()).collect();
+    assert!(codes.contains(&"client_revoked"), "{verdict}");
+    let (status, refused) = app.disclose(&backend, &laptop.es256_signer(), id, &body).await;
+    assert_problem(status, &refused, 409, "pseudonym-inactive");
+
+    // The status list marks the entry revoked; the CRL lists the client's
+    // certificate (its serial derives from the client id).
+    let built = app.state.status_lists.build(list, SystemClock.now()).await.unwrap();
+    assert_eq!(built.get(idx).unwrap(), 1, "the revoked client's entry is INVALID");
+    let crl = app.state.crl.current().await.unwrap();
+    let serial = veil::formats::x509::pseudonym_serial(client);
+    assert!(crl.windows(serial.len()).any(|w| w == serial), "the CRL lists the client");
+}
+
+/// (list, index) of an SD-JWT's status list entry.
+fn status_slot(credential: &str) -> (i64, usize) {
+    let payload = credential.split('~').next().unwrap().split('.').nth(1).unwrap();
+    let decoded = base64ct::Base64UrlUnpadded::decode_vec(payload).unwrap();
+    let claims: Value = serde_json::from_slice(&decoded).unwrap();
+    let reference = &claims["status"]["status_list"];
+    let list = reference["uri"].as_str().unwrap().rsplit('/').next().unwrap().parse().unwrap();
+    (list, reference["idx"].as_u64().unwrap() as usize)
 }

@@ -15,7 +15,7 @@ use veil::core::pseudonym_id::PseudonymId;
 use veil::formats::disclosure::{StatusReference, sd_cwt, sd_jwt};
 use veil::formats::keys::public_key::P256PublicKey;
 use veil::services::disclose::CredentialFormat;
-use veil::services::status_lists::{LIST_ENTRIES, TOKEN_TTL_SECS, TTL_SECS, reference};
+use veil::services::status_lists::{Holder, LIST_ENTRIES, TOKEN_TTL_SECS, TTL_SECS, reference};
 use veil::services::verify::offline::{IssuerTrust, MemberPresentation, StatusCache};
 use veil::services::verify::policy::RoomPolicy;
 use veil::testkit::member::fetch_documents;
@@ -215,7 +215,7 @@ async fn entries_do_not_group_pseudonyms_by_account((app, _): (TestApp, Arc<Manu
     let mut ids: Vec<(&usize, &String)> = owner.iter().map(|(id, a)| (a, id)).collect();
     ids.sort();
     for (account, id) in ids {
-        let parsed = PseudonymId::parse(id).expect("id");
+        let parsed = Holder::Pseudonym(PseudonymId::parse(id).expect("id"));
         let base = "https://example.com/v1/status-lists/";
         let link = &app.state.keys.link;
         let entry =

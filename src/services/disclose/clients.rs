@@ -35,7 +35,9 @@ use crate::formats::keys::signer::{Es256Signer, SignError};
 use crate::formats::{mls, pop, x509};
 use crate::services::abuse::limits;
 use crate::services::status_lists::day_of;
-use crate::store::{ClientAdded, Limited, NewPseudonymClient, PseudonymClientRow, StoreError};
+use crate::store::{
+    ClientAdded, Limited, NewPseudonymClient, PseudonymClientRow, Store, StoreError,
+};
 
 /// A request to add a client to a pseudonym.
 #[derive(Debug, Clone)]
@@ -177,7 +179,8 @@ impl DisclosureIssuer {
             Err(other) => return Err(other.into()),
         }
         let id_tag = client_tag(link, &id);
-        let seal = ClientSeal { id: id.clone(), pseudonym: row.id.clone(), not_after };
+        let seal =
+            ClientSeal { id: id.clone(), pseudonym: row.id.clone(), not_after, key: *key.sec1() };
         let client = NewPseudonymClient {
             id_tag,
             pseudonym_tag,
@@ -303,23 +306,17 @@ impl DisclosureIssuer {
 /// forged certificate), else whether the client itself is revoked or
 /// expired at `now` (the pseudonym's own status is the caller's).
 pub async fn certified_client(
-    store: &crate::store::Store,
+    store: &Store,
     link: &LinkKeys,
     client: &ClientId,
     pseudonym: &PseudonymId,
     key: &[u8],
     now: i64,
 ) -> Result<Option<bool>, StoreError> {
-    let Some(stored) = store.pseudonym_client(&client_tag(link, client)).await? else {
-        return Ok(None);
-    };
-    let Ok(sec1) = <&[u8; 65]>::try_from(key) else { return Ok(None) };
-    let Ok(seal) = ClientSeal::open(link, &stored) else { return Ok(None) };
-    let key_matches = stored.key_tag.as_slice() == key_tag(link, sec1).as_slice();
-    if !key_matches || &seal.pseudonym != pseudonym || &seal.id != client {
-        return Ok(None);
-    }
-    Ok(Some(stored.revoked != 0 || seal.not_after <= now))
+    let stored = stored_client(store, link, client).await?;
+    Ok(stored
+        .filter(|c| &c.pseudonym == pseudonym && c.key.as_slice() == key)
+        .map(|c| c.inactive(now)))
 }
 
 /// The keyed tag a client row is found by (from its id in the client URI).
@@ -339,21 +336,25 @@ pub fn key_tag(link: &LinkKeys, sec1: &[u8; 65]) -> [u8; 32] {
     link.keyed_tag("pseudonym client key", &hex)
 }
 
-/// What a client row keeps sealed: `client id ‖ pseudonym id ‖ not_after`
-/// (22 + 22 + 8 bytes), aad = the row's id tag, so a sealed value cannot
-/// be moved to another row.
+/// What a client row keeps sealed: `client id ‖ pseudonym id ‖ not_after
+/// ‖ key` (22 + 22 + 8 + 65 bytes), aad = the row's id tag, so a sealed
+/// value cannot be moved to another row.
 struct ClientSeal {
     id: ClientId,
     pseudonym: PseudonymId,
     not_after: i64,
+    key: [u8; 65],
 }
+
+const SEAL_LEN: usize = 22 + 22 + 8 + 65;
 
 impl ClientSeal {
     fn seal(&self, link: &LinkKeys, id_tag: &[u8; 32]) -> Result<Vec<u8>, DisclosureError> {
-        let mut plain = Vec::with_capacity(52);
+        let mut plain = Vec::with_capacity(SEAL_LEN);
         plain.extend_from_slice(self.id.as_str().as_bytes());
         plain.extend_from_slice(self.pseudonym.as_str().as_bytes());
         plain.extend_from_slice(&self.not_after.to_be_bytes());
+        plain.extend_from_slice(&self.key);
         link.seal_ops(OpsPurpose::PseudonymClient, &plain, id_tag)
             .map_err(|e| DisclosureError::Internal(e.to_string()))
     }
@@ -363,12 +364,80 @@ impl ClientSeal {
         let plain = link
             .open_ops(OpsPurpose::PseudonymClient, &row.sealed, &row.id_tag)
             .map_err(|_| corrupt())?;
+        if plain.len() != SEAL_LEN {
+            return Err(corrupt());
+        }
         let text = |range: std::ops::Range<usize>| {
             plain.get(range).and_then(|bytes| std::str::from_utf8(bytes).ok())
         };
         let id = text(0..22).and_then(ClientId::parse).ok_or_else(corrupt)?;
         let pseudonym = text(22..44).and_then(PseudonymId::parse).ok_or_else(corrupt)?;
-        let end: [u8; 8] = plain.get(44..).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
-        Ok(Self { id, pseudonym, not_after: i64::from_be_bytes(end) })
+        let end: [u8; 8] = plain.get(44..52).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+        let key: [u8; 65] = plain.get(52..).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+        Ok(Self { id, pseudonym, not_after: i64::from_be_bytes(end), key })
     }
+}
+
+/// A stored client, opened: what the status lists, the CRL and the
+/// verifiers need of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClient {
+    pub id: ClientId,
+    pub pseudonym: PseudonymId,
+    pub not_after: i64,
+    /// The certified key (SEC1).
+    pub key: [u8; 65],
+    pub revoked: bool,
+}
+
+impl StoredClient {
+    fn from_row(link: &LinkKeys, row: &PseudonymClientRow) -> Option<Self> {
+        let seal = ClientSeal::open(link, row).ok()?;
+        // A row whose seal names another client was moved: not this one.
+        (row.id_tag.as_slice() == client_tag(link, &seal.id).as_slice()).then_some(Self {
+            id: seal.id,
+            pseudonym: seal.pseudonym,
+            not_after: seal.not_after,
+            key: seal.key,
+            revoked: row.revoked != 0,
+        })
+    }
+
+    /// Revoked on its own, or past its end.
+    pub fn inactive(&self, now: i64) -> bool {
+        self.revoked || self.not_after <= now
+    }
+}
+
+/// The client with this id; `None` when none is stored or its row does not
+/// open (fail closed: callers treat that as unknown or revoked).
+pub async fn stored_client(
+    store: &Store,
+    link: &LinkKeys,
+    client: &ClientId,
+) -> Result<Option<StoredClient>, StoreError> {
+    let row = store.pseudonym_client(&client_tag(link, client)).await?;
+    Ok(row.and_then(|row| StoredClient::from_row(link, &row)))
+}
+
+/// The client certified for this key (SEC1), if any.
+pub async fn client_of_key(
+    store: &Store,
+    link: &LinkKeys,
+    key: &[u8],
+) -> Result<Option<StoredClient>, StoreError> {
+    let Ok(sec1) = <&[u8; 65]>::try_from(key) else { return Ok(None) };
+    let row = store.pseudonym_client_by_key(&key_tag(link, sec1)).await?;
+    Ok(row.and_then(|row| StoredClient::from_row(link, &row)).filter(|c| c.key == *sec1))
+}
+
+/// Every stored client not expired before `day` whose row opens, for the
+/// CRL.
+pub async fn all_clients(
+    store: &Store,
+    link: &LinkKeys,
+    day: i64,
+) -> Result<Vec<StoredClient>, StoreError> {
+    let rows = store.all_pseudonym_clients(day).await?;
+    Ok(rows.iter().filter_map(|row| StoredClient::from_row(link, row)).collect())
 }

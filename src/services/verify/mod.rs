@@ -30,7 +30,7 @@ use crate::formats::disclosure::{
     CLOCK_SKEW_SECS, IssuerKey, StatusReference, Verified, VerifyError,
 };
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
-use crate::services::disclose::{CredentialFormat, IssuerNames, pseudonym_status};
+use crate::services::disclose::{CredentialFormat, IssuerNames, client_of_key, pseudonym_status};
 use crate::services::keyring::{KeyKind, KeySet, RetiredPublic};
 use crate::store::{PseudonymRow, Store};
 use offline::{Genuine, IssuerTrust, MemberPresentation};
@@ -332,14 +332,40 @@ impl Verifier {
                 .await
                 .map_err(internal)?,
         };
-        let Some(row) = row.filter(|row| row.public_key == genuine.holder_key.sec1()) else {
+        let key = genuine.holder_key.sec1();
+        // The pseudonym's own key, or one of its further clients'.
+        let (row, client) = match row {
+            Some(row) if row.public_key == key => (Some(row), None),
+            named => {
+                let link = &self.keys.link;
+                let client = client_of_key(&self.store, link, key).await.map_err(internal)?;
+                let client = client.filter(|c| named.as_ref().is_none_or(|r| r.id == c.pseudonym));
+                match client {
+                    Some(client) => {
+                        let row =
+                            self.store.pseudonym(&client.pseudonym).await.map_err(internal)?;
+                        (row, Some(client))
+                    }
+                    None => (None, None),
+                }
+            }
+        };
+        let Some(row) = row else {
             errors.push(Finding::new(
                 "unknown_pseudonym",
                 "the credential is not bound to a pseudonym of this issuer",
             ));
             return Ok(None);
         };
+        let before = errors.len();
         self.check_status(&row, now, errors).await?;
+        // The pseudonym's own state first; then the client's.
+        if errors.len() == before && client.is_some_and(|c| c.inactive(now)) {
+            errors.push(Finding::new(
+                "client_revoked",
+                "the credential is bound to a client of the pseudonym that was revoked or expired",
+            ));
+        }
         Ok(Some(format!("{prefix}{}", row.id)))
     }
 

@@ -356,6 +356,7 @@ pub fn disclosure_request(body: &Value) -> DisclosureRequest {
             .get("validity_days")
             .map(|d| serde_json::from_value(d.clone()).expect("validity_days"))
             .unwrap_or(DEFAULT_VALIDITY_DAYS),
+        client: body.get("client").and_then(Value::as_str).map(str::to_string),
     }
 }
 
