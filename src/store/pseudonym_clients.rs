@@ -4,6 +4,7 @@
 //! pseudonym is held by an advisory lock on its tag, on SQLite by the write
 //! transaction.
 
+use super::pseudonyms::{IDS_PER_STATEMENT, placeholders};
 use super::{Backend, Store, StoreError};
 
 /// A client row as the domain prepares it.
@@ -142,16 +143,20 @@ impl Store {
         .await?)
     }
 
-    /// Whether any of these key tags certifies a client already.
+    /// Whether any of these key tags certifies a client already (one
+    /// query: a mint checks every key it certifies).
     pub async fn client_key_in_use(&self, key_tags: &[[u8; 32]]) -> Result<bool, StoreError> {
-        for tag in key_tags {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) AS n FROM pseudonym_clients WHERE key_tag = $1",
-            )
-            .bind(tag.as_slice())
-            .fetch_one(&self.pool)
-            .await?;
-            if n > 0 {
+        for chunk in key_tags.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM pseudonym_clients WHERE key_tag IN ({})",
+                placeholders(1, chunk.len())
+            );
+            // Only placeholders are formatted in; every value is bound.
+            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            for tag in chunk {
+                query = query.bind(tag.as_slice());
+            }
+            if query.fetch_one(&self.pool).await? > 0 {
                 return Ok(true);
             }
         }
