@@ -5,8 +5,10 @@
 //!
 //! Run: `cargo run --example connection_flow`
 
-use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
+use veil::formats::room_message::{
+    IdentityMessage, MEDIA_TYPE, PresentationFormat, RoomDisclosure,
+};
 use veil::services::disclose::CredentialFormat;
 use veil::testkit::{Hub, Res, Veil, members, mint, step};
 
@@ -34,33 +36,50 @@ async fn main() -> Res<()> {
 
     step("Bob's client fetched veil's public keys once; in the room he asks Alice with a nonce");
     let nonce = bob_client.nonce();
+    let ask = IdentityMessage { nonce: Some(nonce.clone().into_bytes()), ..Default::default() };
+    let asked = b0.send(&mut bob_room1, &ask.encode()?)?;
+    let (text, _) = a1.receive(&mut room1, &asked)?;
+    let asked = IdentityMessage::decode(&text.ok_or("no application message")?)?;
+    let nonce = String::from_utf8(asked.nonce.ok_or("no nonce")?)?;
+    println!("    as {MEDIA_TYPE} (docs/ROOM_MESSAGES.md)");
 
     step("Alice sends, encrypted: her name (an SD-JWT bound to A1), A2 and a KeyPackage for A2");
     let claims = json!({"name": "Alice Martin", "email": "alice@example.com"});
     let presentation =
         a1.sd_jwt(&veil, &backend, "alice", (claims, &["name"]), (BOOTSTRAP, &nonce)).await?;
-    let a2_package = a2.key_package()?;
-    let payload = json!({"presentation": presentation, "nonce": nonce, "next": a2.uri,
-                         "key_package": Base64::encode_string(&a2_package)});
-    let message = a1.send(&mut room1, payload.to_string().as_bytes())?;
+    let answer = IdentityMessage {
+        disclosure: Some(RoomDisclosure {
+            format: PresentationFormat::SdJwt,
+            presentation: presentation.into_bytes(),
+            nonce: nonce.clone().into_bytes(),
+        }),
+        key_packages: vec![a2.key_package()?],
+        next_pseudonym: Some(a2.uri.clone()),
+        nonce: None,
+    };
+    let message = a1.send(&mut room1, &answer.encode()?)?;
     println!("    the hub relays {} opaque bytes", message.len());
 
     step("Bob reads it and verifies the disclosure in his own client: no call to veil or the hub");
     let (text, _) = b0.receive(&mut bob_room1, &message)?;
-    let payload: Value = serde_json::from_slice(&text.ok_or("no application message")?)?;
-    let shown = payload["presentation"].as_str().ok_or("presentation")?;
+    let answer = IdentityMessage::decode(&text.ok_or("no application message")?)?;
+    let disclosure = answer.disclosure.ok_or("no disclosure")?;
+    // The nonce Bob sent, not whatever the message says it answers.
+    assert_eq!(disclosure.nonce, nonce.as_bytes());
+    let shown = String::from_utf8(disclosure.presentation)?;
     let verdict = bob_client.verify(
         BOOTSTRAP,
         "open",
         CredentialFormat::SdJwt,
-        shown,
+        &shown,
         &nonce,
         &a1.leaf_key(),
     )?;
     println!("    valid: {}, disclosed: {}", verdict.valid, Value::Object(verdict.disclosed));
 
     step("Bob creates the conversation under B1 and adds A2 with the KeyPackage Alice sent");
-    let package = Base64::decode_vec(payload["key_package"].as_str().ok_or("key_package")?)?;
+    println!("    next pseudonym: {}", answer.next_pseudonym.as_deref().unwrap_or("none"));
+    let package = answer.key_packages.into_iter().next().ok_or("no KeyPackage")?;
     let mut room2 = b1.create_room()?;
     assert!(hub.may_add(&package, false).await?);
     let mut alice_room2 = a2.join(&b1.add(&mut room2, &package)?)?;

@@ -4,8 +4,10 @@
 //!
 //! Run: `cargo run --example knock`
 
-use base64ct::{Base64, Encoding};
-use serde_json::{Value, json};
+use serde_json::json;
+use veil::formats::room_message::{
+    IdentityMessage, MEDIA_TYPE, PresentationFormat, RoomDisclosure,
+};
 use veil::testkit::{Hub, Res, Veil, members, mint, step};
 
 const TARGET: &str = "mimi://hub.example/r/staff";
@@ -34,12 +36,18 @@ async fn main() -> Res<()> {
                         "user_uri": "mimi://example.com/u/cathy"});
     let reveal = ["name", "email", "user_uri"];
     let shown = c2.sd_jwt(&veil, &backend, "cathy", (claims, &reveal), (TARGET, &nonce)).await?;
-    let c2_package = c2.key_package()?;
-    let note = json!({"key_package": Base64::encode_string(&c2_package), "presentation": shown,
-                      "nonce": nonce});
-    let (text, _) =
-        admin.receive(&mut knock, &c1.send(&mut cathy_knock, note.to_string().as_bytes())?)?;
-    let note: Value = serde_json::from_slice(&text.ok_or("no knock")?)?;
+    let note = IdentityMessage {
+        disclosure: Some(RoomDisclosure {
+            format: PresentationFormat::SdJwt,
+            presentation: shown.into_bytes(),
+            nonce: nonce.into_bytes(),
+        }),
+        key_packages: vec![c2.key_package()?],
+        ..Default::default()
+    };
+    println!("    sent as {MEDIA_TYPE} (docs/ROOM_MESSAGES.md)");
+    let (text, _) = admin.receive(&mut knock, &c1.send(&mut cathy_knock, &note.encode()?)?)?;
+    let note = IdentityMessage::decode(&text.ok_or("no knock")?)?;
 
     step("Cathy removes herself from the knock room");
     admin.receive(&mut knock, &c1.leave(&mut cathy_knock)?)?;
@@ -47,13 +55,14 @@ async fn main() -> Res<()> {
     println!("    knock room members: {:?}", members(&knock));
 
     step("The moderators check the knock with veil (policy verified-staff)");
-    let shown = note["presentation"].as_str().ok_or("presentation")?;
-    let nonce = note["nonce"].as_str().ok_or("nonce")?;
-    let verdict = hub.verify(TARGET, "verified-staff", shown, nonce, &c2.leaf_key()).await?;
+    let disclosure = note.disclosure.ok_or("the knock holds no disclosure")?;
+    let shown = String::from_utf8(disclosure.presentation)?;
+    let nonce = String::from_utf8(disclosure.nonce)?;
+    let verdict = hub.verify(TARGET, "verified-staff", &shown, &nonce, &c2.leaf_key()).await?;
     println!("    valid: {}, disclosed: {}", verdict["valid"], verdict["disclosed"]);
 
     step("Later the admin adds Cathy to the staff room with C2's KeyPackage");
-    let package = Base64::decode_vec(note["key_package"].as_str().ok_or("key_package")?)?;
+    let package = note.key_packages.into_iter().next().ok_or("the knock holds no KeyPackage")?;
     assert!(hub.may_add(&package, false).await?);
     c2.join(&admin.add(&mut target, &package)?)?;
     println!("    staff room members: {:?}", members(&target));

@@ -59,6 +59,7 @@ fn write_fuzz_seeds() -> Res<()> {
     pop_seeds(&root)?;
     x509_seeds(&root)?;
     abuse_report_seeds(&root)?;
+    room_message_seeds(&root)?;
     println!("seeds written under {}", root.display());
     Ok(())
 }
@@ -308,6 +309,33 @@ fn x509_seeds(root: &Path) -> Res<()> {
     )?;
     write(root, "x509_linked", "pem-chain", format!("{}{}", der_to_pem(&der), cert_pem))?;
     write(root, "x509_linked", "base64-der", Base64::encode_string(&der))?;
+    Ok(())
+}
+
+/// The room message seeds alone: deterministic, like the abuse report's.
+#[test]
+#[ignore = "writes the committed fuzz seeds; run when a format changes"]
+fn write_room_message_seeds() -> Res<()> {
+    room_message_seeds(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds"))
+}
+
+/// In-room identity messages: a disclosure with a KeyPackage and the next
+/// pseudonym, and a request for a disclosure (a nonce alone).
+fn room_message_seeds(root: &Path) -> Res<()> {
+    use veil::formats::room_message::{IdentityMessage, PresentationFormat, RoomDisclosure};
+    let answer = IdentityMessage {
+        disclosure: Some(RoomDisclosure {
+            format: PresentationFormat::SdCwt,
+            presentation: vec![0xd2, 0x84, 0x43, 0xa1, 0x01, 0x26],
+            nonce: b"0123456789abcdef".to_vec(),
+        }),
+        key_packages: vec![vec![0, 1, 0, 5, 0, 1, 2, 3]],
+        next_pseudonym: Some(format!("mimi://example.com/p/{PSEUDONYM}")),
+        nonce: None,
+    };
+    let ask = IdentityMessage { nonce: Some(vec![0x5a; 16]), ..Default::default() };
+    write(root, "room_message", "answer", answer.encode()?)?;
+    write(root, "room_message", "ask", ask.encode()?)?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod linked_x509;
 pub mod mls;
 pub mod pop;
+pub mod room_message;
 pub mod status_list;
 pub mod threshold;
 pub mod type_metadata;
