@@ -1,7 +1,8 @@
 //! A realistic, interleaved workload whose truth (pseudonym → account) the
 //! test keeps: a dozen accounts minting 1–5 keys at a time, sequentially
 //! and concurrently, with remedies of every kind, hub reports, reputation
-//! adjustments and one break-glass reveal along the way. A seeded RNG and a
+//! adjustments, one break-glass reveal and devices added to pseudonyms
+//! along the way. A seeded RNG and a
 //! manual clock make every value reproducible; only the order of
 //! concurrent writes varies between runs.
 
@@ -134,10 +135,37 @@ pub async fn run(app: &TestApp, clock: &Arc<ManualClock>) -> Truth {
                 live.retain(|a| *a != 4);
             }
             20 => reveal(app, &truth, &second_admin, 8).await,
+            22 => {
+                for who in [9, 10] {
+                    devices(app, &backend, &mut truth, who).await;
+                }
+            }
             _ => {}
         }
     }
     truth
+}
+
+/// A user adds a laptop to each of two fresh pseudonyms, one after the
+/// other: the write order of the client rows is the user's.
+async fn devices(app: &TestApp, backend: &str, truth: &mut Truth, who: usize) {
+    for _ in 0..2 {
+        let phone = MlsClient::new();
+        let (status, body) = app.mint(backend, &account(who), vec![phone.jwk()]).await;
+        truth.record(who, vec![phone.public_key()], status, &body);
+        let minted = &body["pseudonyms"][0];
+        let id = minted["id"].as_str().expect("id");
+        let laptop = MlsClient::new();
+        let key = serde_json::from_value(laptop.jwk()).expect("jwk");
+        let request = veil::services::disclose::AddClientRequest { account: account(who), key };
+        let now = veil::core::clock::Clock::now(&*app.state.clock);
+        let proof =
+            request.prove(&phone.es256_signer(), "https://example.com", id, now).expect("proof");
+        let body = json!({"account": account(who), "key": laptop.jwk(), "proof": proof});
+        let (status, added) =
+            app.post(&format!("/v1/pseudonyms/{id}/clients"), backend, &body).await;
+        assert_eq!(status, 201, "{added}");
+    }
 }
 
 async fn remedy(app: &TestApp, truth: &Truth, who: usize, action: &str, duration: Option<&str>) {
