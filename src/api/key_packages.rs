@@ -31,6 +31,12 @@ struct ValidateBody {
     #[serde(default)]
     #[schema(value_type = Option<super::presentations::RoomPolicyChoice>)]
     policy: Option<serde_json::Value>,
+    /// Whether the room is a connection (bootstrap or knock) room, the only
+    /// kind a connection-only package may enter (`connection_room_required`
+    /// otherwise). False when omitted with a `policy`; without either,
+    /// admission is not judged.
+    #[serde(default)]
+    connection_room: Option<bool>,
 }
 
 /// The report on an MLS leaf credential, shared by KeyPackage, LeafNode and
@@ -48,7 +54,17 @@ pub(super) struct ReportBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<String>,
     status: Option<PseudonymStatus>,
+    /// The leaf may only add its holder to a connection room, by either
+    /// marker: the KeyPackage's connection-only extension (0xF0C0) or the
+    /// certificate's (the pseudonym was minted connection-only). Null until
+    /// one is known: the extension once openmls accepts the package, the
+    /// certificate once it is verified.
     connection_only: Option<bool>,
+    /// The KeyPackage carries the connection-only extension (type 0xF0C0).
+    /// Absent when not known: openmls refused the package, or the leaf came
+    /// in no KeyPackage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_only_extension: Option<bool>,
     #[schema(format = DateTime)]
     not_after: Option<String>,
     errors: Vec<FindingBody>,
@@ -72,7 +88,8 @@ async fn validate(
     let body = body.parse()?;
     let bytes = Base64::decode_vec(body.key_package.trim())
         .map_err(|_| Problem::invalid("`key_package` is not standard base64"))?;
-    let report = state.verifier.validate_key_package(&bytes, body.policy.as_ref()).await?;
+    let (policy, connection_room) = (body.policy.as_ref(), body.connection_room);
+    let report = state.verifier.validate_key_package(&bytes, policy, connection_room).await?;
     Ok(Json(ReportBody::from(report)))
 }
 
@@ -89,6 +106,7 @@ impl From<CredentialReport> for ReportBody {
             client: report.client,
             status,
             connection_only: report.connection_only,
+            connection_only_extension: report.connection_only_extension,
             not_after,
             errors: report.errors.into_iter().map(FindingBody::from).collect(),
         }

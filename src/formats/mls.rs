@@ -2,7 +2,9 @@
 //! bytes are exactly what an openmls client puts in its LeafNode.
 
 use openmls::prelude::tls_codec::{Serialize as _, VLBytes};
-use openmls::prelude::{Credential, CredentialType, Signature};
+use openmls::prelude::{
+    Credential, CredentialType, Extension, Extensions, KeyPackage, Signature, UnknownExtension,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("MLS credential encoding failed: {0}")]
@@ -20,6 +22,43 @@ pub fn x509_credential(chain: &[&[u8]]) -> Result<Vec<u8>, MlsError> {
     Credential::new(CredentialType::X509, content)
         .tls_serialize_detached()
         .map_err(|e| MlsError(e.to_string()))
+}
+
+/// The KeyPackage extension (RFC 9420 §13.3 `ExtensionType`) a client sets
+/// on a KeyPackage to say "use this KeyPackage only to add me to a
+/// connection room" (draft-mahy-mimi-pseudonyms §7), as the mls-extensions
+/// `last_resort` KeyPackage extension marks a package's use. 0xF0C0 lies in
+/// the private-use range 0xF000-0xFFFF (RFC 9420 §17.3) until a type is
+/// registered; its `extension_data` is empty, and presence is the signal.
+pub const CONNECTION_ONLY_EXTENSION_TYPE: u16 = 0xF0C0;
+
+/// The connection-only extension as a client puts it on its KeyPackage
+/// (`KeyPackageBuilder::key_package_extensions`). The leaf's
+/// `capabilities.extensions` must list its type too (RFC 9420 §7.2), or no
+/// MLS client accepts the package.
+pub fn connection_only_extension() -> Extension {
+    Extension::Unknown(CONNECTION_ONLY_EXTENSION_TYPE, UnknownExtension(Vec::new()))
+}
+
+/// What a KeyPackage's extensions say of the connection-only extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionOnlyExtension {
+    Absent,
+    /// Present with empty `extension_data`, the only form defined.
+    Present,
+    /// Present with `extension_data`: no form defined yet carries any.
+    Malformed,
+}
+
+impl ConnectionOnlyExtension {
+    /// Reads the extension from a KeyPackage's `extensions`.
+    pub fn of(extensions: &Extensions<KeyPackage>) -> Self {
+        match extensions.unknown(CONNECTION_ONLY_EXTENSION_TYPE) {
+            None => Self::Absent,
+            Some(UnknownExtension(data)) if data.is_empty() => Self::Present,
+            Some(_) => Self::Malformed,
+        }
+    }
 }
 
 /// The largest LeafNode veil reads: far above any real one.
@@ -91,7 +130,7 @@ pub enum LeafNodeError {
 /// encoded payload for the signature check. Trailing bytes are refused.
 pub fn decode_leaf_node(bytes: &[u8]) -> Result<UnverifiedLeafNode, LeafNodeError> {
     use openmls::prelude::tls_codec::Deserialize as _;
-    use openmls::prelude::{Capabilities, Extensions, LeafNode, SignaturePublicKey};
+    use openmls::prelude::{Capabilities, LeafNode, SignaturePublicKey};
     use openmls::treesync::{EncryptionKey, LeafNodeSource};
 
     if bytes.len() > MAX_LEAF_NODE_BYTES {
@@ -192,5 +231,31 @@ impl openmls::prelude::Verifiable for LeafNodeTbs<'_> {
         pk: &openmls::prelude::OpenMlsSignaturePublicKey,
     ) -> Result<VerifiedLeafNode, openmls::prelude::SignatureError> {
         self.verify_no_out(crypto, pk).map(|()| VerifiedLeafNode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_only_extension_is_read_by_its_presence_and_empty_data() {
+        let of = |extensions: Vec<Extension>| {
+            ConnectionOnlyExtension::of(&Extensions::from_vec(extensions).expect("extensions"))
+        };
+        assert_eq!(of(vec![]), ConnectionOnlyExtension::Absent);
+        assert_eq!(of(vec![connection_only_extension()]), ConnectionOnlyExtension::Present);
+        let versioned =
+            Extension::Unknown(CONNECTION_ONLY_EXTENSION_TYPE, UnknownExtension(vec![1]));
+        assert_eq!(of(vec![versioned]), ConnectionOnlyExtension::Malformed);
+        let other = Extension::Unknown(0xF0C1, UnknownExtension(Vec::new()));
+        assert_eq!(of(vec![other]), ConnectionOnlyExtension::Absent);
+    }
+
+    #[test]
+    fn the_type_is_in_the_private_use_range() {
+        assert!((0xF000..=0xFFFF).contains(&CONNECTION_ONLY_EXTENSION_TYPE));
+        let kind = openmls::prelude::ExtensionType::from(CONNECTION_ONLY_EXTENSION_TYPE);
+        assert_eq!(kind, openmls::prelude::ExtensionType::Unknown(CONNECTION_ONLY_EXTENSION_TYPE));
     }
 }

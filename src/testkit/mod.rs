@@ -21,7 +21,9 @@ pub use persona::{
     CommittedLeaf, Persona, credential_uri, lifetime_within, members, merge_commit, mint,
 };
 
-use openmls::prelude::{Capabilities, Ciphersuite, CredentialType};
+use openmls::prelude::{Capabilities, Ciphersuite, CredentialType, ExtensionType};
+
+use crate::formats::mls::CONNECTION_ONLY_EXTENSION_TYPE;
 
 /// What a fixture failed on.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -32,11 +34,14 @@ pub type Res<T> = Result<T, Error>;
 /// The only suite a P-256 pseudonym key can sign in.
 pub const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMP256_AES128GCM_SHA256_P256;
 
-/// Leaves must list x509, the credential type veil mints.
+/// Leaves must list x509, the credential type veil mints, and the
+/// connection-only KeyPackage extension a client may set (RFC 9420 §7.2: a
+/// KeyPackage's extensions must be in its leaf's capabilities).
 pub fn capabilities() -> Capabilities {
     Capabilities::builder()
         .credentials(vec![CredentialType::X509, CredentialType::Basic])
         .ciphersuites(vec![SUITE])
+        .extensions(vec![ExtensionType::Unknown(CONNECTION_ONLY_EXTENSION_TYPE)])
         .build()
 }
 

@@ -106,7 +106,7 @@ async fn cathy_knocks_and_is_let_in_with_her_second_pseudonym(app: TestApp) {
     );
     assert_eq!(
         hub.admit(TARGET_ROOM, &connection_package).await,
-        Err(vec!["connection_only".into()])
+        Err(vec!["connection_room_required".into()])
     );
     assert_eq!(hub.admit(KNOCK_ROOM, &connection_package).await, Ok(first_contact.uri.clone()));
 }

@@ -13,6 +13,7 @@ mod audit_log;
 mod bad_input;
 mod break_glass;
 mod clients;
+mod connection_only;
 mod credentials;
 mod disclosures;
 mod flows_abuse;

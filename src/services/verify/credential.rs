@@ -43,9 +43,14 @@ pub struct CredentialReport {
     /// The pseudonym's further client the certificate names
     /// (`mimi://<domain>/d/<id>`), when it is one of ours.
     pub client: Option<String>,
-    /// The certificate carries the connection-only marker (draft §7): the
-    /// leaf may only be used to add its holder to a connection room.
+    /// The leaf may only be used to add its holder to a connection room
+    /// (draft §7), by either marker: the KeyPackage's connection-only
+    /// extension, or the certificate's (the pseudonym was minted so).
     pub connection_only: Option<bool>,
+    /// The KeyPackage carries the connection-only extension
+    /// ([`crate::formats::mls::CONNECTION_ONLY_EXTENSION_TYPE`]); `None`
+    /// for a leaf in no KeyPackage, or a KeyPackage openmls refused.
+    pub connection_only_extension: Option<bool>,
     pub errors: Vec<Finding>,
 }
 
@@ -68,6 +73,9 @@ pub struct CredentialChecks {
     pub errors: Vec<Finding>,
     /// Set once the leaf certificate chains to one of our CAs.
     pub certificate: Option<IssuedLeaf>,
+    /// Whether a KeyPackage carries the connection-only extension: set
+    /// once openmls accepted the package, never for a leaf in none.
+    pub connection_only_extension: Option<bool>,
 }
 
 /// A leaf certificate of ours, as an MLS leaf carries it.
@@ -92,6 +100,16 @@ pub struct Leaf<'a> {
     /// The leaf's MLS lifetime end (seconds), for a leaf made by a
     /// KeyPackage: it must not outlive the certificate.
     pub lifetime_not_after: Option<u64>,
+}
+
+/// What the hub said of the room a leaf is to enter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Admission {
+    /// The room policy's `pseudonyms_allowed`, when a policy was named.
+    pub pseudonyms_allowed: Option<bool>,
+    /// Whether the room is a connection (bootstrap or knock) room, when
+    /// the hub said.
+    pub connection_room: Option<bool>,
 }
 
 /// Who the credential must come from, and when it is judged.
@@ -201,28 +219,43 @@ impl Verifier {
         let allowed = self.pseudonyms_allowed(policy)?;
         let trust = self.anchors();
         let checks = check_bare_credential(credential, signature_key, trust)?;
-        self.judge(checks, allowed, trust.now).await
+        let admission = Admission { pseudonyms_allowed: allowed, connection_room: None };
+        self.judge(checks, admission, trust.now).await
     }
 
     /// What only the issuer knows, on top of `checks`: whether the
     /// certificate names a pseudonym of ours with that key, its status, and
-    /// admission under a room policy that does (not) allow pseudonyms
-    /// (`pseudonym_forbidden`: every credential veil issues is one).
+    /// admission to the room: under a policy that does (not) allow
+    /// pseudonyms (`pseudonym_forbidden`: every credential veil issues is
+    /// one), and of a connection-only leaf to a room that is not a
+    /// connection room (`connection_room_required`).
     pub(super) async fn judge(
         &self,
         checks: CredentialChecks,
-        pseudonyms_allowed: Option<bool>,
+        admission: Admission,
         now: i64,
     ) -> Result<CredentialReport, CredentialError> {
+        let extension = checks.connection_only_extension;
         let mut report = self.judge_pseudonym(checks, now).await?;
-        report.pseudonyms_allowed = pseudonyms_allowed;
-        if pseudonyms_allowed == Some(false) && report.pseudonym.is_some() {
+        report.pseudonyms_allowed = admission.pseudonyms_allowed;
+        report.connection_only_extension = extension;
+        // The client's own marker holds whoever issued the certificate.
+        if extension == Some(true) {
+            report.connection_only = Some(true);
+        }
+        if admission.pseudonyms_allowed == Some(false) && report.pseudonym.is_some() {
             report.errors.push(Finding::new(
                 "pseudonym_forbidden",
                 "the room does not admit pseudonymous members",
             ));
-            report.valid = false;
         }
+        if admission.connection_room == Some(false) && report.connection_only == Some(true) {
+            report.errors.push(Finding::new(
+                "connection_room_required",
+                "the leaf is connection-only: it may only add its holder to a connection room",
+            ));
+        }
+        report.valid = report.errors.is_empty();
         Ok(report)
     }
 
@@ -343,6 +376,7 @@ fn report(
         pseudonym,
         client: None,
         connection_only,
+        connection_only_extension: None,
         errors,
     }
 }

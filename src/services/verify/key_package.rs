@@ -9,6 +9,11 @@
 //! with LeafNodes and bare credentials (`credential.rs`). As with
 //! presentations, a readable package always gets a report with one stable
 //! code per failed check; only undecodable bytes are errors.
+//!
+//! A client marks a KeyPackage it offers only for connection rooms with
+//! the connection-only KeyPackage extension (`formats::mls`), which the
+//! report carries; with the room named, a connection-only package (by the
+//! extension or by its certificate) is refused for any other room.
 
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{
@@ -18,18 +23,21 @@ use openmls::prelude::{
 use openmls_rust_crypto::RustCrypto;
 
 use super::credential::{
-    Anchors, CredentialChecks, CredentialError, CredentialReport, Leaf, check_credential,
+    Admission, Anchors, CredentialChecks, CredentialError, CredentialReport, Leaf, check_credential,
 };
 use super::x509::TrustAnchor;
 use super::{Finding, Verifier};
 use crate::formats::disclosure::MAX_PRESENTATION_BYTES;
+use crate::formats::mls::ConnectionOnlyExtension;
 
 /// The only suite whose signature scheme (ECDSA P-256) our certificates
 /// carry: a package in another suite cannot be signed by a pseudonym key.
 const ACCEPTED_SUITES: &[Ciphersuite] = &[Ciphersuite::MLS_128_DHKEMP256_AES128GCM_SHA256_P256];
 
 /// Decodes a KeyPackage and runs every check that needs no store: openmls'
-/// own validation, the suite, then the leaf credential's checks (the
+/// own validation (which refuses a KeyPackage extension the leaf's
+/// capabilities do not list), the suite, the connection-only extension's
+/// form, then the leaf credential's checks (the
 /// certificate chain to `anchors` at `now`, the leaf key, the lifetime
 /// within the certificate's). Pure, so the fuzz targets drive it.
 pub fn check_key_package(
@@ -52,6 +60,15 @@ pub fn check_key_package(
                     "pseudonym keys are P-256: use MLS_128_DHKEMP256_AES128GCM_SHA256_P256 (0x0002)",
                 ));
             }
+            let extension = ConnectionOnlyExtension::of(valid.extensions());
+            if extension == ConnectionOnlyExtension::Malformed {
+                checks.errors.push(Finding::new(
+                    "connection_only_extension_invalid",
+                    "the connection-only KeyPackage extension must have empty extension_data",
+                ));
+            }
+            // A malformed marker still restricts the package: fail closed.
+            checks.connection_only_extension = Some(extension != ConnectionOnlyExtension::Absent);
         }
         Err(error) => checks.errors.push(openmls_finding(&error)),
     }
@@ -68,16 +85,22 @@ impl Verifier {
     /// of a bare KeyPackage. With the room's `policy` (a name or an inline
     /// policy), admission is judged too: a room whose policy does not allow
     /// pseudonyms refuses every credential veil issues, which are all
-    /// pseudonyms (`pseudonym_forbidden`).
+    /// pseudonyms (`pseudonym_forbidden`). Whether the room is a connection
+    /// room is `connection_room`; once the hub names the room (either
+    /// argument), a room it does not call one refuses a connection-only
+    /// package (`connection_room_required`).
     pub async fn validate_key_package(
         &self,
         bytes: &[u8],
         policy: Option<&serde_json::Value>,
+        connection_room: Option<bool>,
     ) -> Result<CredentialReport, CredentialError> {
         let allowed = self.pseudonyms_allowed(policy)?;
+        let connection_room = connection_room.or(policy.map(|_| false));
         let trust = self.anchors();
         let checks = check_key_package(bytes, trust.anchors, trust.pseudonym_prefix, trust.now)?;
-        self.judge(checks, allowed, trust.now).await
+        self.judge(checks, Admission { pseudonyms_allowed: allowed, connection_room }, trust.now)
+            .await
     }
 }
 

@@ -5,7 +5,7 @@
 //! credential as for KeyPackages (`credential.rs`).
 
 use super::credential::{
-    Anchors, CredentialChecks, CredentialError, CredentialReport, Leaf, check_credential,
+    Admission, Anchors, CredentialChecks, CredentialError, CredentialReport, Leaf, check_credential,
 };
 use super::{Finding, Verifier};
 use crate::formats::mls::{LeafNodeError, LeafPosition, LeafSource, decode_leaf_node};
@@ -59,7 +59,8 @@ impl Verifier {
         let allowed = self.pseudonyms_allowed(policy)?;
         let trust = self.anchors();
         let checks = check_leaf_node(bytes, position, trust)?;
-        self.judge(checks, allowed, trust.now).await
+        let admission = Admission { pseudonyms_allowed: allowed, connection_room: None };
+        self.judge(checks, admission, trust.now).await
     }
 }
 

@@ -82,6 +82,12 @@ impl Persona {
         self.client.key_package(&self.credential)
     }
 
+    /// A fresh KeyPackage carrying the connection-only extension: for
+    /// connection rooms only, whatever the certificate says.
+    pub fn connection_only_key_package(&self) -> Vec<u8> {
+        self.client.connection_only_key_package(&self.credential)
+    }
+
     /// A new room's group with this pseudonym as its only member.
     pub fn create_group(&self) -> MlsGroup {
         let config = MlsGroupCreateConfig::builder()
@@ -260,11 +266,13 @@ impl<'a> Hub<'a> {
     }
 
     /// veil's verdict on a KeyPackage offered to a room under `policy`:
-    /// admission by the room policy's `pseudonyms_allowed` too.
-    async fn validate_for(&self, key_package: &[u8], policy: Option<&str>) -> Value {
+    /// admission by the room policy's `pseudonyms_allowed` too, and (for a
+    /// room that is not a connection room) of connection-only packages.
+    async fn validate_for(&self, key_package: &[u8], room: Option<(&str, bool)>) -> Value {
         let mut body = json!({"key_package": Base64::encode_string(key_package)});
-        if let Some(policy) = policy {
+        if let Some((policy, connection_room)) = room {
             body["policy"] = json!(policy);
+            body["connection_room"] = json!(connection_room);
         }
         let (status, report) =
             self.app.post("/v1/mls/key-packages/validate", &self.token, &body).await;
@@ -273,16 +281,18 @@ impl<'a> Hub<'a> {
     }
 
     /// Admits the holder of `key_package` to `room`: veil must find it
-    /// valid under the room's policy (which may forbid pseudonyms), and a
-    /// connection-only package only enters connection rooms.
-    /// Returns the member's pseudonym URI, or the refusal codes.
+    /// valid under the room's policy (which may forbid pseudonyms) and for
+    /// the kind of room (a connection-only package, by its KeyPackage
+    /// extension or its certificate, only enters connection rooms:
+    /// `connection_room_required`). Returns the member's pseudonym URI, or
+    /// the refusal codes.
     pub async fn admit(&mut self, room: &str, key_package: &[u8]) -> Result<String, Vec<String>> {
-        let policy = self.room(room).policy.clone();
-        let report = self.validate_for(key_package, Some(&policy)).await;
-        let mut refusals = codes(&report);
-        if report["connection_only"] == true && !self.room(room).connection_room {
-            refusals.push("connection_only".into());
-        }
+        let (policy, connection_room) = {
+            let room = self.room(room);
+            (room.policy.clone(), room.connection_room)
+        };
+        let report = self.validate_for(key_package, Some((&policy, connection_room))).await;
+        let refusals = codes(&report);
         if !refusals.is_empty() {
             return Err(refusals);
         }

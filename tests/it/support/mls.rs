@@ -5,6 +5,7 @@ use openmls::prelude::*;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use serde_json::Value;
 use veil::formats::keys::signer::Es256Signer;
+use veil::formats::mls::connection_only_extension;
 use veil::testkit::{HolderKey, SUITE, capabilities, lifetime_within};
 
 pub struct MlsClient {
@@ -40,11 +41,34 @@ impl MlsClient {
         self.key_package_for(credential.clone(), lifetime_within(&credential))
     }
 
+    /// A KeyPackage the client offers only for connection rooms: it carries
+    /// the connection-only extension, which its leaf's capabilities list.
+    pub fn connection_only_key_package(&self, credential: &[u8]) -> Vec<u8> {
+        let credential = Credential::tls_deserialize_exact(credential).expect("credential decodes");
+        let lifetime = lifetime_within(&credential);
+        let extensions = Extensions::single(connection_only_extension()).expect("extensions");
+        self.key_package_built(credential, lifetime, capabilities(), extensions)
+    }
+
     /// A KeyPackage whose leaf carries `credential` and lasts `lifetime`.
     pub fn key_package_for(&self, credential: Credential, lifetime: Lifetime) -> Vec<u8> {
+        self.key_package_built(credential, lifetime, capabilities(), Extensions::empty())
+    }
+
+    /// A KeyPackage as built: its leaf's `capabilities` and the package's
+    /// `extensions` as given (openmls builds one whose extensions the
+    /// capabilities omit; only validation refuses it).
+    pub fn key_package_built(
+        &self,
+        credential: Credential,
+        lifetime: Lifetime,
+        capabilities: Capabilities,
+        extensions: Extensions<KeyPackage>,
+    ) -> Vec<u8> {
         let bundle = KeyPackage::builder()
-            .leaf_node_capabilities(capabilities())
+            .leaf_node_capabilities(capabilities)
             .key_package_lifetime(lifetime)
+            .key_package_extensions(extensions)
             .build(
                 SUITE,
                 &self.provider,

@@ -3,6 +3,7 @@
 
 pub mod fixtures;
 pub mod hub;
+pub mod key_material;
 pub mod mls;
 pub mod tools;
 
