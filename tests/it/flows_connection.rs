@@ -1,14 +1,16 @@
 //! The connection flow (draft-mahy-mimi-pseudonyms §3.1) with real openmls
 //! clients: Alice meets Bob in a bootstrap room under pseudonym A1, proves
 //! who she is there (each disclosure format in turn), and hands Bob a second
-//! pseudonym A2 and its KeyPackage inside the encrypted room; Bob verifies
+//! pseudonym A2 and its KeyPackage inside the encrypted room, as in-room
+//! identity messages (`application/vnd.veil.identity+cbor`); Bob verifies
 //! each disclosure in his own client, opens the real conversation under B1
 //! and adds A2. The hub, which sees every room, never sees a disclosure and
 //! must be unable to tell that A1 and A2 are the same person.
 
 use base64ct::{Base64, Encoding};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use veil::formats::room_message::{IdentityMessage, PresentationFormat, RoomDisclosure};
 use veil::services::disclose::CredentialFormat;
 use veil::testkit::Member;
 use veil::testkit::instance::repo_policies;
@@ -52,42 +54,67 @@ async fn alice_and_bob_connect_without_linking_her_pseudonyms(app: TestApp) {
         ("x509", CredentialFormat::X509),
     ];
     for (format, typed) in formats {
-        // Bob asks with a fresh nonce of his own (inside the room).
+        // Bob asks with a fresh nonce of his own, inside the room, as an
+        // identity message (docs/ROOM_MESSAGES.md).
         let nonce = bob_client.nonce();
+        let ask = IdentityMessage { nonce: Some(nonce.clone().into_bytes()), ..Default::default() };
+        let asking = b0.send(&mut bob_room1, &ask.encode().unwrap());
+        hub.relay(BOOTSTRAP, &asking);
+        let asked = a1.receive(&mut room1, &asking).application.expect("the ask");
+        let asked = IdentityMessage::decode(&asked).expect("an identity message");
+        let nonce_asked = String::from_utf8(asked.nonce.expect("a nonce")).unwrap();
+
         let claims = match format {
             "x509" => json!({"name": "Alice Martin", "user_uri": "mimi://example.com/u/alice"}),
             _ => claims.clone(),
         };
         let reveal = ["name"];
-        let ask = Ask { format, claims, reveal: &reveal, room: BOOTSTRAP, nonce: &nonce };
+        let ask = Ask { format, claims, reveal: &reveal, room: BOOTSTRAP, nonce: &nonce_asked };
         let presentation = disclose(&app, &backend, ALICE, a1, &ask).await;
-        let payload = json!({
-            "format": format,
-            "presentation": presentation,
-            "nonce": nonce,
-            "next_pseudonym": a2.uri,
-            "key_package": Base64::encode_string(&a2_package),
-        });
-        let message = a1.send(&mut room1, payload.to_string().as_bytes());
+        // SD-CWT travels as its COSE bytes, the text forms as UTF-8.
+        let (wire_format, presentation) = match typed {
+            CredentialFormat::SdCwt => {
+                (PresentationFormat::SdCwt, Base64::decode_vec(&presentation).unwrap())
+            }
+            CredentialFormat::SdJwt => (PresentationFormat::SdJwt, presentation.into_bytes()),
+            CredentialFormat::X509 => (PresentationFormat::X509, presentation.into_bytes()),
+        };
+        let answer = IdentityMessage {
+            disclosure: Some(RoomDisclosure {
+                format: wire_format,
+                presentation,
+                nonce: nonce_asked.into_bytes(),
+            }),
+            key_packages: vec![a2_package.clone()],
+            next_pseudonym: Some(a2.uri.clone()),
+            nonce: None,
+        };
+        let message = a1.send(&mut room1, &answer.encode().unwrap());
         hub.relay(BOOTSTRAP, &message);
 
         // Bob reads it and checks the disclosure himself against A1's leaf,
-        // the room, and the nonce he sent.
+        // the room, and the nonce he sent (not the one the message claims).
         let received = b0.receive(&mut bob_room1, &message);
-        let payload: Value =
-            serde_json::from_slice(&received.application.expect("application message")).unwrap();
+        let answer = IdentityMessage::decode(&received.application.expect("application message"))
+            .expect("an identity message");
         assert_eq!(received.sender_key, a1.client.public_key(), "the leaf Bob saw is A1's");
-        let presentation = payload["presentation"].as_str().unwrap();
-        assert_eq!(payload["nonce"], nonce.as_str());
+        let disclosure = answer.disclosure.expect("a disclosure");
+        assert_eq!(disclosure.format, wire_format);
+        assert_eq!(disclosure.nonce, nonce.as_bytes());
+        let presentation = match disclosure.format {
+            PresentationFormat::SdCwt => Base64::encode_string(&disclosure.presentation),
+            _ => String::from_utf8(disclosure.presentation).unwrap(),
+        };
         let verdict = bob_client
-            .verify(BOOTSTRAP, "open", typed, presentation, &nonce, &received.sender_key)
+            .verify(BOOTSTRAP, "open", typed, &presentation, &nonce, &received.sender_key)
             .expect("readable");
         assert!(verdict.valid, "{format}: {:?}", verdict.errors);
         assert_eq!(verdict.disclosed["name"], "Alice Martin", "{format}");
         if format != "x509" {
             assert_eq!(verdict.subject_pseudonym.as_deref(), Some(a1.uri.as_str()));
         }
-        assert_eq!(payload["next_pseudonym"], a2.uri.as_str());
+        assert_eq!(answer.next_pseudonym.as_deref(), Some(a2.uri.as_str()));
+        assert_eq!(answer.key_packages, vec![a2_package.clone()]);
     }
 
     // Bob opens the conversation under B1 and adds A2 by its KeyPackage.

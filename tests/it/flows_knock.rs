@@ -5,11 +5,11 @@
 //! connection-only KeyPackage gets into the knock room but never into the
 //! target room.
 
-use base64ct::{Base64, Encoding};
-use serde_json::{Value, json};
+use serde_json::json;
+use veil::formats::room_message::{IdentityMessage, PresentationFormat, RoomDisclosure};
 
 use crate::support::TestApp;
-use crate::support::hub::{Ask, Hub, b64, disclose, member_uris, mint};
+use crate::support::hub::{Ask, Hub, disclose, member_uris, mint};
 
 on_both_backends!(cathy_knocks_and_is_let_in_with_her_second_pseudonym);
 
@@ -49,15 +49,20 @@ async fn cathy_knocks_and_is_let_in_with_her_second_pseudonym(app: TestApp) {
     let reveal = ["name", "email", "user_uri"];
     let ask = Ask { format: "sd-jwt", claims, reveal: &reveal, room: TARGET_ROOM, nonce: &nonce };
     let presentation = disclose(&app, &backend, CATHY, c2, &ask).await;
-    let knock_message = json!({
-        "key_package": Base64::encode_string(&c2_package),
-        "presentation": presentation,
-        "nonce": nonce,
-    });
-    let message = c1.send(&mut cathy_knock, knock_message.to_string().as_bytes());
+    // An identity message (docs/ROOM_MESSAGES.md), end-to-end encrypted.
+    let knock_message = IdentityMessage {
+        disclosure: Some(RoomDisclosure {
+            format: PresentationFormat::SdJwt,
+            presentation: presentation.into_bytes(),
+            nonce: nonce.into_bytes(),
+        }),
+        key_packages: vec![c2_package],
+        ..Default::default()
+    };
+    let message = c1.send(&mut cathy_knock, &knock_message.encode().unwrap());
     hub.relay(KNOCK_ROOM, &message);
     let received = admin.receive(&mut knock, &message);
-    let knock_message: Value = serde_json::from_slice(&received.application.unwrap()).unwrap();
+    let knock_message = IdentityMessage::decode(&received.application.unwrap()).unwrap();
 
     // She leaves; the admin commits her removal.
     let leave = c1.leave(&mut cathy_knock);
@@ -70,15 +75,16 @@ async fn cathy_knocks_and_is_let_in_with_her_second_pseudonym(app: TestApp) {
 
     // The moderators check the knock: the KeyPackage through veil, the
     // disclosure against the leaf key inside it.
-    let package = b64(&knock_message["key_package"]);
+    let package = knock_message.key_packages[0].clone();
     let leaf = crate::support::mls::validate_key_package(&package)
         .leaf_node()
         .signature_key()
         .as_slice()
         .to_vec();
-    let presentation = knock_message["presentation"].as_str().unwrap();
-    let nonce = knock_message["nonce"].as_str().unwrap();
-    let verdict = hub.verify(TARGET_ROOM, "sd-jwt", presentation, nonce, &leaf).await;
+    let disclosure = knock_message.disclosure.expect("a disclosure");
+    let presentation = String::from_utf8(disclosure.presentation).unwrap();
+    let nonce = String::from_utf8(disclosure.nonce).unwrap();
+    let verdict = hub.verify(TARGET_ROOM, "sd-jwt", &presentation, &nonce, &leaf).await;
     assert_eq!(verdict["valid"], true, "{verdict}");
     assert_eq!(verdict["subject_pseudonym"], c2.uri.as_str());
 
