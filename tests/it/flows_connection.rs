@@ -15,10 +15,17 @@ use veil::services::disclose::CredentialFormat;
 use veil::testkit::Member;
 use veil::testkit::instance::repo_policies;
 
+use std::collections::BTreeMap;
+
 use crate::support::TestApp;
 use crate::support::hub::{Ask, Hub, disclose, member_uris, mint};
+use crate::support::key_material::KeyMaterial;
+use crate::support::mls::validate_key_package;
 
-on_both_backends!(alice_and_bob_connect_without_linking_her_pseudonyms);
+on_both_backends!(
+    alice_and_bob_connect_without_linking_her_pseudonyms,
+    alice_checks_bobs_real_identity_before_she_connects
+);
 
 const ALICE: &str = "alice@provider.example";
 const BOB: &str = "bob@provider.example";
@@ -169,4 +176,137 @@ async fn alice_and_bob_connect_without_linking_her_pseudonyms(app: TestApp) {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// Bob's real identity: his user URI, as his provider's directory answers a
+/// handle lookup (a stand-in for `/idQuery`).
+const BOB_URI: &str = "mimi://example.com/u/bob";
+
+/// The draft's own order (§3.1): Alice looks Bob up by handle and fetches,
+/// with his consent for connection rooms, a KeyPackage of his **real
+/// identity** (a linked X.509 certificate naming him, from the target
+/// provider's `/keyMaterial`), so she can check who he is before he learns
+/// anything; she adds him to the bootstrap room under A1, hands him her
+/// identity and A2 there, Bob opens the conversation under B1, and Alice
+/// tears the bootstrap room down after a random delay.
+async fn alice_checks_bobs_real_identity_before_she_connects(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let mut hub = Hub::new(&app).await;
+    let rooms = repo_policies().join("rooms");
+    let alice_client = Member::fetch(&app.http, &app.url, &rooms).await.expect("documents");
+    let bob_client = Member::fetch(&app.http, &app.url, &rooms).await.expect("documents");
+    let alice = mint(&app, &backend, ALICE, 2, false).await;
+    let bob = mint(&app, &backend, BOB, 2, false).await;
+    let (a1, a2, bob_real, b1) = (&alice[0], &alice[1], &bob[0], &bob[1]);
+
+    // Bob's real-identity client: a linked certificate naming him for its
+    // key; it publishes connection-only KeyPackages under it, and Bob
+    // consents to be reached in connection rooms.
+    let claims = json!({"name": "Bob Lee", "user_uri": BOB_URI});
+    let request = json!({"account": BOB, "format": "x509", "claims": claims, "validity_days": 7});
+    let holder = bob_real.client.es256_signer();
+    let (status, issued) = app.disclose(&backend, &holder, &bob_real.id, &request).await;
+    assert_eq!(status, 201, "{issued}");
+    let real_credential = crate::support::hub::b64(&issued["mls_credential"]);
+    let mut provider_b = KeyMaterial::default();
+    provider_b.publish(BOB_URI, bob_real.client.connection_only_key_package(&real_credential));
+    provider_b.consent_to_connection(&a1.uri, BOB_URI, BOOTSTRAP);
+
+    // Alice finds Bob by his handle, and fetches his KeyPackage for her
+    // bootstrap room.
+    let directory: BTreeMap<&str, &str> = [("@bob", BOB_URI)].into();
+    let target = directory["@bob"];
+    let package = provider_b.request(&a1.uri, target, BOOTSTRAP).expect("Bob consented");
+    assert!(provider_b.request(&a1.uri, target, CONVERSATION).is_err(), "for that room only");
+
+    // Before adding him she checks, in her own client, who the package
+    // belongs to: a certificate chaining to the issuer, for the package's
+    // own leaf key, naming the user she looked up.
+    let validated = validate_key_package(&package);
+    let leaf = validated.leaf_node();
+    let chain = x509_chain_pem(leaf.credential().serialized_content());
+    let key = leaf.signature_key().as_slice().to_vec();
+    let verdict = alice_client
+        .verify(BOOTSTRAP, "open", CredentialFormat::X509, &chain, "", &key)
+        .expect("readable");
+    assert!(verdict.valid, "{:?}", verdict.errors);
+    assert_eq!(verdict.disclosed["user_uri"], BOB_URI);
+    assert_eq!(verdict.disclosed["name"], "Bob Lee");
+    // The same certificate on another key is not Bob.
+    let stranger = crate::support::mls::MlsClient::new();
+    let forged = alice_client
+        .verify(BOOTSTRAP, "open", CredentialFormat::X509, &chain, "", &stranger.public_key())
+        .expect("readable");
+    assert!(!forged.valid, "a copied certificate must not pass as Bob");
+
+    // Alice adds him to the bootstrap room under A1 and hands him, inside
+    // it, her identity, A2 and a KeyPackage for A2.
+    let mut room1 = a1.create_group();
+    hub.open_room(BOOTSTRAP, "open", true, &a1.uri);
+    let (commit, welcome) = a1.add(&mut room1, &package);
+    hub.relay(BOOTSTRAP, &commit);
+    let mut bob_room1 = bob_real.join(&welcome);
+    let nonce = bob_client.nonce();
+    let reveal = ["name"];
+    let ask = Ask {
+        format: "sd-jwt",
+        claims: json!({"name": "Alice Martin"}),
+        reveal: &reveal,
+        room: BOOTSTRAP,
+        nonce: &nonce,
+    };
+    let presentation = disclose(&app, &backend, ALICE, a1, &ask).await;
+    let a2_package = a2.key_package();
+    let answer = IdentityMessage {
+        disclosure: Some(RoomDisclosure {
+            format: PresentationFormat::SdJwt,
+            presentation: presentation.into_bytes(),
+            nonce: nonce.clone().into_bytes(),
+        }),
+        key_packages: vec![a2_package.clone()],
+        next_pseudonym: Some(a2.uri.clone()),
+        nonce: None,
+    };
+    let message = a1.send(&mut room1, &answer.encode().unwrap());
+    hub.relay(BOOTSTRAP, &message);
+    let received = bob_real.receive(&mut bob_room1, &message);
+    let answer = IdentityMessage::decode(&received.application.expect("message")).unwrap();
+    let shown = String::from_utf8(answer.disclosure.expect("disclosure").presentation).unwrap();
+    let verdict = bob_client
+        .verify(BOOTSTRAP, "open", CredentialFormat::SdJwt, &shown, &nonce, &received.sender_key)
+        .expect("readable");
+    assert!(verdict.valid, "{:?}", verdict.errors);
+    assert_eq!(verdict.disclosed["name"], "Alice Martin");
+
+    // Bob accepts: the conversation under B1, with A2.
+    let mut room2 = b1.create_group();
+    hub.open_room(CONVERSATION, "open", false, &b1.uri);
+    let package = answer.key_packages.into_iter().next().expect("A2's KeyPackage");
+    assert_eq!(hub.admit(CONVERSATION, &package).await, Ok(a2.uri.clone()));
+    let (_, welcome) = b1.add(&mut room2, &package);
+    a2.join(&welcome);
+    let expected = [a2.uri.clone(), b1.uri.clone()].into_iter().collect();
+    assert_eq!(member_uris(&room2), expected, "the conversation holds only pseudonyms");
+
+    // After a random delay Alice tears the bootstrap room down: nothing in
+    // the hub's view then ties the conversation to the bootstrap.
+    let delay = rand::random_range(1..40);
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    hub.rooms.remove(BOOTSTRAP);
+    assert!(hub.rooms.keys().all(|room| room != BOOTSTRAP));
+    let state = format!("{:?}", hub.rooms);
+    assert!(!state.contains(&a1.uri) && !state.contains(BOB_URI), "{state}");
+}
+
+/// The PEM chain of an x509 `Credential`'s content: each `opaque
+/// cert_data<V>` (RFC 9420 §5.3), as the member verifier takes it.
+fn x509_chain_pem(content: &[u8]) -> String {
+    use openmls::prelude::tls_codec::{Deserialize as _, VLBytes};
+    let mut rest = content;
+    let mut pem = String::new();
+    while !rest.is_empty() {
+        let der = VLBytes::tls_deserialize(&mut rest).expect("a certificate");
+        pem.push_str(&veil::formats::x509::der_to_pem(der.as_slice()));
+    }
+    pem
 }
