@@ -19,6 +19,7 @@ use crate::support::mls::MlsClient;
 use crate::support::{TestApp, assert_problem};
 
 on_both_backends!(
+    two_clients_in_one_room_are_one_participant,
     a_disclosure_names_the_client_that_proved_it,
     a_stored_client_names_nothing_a_hub_sees,
     a_second_client_is_the_same_participant,
@@ -365,4 +366,60 @@ fn status_slot(credential: &str) -> (i64, usize) {
     let reference = &claims["status"]["status_list"];
     let list = reference["uri"].as_str().unwrap().rsplit('/').next().unwrap().parse().unwrap();
     (list, reference["idx"].as_u64().unwrap() as usize)
+}
+
+/// The multi-device test: a room with the phone and the laptop of
+/// one pseudonym. Every member sees one participant (the first SAN URI of
+/// both leaves); veil validates both leaves as that pseudonym, each with
+/// its own client; revoking the laptop leaves the phone valid.
+async fn two_clients_in_one_room_are_one_participant(app: TestApp) {
+    use openmls::prelude::tls_codec::Serialize as _;
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let host = &crate::support::hub::mint(&app, &backend, "host", 1, false).await[0];
+    let (phone, laptop) = (MlsClient::new(), MlsClient::new());
+    let pseudonym = mint(&app, &backend, "gus", &phone).await;
+    let (_, added) =
+        add(&app, &backend, &pseudonym, &add_body("gus", &pseudonym, &phone, &laptop)).await;
+    let phone_credential = crate::support::hub::b64(&pseudonym["mls_credential"]);
+    let laptop_credential = crate::support::hub::b64(&added["mls_credential"]);
+    let mut room = host.create_group();
+    host.add(&mut room, &phone.key_package(&phone_credential));
+    host.add(&mut room, &laptop.key_package(&laptop_credential));
+    let participants = crate::support::hub::member_uris(&room);
+    let expected = [host.uri.clone(), pseudonym["uri"].as_str().unwrap().to_string()];
+    assert_eq!(participants, expected.into_iter().collect(), "three leaves, two participants");
+
+    // veil on each leaf of the room, as a hub checks them.
+    let leaves = |room: &openmls::prelude::MlsGroup| -> Vec<(Vec<u8>, Vec<u8>)> {
+        room.members()
+            .map(|m| (m.credential.tls_serialize_detached().unwrap(), m.signature_key.clone()))
+            .filter(|(_, key)| key != &host.client.public_key())
+            .collect()
+    };
+    let check = |credential: &[u8], key: &[u8]| json!({"credential": veil_b64(credential), "signature_key": veil_b64(key)});
+    let mut clients = Vec::new();
+    for (credential, key) in leaves(&room) {
+        let (status, report) =
+            app.post("/v1/mls/credentials/validate", &hub, &check(&credential, &key)).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["pseudonym"], pseudonym["uri"], "{report}");
+        clients.push(report.get("client").cloned());
+    }
+    clients.sort_by_key(|c| c.is_some());
+    assert_eq!(clients, vec![None, Some(added["uri"].clone())], "the phone, then the laptop");
+
+    let revoke = format!(
+        "/v1/pseudonyms/{}/clients/{}/revoke",
+        pseudonym["id"].as_str().unwrap(),
+        added["id"].as_str().unwrap()
+    );
+    assert_eq!(app.post(&revoke, &backend, &json!({"account": "gus"})).await.0, 204);
+    for (credential, key) in leaves(&room) {
+        let (_, report) =
+            app.post("/v1/mls/credentials/validate", &hub, &check(&credential, &key)).await;
+        let is_laptop = key == laptop.public_key();
+        assert_eq!(report["valid"], !is_laptop, "laptop revoked, phone valid: {report}");
+    }
 }
