@@ -24,6 +24,7 @@ mod key_packages;
 mod key_rotation;
 mod member_verification;
 mod minting;
+mod mls_rs_interop;
 mod openapi;
 mod operations;
 mod operators;
