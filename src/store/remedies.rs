@@ -134,7 +134,7 @@ impl Store {
         &self,
         id: &str,
         audit_event: &dyn AuditLink,
-        open: impl Fn(&[u8], &str) -> Option<AccountRef>,
+        open: impl Fn(&[u8], &str, &str) -> Option<AccountRef>,
     ) -> Result<Lifted, StoreError> {
         let now = audit_event.at();
         let mut tx = self.begin_write().await?;
@@ -142,7 +142,7 @@ impl Store {
             "UPDATE remedies SET lifted_at = $1 \
              WHERE id = $2 AND lifted_at IS NULL AND action <> 'delete' \
              AND (sealed_account IS NOT NULL OR account_ref IS NOT NULL) \
-             RETURNING account_ref, sealed_account",
+             RETURNING action, account_ref, sealed_account",
         )
         .bind(now)
         .bind(id)
@@ -155,13 +155,16 @@ impl Store {
                 .await?;
             return Ok(if known.is_some() { Lifted::NotLiftable } else { Lifted::Unknown });
         };
-        let account_ref = remedy_account(id, row.sealed_account, row.account_ref, &open)?
-            .ok_or(StoreError::Corrupt("sealed remedy account"))?;
+        let account_ref =
+            remedy_account(id, &row.action, row.sealed_account, row.account_ref, &open)?
+                .ok_or(StoreError::Corrupt("sealed remedy account"))?;
         // The remedies table keeps accounts sealed per remedy, so the ones
-        // in force are opened to find this account's.
+        // in force are opened to find this account's. A deletion still
+        // pending (its account still sealed) keeps the account suspended.
         let in_force: Vec<InForceRow> = sqlx::query_as(
             "SELECT id, action, expires_at, account_ref, sealed_account FROM remedies \
-             WHERE lifted_at IS NULL AND action IN ('mute', 'suspend', 'suspend_and_revoke') \
+             WHERE lifted_at IS NULL AND (action IN ('mute', 'suspend', 'suspend_and_revoke') \
+             OR (action = 'delete' AND sealed_account IS NOT NULL)) \
              AND (expires_at IS NULL OR expires_at > $1)",
         )
         .bind(now)
@@ -169,8 +172,9 @@ impl Store {
         .await?;
         let mut standing = (AccountState::Active, None);
         for remedy in in_force {
+            let (id, action) = (&remedy.id, &remedy.action);
             let theirs =
-                remedy_account(&remedy.id, remedy.sealed_account, remedy.account_ref, &open);
+                remedy_account(id, action, remedy.sealed_account, remedy.account_ref, &open);
             // One that does not open is not this account's.
             if let Ok(Some(theirs)) = theirs
                 && theirs == account_ref
@@ -422,6 +426,7 @@ async fn delete_account(
 /// 0011) in clear.
 #[derive(sqlx::FromRow)]
 struct LiftedRow {
+    action: String,
     account_ref: Option<Vec<u8>>,
     sealed_account: Option<Vec<u8>>,
 }
@@ -435,16 +440,18 @@ struct InForceRow {
     sealed_account: Option<Vec<u8>>,
 }
 
-/// A remedy's account: sealed (aad = remedy id), or in clear for remedies
+/// A remedy's account: sealed (the domain opens it with an aad made of the
+/// remedy id and, for a deletion, its action), or in clear for remedies
 /// written before migration 0011. `None` when the seal does not open.
 fn remedy_account(
     remedy_id: &str,
+    action: &str,
     sealed: Option<Vec<u8>>,
     clear: Option<Vec<u8>>,
-    open: &impl Fn(&[u8], &str) -> Option<AccountRef>,
+    open: &impl Fn(&[u8], &str, &str) -> Option<AccountRef>,
 ) -> Result<Option<AccountRef>, StoreError> {
     match (sealed, clear) {
-        (Some(sealed), _) => Ok(open(&sealed, remedy_id)),
+        (Some(sealed), _) => Ok(open(&sealed, remedy_id, action)),
         (None, Some(clear)) => Ok(Some(Hash32::try_from(clear)?.into())),
         (None, None) => Err(StoreError::Corrupt("remedy without account")),
     }

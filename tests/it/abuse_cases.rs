@@ -64,6 +64,7 @@ on_both_backends_with!(defaults;
     remedies_act_on_every_pseudonym_of_the_account,
     delete_leaves_no_row_naming_the_account,
     a_deletion_cut_after_its_record_is_finished_at_the_next_start,
+    a_remedy_rewritten_into_a_deletion_is_not_carried_out,
     related_remedies_reach_accounts_sharing_a_relation_key,
     remedies_are_listed_and_lifted,
     lifting_one_remedy_keeps_the_others_in_force,
@@ -401,6 +402,9 @@ async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: Test
     let hub = app.token(&["hub"]).await;
     let uris = mint(&app, &backend, "cut@example.com", 2).await;
     mint(&app, &backend, "bystander@example.com", 1).await;
+    let (status, body) = remedy(&app, &uris[1], "suspend").await;
+    assert_eq!(status, 201, "{body}");
+    let suspension = body["remedy_id"].as_str().unwrap().to_string();
     let raw = app.raw_pool().await;
     let refuse = match app.db {
         Db::Sqlite => vec![
@@ -425,13 +429,20 @@ async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: Test
     let deletions: Vec<&Value> =
         listed["remedies"].as_array().unwrap().iter().filter(|r| r["action"] == "delete").collect();
     assert_eq!(deletions.len(), 1, "{listed}");
-    assert_eq!(remedy_audit_rows(&app).await, 1);
+    assert_eq!(remedy_audit_rows(&app).await, 2, "the suspension and the deletion");
     for uri in &uris {
         assert_eq!(status_of(&app, &hub, uri).await, "revoked");
     }
     let (status, body) = app.mint(&backend, "cut@example.com", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "account-restricted");
     assert_eq!(app.account_count().await, 2, "the account is still there, pending");
+    // Lifting its earlier suspension does not make it active again while
+    // the deletion is pending (found by review: the lift ignored it).
+    let lift = format!("/v1/admin/remedies/{suspension}/lift");
+    let (status, body) = app.post(&lift, &app.admin_token, &json!({"reason": "appeal"})).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = app.mint(&backend, "cut@example.com", vec![MlsClient::new().jwk()]).await;
+    assert_problem(status, &body, 403, "account-restricted");
 
     // The next start finishes it.
     let drop_trigger = match app.db {
@@ -449,10 +460,38 @@ async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: Test
     for uri in &uris {
         assert_eq!(status_of(&restarted, &hub, uri).await, "revoked");
     }
-    assert_eq!(remedy_audit_rows(&app).await, 1, "one deletion, audited once");
+    assert_eq!(remedy_audit_rows(&app).await, 3, "one deletion, audited once (and the lift)");
     let (status, body) =
         restarted.mint(&backend, "cut@example.com", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "account-restricted");
+}
+
+/// A database writer without keys turns a mute into a deletion (`UPDATE
+/// remedies SET action = 'delete'`): the next start would carry out a
+/// deletion nobody decided, unaudited, erasing the account's break-glass
+/// link. A deletion's account is sealed for a deletion (its own aad), so
+/// the rewritten row does not open and the account stays. Found by review:
+/// before, the seal was bound to the remedy id alone and the start deleted
+/// the account.
+async fn a_remedy_rewritten_into_a_deletion_is_not_carried_out(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let uris = mint(&app, &backend, "henry@example.com", 2).await;
+    let (status, body) = remedy(&app, &uris[0], "mute").await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["remedy_id"].as_str().unwrap().to_string();
+    let raw = app.raw_pool().await;
+    sqlx::query("UPDATE remedies SET action = 'delete' WHERE id = $1")
+        .bind(&id)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let restarted = app.replica().await;
+    assert_eq!(restarted.account_count().await, 1, "the account is still there");
+    for uri in &uris {
+        assert_eq!(status_of(&restarted, &hub, uri).await, "active");
+    }
+    assert_eq!(app.state.store.pending_deletions().await.unwrap().len(), 1, "left pending");
 }
 
 /// With `account.deleted_may_return = true`, a deleted account id starts

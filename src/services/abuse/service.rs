@@ -437,13 +437,8 @@ impl Abuse {
         let reason = reason.as_str();
         let event =
             AuditEvent::new(self.clock.now(), actor, AuditAction::RemedyLifted, id, None, reason);
-        let open = |sealed: &[u8], remedy_id: &str| {
-            let plain = self
-                .keys
-                .link
-                .open_ops(OpsPurpose::RemedyAccount, sealed, remedy_id.as_bytes())
-                .ok()?;
-            <[u8; 32]>::try_from(plain).ok().map(AccountRef)
+        let open = |sealed: &[u8], remedy_id: &str, action: &str| {
+            self.open_remedy_account(sealed, remedy_id, action == RemedyAction::Delete.as_str())
         };
         match self.store.lift_remedy(id, &event, open).await? {
             Lifted::Lifted => {
@@ -483,11 +478,9 @@ impl Abuse {
             RemedyAction::Delete => RemedyEffect::Delete,
         };
         let remedy_id = uuid::Uuid::new_v4().to_string();
-        let sealed_account = self.keys.link.seal_ops(
-            OpsPurpose::RemedyAccount,
-            &account_ref.0,
-            remedy_id.as_bytes(),
-        )?;
+        let aad = remedy_aad(&remedy_id, effect == RemedyEffect::Delete);
+        let sealed_account =
+            self.keys.link.seal_ops(OpsPurpose::RemedyAccount, &account_ref.0, &aad)?;
         let audit = AuditEvent::new(
             now,
             actor,
@@ -595,13 +588,9 @@ impl Abuse {
     pub async fn resume_deletions(&self) -> Result<(usize, usize), AbuseError> {
         let (mut finished, mut failed) = (0, 0);
         for (remedy_id, sealed) in self.store.pending_deletions().await? {
-            let account_ref = self
-                .keys
-                .link
-                .open_ops(OpsPurpose::RemedyAccount, &sealed, remedy_id.as_bytes())
-                .ok()
-                .and_then(|plain| <[u8; 32]>::try_from(plain).ok())
-                .map(AccountRef);
+            // Sealed for a deletion: a mute or suspension row whose action a
+            // database writer changed to `delete` does not open here.
+            let account_ref = self.open_remedy_account(&sealed, &remedy_id, true);
             let Some(account_ref) = account_ref else {
                 tracing::error!(remedy_id = %remedy_id, "a pending deletion's account does not open under the loaded k_ops");
                 failed += 1;
@@ -616,6 +605,31 @@ impl Abuse {
             }
         }
         Ok((finished, failed))
+    }
+}
+
+impl Abuse {
+    /// A remedy's sealed account ref, opened with the aad its action chose.
+    fn open_remedy_account(
+        &self,
+        sealed: &[u8],
+        remedy_id: &str,
+        delete: bool,
+    ) -> Option<AccountRef> {
+        let aad = remedy_aad(remedy_id, delete);
+        let plain = self.keys.link.open_ops(OpsPurpose::RemedyAccount, sealed, &aad).ok()?;
+        <[u8; 32]>::try_from(plain).ok().map(AccountRef)
+    }
+}
+
+/// The aad a remedy's account is sealed with: its id, and for a deletion
+/// `delete\0` before it, so a row whose action was rewritten in the
+/// database (a mute turned into a deletion, which a start would carry out)
+/// no longer opens.
+fn remedy_aad(remedy_id: &str, delete: bool) -> Vec<u8> {
+    match delete {
+        true => [b"delete\0".as_slice(), remedy_id.as_bytes()].concat(),
+        false => remedy_id.as_bytes().to_vec(),
     }
 }
 
