@@ -53,6 +53,12 @@ struct ValidateBody {
     #[serde(default)]
     #[schema(value_type = Option<super::presentations::RoomPolicyChoice>)]
     policy: Option<serde_json::Value>,
+    /// Whether the room is a connection (bootstrap or knock) room, the only
+    /// kind a connection-only leaf may enter (`connection_room_required`
+    /// otherwise). False when omitted with a `policy`; without either,
+    /// admission is not judged.
+    #[serde(default)]
+    connection_room: Option<bool>,
 }
 
 #[utoipa::path(
@@ -74,7 +80,7 @@ async fn validate_credential(
 ) -> Result<Json<ReportBody>, Problem> {
     caller.require(&[Scope::Hub])?;
     let body = body.parse()?;
-    let policy = body.policy.as_ref();
+    let room = (body.policy.as_ref(), body.connection_room);
     let report = match (&body.leaf_node, &body.credential) {
         (Some(leaf), None) => {
             if body.signature_key.is_some() {
@@ -89,7 +95,7 @@ async fn validate_credential(
                 (None, None) => None,
                 _ => return Err(Problem::invalid("`group_id` and `leaf_index` go together")),
             };
-            state.verifier.validate_leaf_node(&leaf, position, policy).await?
+            state.verifier.validate_leaf_node(&leaf, position, room).await?
         }
         (None, Some(credential)) => {
             if body.group_id.is_some() || body.leaf_index.is_some() {
@@ -103,7 +109,7 @@ async fn validate_credential(
                 .ok_or_else(|| Problem::invalid("`signature_key` is required with `credential`"))?;
             let (credential, key) =
                 (decode(credential, "credential")?, decode(key, "signature_key")?);
-            state.verifier.validate_credential(&credential, &key, policy).await?
+            state.verifier.validate_credential(&credential, &key, room).await?
         }
         _ => return Err(Problem::invalid("give exactly one of `leaf_node` and `credential`")),
     };

@@ -157,6 +157,17 @@ async fn list(
 struct RevokeBody {
     #[schema(value_type = AccountIdSchema)]
     account: String,
+    /// A `veil-pop+jwt` over `{"action": "revoke_client", "client": <the
+    /// client id>}`, made with the pseudonym's own key, or with the key of
+    /// the live client `prover` names; without a valid one the answer is
+    /// 401 `proof-required`.
+    #[schema(required = true, value_type = String, max_length = 2048)]
+    #[serde(default)]
+    proof: Option<String>,
+    /// The client whose key made `proof`, when not the pseudonym's own.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    prover: Option<String>,
 }
 
 #[utoipa::path(
@@ -171,7 +182,8 @@ struct RevokeBody {
     ),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "No such pseudonym or live client of it, or the account does not own the pseudonym"),
+        (status = 401, description = "Missing, unknown or revoked bearer token (`unauthorized`); or no valid proof of possession, also for an unknown pseudonym or prover (`proof-required`)"),
+        (status = 404, description = "The proof is valid, but the account does not own the pseudonym or the client is not one of its live clients"),
     ),
     security(("bearer" = [])),
 )]
@@ -183,7 +195,8 @@ async fn revoke(
 ) -> Result<StatusCode, Problem> {
     caller.require(&[Scope::Backend])?;
     let body = body.parse()?;
-    state.disclosures.revoke_client(&id, &client, &body.account).await?;
+    let (prover, proof) = (body.prover.as_deref(), body.proof.as_deref());
+    state.disclosures.revoke_client(&id, &client, &body.account, prover, proof).await?;
     tracing::info!("pseudonym client revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,7 +19,8 @@ on_both_backends!(
     copied_tampered_and_foreign_leaves_are_refused,
     a_revoked_pseudonyms_leaf_gets_the_status_finding,
     unreadable_input_is_a_problem_and_nothing_is_stored,
-    key_packages_may_not_outlive_their_certificate
+    key_packages_may_not_outlive_their_certificate,
+    a_connection_only_leaf_enters_only_a_connection_room
 );
 on_both_backends_with!(u_deployment; a_u_deployment_mints_u_uris_that_validate);
 
@@ -278,4 +279,34 @@ async fn a_u_deployment_mints_u_uris_that_validate(app: TestApp) {
     assert_valid_for(&validate(&app, &hub, &committed_body(&external_join(alice, bob))).await, bob);
     let (status, view) = app.get(&format!("/v1/pseudonyms/{}", bob.id), Some(&hub)).await;
     assert_eq!((status, view["uri"].clone()), (200, json!(bob.uri)), "{view}");
+}
+
+/// A connection-only pseudonym joining by external commit (no KeyPackage):
+/// once the hub names the room, a room it does not call a connection room
+/// refuses the leaf, as KeyPackage validation does. Found by review: this
+/// route had no `connection_room` and judged every such leaf valid.
+async fn a_connection_only_leaf_enters_only_a_connection_room(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let first_contact = &mint(&app, &backend, "ivy", 1, true).await[0];
+    let key = first_contact.client.public_key();
+    let rooms = [
+        (json!({}), true),
+        (json!({"policy": "open"}), false),
+        (json!({"policy": "open", "connection_room": false}), false),
+        (json!({"connection_room": false}), false),
+        (json!({"policy": "open", "connection_room": true}), true),
+    ];
+    for (room, admitted) in rooms {
+        let mut body = credential_body(&first_contact.credential, &key);
+        for (k, v) in room.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let report = validate(&app, &hub, &body).await;
+        assert_eq!(report["connection_only"], true, "{report}");
+        assert_eq!(report["valid"], admitted, "{room}: {report}");
+        if !admitted {
+            assert_eq!(codes(&report), vec!["connection_room_required"], "{report}");
+        }
+    }
 }

@@ -131,13 +131,33 @@ async fn revoking_a_client_or_its_pseudonym(app: TestApp) {
     let before = validate(&app, &hub, &laptop, &laptop_added["mls_credential"]).await;
     assert_eq!(before["valid"], true, "{before}");
 
-    // Another account cannot revoke it (the same 404 as an unknown client).
+    // Without a proof, whatever the account: one 401 (found by review: the
+    // route answered 204 to the owner and 404 to anyone else, telling a
+    // backend token who owns the pseudonym).
     let revoke = format!("/v1/pseudonyms/{id}/clients/{laptop_id}/revoke");
-    let (status, body) = app.post(&revoke, &backend, &json!({"account": "mallory"})).await;
+    for account in ["bob", "mallory"] {
+        let (status, body) = app.post(&revoke, &backend, &json!({"account": account})).await;
+        assert_problem(status, &body, 401, "proof-required");
+    }
+    // A proof by a stranger's key, or for another client: the same 401.
+    let stranger = MlsClient::new();
+    let (status, body) =
+        revoke_client(&app, &backend, id, laptop_id, "bob", (&stranger, None)).await;
+    assert_problem(status, &body, 401, "proof-required");
+    let tablet_id = tablet_added["id"].as_str().unwrap();
+    let mut crossed = revoke_body(id, tablet_id, "bob", (&phone, None));
+    crossed["account"] = json!("bob");
+    let (status, body) = app.post(&revoke, &backend, &crossed).await;
+    assert_problem(status, &body, 401, "proof-required");
+    // A valid proof, another account: 404, as for an unknown pseudonym.
+    let (status, body) =
+        revoke_client(&app, &backend, id, laptop_id, "mallory", (&phone, None)).await;
     assert_problem(status, &body, 404, "not-found");
-    let (status, body) = app.post(&revoke, &backend, &json!({"account": "bob"})).await;
+    // The owner revokes the laptop from the tablet (the phone's key lost, say).
+    let from_tablet = (&tablet, Some(tablet_id));
+    let (status, body) = revoke_client(&app, &backend, id, laptop_id, "bob", from_tablet).await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = app.post(&revoke, &backend, &json!({"account": "bob"})).await;
+    let (status, body) = revoke_client(&app, &backend, id, laptop_id, "bob", (&phone, None)).await;
     assert_problem(status, &body, 404, "not-found");
 
     let path = format!("/v1/pseudonyms/{id}/clients");
@@ -339,8 +359,8 @@ async fn a_disclosure_names_the_client_that_proved_it(app: TestApp) {
     assert_eq!(built.get(idx).unwrap(), 0, "a live client's entry is VALID");
 
     // Revoking the laptop: the hub route says so, the pseudonym stays.
-    let revoke = format!("/v1/pseudonyms/{id}/clients/{client}/revoke");
-    assert_eq!(app.post(&revoke, &backend, &json!({"account": "fay"})).await.0, 204);
+    let (status, revoked) = revoke_client(&app, &backend, id, client, "fay", (&phone, None)).await;
+    assert_eq!(status, 204, "{revoked}");
     let verdict = verify_sd_jwt(&app, &hub, credential, &laptop, &laptop).await;
     assert_eq!(verdict["valid"], false, "{verdict}");
     let codes: Vec<&str> =
@@ -410,16 +430,41 @@ async fn two_clients_in_one_room_are_one_participant(app: TestApp) {
     clients.sort_by_key(|c| c.is_some());
     assert_eq!(clients, vec![None, Some(added["uri"].clone())], "the phone, then the laptop");
 
-    let revoke = format!(
-        "/v1/pseudonyms/{}/clients/{}/revoke",
-        pseudonym["id"].as_str().unwrap(),
-        added["id"].as_str().unwrap()
-    );
-    assert_eq!(app.post(&revoke, &backend, &json!({"account": "gus"})).await.0, 204);
+    let (id, client) = (pseudonym["id"].as_str().unwrap(), added["id"].as_str().unwrap());
+    let (status, body) = revoke_client(&app, &backend, id, client, "gus", (&phone, None)).await;
+    assert_eq!(status, 204, "{body}");
     for (credential, key) in leaves(&room) {
         let (_, report) =
             app.post("/v1/mls/credentials/validate", &hub, &check(&credential, &key)).await;
         let is_laptop = key == laptop.public_key();
         assert_eq!(report["valid"], !is_laptop, "laptop revoked, phone valid: {report}");
     }
+}
+
+/// The body that revokes `client` of pseudonym `id` for `account`, with a
+/// proof by `prover` (its key; and its client id when it is not the
+/// pseudonym's own key).
+fn revoke_body(id: &str, client: &str, account: &str, prover: (&MlsClient, Option<&str>)) -> Value {
+    use veil::formats::pop;
+    use veil::services::disclose::revoke_proof_object;
+    let digest = pop::request_digest(&revoke_proof_object(client));
+    let signer = prover.0.es256_signer();
+    let proof = pop::make_proof(&signer, ISSUER, id, &digest, SystemClock.now()).unwrap();
+    let mut body = json!({"account": account, "proof": proof});
+    if let Some(prover) = prover.1 {
+        body["prover"] = json!(prover);
+    }
+    body
+}
+
+async fn revoke_client(
+    app: &TestApp,
+    backend: &str,
+    id: &str,
+    client: &str,
+    account: &str,
+    prover: (&MlsClient, Option<&str>),
+) -> (u16, Value) {
+    let path = format!("/v1/pseudonyms/{id}/clients/{client}/revoke");
+    app.post(&path, backend, &revoke_body(id, client, account, prover)).await
 }

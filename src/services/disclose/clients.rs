@@ -25,7 +25,6 @@ use serde_json::{Value, json};
 use super::{DisclosureError, DisclosureIssuer, pseudonym_status};
 use crate::core::account::{AccountId, AccountState};
 use crate::core::client_id::ClientId;
-use crate::core::clock::coarsen_to_hour;
 use crate::core::linkage::LinkKeys;
 use crate::core::ops_keys::OpsPurpose;
 use crate::core::pseudonym_id::PseudonymId;
@@ -33,6 +32,7 @@ use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
 use crate::formats::keys::signer::{Es256Signer, SignError};
 use crate::formats::{mls, pop, x509};
+use crate::services::abuse::gate::{self, Act, Refusal};
 use crate::services::abuse::limits;
 use crate::services::status_lists::day_of;
 use crate::store::{
@@ -73,6 +73,11 @@ impl AddClientRequest {
         pop::make_proof(key, issuer, pseudonym, &pop::request_digest(&object), now)
             .map_err(|e: SignError| DisclosureError::Internal(e.to_string()))
     }
+}
+
+/// The JSON object a revocation proof's `req` digest covers.
+pub fn revoke_proof_object(client: &str) -> Value {
+    json!({"action": "revoke_client", "client": client})
 }
 
 /// A client added to a pseudonym, with its credentials.
@@ -122,6 +127,14 @@ impl DisclosureIssuer {
             return Err(DisclosureError::Inactive(status));
         }
         let account_ref = self.keys.link.account_ref(&request.account);
+        // A client is a new certified key: the account must be allowed to
+        // mint (not muted or suspended, reputation above the threshold).
+        gate::check(&self.store, &self.policy.reputation, &account_ref, Act::Mint, now)
+            .await?
+            .map_err(|refusal| match refusal {
+                Refusal::Restricted => DisclosureError::AccountRestricted,
+                Refusal::ReputationTooLow => DisclosureError::ReputationTooLow,
+            })?;
         let (hour, day) = limits::remaining(&self.store, &self.policy, &account_ref, now).await?;
         for (left, window) in [(hour, 0), (day, 1)] {
             if left < 1 {
@@ -147,9 +160,10 @@ impl DisclosureIssuer {
             .ok_or_else(|| DisclosureError::Internal("no randomness".into()))?;
         let uri = format!("{}{id}", self.names.client_prefix);
         let pseudonym_uri = format!("{}{}", self.names.pseudonym_prefix, row.id);
-        // Hour-coarse like a pseudonym's, never past the pseudonym's end.
-        let not_before = coarsen_to_hour(now);
-        let not_after = row.not_after;
+        // The pseudonym's own validity: a start at the hour the device was
+        // added would group the pseudonyms a user adds a device to at once
+        // (found by review). Never past the pseudonym's end.
+        let (not_before, not_after) = (row.not_before, row.not_after);
         let leaf_der = self
             .keys
             .ca
@@ -186,7 +200,7 @@ impl DisclosureIssuer {
             pseudonym_tag,
             key_tag,
             sealed: seal.seal(link, &id_tag)?,
-            expires_day: day_of(not_after),
+            expires_day: expiry_bucket(not_after),
         };
         match self.store.add_pseudonym_client(&client, max, day_of(now)).await? {
             ClientAdded::Added => {}
@@ -236,26 +250,38 @@ impl DisclosureIssuer {
         Ok(Some((seal.pseudonym, view)))
     }
 
-    /// Revokes one client; `NotFound` unless `account` owns the pseudonym
-    /// and the client is one of its live clients.
+    /// Revokes one client. Like adding one, it takes a fresh proof of
+    /// possession, checked before the account: made with the pseudonym's own
+    /// key, or (`prover`) with one of its live clients' keys (a lost phone is
+    /// revoked from the laptop), over [`revoke_proof_object`]. Without a
+    /// valid one every account gets the same 401, so a backend token alone
+    /// cannot test which account owns the pseudonym; with one, `NotFound`
+    /// unless `account` owns it and `client` is one of its live clients.
     pub async fn revoke_client(
         &self,
         pseudonym: &str,
         client: &str,
         account: &str,
+        prover: Option<&str>,
+        proof: Option<&str>,
     ) -> Result<(), DisclosureError> {
         AccountId::parse(account).map_err(|e| DisclosureError::InvalidRequest(e.to_string()))?;
-        let (Some(id), Some(client)) = (PseudonymId::parse(pseudonym), ClientId::parse(client))
-        else {
-            return Err(DisclosureError::NotFound);
-        };
-        let row = self.store.pseudonym(&id).await?.ok_or(DisclosureError::NotFound)?;
+        let now = self.clock.now();
+        let object = revoke_proof_object(client);
+        let proven = self.proven_holder(pseudonym, prover, &object, proof, now).await?;
+        if proven.client.as_ref().is_some_and(|c| c.inactive(now)) {
+            return Err(DisclosureError::ProofRequired);
+        }
+        let row = proven.row;
         if row.ops_link.is_empty() {
             return Err(DisclosureError::NotFound);
         }
         self.check_owner(&row, account)?;
+        let Some(client) = ClientId::parse(client) else {
+            return Err(DisclosureError::NotFound);
+        };
         let link = &self.keys.link;
-        let (pseudonym_tag, client_tag) = (pseudonym_tag(link, &id), client_tag(link, &client));
+        let (pseudonym_tag, client_tag) = (pseudonym_tag(link, &row.id), client_tag(link, &client));
         match self.store.revoke_pseudonym_client(&pseudonym_tag, &client_tag).await? {
             true => Ok(()),
             false => Err(DisclosureError::NotFound),
@@ -317,6 +343,15 @@ pub async fn certified_client(
     Ok(stored
         .filter(|c| &c.pseudonym == pseudonym && c.key.as_slice() == key)
         .map(|c| c.inactive(now)))
+}
+
+/// The day a client row may be forgotten: the pseudonym's end rounded up
+/// to a 32-day bucket, so the stored value is not the `notAfter` day every
+/// hub reads in the certificates (found by review).
+fn expiry_bucket(not_after: i64) -> i64 {
+    const BUCKET_DAYS: i64 = 32;
+    let day = day_of(not_after);
+    day.saturating_add(BUCKET_DAYS - 1).div_euclid(BUCKET_DAYS).saturating_mul(BUCKET_DAYS)
 }
 
 /// The keyed tag a client row is found by (from its id in the client URI).

@@ -208,18 +208,32 @@ impl Verifier {
         }
     }
 
+    /// What the hub said of the room: its policy's `pseudonyms_allowed`
+    /// and whether it is a connection room. Once the hub names the room
+    /// (either argument), a room it does not call a connection room is
+    /// not one: a connection-only leaf is refused (fail closed).
+    pub(super) fn admission(
+        &self,
+        policy: Option<&Value>,
+        connection_room: Option<bool>,
+    ) -> Result<Admission, CredentialError> {
+        Ok(Admission {
+            pseudonyms_allowed: self.pseudonyms_allowed(policy)?,
+            connection_room: connection_room.or(policy.map(|_| false)),
+        })
+    }
+
     /// Validates a TLS `Credential` as carried by a leaf whose
     /// `signature_key` the hub read from the tree.
     pub async fn validate_credential(
         &self,
         credential: &[u8],
         signature_key: &[u8],
-        policy: Option<&Value>,
+        room: (Option<&Value>, Option<bool>),
     ) -> Result<CredentialReport, CredentialError> {
-        let allowed = self.pseudonyms_allowed(policy)?;
+        let admission = self.admission(room.0, room.1)?;
         let trust = self.anchors();
         let checks = check_bare_credential(credential, signature_key, trust)?;
-        let admission = Admission { pseudonyms_allowed: allowed, connection_room: None };
         self.judge(checks, admission, trust.now).await
     }
 

@@ -23,7 +23,7 @@ use openmls::prelude::{
 use openmls_rust_crypto::RustCrypto;
 
 use super::credential::{
-    Admission, Anchors, CredentialChecks, CredentialError, CredentialReport, Leaf, check_credential,
+    Anchors, CredentialChecks, CredentialError, CredentialReport, Leaf, check_credential,
 };
 use super::x509::TrustAnchor;
 use super::{Finding, Verifier};
@@ -95,12 +95,10 @@ impl Verifier {
         policy: Option<&serde_json::Value>,
         connection_room: Option<bool>,
     ) -> Result<CredentialReport, CredentialError> {
-        let allowed = self.pseudonyms_allowed(policy)?;
-        let connection_room = connection_room.or(policy.map(|_| false));
+        let admission = self.admission(policy, connection_room)?;
         let trust = self.anchors();
         let checks = check_key_package(bytes, trust.anchors, trust.pseudonym_prefix, trust.now)?;
-        self.judge(checks, Admission { pseudonyms_allowed: allowed, connection_room }, trust.now)
-            .await
+        self.judge(checks, admission, trust.now).await
     }
 }
 

@@ -5,7 +5,7 @@
 //! credential as for KeyPackages (`credential.rs`).
 
 use super::credential::{
-    Admission, Anchors, CredentialChecks, CredentialError, CredentialReport, Leaf, check_credential,
+    Anchors, CredentialChecks, CredentialError, CredentialReport, Leaf, check_credential,
 };
 use super::{Finding, Verifier};
 use crate::formats::mls::{LeafNodeError, LeafPosition, LeafSource, decode_leaf_node};
@@ -49,17 +49,17 @@ pub fn check_leaf_node(
 impl Verifier {
     /// Validates a TLS `LeafNode`; `position` (group id and leaf index) is
     /// needed for a leaf made by a Commit or an Update. With the room's
-    /// `policy`, admission is judged too, as for KeyPackages.
+    /// `policy` and whether it is a connection room, admission is judged
+    /// too, as for KeyPackages.
     pub async fn validate_leaf_node(
         &self,
         bytes: &[u8],
         position: Option<LeafPosition<'_>>,
-        policy: Option<&serde_json::Value>,
+        room: (Option<&serde_json::Value>, Option<bool>),
     ) -> Result<CredentialReport, CredentialError> {
-        let allowed = self.pseudonyms_allowed(policy)?;
+        let admission = self.admission(room.0, room.1)?;
         let trust = self.anchors();
         let checks = check_leaf_node(bytes, position, trust)?;
-        let admission = Admission { pseudonyms_allowed: allowed, connection_room: None };
         self.judge(checks, admission, trust.now).await
     }
 }
