@@ -41,9 +41,13 @@ const POSTGRES_WRITERS: usize = 4;
 const QUEUE: usize = 4096;
 
 /// How often a batch whose transaction the database aborted (a deadlock
-/// with a remedy holding account rows, a serialization failure) is retried
-/// whole before every request in it gets the error.
-const ATTEMPTS: usize = 3;
+/// with a remedy holding account rows or with another replica's writer, a
+/// serialization failure) is retried whole before every request in it gets
+/// the error. Three were once not enough: a crowd minting through two
+/// replicas on a loaded CI machine got 500s (not reproduced locally in
+/// eleven runs); retries now back off, with jitter, so the two writers do
+/// not collide again in step.
+const ATTEMPTS: u32 = 6;
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
@@ -136,7 +140,10 @@ impl Task {
                 Ok(Some(accepted)) => break accepted,
                 Ok(None) => lock_first = true,
                 Err(error) if attempt < ATTEMPTS && retryable(&error) => {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    // 4, 8, 16, 32, 64 ms, plus up to as much again at random.
+                    let base = 2u64 << attempt.min(5);
+                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % base;
+                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
                 }
                 Err(error) => {
                     let text = error.to_string();
