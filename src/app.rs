@@ -421,6 +421,34 @@ pub fn spawn_checkpointer(
     })
 }
 
+/// Retries, every `every`, the deletions a failure left recorded but not
+/// done (`resume_deletions` also runs at start): a deletion whose second
+/// half failed is finished without waiting for a restart.
+pub fn spawn_deletion_resumer(
+    state: AppState,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate, and start has just done this.
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match state.abuse.resume_deletions().await {
+                Ok((0, 0)) => {}
+                Ok((finished, failed)) => {
+                    tracing::warn!(finished, failed, "finished deletions left pending")
+                }
+                Err(e) => tracing::warn!(error = %e, "pending deletions could not be read"),
+            }
+        }
+    })
+}
+
+/// How often pending deletions are retried while veild runs.
+pub const DELETION_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Binds the configured address (port 0 picks a free one).
 pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {
     TcpListener::bind(config.listen)

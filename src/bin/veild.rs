@@ -50,6 +50,7 @@ async fn run(config: Config) -> Result<(), app::StartError> {
         let every = std::time::Duration::from_secs(config.audit_checkpoint_secs);
         app::spawn_checkpointer(state.clone(), every);
     }
+    app::spawn_deletion_resumer(state.clone(), app::DELETION_RETRY);
     app::serve(listener, state, tls, shutdown_signal()).await?;
     tracing::info!("veild stopped");
     Ok(())

@@ -65,6 +65,7 @@ on_both_backends_with!(defaults;
     delete_leaves_no_row_naming_the_account,
     a_deletion_cut_after_its_record_is_finished_at_the_next_start,
     a_remedy_rewritten_into_a_deletion_is_not_carried_out,
+    a_pending_deletion_is_retried_while_veild_runs,
     related_remedies_reach_accounts_sharing_a_relation_key,
     remedies_are_listed_and_lifted,
     lifting_one_remedy_keeps_the_others_in_force,
@@ -464,6 +465,52 @@ async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: Test
     let (status, body) =
         restarted.mint(&backend, "cut@example.com", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "account-restricted");
+}
+
+/// A deletion whose second half failed is finished by the running veild
+/// (`spawn_deletion_resumer`), not only at the next start: until then the
+/// account stays suspended, so the window matters less, but it must close.
+async fn a_pending_deletion_is_retried_while_veild_runs(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let uris = mint(&app, &backend, "jane@example.com", 1).await;
+    let raw = app.raw_pool().await;
+    let (refuse, allow): (Vec<&str>, &str) = match app.db {
+        Db::Sqlite => (
+            vec![
+                "CREATE TRIGGER cut_again BEFORE DELETE ON accounts \
+                 BEGIN SELECT RAISE(ABORT, 'injected stop'); END",
+            ],
+            "DROP TRIGGER cut_again",
+        ),
+        Db::Postgres => (
+            vec![
+                "CREATE FUNCTION cut_again() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected stop'; END $$",
+                "CREATE TRIGGER cut_again BEFORE DELETE ON accounts \
+                 FOR EACH ROW EXECUTE FUNCTION cut_again()",
+            ],
+            "DROP TRIGGER cut_again ON accounts",
+        ),
+    };
+    for sql in refuse {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    assert_eq!(remedy(&app, &uris[0], "delete").await.0, 500);
+    assert_eq!(app.state.store.pending_deletions().await.unwrap().len(), 1);
+    sqlx::query(allow).execute(&raw).await.unwrap();
+    let retry = std::time::Duration::from_millis(50);
+    let resumer = veil::app::spawn_deletion_resumer(app.state.clone(), retry);
+    let mut finished = false;
+    for _ in 0..100 {
+        if app.state.store.pending_deletions().await.unwrap().is_empty() {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(retry).await;
+    }
+    resumer.abort();
+    assert!(finished, "the running veild finished the pending deletion");
+    assert_eq!(app.account_count().await, 0);
 }
 
 /// A database writer without keys turns a mute into a deletion (`UPDATE
