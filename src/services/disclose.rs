@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::core::account::{AccountId, AccountState};
+use crate::core::account::AccountId;
 use crate::core::client_id::{CLIENT_PATH, ClientId};
 use crate::core::clock::{Clock, coarsen_to_hour};
 use crate::core::linkage::LinkKeys;
@@ -291,12 +291,7 @@ impl DisclosureIssuer {
         let holder = match &proven.client {
             None => Holder::Pseudonym(row.id.clone()),
             Some(client) if client.inactive(now) => {
-                return Err(DisclosureError::Inactive(PseudonymStatus::of(
-                    client.revoked,
-                    client.not_after,
-                    Some(AccountState::Active),
-                    now,
-                )));
+                return Err(DisclosureError::Inactive(client.status(now)));
             }
             Some(client) => {
                 not_after = not_after.min(client.not_after);

@@ -221,33 +221,10 @@ impl DisclosureIssuer {
         let now = self.clock.now();
         let status = pseudonym_status(&self.store, &self.keys.link, &row, now).await?;
         let tag = pseudonym_tag(&self.keys.link, &id);
-        let mut views = Vec::new();
-        for stored in self.store.pseudonym_clients(&tag).await? {
-            let seal = ClientSeal::open(&self.keys.link, &stored)?;
-            views.push(self.view(&seal, stored.revoked != 0, status, now));
-        }
+        let mut views: Vec<ClientView> =
+            self.clients_of(&tag).await?.iter().map(|c| self.view(c, status, now)).collect();
         views.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Some(views))
-    }
-
-    /// One client's status and pseudonym: the pseudonym's status first,
-    /// then its own; `None` for a client we never issued.
-    pub async fn client_status(
-        &self,
-        client: &ClientId,
-    ) -> Result<Option<(PseudonymId, ClientView)>, DisclosureError> {
-        let link = &self.keys.link;
-        let Some(stored) = self.store.pseudonym_client(&client_tag(link, client)).await? else {
-            return Ok(None);
-        };
-        let seal = ClientSeal::open(link, &stored)?;
-        let Some(pseudonym) = self.store.pseudonym(&seal.pseudonym).await? else {
-            return Ok(None);
-        };
-        let now = self.clock.now();
-        let status = pseudonym_status(&self.store, link, &pseudonym, now).await?;
-        let view = self.view(&seal, stored.revoked != 0, status, now);
-        Ok(Some((seal.pseudonym, view)))
     }
 
     /// Revokes one client. Like adding one, it takes a fresh proof of
@@ -288,41 +265,48 @@ impl DisclosureIssuer {
         }
     }
 
+    /// The clients a pseudonym tag names, opened; a row that does not open
+    /// (or was moved from another tag's client) is an internal error.
+    async fn clients_of(
+        &self,
+        pseudonym_tag: &[u8; 32],
+    ) -> Result<Vec<StoredClient>, DisclosureError> {
+        let link = &self.keys.link;
+        self.store
+            .pseudonym_clients(pseudonym_tag)
+            .await?
+            .iter()
+            .map(|row| {
+                StoredClient::from_row(link, row).ok_or_else(|| {
+                    DisclosureError::Internal("a stored client does not open".into())
+                })
+            })
+            .collect()
+    }
+
     /// The live clients a pseudonym tag names (not revoked, not expired).
     async fn live_clients(
         &self,
         pseudonym_tag: &[u8; 32],
         now: i64,
-    ) -> Result<Vec<ClientSeal>, DisclosureError> {
-        let mut live = Vec::new();
-        for stored in self.store.pseudonym_clients(pseudonym_tag).await? {
-            let seal = ClientSeal::open(&self.keys.link, &stored)?;
-            if stored.revoked == 0 && seal.not_after > now {
-                live.push(seal);
-            }
-        }
-        Ok(live)
+    ) -> Result<Vec<StoredClient>, DisclosureError> {
+        let mut clients = self.clients_of(pseudonym_tag).await?;
+        clients.retain(|c| !c.inactive(now));
+        Ok(clients)
     }
 
-    fn view(
-        &self,
-        seal: &ClientSeal,
-        revoked: bool,
-        pseudonym: PseudonymStatus,
-        now: i64,
-    ) -> ClientView {
+    /// A client as a hub may see it: the pseudonym's status when that is not
+    /// active (a remedy reaches every client), else its own.
+    fn view(&self, client: &StoredClient, pseudonym: PseudonymStatus, now: i64) -> ClientView {
         let status = match pseudonym {
-            PseudonymStatus::Active => {
-                let standing = Some(AccountState::Active);
-                PseudonymStatus::of(revoked, seal.not_after, standing, now)
-            }
+            PseudonymStatus::Active => client.status(now),
             other => other,
         };
         ClientView {
-            uri: format!("{}{}", self.names.client_prefix, seal.id),
-            id: seal.id.clone(),
+            uri: format!("{}{}", self.names.client_prefix, client.id),
+            id: client.id.clone(),
             status,
-            not_after: seal.not_after,
+            not_after: client.not_after,
         }
     }
 }
@@ -438,9 +422,15 @@ impl StoredClient {
         })
     }
 
+    /// Its own status, as if its pseudonym were active: revoked on its
+    /// own, past its end, or active.
+    pub fn status(&self, now: i64) -> PseudonymStatus {
+        PseudonymStatus::of(self.revoked, self.not_after, Some(AccountState::Active), now)
+    }
+
     /// Revoked on its own, or past its end.
     pub fn inactive(&self, now: i64) -> bool {
-        self.revoked || self.not_after <= now
+        self.status(now) != PseudonymStatus::Active
     }
 }
 
