@@ -162,13 +162,7 @@ pub async fn prepare(
     );
     // A deletion recorded by a process that stopped before removing the
     // account is finished before this one serves.
-    match abuse.resume_deletions().await {
-        Ok((0, 0)) => {}
-        Ok((finished, failed)) => {
-            tracing::warn!(finished, failed, "finished deletions an earlier process had recorded")
-        }
-        Err(e) => tracing::error!(error = %e, "pending deletions could not be read"),
-    }
+    resume_deletions(&abuse).await;
     let names = IssuerNames::for_domain(&config.domain, config.pseudonym_prefix());
     let disclosures = DisclosureIssuer::new(
         keys.clone(),
@@ -435,15 +429,20 @@ pub fn spawn_deletion_resumer(
         ticks.tick().await;
         loop {
             ticks.tick().await;
-            match state.abuse.resume_deletions().await {
-                Ok((0, 0)) => {}
-                Ok((finished, failed)) => {
-                    tracing::warn!(finished, failed, "finished deletions left pending")
-                }
-                Err(e) => tracing::warn!(error = %e, "pending deletions could not be read"),
-            }
+            resume_deletions(&state.abuse).await;
         }
     })
+}
+
+/// Finishes the deletions left pending, and says so when there were any.
+async fn resume_deletions(abuse: &Abuse) {
+    match abuse.resume_deletions().await {
+        Ok((0, 0)) => {}
+        Ok((finished, failed)) => {
+            tracing::warn!(finished, failed, "finished deletions left pending")
+        }
+        Err(e) => tracing::error!(error = %e, "pending deletions could not be read"),
+    }
 }
 
 /// How often pending deletions are retried while veild runs.

@@ -197,7 +197,7 @@ impl Server {
     pub fn deletions_resumed(&self) -> usize {
         read_log(&self.log)
             .lines()
-            .filter(|line| line.contains("finished deletions an earlier process had recorded"))
+            .filter(|line| line.contains("finished deletions left pending"))
             .filter_map(|line| {
                 let (_, rest) = line.split_once("finished=")?;
                 rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()
