@@ -9,6 +9,7 @@ use openmls_basic_credential::SignatureKeyPair;
 use serde_json::{Value, json};
 use x509_cert::der::Decode;
 
+use crate::support::hub::codes;
 use crate::support::mls::MlsClient;
 use crate::support::{TestApp, assert_problem};
 use veil::testkit::SUITE;
@@ -43,15 +44,6 @@ async fn validate(app: &TestApp, hub: &str, key_package: &[u8]) -> Value {
     let (status, body) = app.post("/v1/mls/key-packages/validate", hub, &body).await;
     assert_eq!(status, 200, "{body}");
     body
-}
-
-fn codes(report: &Value) -> Vec<String> {
-    report["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["code"].as_str().expect("code").to_string())
-        .collect()
 }
 
 async fn connection_only_pseudonyms_carry_the_marker(app: TestApp) {
