@@ -365,7 +365,8 @@ impl InProcess {
             "VEIL_LISTEN" => Some("127.0.0.1:0".into()),
             "VEIL_KEYS_DIR" => Some(keys.clone()),
             "VEIL_POLICIES_DIR" => Some(policies.display().to_string()),
-            _ => None,
+            // Anything else (e.g. VEIL_DB_MAX_CONNECTIONS) as the environment says.
+            _ => std::env::var(name).ok(),
         })?;
         let served = veil::testkit::serve(config, Arc::new(SystemClock)).await?;
         let admin = served.admin_token.ok_or("no admin token")?;

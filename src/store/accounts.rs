@@ -296,10 +296,10 @@ async fn account_writes(
 /// The account's state and sealed index, as the mint's lock and a status
 /// read both select them.
 #[derive(sqlx::FromRow)]
-struct StateAndIndex {
+pub(super) struct StateAndIndex {
     #[sqlx(flatten)]
-    state: StateRow,
-    pseudonym_index: Option<Vec<u8>>,
+    pub(super) state: StateRow,
+    pub(super) pseudonym_index: Option<Vec<u8>>,
 }
 
 impl StateAndIndex {
@@ -331,10 +331,10 @@ impl AccountViewRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct LockedAccount {
+pub(super) struct LockedAccount {
     #[sqlx(flatten)]
-    row: StateAndIndex,
-    glass_key_id: Option<Vec<u8>>,
+    pub(super) row: StateAndIndex,
+    pub(super) glass_key_id: Option<Vec<u8>>,
 }
 
 /// The stored status column and when it ends.

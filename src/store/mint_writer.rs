@@ -28,6 +28,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::accounts::{MintJob, account_job};
 use super::limits::SharedLedger;
+use super::mint_batch::{self, Fast};
 use super::pseudonyms::insert_rows;
 use super::{Backend, NewPseudonym, Store, StoreError};
 
@@ -132,13 +133,16 @@ impl Task {
     async fn commit(&self, jobs: &[MintJob]) -> Vec<Result<(), StoreError>> {
         let mut attempt = 0;
         // Optimistic first; locked from the start when the shared rows
-        // changed under the batch (see `SharedLedger`).
+        // changed under the batch (see `SharedLedger`); one request at a
+        // time when the fast path could not be sure (see `mint_batch`).
         let mut lock_first = false;
+        let mut exact = false;
         let accepted = loop {
             attempt += 1;
-            match self.account_sides(jobs, lock_first).await {
-                Ok(Some(accepted)) => break accepted,
-                Ok(None) => lock_first = true,
+            match self.account_sides(jobs, lock_first, exact).await {
+                Ok(Sides::Done(accepted)) => break accepted,
+                Ok(Sides::SharedChanged) => lock_first = true,
+                Ok(Sides::Fallback) => exact = true,
                 Err(error) if attempt < ATTEMPTS && retryable(&error) => {
                     // 4, 8, 16, 32, 64 ms, plus up to as much again at random.
                     let base = 2u64 << attempt.min(5);
@@ -185,15 +189,17 @@ impl Task {
         outcomes
     }
 
-    /// The account side of every job in one transaction: `Ok(Some)` holds
-    /// each job's outcome; `Ok(None)`: the shared rows changed under the
-    /// batch, which rolled back (run it again locked); `Err`: the batch
-    /// transaction itself failed and nothing of it committed.
+    /// The account side of every job in one transaction: `Done` holds
+    /// each job's outcome; otherwise the transaction rolled back and the
+    /// batch must run again (`SharedChanged`: locked from the start;
+    /// `Fallback`: on the exact path). `Err`: the batch transaction itself
+    /// failed and nothing of it committed.
     async fn account_sides(
         &self,
         jobs: &[MintJob],
         lock_first: bool,
-    ) -> Result<Option<Vec<Result<(), StoreError>>>, StoreError> {
+        exact: bool,
+    ) -> Result<Sides, StoreError> {
         let _turn = super::write_turn(&self.sqlite_writer).await;
         let mut tx = super::begin_write(&self.pool, self.backend).await?;
         if self.backend == Backend::Postgres {
@@ -212,41 +218,23 @@ impl Task {
         // on them.
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by_key(|&i| jobs.get(i).map(|j| j.account.account_ref.0));
-        let mut outcomes: Vec<Result<(), StoreError>> = jobs.iter().map(|_| Ok(())).collect();
-        // Keys certified by earlier requests of this batch: a later request
-        // with one of them is refused before it is charged anything.
-        let mut keys: HashSet<&[u8]> = HashSet::new();
-        for (i, job) in order.iter().filter_map(|&i| jobs.get(i).map(|job| (i, job))) {
-            let Some(slot) = outcomes.get_mut(i) else { continue };
-            if job.pseudonyms.iter().any(|row| keys.contains(row.public_key.as_slice())) {
-                *slot = Err(StoreError::Conflict("pseudonyms.public_key".into()));
-                continue;
+        let outcomes = match exact {
+            false => {
+                match mint_batch::account_sides(&mut tx, self.backend, jobs, &order, &mut ledger)
+                    .await?
+                {
+                    Fast::Done(outcomes) => outcomes,
+                    // Dropping the transaction rolls it back.
+                    Fast::Fallback => return Ok(Sides::Fallback),
+                }
             }
-            // The shared limits first, in memory: a refusal there costs no
-            // statement; one from the account side gives them back.
-            let outcome = match ledger.charge(&job.charges) {
-                Err(limited) => Err(StoreError::OverLimit(limited)),
-                Ok(()) => match account_job(&mut tx, job).await {
-                    Ok(()) => {
-                        keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice()));
-                        Ok(())
-                    }
-                    Err(error) if is_refusal(&error) => {
-                        ledger.refund(&job.charges);
-                        Err(error)
-                    }
-                    // The transaction itself is in trouble: the batch fails.
-                    Err(error) => return Err(error),
-                },
-            };
-            *slot = outcome;
-        }
+            true => exact_account_sides(&mut tx, jobs, &order, &mut ledger).await?,
+        };
         if !ledger.write(&mut tx).await? {
-            // Dropping the transaction rolls it back.
-            return Ok(None);
+            return Ok(Sides::SharedChanged);
         }
         tx.commit().await?;
-        Ok(Some(outcomes))
+        Ok(Sides::Done(outcomes))
     }
 
     /// The rows, sorted by their random ids (so in no order a request or
@@ -267,6 +255,53 @@ impl Task {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// What one attempt at a batch's account side came to.
+enum Sides {
+    Done(Vec<Result<(), StoreError>>),
+    SharedChanged,
+    Fallback,
+}
+
+/// The exact path: each request on its own (`accounts::account_job`), in
+/// `order`, each checked before it writes.
+async fn exact_account_sides(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    jobs: &[MintJob],
+    order: &[usize],
+    ledger: &mut SharedLedger,
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut outcomes: Vec<Result<(), StoreError>> = jobs.iter().map(|_| Ok(())).collect();
+    // Keys certified by earlier requests of this batch: a later request
+    // with one of them is refused before it is charged anything.
+    let mut keys: HashSet<&[u8]> = HashSet::new();
+    for (i, job) in order.iter().filter_map(|&i| jobs.get(i).map(|job| (i, job))) {
+        let Some(slot) = outcomes.get_mut(i) else { continue };
+        if job.pseudonyms.iter().any(|row| keys.contains(row.public_key.as_slice())) {
+            *slot = Err(StoreError::Conflict("pseudonyms.public_key".into()));
+            continue;
+        }
+        // The shared limits first, in memory: a refusal there costs no
+        // statement; one from the account side gives them back.
+        let outcome = match ledger.charge(&job.charges) {
+            Err(limited) => Err(StoreError::OverLimit(limited)),
+            Ok(()) => match account_job(tx, job).await {
+                Ok(()) => {
+                    keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice()));
+                    Ok(())
+                }
+                Err(error) if is_refusal(&error) => {
+                    ledger.refund(&job.charges);
+                    Err(error)
+                }
+                // The transaction itself is in trouble: the batch fails.
+                Err(error) => return Err(error),
+            },
+        };
+        *slot = outcome;
+    }
+    Ok(outcomes)
 }
 
 /// A refusal of one request (it wrote nothing, the batch goes on), as

@@ -10,6 +10,7 @@ mod clients;
 mod crl;
 mod dump;
 mod limits;
+mod mint_batch;
 mod mint_writer;
 mod operators;
 mod pseudonym_clients;

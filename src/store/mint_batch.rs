@@ -1,0 +1,579 @@
+//! The account sides of a whole mint batch in a fixed number of statements,
+//! whatever its size: read every account row, window and tombstone the
+//! batch touches at once (the account rows locked, in one order), decide
+//! each request in memory in the batch's order, then write every outcome in
+//! a handful of multi-row statements.
+//!
+//! This is the fast path of the mint writer; `accounts::account_job`, one
+//! request at a time, is the exact path it falls back to. It decides
+//! exactly what that path would (same checks, same order, same refusals),
+//! and where it cannot be sure (an account another replica created meanwhile,
+//! a window another writer charged without the account's lock) it reports
+//! [`Fast::Fallback`], the caller rolls the batch back and runs the exact path.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sqlx::{Any, Transaction};
+
+use super::accounts::{IndexChange, LockedAccount, MintJob, StateAndIndex, StateRow};
+use super::limits::{Limited, SharedLedger};
+use super::pseudonyms::{placeholders, push_placeholders};
+use super::{Backend, StoreError};
+use crate::core::account::AccountState;
+
+/// Rows per multi-row statement, within both databases' bind limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// What the fast path made of a batch.
+pub(super) enum Fast {
+    /// Each job's outcome, in job order; the writes are in the transaction.
+    Done(Vec<Result<(), StoreError>>),
+    /// Something changed under the batch that only the exact path decides:
+    /// roll the transaction back and run that.
+    Fallback,
+}
+
+/// An account as the batch sees it while deciding.
+struct Account {
+    /// `None`: no row (yet).
+    row: Option<StateAndIndex>,
+    glass_key_id: Option<Vec<u8>>,
+    /// The job whose request creates the row in this batch.
+    created_by: Option<usize>,
+    /// The index and live count to write, once a request changed them.
+    index: Option<(Vec<u8>, i64)>,
+    /// The job whose freshly sealed link replaces the stored one.
+    reseal_by: Option<usize>,
+    /// Whether the account had a row before this batch (its windows are
+    /// pruned on their first charge; a new account has none to prune).
+    existed: bool,
+}
+
+type WindowKey = (Vec<u8>, &'static str, i64);
+
+struct Window {
+    stored: i64,
+    taken: i64,
+    expires_at: i64,
+    limit: i64,
+    prune: bool,
+}
+
+/// Decides and writes the account sides of `jobs`, visited in `order`
+/// (by account, arrival order within one), charging the shared limits in
+/// `ledger` as it goes. `keys_seen` refuses a key certified by an earlier
+/// request of the batch.
+pub(super) async fn account_sides(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    jobs: &[MintJob],
+    order: &[usize],
+    ledger: &mut SharedLedger,
+) -> Result<Fast, StoreError> {
+    let refs: Vec<[u8; 32]> = {
+        let mut refs: Vec<[u8; 32]> = jobs.iter().map(|j| j.account.account_ref.0).collect();
+        refs.sort_unstable();
+        refs.dedup();
+        refs
+    };
+    let mut accounts = lock_accounts(tx, backend, &refs).await?;
+    let buried = tombstoned(tx, jobs, &accounts).await?;
+    let mut actions: Vec<&'static str> =
+        jobs.iter().flat_map(|j| j.charges.windows.iter().map(|w| w.action)).collect();
+    actions.sort_unstable();
+    actions.dedup();
+    let mut windows = read_windows(tx, &refs, &actions).await?;
+
+    let mut outcomes: Vec<Result<(), StoreError>> = jobs.iter().map(|_| Ok(())).collect();
+    let mut keys: HashSet<&[u8]> = HashSet::new();
+    for &i in order {
+        let (Some(job), Some(slot)) = (jobs.get(i), outcomes.get_mut(i)) else { continue };
+        if job.pseudonyms.iter().any(|row| keys.contains(row.public_key.as_slice())) {
+            *slot = Err(StoreError::Conflict("pseudonyms.public_key".into()));
+            continue;
+        }
+        if let Err(limited) = ledger.charge(&job.charges) {
+            *slot = Err(StoreError::OverLimit(limited));
+            continue;
+        }
+        let account = accounts.entry(job.account.account_ref.0).or_insert_with(Account::missing);
+        match decide(i, job, account, &buried, &mut windows) {
+            Ok(()) => keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice())),
+            Err(refusal) => {
+                ledger.refund(&job.charges);
+                *slot = Err(refusal);
+            }
+        }
+    }
+
+    if !insert_accounts(tx, jobs, &accounts).await? {
+        return Ok(Fast::Fallback);
+    }
+    update_indexes(tx, &accounts).await?;
+    reseal(tx, jobs, &accounts).await?;
+    if !charge_windows(tx, &windows, &actions).await? {
+        return Ok(Fast::Fallback);
+    }
+    prune_windows(tx, &windows).await?;
+    let accepted: Vec<&MintJob> = jobs
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(job, _)| job)
+        .collect();
+    put_events(tx, &accepted).await?;
+    put_relations(tx, &accepted).await?;
+    Ok(Fast::Done(outcomes))
+}
+
+impl Account {
+    fn missing() -> Self {
+        Account {
+            row: None,
+            glass_key_id: None,
+            created_by: None,
+            index: None,
+            reseal_by: None,
+            existed: false,
+        }
+    }
+}
+
+/// One request against the batch's view of its account, in the order and
+/// with the refusals of `accounts::account_job`; on success its effects
+/// are applied to the view, on refusal nothing is.
+fn decide(
+    i: usize,
+    job: &MintJob,
+    account: &mut Account,
+    buried: &HashSet<[u8; 32]>,
+    windows: &mut HashMap<WindowKey, Window>,
+) -> Result<(), StoreError> {
+    let creates = account.row.is_none();
+    if creates {
+        if job.account.glass.is_none() {
+            return Err(StoreError::AccountMissing);
+        }
+        if job.tombstone.is_some_and(|tag| buried.contains(&tag)) {
+            return Err(StoreError::Restricted);
+        }
+    }
+    let (state, until, stored_index, glass_key_id) = match &account.row {
+        Some(row) => (
+            row.state.status,
+            row.state.status_until,
+            account
+                .index
+                .as_ref()
+                .map(|(sealed, _)| sealed.as_slice())
+                .or(row.pseudonym_index.as_deref()),
+            account.glass_key_id.as_deref(),
+        ),
+        None => (AccountState::Active, None, None, Some(job.account.glass_key_id.as_slice())),
+    };
+    if !state.effective(until, job.charges.now).may_act() {
+        return Err(StoreError::Restricted);
+    }
+    let (sealed, live) = match (job.index)(stored_index) {
+        IndexChange::Write { sealed, live } => (sealed, live),
+        IndexChange::OverActive => return Err(StoreError::OverLimit(Limited::Active)),
+        IndexChange::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
+    };
+    let reseal = glass_key_id != Some(job.account.glass_key_id.as_slice());
+    if reseal && job.account.glass.is_none() {
+        return Err(StoreError::GlassOutdated);
+    }
+    for (n, w) in job.charges.windows.iter().enumerate() {
+        let level = windows.get(&(w.subject.clone(), w.action, w.window_start));
+        let used = level.map_or(0, |l| l.stored.saturating_add(l.taken));
+        if w.amount > w.limit || used.saturating_add(w.amount) > w.limit {
+            return Err(StoreError::OverLimit(Limited::Window(n)));
+        }
+    }
+    // Accepted: apply to the view.
+    for w in &job.charges.windows {
+        let level =
+            windows.entry((w.subject.clone(), w.action, w.window_start)).or_insert(Window {
+                stored: 0,
+                taken: 0,
+                expires_at: w.expires_at,
+                limit: w.limit,
+                prune: account.existed,
+            });
+        level.taken = level.taken.saturating_add(w.amount);
+        level.limit = level.limit.min(w.limit);
+        level.prune = account.existed;
+    }
+    if creates {
+        account.row = Some(StateAndIndex {
+            state: StateRow { status: AccountState::Active, status_until: None },
+            pseudonym_index: None,
+        });
+        account.glass_key_id = Some(job.account.glass_key_id.clone());
+        account.created_by = Some(i);
+    } else if reseal {
+        account.glass_key_id = Some(job.account.glass_key_id.clone());
+        account.reseal_by = Some(i);
+    }
+    account.index = Some((sealed, live));
+    Ok(())
+}
+
+/// Every account row of the batch, locked in account order (PostgreSQL:
+/// `FOR UPDATE`, so writers meet in one order and never deadlock; SQLite:
+/// the batch's `BEGIN IMMEDIATE` holds the whole database already).
+async fn lock_accounts(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    refs: &[[u8; 32]],
+) -> Result<BTreeMap<[u8; 32], Account>, StoreError> {
+    let mut accounts = BTreeMap::new();
+    for chunk in refs.chunks(ROWS_PER_STATEMENT) {
+        let lock = match backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "SELECT account_ref, status, status_until, pseudonym_index, glass_key_id \
+             FROM accounts WHERE account_ref IN ({}) ORDER BY account_ref{lock}",
+            placeholders(1, chunk.len())
+        );
+        // Only placeholders are formatted in; every value is bound.
+        let mut query = sqlx::query_as::<_, RefAndAccount>(sqlx::AssertSqlSafe(sql));
+        for account_ref in chunk {
+            query = query.bind(account_ref.as_slice());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let account_ref = <[u8; 32]>::try_from(row.account_ref.as_slice())
+                .map_err(|_| StoreError::Corrupt("32-byte account ref"))?;
+            accounts.insert(
+                account_ref,
+                Account {
+                    row: Some(row.locked.row),
+                    glass_key_id: row.locked.glass_key_id,
+                    existed: true,
+                    ..Account::missing()
+                },
+            );
+        }
+    }
+    Ok(accounts)
+}
+
+#[derive(sqlx::FromRow)]
+struct RefAndAccount {
+    account_ref: Vec<u8>,
+    #[sqlx(flatten)]
+    locked: LockedAccount,
+}
+
+/// The tombstone tags, among those of the batch's missing accounts, that
+/// are buried (their accounts may not return).
+async fn tombstoned(
+    tx: &mut Transaction<'static, Any>,
+    jobs: &[MintJob],
+    accounts: &BTreeMap<[u8; 32], Account>,
+) -> Result<HashSet<[u8; 32]>, StoreError> {
+    let mut tags: Vec<[u8; 32]> = jobs
+        .iter()
+        .filter(|job| !accounts.contains_key(&job.account.account_ref.0))
+        .filter_map(|job| job.tombstone)
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    let mut buried = HashSet::new();
+    for chunk in tags.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT tag FROM account_tombstones WHERE tag IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
+        for tag in chunk {
+            query = query.bind(tag.as_slice());
+        }
+        for tag in query.fetch_all(&mut **tx).await? {
+            if let Ok(tag) = <[u8; 32]>::try_from(tag.as_slice()) {
+                buried.insert(tag);
+            }
+        }
+    }
+    Ok(buried)
+}
+
+/// Every counter of the batch's accounts for the actions it charges.
+async fn read_windows(
+    tx: &mut Transaction<'static, Any>,
+    refs: &[[u8; 32]],
+    actions: &[&'static str],
+) -> Result<HashMap<WindowKey, Window>, StoreError> {
+    let mut windows = HashMap::new();
+    if actions.is_empty() {
+        return Ok(windows);
+    }
+    for chunk in refs.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT subject, action, window_start, expires_at, n FROM rate_windows \
+             WHERE action IN ({}) AND subject IN ({})",
+            placeholders(1, actions.len()),
+            placeholders(actions.len() + 1, chunk.len())
+        );
+        let mut query =
+            sqlx::query_as::<_, (Vec<u8>, String, i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        for action in actions {
+            query = query.bind(*action);
+        }
+        for account_ref in chunk {
+            query = query.bind(account_ref.as_slice());
+        }
+        for (subject, action, window_start, expires_at, n) in query.fetch_all(&mut **tx).await? {
+            let Some(action) = static_action(actions, &action) else { continue };
+            windows.insert(
+                (subject, action, window_start),
+                Window { stored: n, taken: 0, expires_at, limit: i64::MAX, prune: false },
+            );
+        }
+    }
+    Ok(windows)
+}
+
+/// The rows of accounts first seen in this batch, with the index their
+/// requests left. `false`: another writer created one of them meanwhile.
+async fn insert_accounts(
+    tx: &mut Transaction<'static, Any>,
+    jobs: &[MintJob],
+    accounts: &BTreeMap<[u8; 32], Account>,
+) -> Result<bool, StoreError> {
+    const COLUMNS: usize = 9;
+    let new: Vec<(&MintJob, &(Vec<u8>, i64))> = accounts
+        .values()
+        .filter_map(|a| {
+            let job = jobs.get(a.created_by?)?;
+            Some((job, a.index.as_ref()?))
+        })
+        .collect();
+    for chunk in new.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, glass_tag, \
+             glass_key_id, created_hour, pseudonym_index, active_pseudonyms, status) VALUES ",
+        );
+        push_placeholders(&mut sql, chunk.len(), COLUMNS, ", 'active'");
+        sql.push_str(" ON CONFLICT (account_ref) DO NOTHING RETURNING account_ref");
+        let mut query = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
+        for (job, (sealed, live)) in chunk {
+            let account = &job.account;
+            let glass = account.glass.as_ref();
+            query = query
+                .bind(account.account_ref.0.as_slice())
+                .bind(glass.map(|g| g.link.as_slice()))
+                .bind(glass.map_or(1, |g| g.suite))
+                .bind(glass.and_then(|g| g.sender.as_deref()))
+                .bind(glass.map(|g| g.tag.as_slice()))
+                .bind(account.glass_key_id.as_slice())
+                .bind(account.created_hour)
+                .bind(sealed.as_slice())
+                .bind(*live);
+        }
+        if query.fetch_all(&mut **tx).await?.len() != chunk.len() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The new index and live count of every account that had a row, in one
+/// statement per chunk (`CASE` on the account ref: the same SQL on both
+/// databases).
+async fn update_indexes(
+    tx: &mut Transaction<'static, Any>,
+    accounts: &BTreeMap<[u8; 32], Account>,
+) -> Result<(), StoreError> {
+    use std::fmt::Write;
+    let changed: Vec<(&[u8; 32], &(Vec<u8>, i64))> = accounts
+        .iter()
+        .filter(|(_, a)| a.existed)
+        .filter_map(|(account_ref, a)| Some((account_ref, a.index.as_ref()?)))
+        .collect();
+    for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+        let n = chunk.len();
+        // $1..$n: the refs; $n+1..$2n: the indexes; $2n+1..$3n: the counts.
+        let mut index = String::from("CASE account_ref");
+        let mut live = String::from("CASE account_ref");
+        for r in 1..=n {
+            let _ = write!(index, " WHEN ${r} THEN ${}", n + r);
+            let _ = write!(live, " WHEN ${r} THEN ${}", 2 * n + r);
+        }
+        let sql = format!(
+            "UPDATE accounts SET pseudonym_index = {index} END, active_pseudonyms = {live} END \
+             WHERE account_ref IN ({})",
+            placeholders(1, n)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (account_ref, _) in chunk {
+            query = query.bind(account_ref.as_slice());
+        }
+        for (_, (sealed, _)) in chunk {
+            query = query.bind(sealed.as_slice());
+        }
+        for (_, (_, count)) in chunk {
+            query = query.bind(*count);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Links sealed anew with the current keys (rare: after a key rotation).
+async fn reseal(
+    tx: &mut Transaction<'static, Any>,
+    jobs: &[MintJob],
+    accounts: &BTreeMap<[u8; 32], Account>,
+) -> Result<(), StoreError> {
+    for job in accounts.values().filter_map(|a| jobs.get(a.reseal_by?)) {
+        let account = &job.account;
+        let Some(glass) = &account.glass else { continue };
+        sqlx::query(
+            "UPDATE accounts SET glass_link = $1, glass_suite = $2, glass_sender = $3, \
+             glass_tag = $4, glass_key_id = $5 WHERE account_ref = $6",
+        )
+        .bind(glass.link.as_slice())
+        .bind(glass.suite)
+        .bind(glass.sender.as_deref())
+        .bind(glass.tag.as_slice())
+        .bind(account.glass_key_id.as_slice())
+        .bind(account.account_ref.0.as_slice())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Adds what the batch took to each window, and checks the result against
+/// its limit: a counter charged by someone who did not hold the account's
+/// row (and so is not in the batch's view) sends the batch to the exact
+/// path. `false`: that happened.
+async fn charge_windows(
+    tx: &mut Transaction<'static, Any>,
+    windows: &HashMap<WindowKey, Window>,
+    actions: &[&'static str],
+) -> Result<bool, StoreError> {
+    const COLUMNS: usize = 5;
+    let taken: Vec<(&WindowKey, &Window)> = windows.iter().filter(|(_, w)| w.taken > 0).collect();
+    for chunk in taken.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO rate_windows (subject, action, window_start, expires_at, n) VALUES ",
+        );
+        push_placeholders(&mut sql, chunk.len(), COLUMNS, "");
+        sql.push_str(
+            " ON CONFLICT (subject, action, window_start) \
+             DO UPDATE SET n = rate_windows.n + excluded.n \
+             RETURNING subject, action, window_start, n",
+        );
+        let mut query = sqlx::query_as::<_, (Vec<u8>, String, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        for ((subject, action, window_start), w) in chunk {
+            query = query
+                .bind(subject.as_slice())
+                .bind(*action)
+                .bind(*window_start)
+                .bind(w.expires_at)
+                .bind(w.taken);
+        }
+        let counted = query.fetch_all(&mut **tx).await?;
+        if counted.len() != chunk.len() {
+            return Ok(false);
+        }
+        for (subject, action, window_start, n) in counted {
+            let Some(action) = static_action(actions, &action) else { return Ok(false) };
+            let Some(w) = windows.get(&(subject, action, window_start)) else { return Ok(false) };
+            if n != w.stored.saturating_add(w.taken) || n > w.limit {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The batch's own name for an action read back from the database.
+fn static_action(actions: &[&'static str], read: &str) -> Option<&'static str> {
+    actions.iter().find(|a| **a == read).copied()
+}
+
+/// The first charge of a window deletes the counter's earlier windows (as
+/// `limits::charge_windows` does), one statement per action and window.
+async fn prune_windows(
+    tx: &mut Transaction<'static, Any>,
+    windows: &HashMap<WindowKey, Window>,
+) -> Result<(), StoreError> {
+    let mut groups: BTreeMap<(&'static str, i64), Vec<&[u8]>> = BTreeMap::new();
+    for ((subject, action, window_start), w) in windows {
+        if w.prune && w.stored == 0 && w.taken > 0 {
+            groups.entry((*action, *window_start)).or_default().push(subject.as_slice());
+        }
+    }
+    for ((action, window_start), subjects) in groups {
+        for chunk in subjects.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM rate_windows WHERE action = $1 AND window_start < $2 \
+                 AND subject IN ({})",
+                placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(action).bind(window_start);
+            for subject in chunk {
+                query = query.bind(*subject);
+            }
+            query.execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The `pseudonym_minted` reputation events of the accepted requests.
+async fn put_events(
+    tx: &mut Transaction<'static, Any>,
+    accepted: &[&MintJob],
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 5;
+    let events: Vec<&&MintJob> =
+        accepted.iter().filter(|job| job.charges.reputation_per_pseudonym != 0).collect();
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO reputation_events (id, account_ref, points, at, decays, kind) VALUES ",
+        );
+        push_placeholders(&mut sql, chunk.len(), COLUMNS, ", 'pseudonym_minted'");
+        sql.push_str(" ON CONFLICT (id) DO UPDATE SET points = excluded.points, at = excluded.at");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for job in chunk {
+            query = query
+                .bind(job.event_id.as_slice())
+                .bind(job.account.account_ref.0.as_slice())
+                .bind(job.charges.reputation_per_pseudonym.saturating_mul(job.amount))
+                .bind(job.charges.now)
+                .bind(1i64);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The relation tags the accepted requests attach to their accounts.
+async fn put_relations(
+    tx: &mut Transaction<'static, Any>,
+    accepted: &[&MintJob],
+) -> Result<(), StoreError> {
+    let mut pairs: Vec<(&[u8; 32], &[u8; 32])> = accepted
+        .iter()
+        .flat_map(|job| job.account.relations.iter().map(|tag| (tag, &job.account.account_ref.0)))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from("INSERT INTO account_relations (tag, account_ref) VALUES ");
+        push_placeholders(&mut sql, chunk.len(), 2, "");
+        sql.push_str(" ON CONFLICT (tag, account_ref) DO NOTHING");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for (tag, account_ref) in chunk {
+            query = query.bind(tag.as_slice()).bind(account_ref.as_slice());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
