@@ -35,7 +35,9 @@ pub use limits::{BucketCharge, Charges, Limited, WindowCharge};
 pub use operators::{NewOperator, OperatorRow};
 pub use pseudonym_clients::{ClientAdded, NewPseudonymClient, PseudonymClientRow};
 pub use pseudonyms::{NewPseudonym, PseudonymRow};
-pub use remedies::{Applied, Lifted, RemedyEffect, RemedyIndex, RemedyRow, RemedyWrite};
+pub use remedies::{
+    Applied, DeletionTarget, Finished, Lifted, RemedyEffect, RemedyIndex, RemedyRow, RemedyWrite,
+};
 pub use reports::{NewReport, ReportTally};
 pub use reputation::{NewReputationEvent, ReputationEvent, Standing};
 pub use upgrade::{LegacyEntry, UpgradeKeys, UpgradeReport};

@@ -346,6 +346,35 @@ impl Store {
     }
 }
 
+/// What a pending deletion finds of its account, read in one statement so
+/// that the two agree (see [`Store::deletion_target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeletionTarget {
+    /// The deletion is no longer pending: it was finished, or its account
+    /// was removed by another deletion, which finished it too.
+    Done,
+    /// Pending, but its account has no row (removed by a release that did
+    /// not finish the account's other deletions with it): only the remedy
+    /// is left to clear, and a row that appears later is another account.
+    Gone,
+    /// Pending, and the account it was recorded for, with its sealed index.
+    Account(Option<Vec<u8>>),
+}
+
+/// What finishing a deletion did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The account was removed, with every deletion pending for it.
+    Removed,
+    /// The account had no row; the deletion is cleared all the same.
+    Gone,
+    /// The deletion was no longer pending: nothing was written (whatever
+    /// row the account has now is not the one it was recorded for).
+    Done,
+    /// See [`RemedyIndex::Stale`]: nothing was written.
+    Stale,
+}
+
 impl Store {
     /// Deletions recorded but not finished (a process stopped between the
     /// remedy and the removal of the account): remedy id and sealed account.
@@ -359,19 +388,67 @@ impl Store {
         Ok(rows)
     }
 
+    /// Whether deletion `remedy_id` is still pending and, if so, its
+    /// account's sealed index, in one statement: a pending deletion's
+    /// account row is always the one it was recorded for (the removal of an
+    /// account finishes every deletion pending for it, in the same
+    /// transaction), so the index read here names only that account's
+    /// pseudonyms, never those of an account that came back under the same
+    /// id (`account.deleted_may_return`).
+    pub async fn deletion_target(
+        &self,
+        remedy_id: &str,
+        account_ref: &AccountRef,
+    ) -> Result<DeletionTarget, StoreError> {
+        let row: Option<TargetRow> = sqlx::query_as(
+            "SELECT a.account_ref, a.pseudonym_index FROM remedies r \
+             LEFT JOIN accounts a ON a.account_ref = $2 \
+             WHERE r.id = $1 AND r.action = 'delete' AND r.sealed_account IS NOT NULL",
+        )
+        .bind(remedy_id)
+        .bind(account_ref.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => DeletionTarget::Done,
+            Some(TargetRow { account_ref: None, .. }) => DeletionTarget::Gone,
+            Some(TargetRow { pseudonym_index, .. }) => DeletionTarget::Account(pseudonym_index),
+        })
+    }
+
+    /// Clears a pending deletion whose account has no row
+    /// ([`DeletionTarget::Gone`]), touching no account.
+    pub async fn clear_deletion(&self, remedy_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE remedies SET sealed_account = NULL WHERE id = $1 AND action = 'delete'",
+        )
+        .bind(remedy_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Finishes a recorded deletion in one account-side transaction: holding
-    /// the account row, checks with `index` that every pseudonym it names was
-    /// unlinked, then removes every row naming the account and clears the
-    /// remedy's sealed account (the deletion is no longer pending).
-    /// [`Applied::Stale`] writes nothing; [`Applied::Gone`] means the
-    /// account was already removed (the remedy is cleared all the same).
+    /// the account row, checks that the deletion is still pending (else
+    /// [`Finished::Done`], nothing written: another replica, or another
+    /// deletion of the same account, finished it), then with `index` that
+    /// every pseudonym the account's index names was unlinked, then removes
+    /// every row naming the account and clears the remedy's sealed account,
+    /// and that of every other deletion pending for the same account
+    /// (`open` unseals a deletion's account, given its sealed value and
+    /// remedy id): they were recorded for the account removed here, so none
+    /// stays pending to remove an account that comes back under the same id.
+    /// [`Finished::Stale`] writes nothing.
     pub async fn finish_deletion(
         &self,
         remedy_id: &str,
         account_ref: &AccountRef,
         index: impl FnOnce(Option<&[u8]>) -> RemedyIndex,
-    ) -> Result<Applied, StoreError> {
+        open: impl Fn(&[u8], &str) -> Option<AccountRef>,
+    ) -> Result<Finished, StoreError> {
         let mut tx = self.begin_write().await?;
+        // The row first, as every writer of the account takes it: a
+        // deletion finishing the same account at once waits here.
         let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
             "UPDATE accounts SET status = $1, status_until = NULL WHERE account_ref = $2 \
              RETURNING pseudonym_index",
@@ -380,25 +457,54 @@ impl Store {
         .bind(account_ref.0.as_slice())
         .fetch_optional(&mut *tx)
         .await?;
-        let applied = match sealed {
-            None => Applied::Gone,
+        let pending = sqlx::query(
+            "SELECT 1 AS one FROM remedies \
+             WHERE id = $1 AND action = 'delete' AND sealed_account IS NOT NULL",
+        )
+        .bind(remedy_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if pending.is_none() {
+            // Dropped unfinished: the status written above is rolled back.
+            return Ok(Finished::Done);
+        }
+        let finished = match sealed {
+            None => Finished::Gone,
             Some(sealed) => match index(sealed.as_deref()) {
-                RemedyIndex::Reach { ids, .. } => {
+                RemedyIndex::Reach { .. } => {
                     delete_account(&mut tx, account_ref).await?;
-                    Applied::Affected(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+                    Finished::Removed
                 }
-                RemedyIndex::Stale => return Ok(Applied::Stale),
+                RemedyIndex::Stale => return Ok(Finished::Stale),
                 RemedyIndex::Unreadable => return Err(StoreError::Corrupt("pseudonym index")),
             },
         };
-        sqlx::query(
-            "UPDATE remedies SET sealed_account = NULL WHERE id = $1 AND action = 'delete'",
-        )
-        .bind(remedy_id)
-        .execute(&mut *tx)
-        .await?;
+        let mut cleared = vec![remedy_id.to_string()];
+        if finished == Finished::Removed {
+            let others: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, sealed_account FROM remedies \
+                 WHERE action = 'delete' AND sealed_account IS NOT NULL AND id <> $1",
+            )
+            .bind(remedy_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            cleared.extend(
+                others
+                    .into_iter()
+                    .filter(|(id, sealed)| open(sealed, id).as_ref() == Some(account_ref))
+                    .map(|(id, _)| id),
+            );
+        }
+        for id in &cleared {
+            sqlx::query(
+                "UPDATE remedies SET sealed_account = NULL WHERE id = $1 AND action = 'delete'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(applied)
+        Ok(finished)
     }
 }
 
@@ -420,6 +526,14 @@ async fn delete_account(
         sqlx::query(sql).bind(account_ref.0.as_slice()).execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// A pending deletion's account as [`Store::deletion_target`] reads it: no
+/// `account_ref` when the account has no row.
+#[derive(sqlx::FromRow)]
+struct TargetRow {
+    account_ref: Option<Vec<u8>>,
+    pseudonym_index: Option<Vec<u8>>,
 }
 
 /// What `lift_remedy` finds of the account: sealed, or (before migration

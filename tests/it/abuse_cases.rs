@@ -51,7 +51,10 @@ async fn deleted_may_return(db: Db) -> TestApp {
     TestApp::spawn_with(db, Arc::new(SystemClock), Some(policy)).await
 }
 
-on_both_backends_with!(deleted_may_return; a_policy_lets_deleted_accounts_return);
+on_both_backends_with!(deleted_may_return;
+    a_policy_lets_deleted_accounts_return,
+    a_pending_deletion_spares_the_account_that_came_back
+);
 on_both_backends_with!(report_quota; a_reporter_has_an_hourly_quota);
 
 async fn report_quota(db: Db) -> TestApp {
@@ -553,6 +556,66 @@ async fn a_policy_lets_deleted_accounts_return(app: TestApp) {
     for uri in &old {
         assert_eq!(status_of(&app, &hub, uri).await, "revoked");
     }
+}
+
+/// With `deleted_may_return`, a deletion left pending must only ever remove
+/// the account it was recorded for. Here its finish fails (an injected
+/// stop), a second deletion (a related remedy) then removes the account,
+/// and the account id comes back as a new account. Before the first
+/// deletion was finished together with the account it was recorded for,
+/// it stayed pending, and the next start carried it out on the new account:
+/// its pseudonym revoked, its row gone.
+async fn a_pending_deletion_spares_the_account_that_came_back(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let old = mint_related(&app, &backend, "phoenix", "phoenix@example.com").await;
+    let alias = mint_related(&app, &backend, "phoenix-alias", "phoenix@example.com").await;
+    let raw = app.raw_pool().await;
+    let (refuse, allow): (Vec<&str>, &str) = match app.db {
+        Db::Sqlite => (
+            vec![
+                "CREATE TRIGGER cut_return BEFORE DELETE ON accounts \
+                 BEGIN SELECT RAISE(ABORT, 'injected stop'); END",
+            ],
+            "DROP TRIGGER cut_return",
+        ),
+        Db::Postgres => (
+            vec![
+                "CREATE FUNCTION cut_return() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected stop'; END $$",
+                "CREATE TRIGGER cut_return BEFORE DELETE ON accounts \
+                 FOR EACH ROW EXECUTE FUNCTION cut_return()",
+            ],
+            "DROP TRIGGER cut_return ON accounts",
+        ),
+    };
+    for sql in refuse {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    assert_eq!(remedy(&app, &old[0], "delete").await.0, 500, "the injected stop");
+    assert_eq!(app.state.store.pending_deletions().await.unwrap().len(), 1);
+    sqlx::query(allow).execute(&raw).await.unwrap();
+
+    // A second deletion reaches the same account through the relation key
+    // and removes it: the first deletion's account is gone with it.
+    let related = json!({"pseudonym": alias[0], "action": "delete", "related": true,
+                         "case_id": "case-9", "reason": "ban evasion"});
+    let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &related).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.account_count().await, 0, "both accounts removed");
+
+    // The id returns as a new account; the next start leaves it alone.
+    let new = mint(&app, &backend, "phoenix", 1).await;
+    let restarted = app.replica().await;
+    assert_eq!(restarted.account_count().await, 1, "the new account is still there");
+    assert_eq!(status_of(&restarted, &hub, &new[0]).await, "active");
+    for uri in old.iter().chain(&alias) {
+        assert_eq!(status_of(&restarted, &hub, uri).await, "revoked");
+    }
+    assert!(
+        app.state.store.pending_deletions().await.unwrap().is_empty(),
+        "the first deletion ended with the account it was recorded for"
+    );
 }
 
 async fn mint_related(app: &TestApp, backend: &str, account: &str, email: &str) -> Vec<String> {

@@ -17,8 +17,8 @@ use crate::services::audit::{AuditAction, AuditEvent};
 use crate::services::keyring::KeySet;
 use crate::services::linkage_lookup;
 use crate::store::{
-    Applied, Lifted, NewReport, NewReputationEvent, RemedyEffect, RemedyIndex, RemedyRow,
-    RemedyWrite, Standing, Store, StoreError, WindowCharge,
+    Applied, DeletionTarget, Finished, Lifted, NewReport, NewReputationEvent, RemedyEffect,
+    RemedyIndex, RemedyRow, RemedyWrite, Standing, Store, StoreError, WindowCharge,
 };
 
 use super::limits;
@@ -544,18 +544,26 @@ impl Abuse {
     /// account's index names (a pseudonym-side write of its own, so no
     /// transaction ties the account's rows to its pseudonyms), then removes
     /// the account, holding its row, if no mint added a pseudonym in
-    /// between; otherwise unlinks again.
+    /// between; otherwise unlinks again. Only ever the account the deletion
+    /// was recorded for: the index is read together with the deletion's
+    /// pending state, and the removal finishes every deletion pending for
+    /// the account, so an account that comes back under the same id
+    /// (`account.deleted_may_return`) is never the target of an older one.
     async fn finish_deletion(
         &self,
         remedy_id: &str,
         account_ref: &AccountRef,
     ) -> Result<(), AbuseError> {
         let link = &self.keys.link;
+        let open = |sealed: &[u8], id: &str| self.open_remedy_account(sealed, id, true);
         for _ in 0..DELETE_ATTEMPTS {
-            let Some(sealed) = self.store.pseudonym_index(account_ref).await? else {
-                // Already removed: only the remedy is left to clear.
-                self.store.finish_deletion(remedy_id, account_ref, |_| RemedyIndex::Stale).await?;
-                return Ok(());
+            let sealed = match self.store.deletion_target(remedy_id, account_ref).await? {
+                DeletionTarget::Done => return Ok(()),
+                DeletionTarget::Gone => {
+                    self.store.clear_deletion(remedy_id).await?;
+                    return Ok(());
+                }
+                DeletionTarget::Account(sealed) => sealed,
             };
             let index = PseudonymIndex::open(link, account_ref, sealed.as_deref())?;
             let unlinked: HashSet<PseudonymId> =
@@ -571,9 +579,9 @@ impl Abuse {
                 }
                 RemedyIndex::Reach { ids: ids.clone(), sealed: None }
             };
-            match self.store.finish_deletion(remedy_id, account_ref, check).await? {
-                Applied::Affected(_) | Applied::Gone => return Ok(()),
-                Applied::Stale => continue,
+            match self.store.finish_deletion(remedy_id, account_ref, check, open).await? {
+                Finished::Removed | Finished::Gone | Finished::Done => return Ok(()),
+                Finished::Stale => continue,
             }
         }
         Err(AbuseError::Internal("the account kept minting while it was being deleted".into()))
