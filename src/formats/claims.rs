@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::core::pseudonym_id::PseudonymId;
+
 /// Claims with a string value (OpenID Connect names; `user_uri` is the real
 /// MIMI user URI).
 pub const TEXT_CLAIMS: &[&str] = &[
@@ -80,11 +82,22 @@ pub fn check_extra_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
-/// Checks every claim; `user_prefix` is `mimi://<our domain>/u/`; `extra`
-/// are the text claims the issuance policy allows beyond the built-in ones.
+/// The provider's URI prefixes a `user_uri` claim is judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct UriPrefixes<'a> {
+    /// `mimi://<our domain>/u/`: every user URI we vouch for starts with it.
+    pub user: &'a str,
+    /// The pseudonyms' prefix, `mimi://<our domain>/p/`, or the user prefix
+    /// itself where local policy puts pseudonyms under `/u/`: a URI this
+    /// prefix and a pseudonym id make is a pseudonym's, never a user's.
+    pub pseudonym: &'a str,
+}
+
+/// Checks every claim; `extra` are the text claims the issuance policy
+/// allows beyond the built-in ones.
 pub fn validate(
     claims: &Map<String, Value>,
-    user_prefix: &str,
+    prefixes: UriPrefixes<'_>,
     extra: &[String],
 ) -> Result<(), ClaimError> {
     for (name, value) in claims {
@@ -94,14 +107,14 @@ pub fn validate(
                 _ => Err("must be a non-empty string"),
             }
         } else {
-            validate_one(name, value, user_prefix)
+            validate_one(name, value, prefixes)
         };
         checked.map_err(|reason| ClaimError { name: truncated(name), reason })?;
     }
     Ok(())
 }
 
-fn validate_one(name: &str, value: &Value, user_prefix: &str) -> Result<(), &'static str> {
+fn validate_one(name: &str, value: &Value, prefixes: UriPrefixes<'_>) -> Result<(), &'static str> {
     if age_over(name).is_some() {
         return match value {
             Value::Bool(_) => Ok(()),
@@ -122,7 +135,7 @@ fn validate_one(name: &str, value: &Value, user_prefix: &str) -> Result<(), &'st
     }
     match name {
         "email" => email(text),
-        "user_uri" => user_uri(text, user_prefix),
+        "user_uri" => user_uri(text, prefixes),
         "birthdate" => birthdate(text),
         "phone_number" => bounded(text, MAX_PHONE_BYTES),
         "locale" => locale(text),
@@ -185,12 +198,21 @@ fn email(text: &str) -> Result<(), &'static str> {
 
 /// Our own user URIs only: a disclosure vouches for an account of this
 /// provider. ASCII because it becomes an X.509 SAN URI (IA5String);
-/// other characters are percent-encoded.
-fn user_uri(text: &str, prefix: &str) -> Result<(), &'static str> {
+/// other characters are percent-encoded. Never a pseudonym's URI: where
+/// pseudonyms live under `/u/` too (`pseudonym_path = u`), a user part of
+/// a pseudonym id's shape (22 base64url characters) is refused, so what
+/// veil vouches for as a real identity can never be taken for a pseudonym,
+/// nor a pseudonym for a real identity.
+fn user_uri(text: &str, prefixes: UriPrefixes<'_>) -> Result<(), &'static str> {
     bounded(text, MAX_URI_BYTES)?;
-    match text.strip_prefix(prefix) {
-        Some(user) if !user.is_empty() && user.bytes().all(|b| b.is_ascii_graphic()) => Ok(()),
-        _ => Err("must be a user URI of this provider (mimi://<domain>/u/<user>, ASCII)"),
+    match text.strip_prefix(prefixes.user) {
+        Some(user) if !user.is_empty() && user.bytes().all(|b| b.is_ascii_graphic()) => {}
+        _ => return Err("must be a user URI of this provider (mimi://<domain>/u/<user>, ASCII)"),
+    }
+    match PseudonymId::from_uri(text, prefixes.pseudonym) {
+        Some(_) => Err("has the form of a pseudonym URI (22 base64url characters after the \
+                        pseudonyms' prefix), which no user URI may take"),
+        None => Ok(()),
     }
 }
 
@@ -241,10 +263,13 @@ mod tests {
     use serde_json::json;
 
     const PREFIX: &str = "mimi://example.com/u/";
+    /// A deployment with the default pseudonym path.
+    const P: UriPrefixes<'static> =
+        UriPrefixes { user: PREFIX, pseudonym: "mimi://example.com/p/" };
 
     fn check(claims: Value) -> Result<(), ClaimError> {
         match claims {
-            Value::Object(map) => validate(&map, PREFIX, &[]),
+            Value::Object(map) => validate(&map, P, &[]),
             _ => unreachable!(),
         }
     }
@@ -253,10 +278,10 @@ mod tests {
     fn extra_claims_pass_only_when_the_policy_lists_them() {
         let claims = json!({"department": "Forschung 🔬", "name": "Zoë"});
         let Value::Object(map) = claims else { unreachable!() };
-        assert_eq!(validate(&map, PREFIX, &[]).unwrap_err().name, "department");
-        validate(&map, PREFIX, &["department".to_string()]).unwrap();
+        assert_eq!(validate(&map, P, &[]).unwrap_err().name, "department");
+        validate(&map, P, &["department".to_string()]).unwrap();
         let Value::Object(wrong) = json!({"department": 7}) else { unreachable!() };
-        assert!(validate(&wrong, PREFIX, &["department".to_string()]).is_err());
+        assert!(validate(&wrong, P, &["department".to_string()]).is_err());
         assert!(check_extra_name("department").is_ok());
         for bad in ["", "Dept", "cnf", "email", "age_over_18", "a-b"] {
             assert!(check_extra_name(bad).is_err(), "{bad}");
@@ -306,6 +331,60 @@ mod tests {
         for (claims, name) in cases {
             let error = check(claims.clone()).expect_err(&claims.to_string());
             assert_eq!(error.name, name, "{claims}");
+        }
+    }
+
+    /// Whichever path the pseudonyms take, no URI is both a user URI veil
+    /// vouches for and a pseudonym URI: every pseudonym URI is refused as a
+    /// `user_uri`, and every accepted one names no pseudonym id. Under
+    /// `/u/` the two share a prefix, and only the shape of the last segment
+    /// tells them apart.
+    mod pseudonyms_and_users {
+        use super::*;
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        use proptest::prelude::*;
+
+        const PATHS: [UriPrefixes<'static>; 2] =
+            [P, UriPrefixes { user: PREFIX, pseudonym: PREFIX }];
+
+        proptest! {
+            #[test]
+            fn a_pseudonym_uri_is_never_a_user_uri(bytes in any::<[u8; 16]>()) {
+                let id = Base64UrlUnpadded::encode_string(&bytes);
+                for prefixes in PATHS {
+                    let uri = format!("{}{id}", prefixes.pseudonym);
+                    prop_assert!(PseudonymId::from_uri(&uri, prefixes.pseudonym).is_some());
+                    prop_assert!(user_uri(&uri, prefixes).is_err(), "{uri}");
+                }
+            }
+
+            #[test]
+            fn a_user_uri_is_never_a_pseudonym_uri(
+                user in prop_oneof!["[!-~]{1,40}", "[A-Za-z0-9_-]{21,23}"],
+            ) {
+                let uri = format!("{PREFIX}{user}");
+                for prefixes in PATHS {
+                    if user_uri(&uri, prefixes).is_ok() {
+                        prop_assert!(PseudonymId::from_uri(&uri, prefixes.pseudonym).is_none());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn under_u_only_a_pseudonym_ids_shape_is_reserved() {
+            let u = PATHS[1];
+            for user in [
+                "zoe",
+                "AAAAAAAAAAAAAAAAAAAAA",
+                "AAAAAAAAAAAAAAAAAAAAAAA",
+                "AAAAAAAAAAAAAAAAAAAA.A",
+            ] {
+                user_uri(&format!("{PREFIX}{user}"), u).unwrap();
+            }
+            let error = user_uri(&format!("{PREFIX}{}", "A".repeat(22)), u).unwrap_err();
+            assert!(error.contains("pseudonym"), "{error}");
+            user_uri(&format!("{PREFIX}{}", "A".repeat(22)), P).unwrap();
         }
     }
 

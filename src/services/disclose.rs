@@ -198,11 +198,12 @@ pub struct IssuerNames {
     /// SD-JWT VC `vct` (also set in SD-CWTs): an HTTPS URL under the
     /// issuer that serves the type's metadata ([`VCT_PATH`]).
     pub vct: String,
-    /// `mimi://<domain>/p/`
+    /// `mimi://<domain>/p/` (or `/u/`, `pseudonym_path`)
     pub pseudonym_prefix: String,
     /// `mimi://<domain>/d/`: a pseudonym's further clients.
     pub client_prefix: String,
-    /// `mimi://<domain>/u/`: the only user URIs we vouch for.
+    /// `mimi://<domain>/u/`: the only user URIs we vouch for (never one of
+    /// a pseudonym URI's form, `claims::UriPrefixes`).
     pub user_prefix: String,
     /// `https://<domain>/v1/status-lists/`: each status list's URI is this
     /// and its number.
@@ -354,7 +355,11 @@ impl DisclosureIssuer {
         if request.claims.is_empty() {
             return invalid("`claims` must hold at least one claim".into());
         }
-        claims::validate(&request.claims, &self.names.user_prefix, &self.policy.claims.extra)?;
+        let prefixes = claims::UriPrefixes {
+            user: &self.names.user_prefix,
+            pseudonym: &self.names.pseudonym_prefix,
+        };
+        claims::validate(&request.claims, prefixes, &self.policy.claims.extra)?;
         for (index, name) in request.disclosable.iter().enumerate() {
             if !request.claims.contains_key(name) {
                 return invalid(format!("disclosable[{index}] is not among the claims"));

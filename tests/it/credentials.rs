@@ -22,7 +22,10 @@ on_both_backends!(
     key_packages_may_not_outlive_their_certificate,
     a_connection_only_leaf_enters_only_a_connection_room
 );
-on_both_backends_with!(u_deployment; a_u_deployment_mints_u_uris_that_validate);
+on_both_backends_with!(u_deployment;
+    a_u_deployment_mints_u_uris_that_validate,
+    a_u_deployment_never_takes_a_pseudonym_uri_for_a_user_uri
+);
 
 const PATH: &str = "/v1/mls/credentials/validate";
 
@@ -279,6 +282,57 @@ async fn a_u_deployment_mints_u_uris_that_validate(app: TestApp) {
     assert_valid_for(&validate(&app, &hub, &committed_body(&external_join(alice, bob))).await, bob);
     let (status, view) = app.get(&format!("/v1/pseudonyms/{}", bob.id), Some(&hub)).await;
     assert_eq!((status, view["uri"].clone()), (200, json!(bob.uri)), "{view}");
+}
+
+/// Under `/u/`, pseudonym URIs and the provider's user URIs share one
+/// prefix, so a URI's last segment tells them apart: 22 base64url
+/// characters (a pseudonym id's shape) is a pseudonym, anything else a
+/// user. veil never vouches for a user URI of a pseudonym's shape (its own
+/// pseudonym's, another's, or any other: before, a disclosure said "this
+/// member's real identity is mimi://example.com/u/<a pseudonym id>"), and
+/// takes a user URI of any other shape for a user's (before, the verifier
+/// took every `/u/` SAN URI for a pseudonym's and refused a linked
+/// certificate carrying one as the wrong type).
+async fn a_u_deployment_never_takes_a_pseudonym_uri_for_a_user_uri(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hub = app.token(&["hub"]).await;
+    let alice = MlsClient::new();
+    let (status, minted) = app.mint(&backend, "alice", vec![alice.jwk()]).await;
+    assert_eq!(status, 201, "{minted}");
+    let pseudonym = &minted["pseudonyms"][0];
+    let (id, uri) = (pseudonym["id"].as_str().unwrap(), pseudonym["uri"].as_str().unwrap());
+    assert!(uri.starts_with("mimi://example.com/u/"), "{uri}");
+    let holder = alice.es256_signer();
+    let asking = |user_uri: &str| {
+        json!({"account": "alice", "format": "x509",
+               "claims": {"name": "Alice", "user_uri": user_uri}})
+    };
+    let shaped_like_an_id = format!("mimi://example.com/u/{}", "A".repeat(22));
+    for user_uri in [uri, shaped_like_an_id.as_str()] {
+        let (status, body) = app.disclose(&backend, &holder, id, &asking(user_uri)).await;
+        assert_problem(status, &body, 422, "invalid-request");
+        assert!(body["detail"].as_str().unwrap().contains("pseudonym"), "{body}");
+    }
+
+    let user_uri = "mimi://example.com/u/alice";
+    let (status, issued) = app.disclose(&backend, &holder, id, &asking(user_uri)).await;
+    assert_eq!(status, 201, "{issued}");
+    let x509 = |pem: &Value| {
+        json!({"format": "x509", "presentation": pem, "leaf_signature_key": alice.jwk(),
+               "policy": "open"})
+    };
+    let (status, verdict) =
+        app.post("/v1/presentations/verify", &hub, &x509(&issued["credential"])).await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["disclosed"]["user_uri"], user_uri, "{verdict}");
+    assert_eq!(verdict["subject_pseudonym"], uri, "{verdict}");
+    // The pseudonym's own certificate discloses nothing: the wrong type.
+    let (status, verdict) =
+        app.post("/v1/presentations/verify", &hub, &x509(&pseudonym["certificate_pem"])).await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["valid"], false, "{verdict}");
+    assert_eq!(codes(&verdict), ["wrong_typ"], "{verdict}");
 }
 
 /// A connection-only pseudonym joining by external commit (no KeyPackage):

@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use super::policy::{Pseudonyms, RoomPolicy};
 use super::x509::{self, TrustAnchor};
 use super::{CREDENTIAL_CLAIMS, Finding, Verification, VerifyRequestError, format_finding};
+use crate::core::pseudonym_id::PseudonymId;
 use crate::formats::disclosure::{
     Expectations, IssuerKey, StatusReference, Verified, VerifyError, sd_cwt, sd_jwt,
 };
@@ -257,7 +258,7 @@ impl IssuerTrust {
             ));
         }
         if let Some(subject) = &genuine.subject
-            && !subject.starts_with(&self.pseudonym_prefix)
+            && PseudonymId::from_uri(subject, &self.pseudonym_prefix).is_none()
         {
             errors.push(Finding::new(
                 "unknown_pseudonym",

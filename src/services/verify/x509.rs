@@ -16,6 +16,7 @@ use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
 
+use crate::core::pseudonym_id::PseudonymId;
 use crate::formats::disclosure::{CLOCK_SKEW_SECS, MAX_PRESENTATION_BYTES, VerifyError};
 use crate::formats::keys::public_key::P256PublicKey;
 
@@ -143,8 +144,9 @@ fn check_validity(cert: &Certificate, now: i64) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// CN and SAN as claims. A SAN URI under our pseudonym prefix means this is
-/// the pseudonym certificate itself, not a linked identity.
+/// CN and SAN as claims. A SAN URI that is one of our pseudonym URIs (the
+/// prefix and a pseudonym id) means this is the pseudonym certificate
+/// itself, not a linked identity.
 fn identity_claims(
     cert: &Certificate,
     pseudonym_prefix: &str,
@@ -167,7 +169,11 @@ fn identity_claims(
             GeneralName::Rfc822Name(email) => ("email", email.to_string()),
             _ => continue,
         };
-        if claim == "user_uri" && value.starts_with(pseudonym_prefix) {
+        // A pseudonym's URI: this is a pseudonym certificate (its own or a
+        // further client's), which discloses nothing. Under `/u/` a user
+        // URI shares the prefix and differs in shape only (a user URI is
+        // never issued in a pseudonym id's shape, `claims::UriPrefixes`).
+        if claim == "user_uri" && PseudonymId::from_uri(&value, pseudonym_prefix).is_some() {
             return Err(VerifyError::WrongTyp);
         }
         if claims.insert(claim.into(), Value::String(value)).is_some() {
