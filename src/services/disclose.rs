@@ -43,7 +43,7 @@ use crate::store::{PseudonymRow, Store, StoreError};
 mod clients;
 pub use clients::{
     AddClientRequest, AddedClient, ClientView, StoredClient, all_clients, certified_client,
-    client_of_key, key_tag as client_key_tag, revoke_proof_object, stored_client,
+    client_of_key, key_tag as client_key_tag, revoke_proof_object, stored_client, stored_clients,
 };
 
 /// The claims an X.509 linked certificate can carry (CN, SAN URI, SAN email).

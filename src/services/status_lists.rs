@@ -36,7 +36,7 @@ use crate::core::pseudonym_index::PseudonymIndex;
 use crate::core::status::PseudonymStatus;
 use crate::formats::disclosure::StatusReference;
 use crate::formats::status_list::{self, Status, StatusList, StatusListError, TokenTimes};
-use crate::services::disclose::{settled_status, stored_client};
+use crate::services::disclose::{settled_status, stored_clients};
 use crate::services::keyring::KeySet;
 use crate::store::{PseudonymRow, Store, StoreError};
 
@@ -227,32 +227,49 @@ impl StatusLists {
         })
     }
 
-    /// The list's entries at `now`: each account's index opened once.
+    /// The list's entries at `now`, in a fixed number of reads whatever the
+    /// list holds (batches of at most `IDS_PER_STATEMENT` values): its
+    /// entries, the clients its client-bound entries name, the pseudonyms,
+    /// their accounts; each account's index opened once.
     pub async fn build(&self, list: i64, now: i64) -> Result<StatusList, StatusListsError> {
         let internal = |e: std::num::TryFromIntError| StatusListsError::Internal(e.to_string());
         let link = &self.keys.link;
         let from = list * LIST_ENTRIES;
         let entries = self.store.status_entries(from, from + LIST_ENTRIES, day_of(now)).await?;
-        let mut holders: Vec<(i64, PseudonymId)> = Vec::with_capacity(entries.len());
         let size = usize::try_from(LIST_ENTRIES).map_err(internal)?;
         let mut built = StatusList::new(size);
-        for (slot, sealed) in &entries {
-            let opened = holder_of(link, OpsPurpose::StatusEntry, sealed, &slot.to_be_bytes());
+        let opened: Vec<(i64, Option<Holder>)> = entries
+            .iter()
+            .map(|(slot, sealed)| {
+                (*slot, holder_of(link, OpsPurpose::StatusEntry, sealed, &slot.to_be_bytes()))
+            })
+            .collect();
+        let mut asked: Vec<ClientId> = opened
+            .iter()
+            .filter_map(|(_, holder)| match holder {
+                Some(Holder::Client(client)) => Some(client.clone()),
+                _ => None,
+            })
+            .collect();
+        asked.sort();
+        asked.dedup();
+        let clients = stored_clients(&self.store, link, &asked).await?;
+        let mut holders: Vec<(i64, PseudonymId)> = Vec::with_capacity(opened.len());
+        for (slot, holder) in opened {
             // A client's entry follows its pseudonym unless the client
             // itself is revoked or gone.
-            let pseudonym = match opened {
+            let pseudonym = match holder {
                 Some(Holder::Pseudonym(id)) => Some(id),
-                Some(Holder::Client(client)) => stored_client(&self.store, link, &client)
-                    .await?
-                    .filter(|c| !c.revoked)
-                    .map(|c| c.pseudonym),
+                Some(Holder::Client(client)) => {
+                    clients.get(&client).filter(|c| !c.revoked).map(|c| c.pseudonym.clone())
+                }
                 None => {
                     tracing::warn!(slot, "a status entry that does not open is published revoked");
                     None
                 }
             };
             match pseudonym {
-                Some(id) => holders.push((*slot, id)),
+                Some(id) => holders.push((slot, id)),
                 // Fail closed: an entry no loaded k_ops opens, or a revoked
                 // or unknown client's, is published revoked, never valid.
                 None => {

@@ -19,6 +19,8 @@
 //! keyed tags of its id, its pseudonym and its key, and the rest sealed
 //! ([`ClientSeal`]); the tags and the seal are made here, with the keys.
 
+use std::collections::HashMap;
+
 use ring::rand::SystemRandom;
 use serde_json::{Value, json};
 
@@ -443,6 +445,25 @@ pub async fn stored_client(
 ) -> Result<Option<StoredClient>, StoreError> {
     let row = store.pseudonym_client(&client_tag(link, client)).await?;
     Ok(row.and_then(|row| StoredClient::from_row(link, &row)))
+}
+
+/// [`stored_client`] of many clients at once (a status list's rebuild): the
+/// ones stored whose row opens, by id; one statement per
+/// `IDS_PER_STATEMENT` clients, not one per client.
+pub async fn stored_clients(
+    store: &Store,
+    link: &LinkKeys,
+    clients: &[ClientId],
+) -> Result<HashMap<ClientId, StoredClient>, StoreError> {
+    let tags: Vec<[u8; 32]> = clients.iter().map(|client| client_tag(link, client)).collect();
+    let rows = store.pseudonym_clients_among(&tags).await?;
+    // `from_row` keeps a row only if its tag is its own id's, so each id
+    // found here is the one its tag was asked for.
+    Ok(rows
+        .iter()
+        .filter_map(|row| StoredClient::from_row(link, row))
+        .map(|client| (client.id.clone(), client))
+        .collect())
 }
 
 /// The client certified for this key (SEC1), if any.
