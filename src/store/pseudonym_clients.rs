@@ -2,10 +2,15 @@
 //! keyed tags and a sealed value (the domain computes and opens them), and
 //! never writes a pseudonym row while adding one: on PostgreSQL the
 //! pseudonym is held by an advisory lock on its tag, on SQLite by the write
-//! transaction.
+//! transaction. An add is two transactions, as a mint is: the account's
+//! windows under its row lock ([`Store::charge_client_windows`]), then the
+//! client row, so no transaction writes both sides.
 
+use super::accounts::StateRow;
+use super::limits::charge_windows;
 use super::pseudonyms::{IDS_PER_STATEMENT, placeholders};
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, WindowCharge};
+use crate::core::linkage::AccountRef;
 
 /// A client row as the domain prepares it.
 #[derive(Debug, Clone)]
@@ -38,6 +43,36 @@ pub enum ClientAdded {
 }
 
 impl Store {
+    /// Charges a client add to its account's windows, in one transaction
+    /// that first holds the account row (as a mint and a deletion do): an
+    /// account removed since the caller's checks (a deletion that finished
+    /// in between) is `AccountMissing`, one restricted since is
+    /// `Restricted`, and neither is charged. A deletion that comes after
+    /// waits for this charge and removes its window rows with the account,
+    /// so no `rate_windows` row outlives the account it is keyed by.
+    pub async fn charge_client_windows(
+        &self,
+        account_ref: &AccountRef,
+        windows: &[WindowCharge],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let state: Option<StateRow> = sqlx::query_as(
+            "UPDATE accounts SET status = status WHERE account_ref = $1 \
+             RETURNING status, status_until",
+        )
+        .bind(account_ref.0.as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(state) = state else { return Err(StoreError::AccountMissing) };
+        if !state.status.effective(state.status_until, now).may_act() {
+            return Err(StoreError::Restricted);
+        }
+        charge_windows(&mut tx, windows, 0, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Adds a client, holding the pseudonym (so two requests cannot both
     /// take its last place), when it has fewer than `max` clients that are
     /// not revoked and expire on `today` or later (`live` counts the ones

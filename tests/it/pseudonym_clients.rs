@@ -17,6 +17,9 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::support::mls::MlsClient;
 use crate::support::{TestApp, assert_problem};
+use veil::services::abuse::limits::mint_charges;
+use veil::services::abuse::policy::IssuancePolicy;
+use veil::store::StoreError;
 
 on_both_backends!(
     two_clients_in_one_room_are_one_participant,
@@ -24,8 +27,22 @@ on_both_backends!(
     a_stored_client_names_nothing_a_hub_sees,
     a_second_client_is_the_same_participant,
     revoking_a_client_or_its_pseudonym,
-    adding_a_client_takes_the_key_the_account_and_a_place
+    adding_a_client_takes_the_key_the_account_and_a_place,
+    a_client_charge_needs_its_account
 );
+
+/// PostgreSQL only: the test holds the add between its checks and its
+/// charge by locking a table the add reads in between, and a SQLite reader
+/// (WAL) never waits. `a_client_charge_needs_its_account` checks the same
+/// guarantee on both backends at the store.
+mod a_client_add_racing_a_deletion_charges_nothing {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs VEIL_TEST_POSTGRES_URL (cargo test -- --ignored postgres)"]
+    async fn postgres() {
+        let app = crate::support::TestApp::spawn(crate::support::Db::Postgres).await;
+        super::a_client_add_racing_a_deletion_charges_nothing(app).await;
+    }
+}
 
 const ISSUER: &str = "https://example.com";
 
@@ -466,4 +483,96 @@ async fn revoke_client(
 ) -> (u16, Value) {
     let path = format!("/v1/pseudonyms/{id}/clients/{client}/revoke");
     app.post(&path, backend, &revoke_body(id, client, account, prover)).await
+}
+
+fn rate_window_rows(dump: &str) -> Vec<&str> {
+    dump.lines().filter(|l| l.starts_with("rate_windows: ")).collect()
+}
+
+/// A client add's charge holds the account row: an account that a deletion
+/// removed after the add's checks, or that a remedy restricted meanwhile,
+/// is not charged, and no window row is written for it. The add charged in
+/// a transaction of its own that never looked at the account, so a
+/// deletion finishing between the checks and the charge left a
+/// `rate_windows` row keyed by the deleted account (found by review).
+async fn a_client_charge_needs_its_account(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let hana = mint(&app, &backend, "hana", &MlsClient::new()).await;
+    let ines = mint(&app, &backend, "ines", &MlsClient::new()).await;
+    for (pseudonym, action) in [(&hana, "delete"), (&ines, "suspend")] {
+        let body = json!({"pseudonym": pseudonym["uri"], "action": action,
+                          "case_id": "c", "reason": "r"});
+        let (status, body) = app.post("/v1/admin/remedies", &app.admin_token, &body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let now = SystemClock.now();
+    let policy = IssuancePolicy::default();
+    for account in ["hana", "ines"] {
+        let account_ref = app.state.keys.link.account_ref(account);
+        let windows = mint_charges(&policy, &account_ref, "", 1, now).windows;
+        let before = app.state.store.dump_all_tables().await.unwrap();
+        let charged = app.state.store.charge_client_windows(&account_ref, &windows, now).await;
+        match account {
+            "hana" => assert!(matches!(charged, Err(StoreError::AccountMissing)), "{charged:?}"),
+            _ => assert!(matches!(charged, Err(StoreError::Restricted)), "{charged:?}"),
+        }
+        let after = app.state.store.dump_all_tables().await.unwrap();
+        assert_eq!(rate_window_rows(&before), rate_window_rows(&after), "{account}: no charge");
+    }
+    let deleted = hex(&app.state.keys.link.account_ref("hana").0);
+    let dump = app.state.store.dump_all_tables().await.unwrap().to_lowercase();
+    assert!(!dump.contains(&deleted), "a row names the deleted account");
+}
+
+/// The race itself: the add passes its checks, the account is deleted, and
+/// the add goes on. It must not charge the deleted account (before the fix
+/// it answered 201 and left a `rate_windows` row naming the account).
+async fn a_client_add_racing_a_deletion_charges_nothing(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let (phone, laptop) = (MlsClient::new(), MlsClient::new());
+    let pseudonym = mint(&app, &backend, "hana", &phone).await;
+    let body = add_body("hana", &pseudonym, &phone, &laptop);
+    let (holder, watcher) = (app.raw_pool().await, app.raw_pool().await);
+    // The add reads `pseudonym_clients` (its live clients) after checking
+    // the pseudonym and its account, and before it charges: hold it there.
+    let mut hold = holder.begin().await.unwrap();
+    sqlx::query("LOCK TABLE pseudonym_clients IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let path = format!("/v1/pseudonyms/{}/clients", pseudonym["id"].as_str().unwrap());
+    let (http, url, token) = (app.http.clone(), app.url(&path), backend.clone());
+    let add = tokio::spawn(async move {
+        let response = http.post(url).bearer_auth(token).json(&body).send().await.expect("send");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("a JSON body"))
+    });
+    let mut waiting = false;
+    for _ in 0..200 {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks WHERE NOT granted \
+             AND relation = 'pseudonym_clients'::regclass",
+        )
+        .fetch_one(&watcher)
+        .await
+        .unwrap();
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(waiting, "the add reached the table lock");
+    let deletion = json!({"pseudonym": pseudonym["uri"], "action": "delete",
+                          "case_id": "c", "reason": "r"});
+    let (status, deleted) = app.post("/v1/admin/remedies", &app.admin_token, &deletion).await;
+    assert_eq!(status, 201, "{deleted}");
+    hold.commit().await.unwrap();
+
+    let (status, added) = add.await.unwrap();
+    assert_problem(status, &added, 404, "not-found");
+    let account = hex(&app.state.keys.link.account_ref("hana").0);
+    let dump = app.state.store.dump_all_tables().await.unwrap().to_lowercase();
+    assert!(!dump.contains(&account), "a row names the deleted account");
+    assert!(!dump.lines().any(|l| l.starts_with("pseudonym_clients: ")), "no client stored");
 }

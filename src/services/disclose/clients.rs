@@ -182,16 +182,22 @@ impl DisclosureIssuer {
         let mls_credential = mls::x509_credential(&[&leaf_der, self.keys.ca.cert_der()])
             .map_err(|e| DisclosureError::Internal(e.to_string()))?;
 
-        // The account's windows (account-side, a transaction of its own),
-        // then the client row (pseudonym-side). A client refused after the
-        // charge (a race for the last place or the key) costs its unit.
+        // The account's windows (account-side, a transaction of its own
+        // that holds the account row, so an account deleted or restricted
+        // since the checks above is not charged), then the client row
+        // (pseudonym-side). A client refused after the charge (a race for
+        // the last place or the key) costs its unit.
         let charges = limits::mint_charges(&self.policy, &account_ref, "", 1, now);
-        match self.store.charge_account_windows(&charges.windows).await {
+        match self.store.charge_client_windows(&account_ref, &charges.windows, now).await {
             Ok(()) => {}
             Err(StoreError::OverLimit(limited)) => {
                 let (action, retry_after) = limits::refusal(limited, now);
                 return Err(DisclosureError::RateLimited { action, retry_after });
             }
+            // Deleted since the checks above (its pseudonym's link is gone):
+            // as for a pseudonym whose account was deleted before.
+            Err(StoreError::AccountMissing) => return Err(DisclosureError::NotFound),
+            Err(StoreError::Restricted) => return Err(DisclosureError::AccountRestricted),
             Err(other) => return Err(other.into()),
         }
         let id_tag = client_tag(link, &id);
