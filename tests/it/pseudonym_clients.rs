@@ -7,7 +7,9 @@
 
 use base64ct::Encoding as _;
 use serde_json::{Value, json};
-use veil::core::clock::{Clock, SystemClock};
+use std::sync::Arc;
+
+use veil::core::clock::{Clock, ManualClock, SystemClock};
 use veil::formats::keys::public_key::Jwk;
 use veil::services::disclose::AddClientRequest;
 use x509_cert::Certificate;
@@ -16,9 +18,10 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::support::mls::MlsClient;
-use crate::support::{TestApp, assert_problem};
+use crate::support::{Db, TestApp, assert_problem};
 use veil::services::abuse::limits::mint_charges;
 use veil::services::abuse::policy::IssuancePolicy;
+use veil::services::status_lists::TTL_SECS;
 use veil::store::StoreError;
 
 on_both_backends!(
@@ -30,6 +33,13 @@ on_both_backends!(
     adding_a_client_takes_the_key_the_account_and_a_place,
     a_client_charge_needs_its_account
 );
+
+async fn on_a_clock(db: Db) -> (TestApp, Arc<ManualClock>) {
+    let clock = ManualClock::new(SystemClock.now());
+    (TestApp::spawn_with(db, clock.clone(), None).await, clock)
+}
+
+on_both_backends_with!(on_a_clock; a_device_revoked_everywhere_is_published_at_once);
 
 /// PostgreSQL only: the test holds the add between its checks and its
 /// charge by locking a table the add reads in between, and a SQLite reader
@@ -575,4 +585,45 @@ async fn a_client_add_racing_a_deletion_charges_nothing(app: TestApp) {
     let dump = app.state.store.dump_all_tables().await.unwrap().to_lowercase();
     assert!(!dump.contains(&account), "a row names the deleted account");
     assert!(!dump.lines().any(|l| l.starts_with("pseudonym_clients: ")), "no client stored");
+}
+
+/// The leak docs/THREAT_MODEL.md accepts for a lost device: the user
+/// revokes it on each of their pseudonyms, one request after another, and
+/// the CRL of the next publication interval lists all those client
+/// certificates at once (each names its pseudonym, and room members and
+/// hubs saw them in KeyPackages). Nothing spreads them over intervals: the
+/// grouping is hidden only among the other revocations of that interval.
+/// This test pins that behaviour; a mitigation must change it and the
+/// threat model together.
+async fn a_device_revoked_everywhere_is_published_at_once(
+    (app, clock): (TestApp, Arc<ManualClock>),
+) {
+    let backend = app.token(&["backend"]).await;
+    let mut devices = Vec::new();
+    for _ in 0..3 {
+        let (phone, laptop) = (MlsClient::new(), MlsClient::new());
+        let pseudonym = mint(&app, &backend, "lena", &phone).await;
+        let (status, added) =
+            add(&app, &backend, &pseudonym, &add_body("lena", &pseudonym, &phone, &laptop)).await;
+        assert_eq!(status, 201, "{added}");
+        let (id, client) = (pseudonym["id"].as_str().unwrap(), added["id"].as_str().unwrap());
+        devices.push((id.to_string(), client.to_string(), phone));
+    }
+    let serials: Vec<[u8; 16]> = devices
+        .iter()
+        .map(|(_, client, _)| veil::formats::x509::pseudonym_serial(client))
+        .collect();
+    let listed = |crl: &[u8]| {
+        serials.iter().filter(|s| crl.windows(s.len()).any(|w| w == s.as_slice())).count()
+    };
+    assert_eq!(listed(&app.state.crl.current().await.unwrap()), 0);
+
+    for (id, client, phone) in &devices {
+        let (status, body) = revoke_client(&app, &backend, id, client, "lena", (phone, None)).await;
+        assert_eq!(status, 204, "{body}");
+    }
+    // Within the interval the published CRL stays the one built at its start.
+    assert_eq!(listed(&app.state.crl.current().await.unwrap()), 0);
+    clock.advance(TTL_SECS);
+    assert_eq!(listed(&app.state.crl.current().await.unwrap()), 3, "one CRL lists all three");
 }
