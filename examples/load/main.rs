@@ -140,6 +140,7 @@ async fn run(opts: Opts) -> Res<()> {
         opts.connections, opts.seconds, opts.mix
     );
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let mut workers = Vec::with_capacity(opts.connections);
     for _ in 0..opts.connections {
         let worker = Worker {
@@ -163,6 +164,7 @@ async fn run(opts: Opts) -> Res<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_before.zip(cpu_seconds()).map(|(before, after)| after - before);
     let rss = resident_mib();
     let disk = match &server {
         Some(server) => {
@@ -192,6 +194,16 @@ async fn run(opts: Opts) -> Res<()> {
     println!("errors        {}", if errors.is_empty() { "none".into() } else { errors.join(", ") });
     println!("P-256 sign/s  {signatures:.0} (ring, one core, same run)");
     println!("ratio         {:.3} mints/s per raw signature/s", mints_per_second / signatures);
+    if let Some(cpu) = cpu.filter(|_| ok > 0) {
+        // CPU per mint, against one signature's: steadier than the rate on
+        // a shared machine, since other processes' load does not enter it.
+        let per_mint = cpu / ok as f64;
+        println!(
+            "CPU per mint  {:.0} µs = {:.1} raw signatures (this process: veil and the load generator)",
+            per_mint * 1e6,
+            per_mint * signatures
+        );
+    }
     if let Some((stored, bytes)) = disk {
         let per = bytes as f64 / stored.max(1) as f64;
         println!("stored        {stored} pseudonyms, {bytes} database bytes, {per:.0} B each");
@@ -334,6 +346,18 @@ fn raw_signatures_per_second() -> Res<f64> {
 }
 
 /// This process's resident memory, from /proc (Linux).
+/// CPU seconds this process has used (user and system), from
+/// `/proc/self/stat` (fields 14 and 15, in clock ticks of 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after it do not.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn resident_mib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;

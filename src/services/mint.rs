@@ -15,9 +15,10 @@ use crate::core::status::PseudonymStatus;
 use crate::formats::glass_link::GlassError;
 use crate::formats::keys::public_key::{Jwk, KeyError, P256PublicKey};
 use crate::formats::{mls, x509};
-use crate::services::abuse::gate::{self, Act, Refusal};
+use crate::services::abuse::gate::Refusal;
 use crate::services::abuse::limits::{self, LimitedAction};
 use crate::services::abuse::policy::IssuancePolicy;
+use crate::services::abuse::precheck::{self, Certifying, Refused};
 use crate::services::abuse::relations::{self, Relation};
 use crate::services::disclose::client_key_tag;
 use crate::services::glass_tag;
@@ -151,25 +152,32 @@ impl Minter {
             .map_err(MintError::InvalidRequest)?;
         let account_ref = self.keys.link.account_ref(&request.account);
         let now = self.clock.now();
-        // Standing first: a refused account costs no signature.
-        let standing =
-            gate::check(&self.store, &self.policy.reputation, &account_ref, Act::Mint, now)
-                .await?
-                .map_err(|refusal| match refusal {
-                    Refusal::Restricted => MintError::AccountRestricted,
-                    Refusal::ReputationTooLow => MintError::ReputationTooLow,
-                })?;
-        // A cheap refusal too: an account already at an hourly or daily
-        // limit costs no signature and no key lookup (read-only; the charge
-        // in the transaction still decides a race).
+        // Everything that can refuse before a signature, in one read: the
+        // account's standing and reputation, its hourly and daily windows
+        // (read-only; the charge in the batch still decides a race), and
+        // keys already certified (the unique index still decides a race).
         let amount = i64::try_from(keys.len()).unwrap_or(i64::MAX);
-        let (hour, day) = limits::remaining(&self.store, &self.policy, &account_ref, now).await?;
-        for (left, window) in [(hour, 0), (day, 1)] {
-            if amount > left {
-                let (action, retry_after) = limits::refusal(Limited::Window(window), now);
-                return Err(MintError::RateLimited { action, retry_after });
-            }
-        }
+        let public_keys: Vec<&[u8]> = keys.iter().map(|key| key.sec1().as_slice()).collect();
+        let client_tags: Vec<[u8; 32]> =
+            keys.iter().map(|key| client_key_tag(&self.keys.link, key.sec1())).collect();
+        let certifying = Certifying { public_keys: &public_keys, client_key_tags: &client_tags };
+        let cleared =
+            match precheck::check(&self.store, &self.policy, &account_ref, amount, certifying, now)
+                .await?
+            {
+                Ok(cleared) => cleared,
+                Err(Refused::Gate(Refusal::Restricted)) => {
+                    return Err(MintError::AccountRestricted);
+                }
+                Err(Refused::Gate(Refusal::ReputationTooLow)) => {
+                    return Err(MintError::ReputationTooLow);
+                }
+                Err(Refused::Window(window)) => {
+                    let (action, retry_after) = limits::refusal(Limited::Window(window), now);
+                    return Err(MintError::RateLimited { action, retry_after });
+                }
+                Err(Refused::KeyInUse) => return Err(MintError::KeyInUse),
+            };
         // Certificates start at the hour: exact issuance times would let a
         // hub correlate pseudonyms minted together.
         let not_before = coarsen_to_hour(now);
@@ -188,18 +196,7 @@ impl Minter {
             minted.push(pseudonym);
             rows.push(row);
         }
-
-        // Refused before anything is charged; the unique index on the key
-        // still decides a race (the batch writer then refuses the late one).
-        let public_keys: Vec<&[u8]> = rows.iter().map(|r| r.public_key.as_slice()).collect();
-        let client_tags: Vec<[u8; 32]> =
-            keys.iter().map(|key| client_key_tag(&self.keys.link, key.sec1())).collect();
-        if self.store.any_key_in_use(&public_keys).await?
-            || self.store.client_key_in_use(&client_tags).await?
-        {
-            return Err(MintError::KeyInUse);
-        }
-        self.write(request, account_ref, standing.is_none(), rows, relation_tags, now).await?;
+        self.write(request, account_ref, !cleared.known, rows, relation_tags, now).await?;
         Ok(minted)
     }
 

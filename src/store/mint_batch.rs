@@ -33,6 +33,9 @@ pub(super) enum Fast {
     Fallback,
 }
 
+/// A sealed pseudonym index and its count of live pseudonyms, to write.
+type IndexWrite = (Vec<u8>, i64);
+
 /// An account as the batch sees it while deciding.
 struct Account {
     /// `None`: no row (yet).
@@ -41,7 +44,7 @@ struct Account {
     /// The job whose request creates the row in this batch.
     created_by: Option<usize>,
     /// The index and live count to write, once a request changed them.
-    index: Option<(Vec<u8>, i64)>,
+    index: Option<IndexWrite>,
     /// The job whose freshly sealed link replaces the stored one.
     reseal_by: Option<usize>,
     /// Whether the account had a row before this batch (its windows are
@@ -344,7 +347,7 @@ async fn insert_accounts(
     accounts: &BTreeMap<[u8; 32], Account>,
 ) -> Result<bool, StoreError> {
     const COLUMNS: usize = 9;
-    let new: Vec<(&MintJob, &(Vec<u8>, i64))> = accounts
+    let new: Vec<(&MintJob, &IndexWrite)> = accounts
         .values()
         .filter_map(|a| {
             let job = jobs.get(a.created_by?)?;
@@ -388,7 +391,7 @@ async fn update_indexes(
     accounts: &BTreeMap<[u8; 32], Account>,
 ) -> Result<(), StoreError> {
     use std::fmt::Write;
-    let changed: Vec<(&[u8; 32], &(Vec<u8>, i64))> = accounts
+    let changed: Vec<(&[u8; 32], &IndexWrite)> = accounts
         .iter()
         .filter(|(_, a)| a.existed)
         .filter_map(|(account_ref, a)| Some((account_ref, a.index.as_ref()?)))

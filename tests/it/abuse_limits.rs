@@ -87,7 +87,10 @@ on_both_backends_with!(ten_per_account;
 );
 on_both_backends_with!(crowd; a_crowd_on_two_replicas_meets_the_account_and_global_limits_exactly);
 on_both_backends_with!(crowd_bucket; a_crowd_on_two_replicas_draws_the_client_bucket_exactly);
-on_both_backends_with!(hour_and_day; a_window_refusal_takes_back_the_window_charged_before_it);
+on_both_backends_with!(hour_and_day;
+    a_window_refusal_takes_back_the_window_charged_before_it,
+    a_window_charged_behind_the_batch_sends_it_to_the_exact_path
+);
 on_both_backends_with!(two_active; a_new_account_refused_under_its_lock_leaves_no_row);
 on_both_backends_with!(per_key_bucket; the_client_bucket_counts_keys_not_requests);
 on_both_backends_with!(tight_shared;
@@ -399,6 +402,58 @@ async fn the_client_bucket_counts_keys_not_requests((app, clock): (TestApp, Arc<
 /// so the late request is played on the store directly (as one that read
 /// the windows before a concurrent mint charged them); then the database
 /// itself is read: the second hour's window holds nothing.
+/// The batch writer decides a batch in memory from what it read, then
+/// checks each window's count as its write returns it. A window charged
+/// between the read and the write by someone not holding the account row
+/// (here a trigger on the account's creation fills its hour) must send the
+/// batch to the exact path, which refuses: the fast path alone would have
+/// certified a key past the limit.
+async fn a_window_charged_behind_the_batch_sends_it_to_the_exact_path(
+    (app, clock): (TestApp, Arc<ManualClock>),
+) {
+    let backend = app.token(&["backend"]).await;
+    let raw = app.raw_pool().await;
+    let fill = format!(
+        "INSERT INTO rate_windows (subject, action, window_start, expires_at, n) \
+         VALUES (NEW.account_ref, 'mint_hour', {START}, {}, 3)",
+        START + 3600
+    );
+    let (create, drop): (Vec<String>, &str) = match app.db {
+        Db::Sqlite => (
+            vec![format!("CREATE TRIGGER fill_hour AFTER INSERT ON accounts BEGIN {fill}; END")],
+            "DROP TRIGGER fill_hour",
+        ),
+        Db::Postgres => (
+            vec![
+                format!(
+                    "CREATE FUNCTION fill_hour() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN {fill}; RETURN NEW; END $$"
+                ),
+                "CREATE TRIGGER fill_hour AFTER INSERT ON accounts \
+                 FOR EACH ROW EXECUTE FUNCTION fill_hour()"
+                    .to_string(),
+            ],
+            "DROP TRIGGER fill_hour ON accounts",
+        ),
+    };
+    for sql in &create {
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).execute(&raw).await.unwrap();
+    }
+    let (status, retry, body) = mint_raw(&app, &backend, "ines", 1).await;
+    assert_problem(status, &body, 429, "rate-limited");
+    assert!(body["detail"].as_str().unwrap().contains("per hour"), "{body}");
+    assert!(retry.is_some());
+    assert_eq!(app.pseudonym_count().await, 0, "nothing certified past the limit");
+    assert_eq!(app.account_count().await, 0, "the refused account's row is gone");
+
+    // Without the interference, in the next hour (the trigger's count is
+    // still in this one), the same request passes.
+    sqlx::query(drop).execute(&raw).await.unwrap();
+    clock.advance(3600);
+    let (status, _, body) = mint_raw(&app, &backend, "ines", 1).await;
+    assert_eq!(status, 201, "{body}");
+}
+
 async fn a_window_refusal_takes_back_the_window_charged_before_it(
     (app, clock): (TestApp, Arc<ManualClock>),
 ) {

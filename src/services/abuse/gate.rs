@@ -2,8 +2,9 @@
 //! suspension in force) and its reputation against the threshold of the
 //! action. Minting and disclosures both ask here, before any signature.
 
+use crate::core::account::AccountState;
 use crate::core::linkage::AccountRef;
-use crate::store::{Standing, Store, StoreError};
+use crate::store::{ReputationEvent, Standing, Store, StoreError};
 
 use super::policy::ReputationPolicy;
 use super::reputation;
@@ -34,15 +35,29 @@ pub async fn check(
     now: i64,
 ) -> Result<Result<Option<Standing>, Refusal>, StoreError> {
     let standing = store.account_standing(account_ref, now).await?;
-    if standing.as_ref().is_some_and(|s| !s.status.may_act()) {
-        return Ok(Err(Refusal::Restricted));
+    let events = reputation::events(store, policy, account_ref, now).await?;
+    let state = standing.as_ref().map(|s| s.status);
+    Ok(judge(policy, state, &events, act, now).map(|()| standing))
+}
+
+/// The rule itself, on what was read: `state` is the account's state in
+/// force (`None`: never seen), `events` its reputation events that count.
+pub fn judge(
+    policy: &ReputationPolicy,
+    state: Option<AccountState>,
+    events: &[ReputationEvent],
+    act: Act,
+    now: i64,
+) -> Result<(), Refusal> {
+    if state.is_some_and(|s| !s.may_act()) {
+        return Err(Refusal::Restricted);
     }
     let threshold = match act {
         Act::Mint => policy.min_to_mint,
         Act::Disclose => policy.min_to_disclose,
     };
-    if reputation::account_score(store, policy, account_ref, now).await? < threshold {
-        return Ok(Err(Refusal::ReputationTooLow));
+    if reputation::score(policy, events, now) < threshold {
+        return Err(Refusal::ReputationTooLow);
     }
-    Ok(Ok(standing))
+    Ok(())
 }

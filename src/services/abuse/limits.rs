@@ -115,13 +115,28 @@ pub async fn remaining(
     account_ref: &AccountRef,
     now: i64,
 ) -> Result<(i64, i64), StoreError> {
-    let used = |limited: LimitedAction| {
+    let mut used = [0; 2];
+    for (count, (action, window_start)) in used.iter_mut().zip(account_windows(now)) {
+        *count = store.window_count(&account_ref.0, action, window_start).await?;
+    }
+    Ok(remaining_of(policy, used))
+}
+
+/// The account's hourly and daily windows at `now`, as `(counter,
+/// window start)`, in the order of [`remaining_of`].
+pub fn account_windows(now: i64) -> [(&'static str, i64); 2] {
+    ACCOUNT_WINDOWS.map(|limited| {
         let length = limited.window_secs();
-        store.window_count(&account_ref.0, limited.action(), now - now.rem_euclid(length))
-    };
-    let hour = policy.account.pseudonyms_per_hour - used(LimitedAction::AccountPerHour).await?;
-    let day = policy.account.pseudonyms_per_day - used(LimitedAction::AccountPerDay).await?;
-    Ok((hour.max(0), day.max(0)))
+        (limited.action(), now - now.rem_euclid(length))
+    })
+}
+
+/// What is left this hour and today, given the windows' counts.
+pub fn remaining_of(policy: &IssuancePolicy, used: [i64; 2]) -> (i64, i64) {
+    let [hour, day] = used;
+    let hour = policy.account.pseudonyms_per_hour - hour;
+    let day = policy.account.pseudonyms_per_day - day;
+    (hour.max(0), day.max(0))
 }
 
 /// The action behind a store refusal and the seconds until it may pass.

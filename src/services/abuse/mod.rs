@@ -6,6 +6,7 @@
 pub mod gate;
 pub mod limits;
 pub mod policy;
+pub mod precheck;
 pub mod relations;
 pub mod reports;
 pub mod reputation;

@@ -35,9 +35,23 @@ pub async fn account_score(
     account_ref: &AccountRef,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let since = now - HALF_LIVES_KEPT * policy.half_life_hours * 3600;
-    let events = store.reputation_events(account_ref, since).await?;
+    let events = events(store, policy, account_ref, now).await?;
     Ok(score(policy, &events, now))
+}
+
+/// The account's events that still count at `now`.
+pub async fn events(
+    store: &Store,
+    policy: &ReputationPolicy,
+    account_ref: &AccountRef,
+    now: i64,
+) -> Result<Vec<ReputationEvent>, StoreError> {
+    store.reputation_events(account_ref, horizon(policy, now)).await
+}
+
+/// The oldest decaying event that still counts at `now`.
+pub fn horizon(policy: &ReputationPolicy, now: i64) -> i64 {
+    now - HALF_LIVES_KEPT * policy.half_life_hours * 3600
 }
 
 #[cfg(test)]
