@@ -12,11 +12,11 @@ use super::auth::Caller;
 use super::json::ApiJson;
 use super::params::ApiPath;
 use super::problem::Problem;
+use super::pseudonyms::CertificateBody;
 use super::schemas::AccountIdSchema;
-use super::{AppState, b64, time};
+use super::{AppState, time};
 use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::Jwk;
-use crate::formats::x509::der_to_pem;
 use crate::services::access::Scope;
 use crate::services::disclose::{AddClientRequest, ClientView};
 
@@ -49,16 +49,9 @@ struct AddedBody {
     uri: String,
     /// The pseudonym's URI, the certificate's first SAN URI.
     pseudonym_uri: String,
-    /// Standard base64 DER, the client's certificate first, then the CA.
-    certificate_chain: Vec<String>,
-    certificate_pem: String,
-    /// Standard base64 of the MLS x509 `Credential`.
-    mls_credential: String,
-    #[schema(format = DateTime)]
-    not_before: String,
-    /// The pseudonym's own end: a client never outlives it.
-    #[schema(format = DateTime)]
-    not_after: String,
+    // The client's certificate, within the pseudonym's validity.
+    #[serde(flatten)]
+    certificate: CertificateBody,
 }
 
 #[utoipa::path(
@@ -88,19 +81,16 @@ async fn add(
     let request = AddClientRequest { account: body.account, key: body.key };
     let added = state.disclosures.add_client(&id, &request, body.proof.as_deref()).await?;
     tracing::info!("pseudonym client added");
-    Ok((
-        StatusCode::CREATED,
-        Json(AddedBody {
-            id: added.id.to_string(),
-            uri: added.uri,
-            pseudonym_uri: added.pseudonym_uri,
-            certificate_chain: vec![b64(&added.leaf_der), b64(state.keys.ca.cert_der())],
-            certificate_pem: der_to_pem(&added.leaf_der),
-            mls_credential: b64(&added.mls_credential),
-            not_before: time(added.not_before),
-            not_after: time(added.not_after),
-        }),
-    ))
+    let (ca_der, validity) = (state.keys.ca.cert_der(), (added.not_before, added.not_after));
+    let certificate =
+        CertificateBody::new(&added.leaf_der, &added.mls_credential, ca_der, validity);
+    let body = AddedBody {
+        id: added.id.to_string(),
+        uri: added.uri,
+        pseudonym_uri: added.pseudonym_uri,
+        certificate,
+    };
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

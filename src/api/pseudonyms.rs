@@ -80,14 +80,43 @@ struct MintResponse {
 struct PseudonymBody {
     id: String,
     uri: String,
+    #[serde(flatten)]
+    certificate: CertificateBody,
+    connection_only: bool,
+}
+
+/// A certificate veil issued (a pseudonym's, or a further client's), as
+/// every response that issues one carries it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CertificateBody {
+    /// Standard base64 DER: the certificate first, then the CA.
     certificate_chain: Vec<String>,
     certificate_pem: String,
+    /// Standard base64 of the MLS x509 `Credential` holding that chain.
     mls_credential: String,
     #[schema(format = DateTime)]
     not_before: String,
+    /// A further client's is its pseudonym's own end: a client never
+    /// outlives its pseudonym.
     #[schema(format = DateTime)]
     not_after: String,
-    connection_only: bool,
+}
+
+impl CertificateBody {
+    pub(super) fn new(
+        leaf_der: &[u8],
+        mls_credential: &[u8],
+        ca_der: &[u8],
+        (not_before, not_after): (i64, i64),
+    ) -> Self {
+        Self {
+            certificate_chain: vec![b64(leaf_der), b64(ca_der)],
+            certificate_pem: der_to_pem(leaf_der),
+            mls_credential: b64(mls_credential),
+            not_before: time(not_before),
+            not_after: time(not_after),
+        }
+    }
 }
 
 #[utoipa::path(
@@ -122,12 +151,9 @@ async fn mint(
 }
 
 fn pseudonym_body(m: Minted, ca_der: &[u8]) -> PseudonymBody {
+    let validity = (m.not_before, m.not_after);
     PseudonymBody {
-        certificate_pem: der_to_pem(&m.leaf_der),
-        certificate_chain: vec![b64(&m.leaf_der), b64(ca_der)],
-        mls_credential: b64(&m.mls_credential),
-        not_before: time(m.not_before),
-        not_after: time(m.not_after),
+        certificate: CertificateBody::new(&m.leaf_der, &m.mls_credential, ca_der, validity),
         connection_only: m.connection_only,
         id: m.id,
         uri: m.uri,
