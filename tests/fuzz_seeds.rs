@@ -26,7 +26,7 @@ use veil::formats::disclosure::{IssueParams, sd_cwt, sd_jwt};
 use veil::formats::linked_x509::{self, LinkedIdentity};
 use veil::formats::mls::LeafPosition;
 use veil::formats::mls::x509_credential;
-use veil::formats::pop::{make_proof, request_digest};
+use veil::formats::pop::prove;
 use veil::formats::x509::{PseudonymCa, PseudonymCertRequest, der_to_pem};
 use veil::services::verify::credential::Anchors;
 use veil::services::verify::leaf_node::check_leaf_node;
@@ -286,8 +286,9 @@ fn policy_seeds(root: &Path) -> Res<()> {
 }
 
 fn pop_seeds(root: &Path) -> Res<()> {
-    let digest = request_digest(&json!({ "format": "sd-jwt", "claims": ["display_name"] }));
-    let proof = make_proof(holder(), ISSUER, PSEUDONYM, &digest, NOW)?;
+    // The request the fuzz target's verifier expects (fuzz_targets/pop.rs).
+    let request = json!({ "format": "sd-jwt", "claims": ["display_name"] });
+    let proof = prove(holder(), ISSUER, PSEUDONYM, &request, NOW)?;
     write(root, "pop", "proof", proof)?;
     Ok(())
 }

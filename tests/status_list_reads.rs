@@ -38,8 +38,8 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 async fn add_client(app: &TestApp, backend: &str, id: &str, phone: &MlsClient) -> ClientId {
     let device = MlsClient::new();
     let key: Jwk = serde_json::from_value(device.jwk()).unwrap();
-    let request = AddClientRequest { account: "kim".into(), key };
-    let proof = request.prove(&phone.es256_signer(), ISSUER, id, SystemClock.now()).unwrap();
+    let object = AddClientRequest { account: "kim".into(), key }.proof_object().unwrap();
+    let proof = pop::prove(&phone.es256_signer(), ISSUER, id, &object, SystemClock.now()).unwrap();
     let body = json!({"account": "kim", "key": device.jwk(), "proof": proof});
     let (status, added) = app.post(&format!("/v1/pseudonyms/{id}/clients"), backend, &body).await;
     assert_eq!(status, 201, "{added}");
@@ -58,9 +58,8 @@ async fn a_list_reads_its_clients_in_batches(app: TestApp) {
         add_client(&app, &backend, &id, &phone).await,
         add_client(&app, &backend, &id, &phone).await,
     );
-    let digest = pop::request_digest(&revoke_proof_object(tablet.as_str()));
-    let proof =
-        pop::make_proof(&phone.es256_signer(), ISSUER, &id, &digest, SystemClock.now()).unwrap();
+    let object = revoke_proof_object(tablet.as_str());
+    let proof = pop::prove(&phone.es256_signer(), ISSUER, &id, &object, SystemClock.now()).unwrap();
     let revoke = format!("/v1/pseudonyms/{id}/clients/{tablet}/revoke");
     let (status, body) =
         app.post(&revoke, &backend, &json!({"account": "kim", "proof": proof})).await;

@@ -115,6 +115,19 @@ pub fn make_proof(
     jws::sign(&header, &claims, key)
 }
 
+/// Holder side: a proof for the request `object` on `pseudonym` at
+/// `audience`, its digest taken as the verifier takes it
+/// ([`request_digest`]). Every request type's proof is made here.
+pub fn prove(
+    key: &Es256Signer,
+    audience: &str,
+    pseudonym: &str,
+    object: &Value,
+    now: i64,
+) -> Result<String, SignError> {
+    make_proof(key, audience, pseudonym, &request_digest(object), now)
+}
+
 /// Verifier side: checks the proof against the pseudonym's key and what it
 /// must bind. The caller then records `jti` (refusing a replay) before it
 /// acts on the request.

@@ -117,7 +117,7 @@ impl DisclosureRequest {
         pseudonym: &str,
         now: i64,
     ) -> Result<String, SignError> {
-        pop::make_proof(key, issuer, pseudonym, &pop::request_digest(&self.proof_object()), now)
+        pop::prove(key, issuer, pseudonym, &self.proof_object(), now)
     }
 }
 

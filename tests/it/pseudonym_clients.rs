@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use veil::core::clock::{Clock, ManualClock, SystemClock};
 use veil::formats::keys::public_key::Jwk;
+use veil::formats::pop;
 use veil::services::disclose::AddClientRequest;
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
@@ -66,9 +67,9 @@ async fn mint(app: &TestApp, backend: &str, account: &str, client: &MlsClient) -
 /// made by `prover` (the pseudonym's own client, or not).
 fn add_body(account: &str, pseudonym: &Value, prover: &MlsClient, device: &MlsClient) -> Value {
     let key: Jwk = serde_json::from_value(device.jwk()).unwrap();
-    let request = AddClientRequest { account: account.into(), key };
+    let object = AddClientRequest { account: account.into(), key }.proof_object().unwrap();
     let id = pseudonym["id"].as_str().unwrap();
-    let proof = request.prove(&prover.es256_signer(), ISSUER, id, SystemClock.now()).unwrap();
+    let proof = pop::prove(&prover.es256_signer(), ISSUER, id, &object, SystemClock.now()).unwrap();
     json!({"account": account, "key": device.jwk(), "proof": proof})
 }
 
@@ -471,11 +472,10 @@ async fn two_clients_in_one_room_are_one_participant(app: TestApp) {
 /// proof by `prover` (its key; and its client id when it is not the
 /// pseudonym's own key).
 fn revoke_body(id: &str, client: &str, account: &str, prover: (&MlsClient, Option<&str>)) -> Value {
-    use veil::formats::pop;
     use veil::services::disclose::revoke_proof_object;
-    let digest = pop::request_digest(&revoke_proof_object(client));
     let signer = prover.0.es256_signer();
-    let proof = pop::make_proof(&signer, ISSUER, id, &digest, SystemClock.now()).unwrap();
+    let object = revoke_proof_object(client);
+    let proof = pop::prove(&signer, ISSUER, id, &object, SystemClock.now()).unwrap();
     let mut body = json!({"account": account, "proof": proof});
     if let Some(prover) = prover.1 {
         body["prover"] = json!(prover);

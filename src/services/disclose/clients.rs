@@ -32,8 +32,7 @@ use crate::core::ops_keys::OpsPurpose;
 use crate::core::pseudonym_id::PseudonymId;
 use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
-use crate::formats::keys::signer::{Es256Signer, SignError};
-use crate::formats::{mls, pop, x509};
+use crate::formats::{mls, x509};
 use crate::services::abuse::gate::{self, Act, Refusal};
 use crate::services::abuse::limits;
 use crate::services::status_lists::day_of;
@@ -52,7 +51,8 @@ pub struct AddClientRequest {
 impl AddClientRequest {
     /// The JSON object a proof's `req` digest covers: the action and the
     /// new key as a canonical JWK (not `account`, which the holder's client
-    /// need not know).
+    /// need not know). The holder proves it with the pseudonym's own key
+    /// (`pop::prove`).
     pub fn proof_object(&self) -> Result<Value, DisclosureError> {
         let key = P256PublicKey::from_jwk(&self.key)
             .map_err(|e| DisclosureError::InvalidRequest(format!("`key`: {e}")))?;
@@ -60,20 +60,6 @@ impl AddClientRequest {
         Ok(
             json!({"action": "add_client", "key": {"kty": jwk.kty, "crv": jwk.crv, "x": jwk.x, "y": jwk.y}}),
         )
-    }
-
-    /// Holder side: a proof for this request on `pseudonym` at `issuer`,
-    /// signed with the pseudonym's own key.
-    pub fn prove(
-        &self,
-        key: &Es256Signer,
-        issuer: &str,
-        pseudonym: &str,
-        now: i64,
-    ) -> Result<String, DisclosureError> {
-        let object = self.proof_object()?;
-        pop::make_proof(key, issuer, pseudonym, &pop::request_digest(&object), now)
-            .map_err(|e: SignError| DisclosureError::Internal(e.to_string()))
     }
 }
 

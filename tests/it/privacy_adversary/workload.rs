@@ -158,9 +158,11 @@ async fn devices(app: &TestApp, backend: &str, truth: &mut Truth, who: usize) {
         let laptop = MlsClient::new();
         let key = serde_json::from_value(laptop.jwk()).expect("jwk");
         let request = veil::services::disclose::AddClientRequest { account: account(who), key };
+        let object = request.proof_object().expect("a P-256 key");
         let now = veil::core::clock::Clock::now(&*app.state.clock);
-        let proof =
-            request.prove(&phone.es256_signer(), "https://example.com", id, now).expect("proof");
+        let signer = phone.es256_signer();
+        let proof = veil::formats::pop::prove(&signer, "https://example.com", id, &object, now)
+            .expect("proof");
         let body = json!({"account": account(who), "key": laptop.jwk(), "proof": proof});
         let (status, added) =
             app.post(&format!("/v1/pseudonyms/{id}/clients"), backend, &body).await;
