@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use base64ct::{Base64, Encoding};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,10 +10,10 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Caller;
 use super::json::ApiJson;
-use super::key_packages::ReportBody;
+use super::key_packages::{ReportBody, decode, hub_report};
 use super::problem::Problem;
 use crate::formats::mls::LeafPosition;
-use crate::services::access::Scope;
+use crate::services::verify::credential::CredentialReport;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(validate_credential))
@@ -78,10 +77,13 @@ async fn validate_credential(
     caller: Caller,
     body: ApiJson<ValidateBody>,
 ) -> Result<Json<ReportBody>, Problem> {
-    caller.require(&[Scope::Hub])?;
-    let body = body.parse()?;
+    hub_report(caller, body, |body| async move { judge(&state, &body).await }).await
+}
+
+/// The leaf or credential `body` names, validated.
+async fn judge(state: &AppState, body: &ValidateBody) -> Result<CredentialReport, Problem> {
     let room = (body.policy.as_ref(), body.connection_room);
-    let report = match (&body.leaf_node, &body.credential) {
+    Ok(match (&body.leaf_node, &body.credential) {
         (Some(leaf), None) => {
             if body.signature_key.is_some() {
                 return Err(Problem::invalid(
@@ -112,11 +114,5 @@ async fn validate_credential(
             state.verifier.validate_credential(&credential, &key, room).await?
         }
         _ => return Err(Problem::invalid("give exactly one of `leaf_node` and `credential`")),
-    };
-    Ok(Json(ReportBody::from(report)))
-}
-
-fn decode(text: &str, field: &str) -> Result<Vec<u8>, Problem> {
-    Base64::decode_vec(text.trim())
-        .map_err(|_| Problem::invalid(format!("`{field}` is not standard base64")))
+    })
 }

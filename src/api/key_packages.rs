@@ -84,13 +84,36 @@ async fn validate(
     caller: Caller,
     body: ApiJson<ValidateBody>,
 ) -> Result<Json<ReportBody>, Problem> {
+    hub_report(caller, body, |body| async move {
+        let bytes = decode(&body.key_package, "key_package")?;
+        let (policy, connection_room) = (body.policy.as_ref(), body.connection_room);
+        Ok(state.verifier.validate_key_package(&bytes, policy, connection_room).await?)
+    })
+    .await
+}
+
+/// What both validate routes (this one and `credentials.rs`) do around the
+/// verifier: a `hub` token first (so a caller without one never learns
+/// what its body did wrong), then the body, then `judge`'s report.
+pub(super) async fn hub_report<B, J, F>(
+    caller: Caller,
+    body: ApiJson<B>,
+    judge: J,
+) -> Result<Json<ReportBody>, Problem>
+where
+    J: FnOnce(B) -> F,
+    F: Future<Output = Result<CredentialReport, Problem>>,
+{
     caller.require(&[Scope::Hub])?;
-    let body = body.parse()?;
-    let bytes = Base64::decode_vec(body.key_package.trim())
-        .map_err(|_| Problem::invalid("`key_package` is not standard base64"))?;
-    let (policy, connection_room) = (body.policy.as_ref(), body.connection_room);
-    let report = state.verifier.validate_key_package(&bytes, policy, connection_room).await?;
+    let report = judge(body.parse()?).await?;
     Ok(Json(ReportBody::from(report)))
+}
+
+/// A body field in standard base64 (white space around it ignored); 422
+/// naming the field otherwise.
+pub(super) fn decode(text: &str, field: &str) -> Result<Vec<u8>, Problem> {
+    Base64::decode_vec(text.trim())
+        .map_err(|_| Problem::invalid(format!("`{field}` is not standard base64")))
 }
 
 impl From<CredentialReport> for ReportBody {
