@@ -393,6 +393,43 @@ async fn delete_leaves_no_row_naming_the_account(app: TestApp) {
     assert_eq!(app.account_count().await, 1, "the refused mint stored no account");
 }
 
+/// A stop injected between a deletion's record and its end: a trigger
+/// refuses every removal of an account row until [`Self::lift`].
+struct AccountRemovalStop {
+    raw: sqlx::AnyPool,
+    lift: &'static str,
+}
+
+impl AccountRemovalStop {
+    async fn inject(app: &TestApp) -> Self {
+        let raw = app.raw_pool().await;
+        let (create, lift): (&[&'static str], &'static str) = match app.db {
+            Db::Sqlite => (
+                &["CREATE TRIGGER cut_deletion BEFORE DELETE ON accounts \
+                   BEGIN SELECT RAISE(ABORT, 'injected stop'); END"],
+                "DROP TRIGGER cut_deletion",
+            ),
+            Db::Postgres => (
+                &[
+                    "CREATE FUNCTION cut_deletion() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'injected stop'; END $$",
+                    "CREATE TRIGGER cut_deletion BEFORE DELETE ON accounts \
+                     FOR EACH ROW EXECUTE FUNCTION cut_deletion()",
+                ],
+                "DROP TRIGGER cut_deletion ON accounts",
+            ),
+        };
+        for sql in create {
+            sqlx::query(*sql).execute(&raw).await.unwrap();
+        }
+        Self { raw, lift }
+    }
+
+    async fn lift(self) {
+        sqlx::query(self.lift).execute(&self.raw).await.unwrap();
+    }
+}
+
 /// A deletion is recorded (remedy, audit entry, account suspended,
 /// tombstone) before it unlinks the pseudonyms and removes the account, so a
 /// process stopped in between leaves a deletion the next start finishes,
@@ -409,22 +446,7 @@ async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: Test
     let (status, body) = remedy(&app, &uris[1], "suspend").await;
     assert_eq!(status, 201, "{body}");
     let suspension = body["remedy_id"].as_str().unwrap().to_string();
-    let raw = app.raw_pool().await;
-    let refuse = match app.db {
-        Db::Sqlite => vec![
-            "CREATE TRIGGER cut_deletion BEFORE DELETE ON accounts \
-             BEGIN SELECT RAISE(ABORT, 'injected stop'); END",
-        ],
-        Db::Postgres => vec![
-            "CREATE FUNCTION cut_deletion() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'injected stop'; END $$",
-            "CREATE TRIGGER cut_deletion BEFORE DELETE ON accounts \
-             FOR EACH ROW EXECUTE FUNCTION cut_deletion()",
-        ],
-    };
-    for sql in refuse {
-        sqlx::query(sql).execute(&raw).await.unwrap();
-    }
+    let stop = AccountRemovalStop::inject(&app).await;
     let (status, body) = remedy(&app, &uris[0], "delete").await;
     assert_eq!(status, 500, "the injected stop: {body}");
 
@@ -449,11 +471,7 @@ async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: Test
     assert_problem(status, &body, 403, "account-restricted");
 
     // The next start finishes it.
-    let drop_trigger = match app.db {
-        Db::Sqlite => "DROP TRIGGER cut_deletion",
-        Db::Postgres => "DROP TRIGGER cut_deletion ON accounts",
-    };
-    sqlx::query(drop_trigger).execute(&raw).await.unwrap();
+    stop.lift().await;
     let restarted = app.replica().await;
     assert_eq!(restarted.account_count().await, 1, "only the bystander is left");
     let account_ref = app.state.keys.link.account_ref("cut@example.com");
@@ -476,31 +494,10 @@ async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: Test
 async fn a_pending_deletion_is_retried_while_veild_runs(app: TestApp) {
     let backend = app.token(&["backend"]).await;
     let uris = mint(&app, &backend, "jane@example.com", 1).await;
-    let raw = app.raw_pool().await;
-    let (refuse, allow): (Vec<&str>, &str) = match app.db {
-        Db::Sqlite => (
-            vec![
-                "CREATE TRIGGER cut_again BEFORE DELETE ON accounts \
-                 BEGIN SELECT RAISE(ABORT, 'injected stop'); END",
-            ],
-            "DROP TRIGGER cut_again",
-        ),
-        Db::Postgres => (
-            vec![
-                "CREATE FUNCTION cut_again() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'injected stop'; END $$",
-                "CREATE TRIGGER cut_again BEFORE DELETE ON accounts \
-                 FOR EACH ROW EXECUTE FUNCTION cut_again()",
-            ],
-            "DROP TRIGGER cut_again ON accounts",
-        ),
-    };
-    for sql in refuse {
-        sqlx::query(sql).execute(&raw).await.unwrap();
-    }
+    let stop = AccountRemovalStop::inject(&app).await;
     assert_eq!(remedy(&app, &uris[0], "delete").await.0, 500);
     assert_eq!(app.state.store.pending_deletions().await.unwrap().len(), 1);
-    sqlx::query(allow).execute(&raw).await.unwrap();
+    stop.lift().await;
     let retry = std::time::Duration::from_millis(50);
     let resumer = veil::app::spawn_deletion_resumer(app.state.clone(), retry);
     let mut finished = false;
@@ -570,31 +567,10 @@ async fn a_pending_deletion_spares_the_account_that_came_back(app: TestApp) {
     let hub = app.token(&["hub"]).await;
     let old = mint_related(&app, &backend, "phoenix", "phoenix@example.com").await;
     let alias = mint_related(&app, &backend, "phoenix-alias", "phoenix@example.com").await;
-    let raw = app.raw_pool().await;
-    let (refuse, allow): (Vec<&str>, &str) = match app.db {
-        Db::Sqlite => (
-            vec![
-                "CREATE TRIGGER cut_return BEFORE DELETE ON accounts \
-                 BEGIN SELECT RAISE(ABORT, 'injected stop'); END",
-            ],
-            "DROP TRIGGER cut_return",
-        ),
-        Db::Postgres => (
-            vec![
-                "CREATE FUNCTION cut_return() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'injected stop'; END $$",
-                "CREATE TRIGGER cut_return BEFORE DELETE ON accounts \
-                 FOR EACH ROW EXECUTE FUNCTION cut_return()",
-            ],
-            "DROP TRIGGER cut_return ON accounts",
-        ),
-    };
-    for sql in refuse {
-        sqlx::query(sql).execute(&raw).await.unwrap();
-    }
+    let stop = AccountRemovalStop::inject(&app).await;
     assert_eq!(remedy(&app, &old[0], "delete").await.0, 500, "the injected stop");
     assert_eq!(app.state.store.pending_deletions().await.unwrap().len(), 1);
-    sqlx::query(allow).execute(&raw).await.unwrap();
+    stop.lift().await;
 
     // A second deletion reaches the same account through the relation key
     // and removes it: the first deletion's account is gone with it.
