@@ -151,28 +151,16 @@ impl Store {
         .await?)
     }
 
-    /// The clients with these tags (those stored), in batches of
-    /// `IDS_PER_STATEMENT`: a status list's rebuild reads all its
+    /// The clients with these tags (those stored), in batches
+    /// ([`Store::select_in`]): a status list's rebuild reads all its
     /// client-bound entries' clients at once.
     pub async fn pseudonym_clients_among(
         &self,
         id_tags: &[[u8; 32]],
     ) -> Result<Vec<PseudonymClientRow>, StoreError> {
-        let mut rows = Vec::with_capacity(id_tags.len());
-        for chunk in id_tags.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT id_tag, key_tag, sealed, revoked FROM pseudonym_clients \
-                 WHERE id_tag IN ({})",
-                placeholders(1, chunk.len())
-            );
-            // Only placeholders are formatted in; every value is bound.
-            let mut query = sqlx::query_as::<_, PseudonymClientRow>(sqlx::AssertSqlSafe(sql));
-            for tag in chunk {
-                query = query.bind(tag.as_slice());
-            }
-            rows.extend(query.fetch_all(&self.pool).await?);
-        }
-        Ok(rows)
+        let select =
+            "SELECT id_tag, key_tag, sealed, revoked FROM pseudonym_clients WHERE id_tag IN";
+        self.select_in(select, id_tags).await
     }
 
     /// The client whose key has this tag.

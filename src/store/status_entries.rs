@@ -3,6 +3,10 @@
 
 use std::collections::HashMap;
 
+use sqlx::Any;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::QueryAs;
+
 use super::accounts::AccountViewRow;
 use super::pseudonyms::{IDS_PER_STATEMENT, PseudonymRow, placeholders};
 use super::{AccountView, Store, StoreError};
@@ -97,21 +101,9 @@ impl Store {
         &self,
         ids: &[PseudonymId],
     ) -> Result<Vec<PseudonymRow>, StoreError> {
-        let mut rows = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT id, public_key, ops_link, connection_only, not_before, not_after, \
-                 revoked_at FROM pseudonyms WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            // Only placeholders are formatted in; every value is bound.
-            let mut query = sqlx::query_as::<_, PseudonymRow>(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            rows.extend(query.fetch_all(&self.pool).await?);
-        }
-        Ok(rows)
+        let select = "SELECT id, public_key, ops_link, connection_only, not_before, not_after, \
+                      revoked_at FROM pseudonyms WHERE id IN";
+        self.select_in(select, ids).await
     }
 
     /// [`Store::account_view`] of many accounts at once; accounts without
@@ -121,25 +113,62 @@ impl Store {
         accounts: &[AccountRef],
         now: i64,
     ) -> Result<HashMap<AccountRef, AccountView>, StoreError> {
-        let mut views = HashMap::with_capacity(accounts.len());
-        for chunk in accounts.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT account_ref, status, status_until, pseudonym_index FROM accounts \
-                 WHERE account_ref IN ({})",
-                placeholders(1, chunk.len())
-            );
-            // Only placeholders are formatted in; every value is bound.
-            let mut query = sqlx::query_as::<_, AccountViewRow>(sqlx::AssertSqlSafe(sql));
-            for account in chunk {
-                query = query.bind(account.0.as_slice());
+        let select = "SELECT account_ref, status, status_until, pseudonym_index FROM accounts \
+                      WHERE account_ref IN";
+        let rows: Vec<AccountViewRow> = self.select_in(select, accounts).await?;
+        // A malformed ref is skipped: it cannot be any account asked for.
+        Ok(rows.into_iter().filter_map(|row| row.into_view(now).ok()).collect())
+    }
+
+    /// The rows `select` (a query ending in `IN`) finds for `values`, in
+    /// one statement per `IDS_PER_STATEMENT` of them: a batched read costs
+    /// a fixed number of statements, not one per value.
+    pub(super) async fn select_in<R, V>(
+        &self,
+        select: &str,
+        values: &[V],
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
+        V: InValue,
+    {
+        let mut rows = Vec::with_capacity(values.len());
+        for chunk in values.chunks(IDS_PER_STATEMENT) {
+            let sql = format!("{select} ({})", placeholders(1, chunk.len()));
+            // Only the callers' constant SQL and placeholders are formatted
+            // in; every value is bound.
+            let mut query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql));
+            for value in chunk {
+                query = value.bind_to(query);
             }
-            for row in query.fetch_all(&self.pool).await? {
-                // A malformed ref is skipped: it cannot be any account asked for.
-                if let Ok((account, view)) = row.into_view(now) {
-                    views.insert(account, view);
-                }
-            }
+            rows.extend(query.fetch_all(&self.pool).await?);
         }
-        Ok(views)
+        Ok(rows)
+    }
+}
+
+/// A value a batched read ([`Store::select_in`]) binds.
+pub(super) trait InValue {
+    fn bind_to<'q, R>(&'q self, query: InQuery<'q, R>) -> InQuery<'q, R>;
+}
+
+type InQuery<'q, R> = QueryAs<'q, Any, R, AnyArguments>;
+
+impl InValue for PseudonymId {
+    fn bind_to<'q, R>(&'q self, query: InQuery<'q, R>) -> InQuery<'q, R> {
+        query.bind(self.as_str())
+    }
+}
+
+impl InValue for AccountRef {
+    fn bind_to<'q, R>(&'q self, query: InQuery<'q, R>) -> InQuery<'q, R> {
+        query.bind(self.0.as_slice())
+    }
+}
+
+/// A keyed tag (a client row's).
+impl InValue for [u8; 32] {
+    fn bind_to<'q, R>(&'q self, query: InQuery<'q, R>) -> InQuery<'q, R> {
+        query.bind(self.as_slice())
     }
 }
