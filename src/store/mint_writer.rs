@@ -52,6 +52,12 @@ const ATTEMPTS: u32 = 6;
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
+/// Tests only (`Store::pause_next_batch_between_sides`): told when the
+/// next batch's account side committed, then waited on.
+#[cfg(feature = "testkit")]
+pub(super) type BetweenSides =
+    Arc<std::sync::Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>>;
+
 /// The handle request tasks hold: a queue into the writer task.
 #[derive(Debug, Clone)]
 pub(super) struct MintWriter {
@@ -75,6 +81,8 @@ impl MintWriter {
                 pool: store.pool.clone(),
                 backend: store.backend,
                 sqlite_writer: store.sqlite_writer.clone(),
+                #[cfg(feature = "testkit")]
+                between_sides: store.between_sides.clone(),
             };
             tokio::spawn(task.run(jobs.clone()));
         }
@@ -97,6 +105,8 @@ struct Task {
     /// The SQLite write turn (see `Store::sqlite_writer`). The task holds
     /// no `Store`, so no writer handle: it ends once the service's are gone.
     sqlite_writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    #[cfg(feature = "testkit")]
+    between_sides: BetweenSides,
 }
 
 impl Task {
@@ -156,6 +166,14 @@ impl Task {
                 }
             }
         };
+        #[cfg(feature = "testkit")]
+        {
+            let hook = self.between_sides.lock().ok().and_then(|mut slot| slot.take());
+            if let Some((reached, resume)) = hook {
+                let _ = reached.send(());
+                let _ = resume.await;
+            }
+        }
         let mut outcomes: Vec<Result<(), StoreError>> = accepted;
         let rows: Vec<(usize, &NewPseudonym)> = jobs
             .iter()

@@ -123,6 +123,9 @@ pub struct Store {
     sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
     /// The group-commit writer of mints, started by the first mint.
     mint_writer: Arc<std::sync::OnceLock<mint_writer::MintWriter>>,
+    /// Tests only: holds the next batch between its two transactions.
+    #[cfg(feature = "testkit")]
+    between_sides: mint_writer::BetweenSides,
 }
 
 impl Store {
@@ -162,7 +165,14 @@ impl Store {
             .await?;
         let sqlite_writer =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Self { pool, backend, sqlite_writer, mint_writer: Arc::default() })
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_writer,
+            mint_writer: Arc::default(),
+            #[cfg(feature = "testkit")]
+            between_sides: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -181,6 +191,22 @@ impl Store {
     pub async fn mint(&self, job: MintJob) -> Result<(), StoreError> {
         let writer = self.mint_writer.get_or_init(|| mint_writer::MintWriter::spawn(self));
         writer.submit(job).await
+    }
+
+    /// Tests only: the next mint batch stops after its account side
+    /// commits; the first receiver hears when it got there, and the batch
+    /// goes on to its pseudonym rows once the sender is used or dropped.
+    /// How a test puts a remedy between a batch's two transactions.
+    #[cfg(feature = "testkit")]
+    pub fn pause_next_batch_between_sides(
+        &self,
+    ) -> (tokio::sync::oneshot::Receiver<()>, tokio::sync::oneshot::Sender<()>) {
+        let (reached, heard) = tokio::sync::oneshot::channel();
+        let (resume, resumed) = tokio::sync::oneshot::channel();
+        if let Ok(mut slot) = self.between_sides.lock() {
+            *slot = Some((reached, resumed));
+        }
+        (heard, resume)
     }
 
     /// Begins a transaction that will write (see [`begin_write`]).

@@ -83,6 +83,15 @@ impl Store {
         Ok(query.fetch_one(&self.pool).await? > 0)
     }
 
+    /// How many of `ids` are stored and unlinked (a deletion's mark). A
+    /// pseudonym not stored yet may be in a batch still committing.
+    pub async fn count_unlinked(&self, ids: &[PseudonymId]) -> Result<usize, StoreError> {
+        let found: Vec<(String,)> = self
+            .select_in("SELECT id FROM pseudonyms WHERE LENGTH(ops_link) = 0 AND id IN", ids)
+            .await?;
+        Ok(found.len())
+    }
+
     /// Which of `ids` are stored and revoked one by one. A pseudonym that is
     /// not stored is not among them: its batch may still be committing.
     pub async fn revoked_among(

@@ -69,6 +69,7 @@ on_both_backends_with!(defaults;
     a_deletion_cut_after_its_record_is_finished_at_the_next_start,
     a_remedy_rewritten_into_a_deletion_is_not_carried_out,
     a_pending_deletion_is_retried_while_veild_runs,
+    a_deletion_between_a_batchs_two_transactions_still_reaches_its_pseudonym,
     related_remedies_reach_accounts_sharing_a_relation_key,
     remedies_are_listed_and_lifted,
     lifting_one_remedy_keeps_the_others_in_force,
@@ -486,6 +487,45 @@ async fn a_deletion_cut_after_its_record_is_finished_at_the_next_start(app: Test
     let (status, body) =
         restarted.mint(&backend, "cut@example.com", vec![MlsClient::new().jwk()]).await;
     assert_problem(status, &body, 403, "account-restricted");
+}
+
+/// A mint batch commits its account side (the new pseudonym is in the
+/// account's index), then its pseudonym rows. A deletion that runs in
+/// between used to unlink every row the index named, find none for the new
+/// one, and remove the account: the row then landed with a live link to a
+/// gone account, revoked online but missing from the CRL (found by review).
+/// The deletion now waits for every indexed row to be there and unlinked.
+async fn a_deletion_between_a_batchs_two_transactions_still_reaches_its_pseudonym(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let first = mint(&app, &backend, "late@example.com", 1).await;
+    let (reached, resume) = app.state.store.pause_next_batch_between_sides();
+    let minting = mint(&app, &backend, "late@example.com", 1);
+    let deleting = async {
+        reached.await.expect("the batch reached its pause");
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            resume.send(()).expect("the batch waits");
+        };
+        let ((status, body), ()) = tokio::join!(remedy(&app, &first[0], "delete"), release);
+        assert_eq!(status, 201, "{body}");
+    };
+    let (late, ()) = tokio::join!(minting, deleting);
+
+    let now = app.state.clock.now();
+    let revoked: Vec<String> = app
+        .state
+        .store
+        .revoked_rows(now)
+        .await
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().to_string())
+        .collect();
+    for uri in first.iter().chain(&late) {
+        let id = uri.rsplit('/').next().unwrap();
+        assert!(revoked.iter().any(|r| r == id), "{uri} is not on the CRL's list");
+    }
+    assert_eq!(app.account_count().await, 0, "the account is gone");
 }
 
 /// A deletion whose second half failed is finished by the running veild

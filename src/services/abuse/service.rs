@@ -556,7 +556,7 @@ impl Abuse {
     ) -> Result<(), AbuseError> {
         let link = &self.keys.link;
         let open = |sealed: &[u8], id: &str| self.open_remedy_account(sealed, id, true);
-        for _ in 0..DELETE_ATTEMPTS {
+        for attempt in 0..DELETE_ATTEMPTS {
             let sealed = match self.store.deletion_target(remedy_id, account_ref).await? {
                 DeletionTarget::Done => return Ok(()),
                 DeletionTarget::Gone => {
@@ -570,6 +570,16 @@ impl Abuse {
                 index.entries().iter().map(|e| e.id.clone()).collect();
             let ids: Vec<PseudonymId> = unlinked.iter().cloned().collect();
             self.store.unlink_pseudonyms(&ids).await?;
+            // A mint batch commits the index before its rows: a row not
+            // there yet would land after the unlink with a live link to a
+            // gone account, revoked online but not on the CRL. Wait for it
+            // and unlink again; only the last attempt goes on without it (a
+            // batch whose rows failed leaves an index entry with no row).
+            let last = attempt + 1 == DELETE_ATTEMPTS;
+            if !last && self.store.count_unlinked(&ids).await? < ids.len() {
+                tokio::time::sleep(ROW_WAIT * (1 << attempt)).await;
+                continue;
+            }
             let check = |sealed: Option<&[u8]>| {
                 let Ok(index) = PseudonymIndex::open(link, account_ref, sealed) else {
                     return RemedyIndex::Unreadable;
@@ -659,7 +669,11 @@ fn one_this_hour(client: &str, action: &'static str, limit: i64, now: i64) -> Wi
 pub const MAX_RELATED: i64 = 50;
 
 /// A deletion races mints at most this many times before it gives up.
-const DELETE_ATTEMPTS: usize = 5;
+const DELETE_ATTEMPTS: u32 = 5;
+
+/// The first wait of a deletion for an indexed pseudonym's row (doubled at
+/// each attempt: 50 + 100 + 200 + 400 ms in all, far beyond a batch).
+const ROW_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A fresh random event id.
 fn random_id() -> [u8; 16] {
