@@ -21,15 +21,6 @@ impl Store {
         Ok(())
     }
 
-    /// Charges several fixed windows in one transaction, all or none
-    /// (`OverLimit` names the first that is full).
-    pub async fn charge_account_windows(&self, windows: &[WindowCharge]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        charge_windows(&mut tx, windows, 0, true).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Charges one fixed window and appends an audit entry in one
     /// transaction: a privacy read is answered only once both are recorded,
     /// and a refused charge (`OverLimit`) records neither.

@@ -33,8 +33,9 @@ use crate::core::pseudonym_id::PseudonymId;
 use crate::core::status::PseudonymStatus;
 use crate::formats::keys::public_key::{Jwk, P256PublicKey};
 use crate::formats::{mls, x509};
-use crate::services::abuse::gate::{self, Act, Refusal};
+use crate::services::abuse::gate::Refusal;
 use crate::services::abuse::limits;
+use crate::services::abuse::precheck::{self, Certifying, Refused};
 use crate::services::status_lists::day_of;
 use crate::store::{
     ClientAdded, Limited, NewPseudonymClient, PseudonymClientRow, Store, StoreError,
@@ -117,31 +118,29 @@ impl DisclosureIssuer {
         let account_ref = self.keys.link.account_ref(&request.account);
         // A client is a new certified key: the account must be allowed to
         // mint (not muted or suspended, reputation above the threshold).
-        gate::check(&self.store, &self.policy.reputation, &account_ref, Act::Mint, now)
-            .await?
-            .map_err(|refusal| match refusal {
-                Refusal::Restricted => DisclosureError::AccountRestricted,
-                Refusal::ReputationTooLow => DisclosureError::ReputationTooLow,
-            })?;
-        let (hour, day) = limits::remaining(&self.store, &self.policy, &account_ref, now).await?;
-        for (left, window) in [(hour, 0), (day, 1)] {
-            if left < 1 {
+        let link = &self.keys.link;
+        let key_tag = key_tag(link, key.sec1());
+        let certifying =
+            Certifying { public_keys: &[key.sec1().as_slice()], client_key_tags: &[key_tag] };
+        match precheck::check(&self.store, &self.policy, &account_ref, 1, certifying, now).await? {
+            Ok(_) => {}
+            Err(Refused::Gate(Refusal::Restricted)) => {
+                return Err(DisclosureError::AccountRestricted);
+            }
+            Err(Refused::Gate(Refusal::ReputationTooLow)) => {
+                return Err(DisclosureError::ReputationTooLow);
+            }
+            Err(Refused::Window(window)) => {
                 let (action, retry_after) = limits::refusal(Limited::Window(window), now);
                 return Err(DisclosureError::RateLimited { action, retry_after });
             }
+            Err(Refused::KeyInUse) => return Err(DisclosureError::KeyInUse),
         }
         let max = self.policy.account.max_clients_per_pseudonym;
-        let link = &self.keys.link;
         let pseudonym_tag = pseudonym_tag(link, &row.id);
         let live = self.live_clients(&pseudonym_tag, now).await?.len();
         if i64::try_from(live).unwrap_or(i64::MAX) >= max {
             return Err(DisclosureError::TooManyClients(max));
-        }
-        let key_tag = key_tag(link, key.sec1());
-        if self.store.any_key_in_use(&[key.sec1().as_slice()]).await?
-            || self.store.client_key_in_use(&[key_tag]).await?
-        {
-            return Err(DisclosureError::KeyInUse);
         }
 
         let id = ClientId::random(&SystemRandom::new())
