@@ -118,11 +118,12 @@ pub(super) async fn account_sides(
         return Ok(Fast::Fallback);
     }
     prune_windows(tx, &windows).await?;
-    let accepted: Vec<&MintJob> = jobs
+    // In account-ref order, as the exact path writes them: arrival order
+    // would tell when each account's request came.
+    let accepted: Vec<&MintJob> = order
         .iter()
-        .zip(&outcomes)
-        .filter(|(_, outcome)| outcome.is_ok())
-        .map(|(job, _)| job)
+        .filter(|&&i| outcomes.get(i).is_some_and(Result::is_ok))
+        .filter_map(|&i| jobs.get(i))
         .collect();
     put_events(tx, &accepted).await?;
     put_relations(tx, &accepted).await?;
