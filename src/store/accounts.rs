@@ -293,6 +293,43 @@ async fn account_writes(
     Ok(())
 }
 
+/// Inserts account rows (active) with their sealed index and live count, in
+/// multi-row statements, skipping any that exists already; returns how many
+/// it inserted. A mint batch's new accounts, and the scale benchmark's seed.
+pub(super) async fn insert_new_accounts(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(&NewAccount, &[u8], i64)],
+) -> Result<usize, StoreError> {
+    const COLUMNS: usize = 9;
+    const ROWS_PER_STATEMENT: usize = 500;
+    let mut inserted = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, glass_tag, \
+             glass_key_id, created_hour, pseudonym_index, active_pseudonyms, status) VALUES ",
+        );
+        super::pseudonyms::push_placeholders(&mut sql, chunk.len(), COLUMNS, ", 'active'");
+        sql.push_str(" ON CONFLICT (account_ref) DO NOTHING RETURNING account_ref");
+        // Only placeholders are formatted in; every value is bound.
+        let mut query = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
+        for (account, sealed, live) in chunk {
+            let glass = account.glass.as_ref();
+            query = query
+                .bind(account.account_ref.0.as_slice())
+                .bind(glass.map(|g| g.link.as_slice()))
+                .bind(glass.map_or(1, |g| g.suite))
+                .bind(glass.and_then(|g| g.sender.as_deref()))
+                .bind(glass.map(|g| g.tag.as_slice()))
+                .bind(account.glass_key_id.as_slice())
+                .bind(account.created_hour)
+                .bind(*sealed)
+                .bind(*live);
+        }
+        inserted += query.fetch_all(&mut **tx).await?.len();
+    }
+    Ok(inserted)
+}
+
 /// The account's state and sealed index, as the mint's lock and a status
 /// read both select them.
 #[derive(sqlx::FromRow)]
@@ -368,33 +405,11 @@ pub struct SeededAccount {
 impl Store {
     /// Writes seeded account rows in multi-row INSERTs, one transaction.
     pub async fn seed_accounts(&self, rows: &[SeededAccount]) -> Result<(), StoreError> {
-        const COLUMNS: usize = 9;
         let _turn = self.write_turn().await;
         let mut tx = self.begin_write().await?;
-        for chunk in rows.chunks(1000) {
-            let mut sql = String::from(
-                "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, \
-                 glass_tag, glass_key_id, created_hour, pseudonym_index, active_pseudonyms, \
-                 status) VALUES ",
-            );
-            super::pseudonyms::push_placeholders(&mut sql, chunk.len(), COLUMNS, ", 'active'");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for row in chunk {
-                let account = &row.account;
-                let glass = account.glass.as_ref();
-                query = query
-                    .bind(account.account_ref.0.as_slice())
-                    .bind(glass.map(|g| g.link.as_slice()))
-                    .bind(glass.map_or(1, |g| g.suite))
-                    .bind(glass.and_then(|g| g.sender.as_deref()))
-                    .bind(glass.map(|g| g.tag.as_slice()))
-                    .bind(account.glass_key_id.as_slice())
-                    .bind(account.created_hour)
-                    .bind(row.sealed_index.as_slice())
-                    .bind(row.live);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        let rows: Vec<(&NewAccount, &[u8], i64)> =
+            rows.iter().map(|r| (&r.account, r.sealed_index.as_slice(), r.live)).collect();
+        insert_new_accounts(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -15,7 +15,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::{Any, Transaction};
 
-use super::accounts::{IndexChange, LockedAccount, MintJob, StateAndIndex, StateRow};
+use super::accounts::{
+    IndexChange, LockedAccount, MintJob, NewAccount, StateAndIndex, StateRow, insert_new_accounts,
+};
 use super::limits::{Limited, SharedLedger};
 use super::pseudonyms::{placeholders, push_placeholders};
 use super::{Backend, StoreError};
@@ -68,18 +70,13 @@ struct Window {
 /// request of the batch.
 pub(super) async fn account_sides(
     tx: &mut Transaction<'static, Any>,
-    backend: Backend,
+    locked: LockedAccounts,
     jobs: &[MintJob],
     order: &[usize],
     ledger: &mut SharedLedger,
 ) -> Result<Fast, StoreError> {
-    let refs: Vec<[u8; 32]> = {
-        let mut refs: Vec<[u8; 32]> = jobs.iter().map(|j| j.account.account_ref.0).collect();
-        refs.sort_unstable();
-        refs.dedup();
-        refs
-    };
-    let mut accounts = lock_accounts(tx, backend, &refs).await?;
+    let refs = batch_refs(jobs);
+    let LockedAccounts(mut accounts) = locked;
     let buried = tombstoned(tx, jobs, &accounts).await?;
     let mut actions: Vec<&'static str> =
         jobs.iter().flat_map(|j| j.charges.windows.iter().map(|w| w.action)).collect();
@@ -223,6 +220,33 @@ fn decide(
     Ok(())
 }
 
+/// The batch's accounts, sorted, once each.
+fn batch_refs(jobs: &[MintJob]) -> Vec<[u8; 32]> {
+    let mut refs: Vec<[u8; 32]> = jobs.iter().map(|j| j.account.account_ref.0).collect();
+    refs.sort_unstable();
+    refs.dedup();
+    refs
+}
+
+/// The batch's existing account rows, locked, as [`lock_batch`] read them.
+pub(super) struct LockedAccounts(BTreeMap<[u8; 32], Account>);
+
+/// Locks every existing account row of the batch, in account order, before
+/// anything else of the batch: both paths take every existing row first,
+/// then create new ones, then lock the shared rows, so writers meet in one
+/// order. Before, a fast batch holding an existing row while it inserted a
+/// new one, and an exact batch that had inserted that new one before it
+/// reached the existing row, deadlocked (seen on PostgreSQL under load, ten
+/// mints per account: a second's wait for the deadlock detector, then a
+/// retry); so did a batch run again with its shared rows locked first.
+pub(super) async fn lock_batch(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    jobs: &[MintJob],
+) -> Result<LockedAccounts, StoreError> {
+    lock_accounts(tx, backend, &batch_refs(jobs)).await.map(LockedAccounts)
+}
+
 /// Every account row of the batch, locked in account order (PostgreSQL:
 /// `FOR UPDATE`, so writers meet in one order and never deadlock; SQLite:
 /// the batch's `BEGIN IMMEDIATE` holds the whole database already).
@@ -347,41 +371,15 @@ async fn insert_accounts(
     jobs: &[MintJob],
     accounts: &BTreeMap<[u8; 32], Account>,
 ) -> Result<bool, StoreError> {
-    const COLUMNS: usize = 9;
-    let new: Vec<(&MintJob, &IndexWrite)> = accounts
+    let new: Vec<(&NewAccount, &[u8], i64)> = accounts
         .values()
         .filter_map(|a| {
             let job = jobs.get(a.created_by?)?;
-            Some((job, a.index.as_ref()?))
+            let (sealed, live) = a.index.as_ref()?;
+            Some((&job.account, sealed.as_slice(), *live))
         })
         .collect();
-    for chunk in new.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, glass_tag, \
-             glass_key_id, created_hour, pseudonym_index, active_pseudonyms, status) VALUES ",
-        );
-        push_placeholders(&mut sql, chunk.len(), COLUMNS, ", 'active'");
-        sql.push_str(" ON CONFLICT (account_ref) DO NOTHING RETURNING account_ref");
-        let mut query = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
-        for (job, (sealed, live)) in chunk {
-            let account = &job.account;
-            let glass = account.glass.as_ref();
-            query = query
-                .bind(account.account_ref.0.as_slice())
-                .bind(glass.map(|g| g.link.as_slice()))
-                .bind(glass.map_or(1, |g| g.suite))
-                .bind(glass.and_then(|g| g.sender.as_deref()))
-                .bind(glass.map(|g| g.tag.as_slice()))
-                .bind(account.glass_key_id.as_slice())
-                .bind(account.created_hour)
-                .bind(sealed.as_slice())
-                .bind(*live);
-        }
-        if query.fetch_all(&mut **tx).await?.len() != chunk.len() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(insert_new_accounts(tx, &new).await? == new.len())
 }
 
 /// The new index and live count of every account that had a row, in one

@@ -226,21 +226,20 @@ impl Task {
             // this transaction's commit record too: one flush per batch.
             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         }
+        // Every existing account row first, in account-ref order (so
+        // concurrent writers never deadlock on them), then the shared rows.
+        let locked = mint_batch::lock_batch(&mut tx, self.backend, jobs).await?;
         let charges = jobs.iter().map(|j| &j.charges);
         let mut ledger = match lock_first {
             true => SharedLedger::lock(&mut tx, charges).await?,
             false => SharedLedger::read(&mut tx, charges).await?,
         };
-        // Account rows are locked in one order (by account ref, arrival
-        // order within an account), so concurrent writers never deadlock
-        // on them.
+        // Requests in account-ref order, arrival order within an account.
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by_key(|&i| jobs.get(i).map(|j| j.account.account_ref.0));
         let outcomes = match exact {
             false => {
-                match mint_batch::account_sides(&mut tx, self.backend, jobs, &order, &mut ledger)
-                    .await?
-                {
+                match mint_batch::account_sides(&mut tx, locked, jobs, &order, &mut ledger).await? {
                     Fast::Done(outcomes) => outcomes,
                     // Dropping the transaction rolls it back.
                     Fast::Fallback => return Ok(Sides::Fallback),
