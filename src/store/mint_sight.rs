@@ -54,8 +54,8 @@ impl Store {
              (SELECT status_until FROM accounts WHERE account_ref = $1), \
              (SELECT n FROM rate_windows WHERE subject = $1 AND action = $2 AND window_start = $3), \
              (SELECT n FROM rate_windows WHERE subject = $1 AND action = $4 AND window_start = $5), \
-             (SELECT COUNT(*) FROM reputation_events \
-              WHERE account_ref = $1 AND (at >= $6 OR decays = 0)), \
+             (SELECT COUNT(*) FROM (SELECT 1 AS one FROM reputation_events \
+              WHERE account_ref = $1 AND (at >= $6 OR decays = 0) LIMIT 1) AS counting), \
              {} + {}",
             in_list(7, keys, "SELECT COUNT(*) FROM pseudonyms WHERE public_key IN"),
             in_list(7 + keys, tags, "SELECT COUNT(*) FROM pseudonym_clients WHERE key_tag IN"),

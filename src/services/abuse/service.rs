@@ -556,7 +556,10 @@ impl Abuse {
     ) -> Result<(), AbuseError> {
         let link = &self.keys.link;
         let open = |sealed: &[u8], id: &str| self.open_remedy_account(sealed, id, true);
-        for attempt in 0..DELETE_ATTEMPTS {
+        // Waits for late rows have a budget of their own: they must not use
+        // up the attempts a deletion racing new mints needs.
+        let (mut attempts, mut waits) = (0, 0);
+        while attempts < DELETE_ATTEMPTS {
             let sealed = match self.store.deletion_target(remedy_id, account_ref).await? {
                 DeletionTarget::Done => return Ok(()),
                 DeletionTarget::Gone => {
@@ -573,11 +576,12 @@ impl Abuse {
             // A mint batch commits the index before its rows: a row not
             // there yet would land after the unlink with a live link to a
             // gone account, revoked online but not on the CRL. Wait for it
-            // and unlink again; only the last attempt goes on without it (a
-            // batch whose rows failed leaves an index entry with no row).
-            let last = attempt + 1 == DELETE_ATTEMPTS;
-            if !last && self.store.count_unlinked(&ids).await? < ids.len() {
-                tokio::time::sleep(ROW_WAIT * (1 << attempt)).await;
+            // and unlink again; once the waits are spent, go on without it
+            // (a batch whose rows failed, or a crash between its two
+            // transactions, leaves an index entry that never gets a row).
+            if waits < ROW_WAITS && self.store.count_unlinked(&ids).await? < ids.len() {
+                tokio::time::sleep(ROW_WAIT * (1 << waits)).await;
+                waits += 1;
                 continue;
             }
             let check = |sealed: Option<&[u8]>| {
@@ -591,7 +595,7 @@ impl Abuse {
             };
             match self.store.finish_deletion(remedy_id, account_ref, check, open).await? {
                 Finished::Removed | Finished::Gone | Finished::Done => return Ok(()),
-                Finished::Stale => continue,
+                Finished::Stale => attempts += 1,
             }
         }
         Err(AbuseError::Internal("the account kept minting while it was being deleted".into()))
@@ -671,8 +675,10 @@ pub const MAX_RELATED: i64 = 50;
 /// A deletion races mints at most this many times before it gives up.
 const DELETE_ATTEMPTS: u32 = 5;
 
-/// The first wait of a deletion for an indexed pseudonym's row (doubled at
-/// each attempt: 50 + 100 + 200 + 400 ms in all, far beyond a batch).
+/// How often a deletion waits for an indexed pseudonym's row, and the first
+/// wait (doubled each time: 50 + 100 + 200 + 400 ms in all, far beyond the
+/// gap between a batch's two transactions).
+const ROW_WAITS: u32 = 4;
 const ROW_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A fresh random event id.
