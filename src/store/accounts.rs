@@ -248,18 +248,7 @@ async fn account_writes(
     // The last check that can refuse; all or nothing by itself.
     charge_windows(tx, &job.charges.windows, 0, !created).await?;
     if reseal && let Some(glass) = &account.glass {
-        sqlx::query(
-            "UPDATE accounts SET glass_link = $1, glass_suite = $2, glass_sender = $3, \
-             glass_tag = $4, glass_key_id = $5 WHERE account_ref = $6",
-        )
-        .bind(glass.link.as_slice())
-        .bind(glass.suite)
-        .bind(glass.sender.as_deref())
-        .bind(glass.tag.as_slice())
-        .bind(account.glass_key_id.as_slice())
-        .bind(account_ref)
-        .execute(&mut **tx)
-        .await?;
+        reseal_glass(tx, account, glass).await?;
     }
     sqlx::query(
         "UPDATE accounts SET pseudonym_index = $1, active_pseudonyms = $2 WHERE account_ref = $3",
@@ -290,6 +279,28 @@ async fn account_writes(
         }
         query.execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+/// Replaces the account's `glass_link` with one sealed under the current
+/// keys (after a rotation or a suite change).
+pub(super) async fn reseal_glass(
+    tx: &mut Transaction<'static, Any>,
+    account: &NewAccount,
+    glass: &GlassRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE accounts SET glass_link = $1, glass_suite = $2, glass_sender = $3, \
+         glass_tag = $4, glass_key_id = $5 WHERE account_ref = $6",
+    )
+    .bind(glass.link.as_slice())
+    .bind(glass.suite)
+    .bind(glass.sender.as_deref())
+    .bind(glass.tag.as_slice())
+    .bind(account.glass_key_id.as_slice())
+    .bind(account.account_ref.0.as_slice())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use sqlx::{Any, Transaction};
 
 use super::accounts::{
     IndexChange, LockedAccount, MintJob, NewAccount, StateAndIndex, StateRow, insert_new_accounts,
+    reseal_glass,
 };
 use super::limits::{Limited, SharedLedger};
 use super::pseudonyms::{placeholders, push_placeholders};
@@ -467,20 +468,9 @@ async fn reseal(
     accounts: &BTreeMap<[u8; 32], Account>,
 ) -> Result<(), StoreError> {
     for job in accounts.values().filter_map(|a| jobs.get(a.reseal_by?)) {
-        let account = &job.account;
-        let Some(glass) = &account.glass else { continue };
-        sqlx::query(
-            "UPDATE accounts SET glass_link = $1, glass_suite = $2, glass_sender = $3, \
-             glass_tag = $4, glass_key_id = $5 WHERE account_ref = $6",
-        )
-        .bind(glass.link.as_slice())
-        .bind(glass.suite)
-        .bind(glass.sender.as_deref())
-        .bind(glass.tag.as_slice())
-        .bind(account.glass_key_id.as_slice())
-        .bind(account.account_ref.0.as_slice())
-        .execute(&mut **tx)
-        .await?;
+        if let Some(glass) = &job.account.glass {
+            reseal_glass(tx, &job.account, glass).await?;
+        }
     }
     Ok(())
 }
