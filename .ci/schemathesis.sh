@@ -94,24 +94,40 @@ for scope in backend hub auditor admin; do
     echo
     echo "--- schemathesis with a $scope token"
     out="$reports/$scope.txt"
-    set +e
-    # From the temporary directory: schemathesis keeps replay data in
-    # ./.schemathesis.
-    (cd "$work" && timeout 100 schemathesis --no-color --config-file "$config" run "$url/openapi.json" \
-        --header "Authorization: Bearer $tok" \
-        --exclude-checks "$checks_excluded" \
-        --checks all \
-        --max-examples "$max_examples" \
-        --seed "$seed" \
-        --workers 2 \
-        --request-timeout 10 \
-        --generation-database none \
-        --suppress-health-check all \
-        --report junit,vcr --report-dir "$reports/$scope" \
-        --output-truncate true) \
-        >"$out" 2>&1
-    rc=$?
-    set -e
+    # A run is repeated once, only when its sole trouble is the interpreter
+    # bug below: CPython 3.11.7 (the one Python here) can raise
+    # "SystemError: AST constructor recursion depth mismatch" inside
+    # hypothesis while it names a filter for a strategy's repr
+    # (CPython gh-106905, in ast.parse's recursion tracking). It fails an operation as a
+    # runtime error of schemathesis, not as a failed check, and does not
+    # repeat with the same seed. A failed check is never repeated.
+    for attempt in 1 2; do
+        set +e
+        # From the temporary directory: schemathesis keeps replay data in
+        # ./.schemathesis.
+        (cd "$work" && timeout 100 schemathesis --no-color --config-file "$config" run "$url/openapi.json" \
+            --header "Authorization: Bearer $tok" \
+            --exclude-checks "$checks_excluded" \
+            --checks all \
+            --max-examples "$max_examples" \
+            --seed "$seed" \
+            --workers 2 \
+            --request-timeout 10 \
+            --generation-database none \
+            --suppress-health-check all \
+            --report junit,vcr --report-dir "$reports/$scope" \
+            --output-truncate true) \
+            >"$out" 2>&1
+        rc=$?
+        set -e
+        if [ "$rc" -ne 0 ] && [ "$attempt" -eq 1 ] \
+            && grep -q 'AST constructor recursion depth mismatch' "$out" \
+            && ! grep -q '^=* FAILURES =*$' "$out"; then
+            echo "schemathesis hit CPython's AST recursion bug (not a check); running the $scope token again"
+            continue
+        fi
+        break
+    done
     # The summary: operations and test cases.
     sed -n '/^=\+ SUMMARY/,$p' "$out"
     ops=$(sed -n 's/^ *Tested: *\([0-9]*\).*/\1/p' "$out" | head -n 1)
