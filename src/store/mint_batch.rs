@@ -66,9 +66,8 @@ struct Window {
 }
 
 /// Decides and writes the account sides of `jobs`, visited in `order`
-/// (by account, arrival order within one), charging the shared limits in
-/// `ledger` as it goes. `keys_seen` refuses a key certified by an earlier
-/// request of the batch.
+/// (by account, arrival order within one), admitting each as [`Admission`]
+/// says.
 pub(super) async fn account_sides(
     tx: &mut Transaction<'static, Any>,
     locked: LockedAccounts,
@@ -76,8 +75,7 @@ pub(super) async fn account_sides(
     order: &[usize],
     ledger: &mut SharedLedger,
 ) -> Result<Fast, StoreError> {
-    let refs = batch_refs(jobs);
-    let LockedAccounts(mut accounts) = locked;
+    let LockedAccounts { refs, rows: mut accounts } = locked;
     let buried = tombstoned(tx, jobs, &accounts).await?;
     let mut actions: Vec<&'static str> =
         jobs.iter().flat_map(|j| j.charges.windows.iter().map(|w| w.action)).collect();
@@ -86,25 +84,17 @@ pub(super) async fn account_sides(
     let mut windows = read_windows(tx, &refs, &actions).await?;
 
     let mut outcomes: Vec<Result<(), StoreError>> = jobs.iter().map(|_| Ok(())).collect();
-    let mut keys: HashSet<&[u8]> = HashSet::new();
+    let mut admission = Admission::default();
     for &i in order {
         let (Some(job), Some(slot)) = (jobs.get(i), outcomes.get_mut(i)) else { continue };
-        if job.pseudonyms.iter().any(|row| keys.contains(row.public_key.as_slice())) {
-            *slot = Err(StoreError::Conflict("pseudonyms.public_key".into()));
-            continue;
-        }
-        if let Err(limited) = ledger.charge(&job.charges) {
-            *slot = Err(StoreError::OverLimit(limited));
+        if let Err(refusal) = admission.admit(job, ledger) {
+            *slot = Err(refusal);
             continue;
         }
         let account = accounts.entry(job.account.account_ref.0).or_insert_with(Account::missing);
-        match decide(i, job, account, &buried, &mut windows) {
-            Ok(()) => keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice())),
-            Err(refusal) => {
-                ledger.refund(&job.charges);
-                *slot = Err(refusal);
-            }
-        }
+        let outcome = decide(i, job, account, &buried, &mut windows);
+        admission.settle(job, ledger, &outcome);
+        *slot = outcome;
     }
 
     if !insert_accounts(tx, jobs, &accounts).await? {
@@ -234,8 +224,44 @@ fn batch_refs(jobs: &[MintJob]) -> Vec<[u8; 32]> {
     refs
 }
 
-/// The batch's existing account rows, locked, as [`lock_batch`] read them.
-pub(super) struct LockedAccounts(BTreeMap<[u8; 32], Account>);
+/// The batch's accounts (sorted, once each) and its existing account rows,
+/// locked, as [`lock_batch`] read them.
+pub(super) struct LockedAccounts {
+    refs: Vec<[u8; 32]>,
+    rows: BTreeMap<[u8; 32], Account>,
+}
+
+/// What both paths check of each request before its account side, in the
+/// batch's order: a key certified by an earlier request of the batch
+/// refuses it before it is charged anything, then the shared limits are
+/// charged in memory (a refusal there costs no statement). Once the account
+/// side has decided, [`Admission::settle`] keeps its keys, or gives its
+/// shared charges back.
+#[derive(Default)]
+pub(super) struct Admission<'a> {
+    keys: HashSet<&'a [u8]>,
+}
+
+impl<'a> Admission<'a> {
+    pub(super) fn admit(&self, job: &MintJob, ledger: &mut SharedLedger) -> Result<(), StoreError> {
+        if job.pseudonyms.iter().any(|row| self.keys.contains(row.public_key.as_slice())) {
+            return Err(StoreError::Conflict("pseudonyms.public_key".into()));
+        }
+        ledger.charge(&job.charges).map_err(StoreError::OverLimit)
+    }
+
+    pub(super) fn settle(
+        &mut self,
+        job: &'a MintJob,
+        ledger: &mut SharedLedger,
+        outcome: &Result<(), StoreError>,
+    ) {
+        match outcome {
+            Ok(()) => self.keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice())),
+            Err(_) => ledger.refund(&job.charges),
+        }
+    }
+}
 
 /// Takes the batch's accounts before anything else of the batch. On
 /// PostgreSQL first a transaction-scoped advisory lock per account (also
@@ -273,7 +299,8 @@ pub(super) async fn lock_batch(
             query.fetch_one(&mut **tx).await?;
         }
     }
-    lock_accounts(tx, backend, &refs).await.map(LockedAccounts)
+    let rows = lock_accounts(tx, backend, &refs).await?;
+    Ok(LockedAccounts { refs, rows })
 }
 
 /// An account's advisory lock key: the first 8 bytes of its (uniformly

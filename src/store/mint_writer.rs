@@ -18,7 +18,6 @@
 //! order nor transaction ids align a pseudonym with its account better than
 //! the batch as a whole.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::AnyPool;
@@ -28,7 +27,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::accounts::{MintJob, account_job};
 use super::limits::SharedLedger;
-use super::mint_batch::{self, Fast};
+use super::mint_batch::{self, Admission, Fast};
 use super::pseudonyms::insert_rows;
 use super::{Backend, NewPseudonym, Store, StoreError};
 
@@ -290,32 +289,19 @@ async fn exact_account_sides(
     ledger: &mut SharedLedger,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut outcomes: Vec<Result<(), StoreError>> = jobs.iter().map(|_| Ok(())).collect();
-    // Keys certified by earlier requests of this batch: a later request
-    // with one of them is refused before it is charged anything.
-    let mut keys: HashSet<&[u8]> = HashSet::new();
+    let mut admission = Admission::default();
     for (i, job) in order.iter().filter_map(|&i| jobs.get(i).map(|job| (i, job))) {
         let Some(slot) = outcomes.get_mut(i) else { continue };
-        if job.pseudonyms.iter().any(|row| keys.contains(row.public_key.as_slice())) {
-            *slot = Err(StoreError::Conflict("pseudonyms.public_key".into()));
+        if let Err(refusal) = admission.admit(job, ledger) {
+            *slot = Err(refusal);
             continue;
         }
-        // The shared limits first, in memory: a refusal there costs no
-        // statement; one from the account side gives them back.
-        let outcome = match ledger.charge(&job.charges) {
-            Err(limited) => Err(StoreError::OverLimit(limited)),
-            Ok(()) => match account_job(tx, job).await {
-                Ok(()) => {
-                    keys.extend(job.pseudonyms.iter().map(|row| row.public_key.as_slice()));
-                    Ok(())
-                }
-                Err(error) if is_refusal(&error) => {
-                    ledger.refund(&job.charges);
-                    Err(error)
-                }
-                // The transaction itself is in trouble: the batch fails.
-                Err(error) => return Err(error),
-            },
+        let outcome = match account_job(tx, job).await {
+            // The transaction itself is in trouble: the batch fails.
+            Err(error) if !is_refusal(&error) => return Err(error),
+            outcome => outcome,
         };
+        admission.settle(job, ledger, &outcome);
         *slot = outcome;
     }
     Ok(outcomes)
