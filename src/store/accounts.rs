@@ -312,9 +312,8 @@ pub(super) async fn insert_new_accounts(
     rows: &[(&NewAccount, &[u8], i64)],
 ) -> Result<usize, StoreError> {
     const COLUMNS: usize = 9;
-    const ROWS_PER_STATEMENT: usize = 500;
     let mut inserted = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in super::shapes::pieces(rows) {
         let mut sql = String::from(
             "INSERT INTO accounts (account_ref, glass_link, glass_suite, glass_sender, glass_tag, \
              glass_key_id, created_hour, pseudonym_index, active_pseudonyms, status) VALUES ",

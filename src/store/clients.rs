@@ -79,10 +79,14 @@ impl Store {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<ClientRow>, StoreError> {
-        Ok(sqlx::query_as(select_clients!("WHERE c.token_hash = $1 AND c.revoked_at IS NULL"))
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?)
+        // Every request asks: off the pool (see `readers`).
+        let mut reader = self.readers.take(&self.pool).await?;
+        let found =
+            sqlx::query_as(select_clients!("WHERE c.token_hash = $1 AND c.revoked_at IS NULL"))
+                .bind(token_hash)
+                .fetch_optional(reader.conn())
+                .await;
+        reader.finish(found)
     }
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRow>, StoreError> {

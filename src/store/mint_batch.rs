@@ -21,11 +21,9 @@ use super::accounts::{
 };
 use super::limits::{Limited, SharedLedger};
 use super::pseudonyms::{placeholders, push_placeholders};
+use super::shapes::{MAX_PIECE, padded, padded_len, pieces};
 use super::{Backend, StoreError};
 use crate::core::account::AccountState;
-
-/// Rows per multi-row statement, within both databases' bind limits.
-const ROWS_PER_STATEMENT: usize = 500;
 
 /// What the fast path made of a batch.
 pub(super) enum Fast {
@@ -285,16 +283,17 @@ pub(super) async fn lock_batch(
         let mut keys: Vec<i64> = refs.iter().map(advisory_key).collect();
         keys.sort_unstable();
         keys.dedup();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        for chunk in keys.chunks(MAX_PIECE) {
             // The ordered subquery feeds the aggregate in order, so the
-            // locks are taken in key order.
+            // locks are taken in key order (a key padded in twice is
+            // taken twice by the same transaction, which is no wait).
             let mut sql =
                 String::from("SELECT COUNT(pg_advisory_xact_lock(k)) FROM (SELECT k FROM (VALUES ");
-            push_placeholders(&mut sql, chunk.len(), 1, "");
+            push_placeholders(&mut sql, padded_len(chunk.len()), 1, "");
             sql.push_str(") AS v (k) ORDER BY k) AS ordered");
             let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-            for key in chunk {
-                query = query.bind(*key);
+            for key in padded(chunk) {
+                query = query.bind(key);
             }
             query.fetch_one(&mut **tx).await?;
         }
@@ -320,7 +319,7 @@ async fn lock_accounts(
     refs: &[[u8; 32]],
 ) -> Result<BTreeMap<[u8; 32], Account>, StoreError> {
     let mut accounts = BTreeMap::new();
-    for chunk in refs.chunks(ROWS_PER_STATEMENT) {
+    for chunk in refs.chunks(MAX_PIECE) {
         let lock = match backend {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
@@ -328,12 +327,12 @@ async fn lock_accounts(
         let sql = format!(
             "SELECT account_ref, status, status_until, pseudonym_index, glass_key_id \
              FROM accounts WHERE account_ref IN ({}) ORDER BY account_ref{lock}",
-            placeholders(1, chunk.len())
+            placeholders(1, padded_len(chunk.len()))
         );
         // Only placeholders are formatted in; every value is bound.
         let mut query = sqlx::query_as::<_, RefAndAccount>(sqlx::AssertSqlSafe(sql));
-        for account_ref in chunk {
-            query = query.bind(account_ref.as_slice());
+        for account_ref in padded(chunk) {
+            query = query.bind(account_ref.to_vec());
         }
         for row in query.fetch_all(&mut **tx).await? {
             let account_ref = <[u8; 32]>::try_from(row.account_ref.as_slice())
@@ -374,14 +373,14 @@ async fn tombstoned(
     tags.sort_unstable();
     tags.dedup();
     let mut buried = HashSet::new();
-    for chunk in tags.chunks(ROWS_PER_STATEMENT) {
+    for chunk in tags.chunks(MAX_PIECE) {
         let sql = format!(
             "SELECT tag FROM account_tombstones WHERE tag IN ({})",
-            placeholders(1, chunk.len())
+            placeholders(1, padded_len(chunk.len()))
         );
         let mut query = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
-        for tag in chunk {
-            query = query.bind(tag.as_slice());
+        for tag in padded(chunk) {
+            query = query.bind(tag.to_vec());
         }
         for tag in query.fetch_all(&mut **tx).await? {
             if let Ok(tag) = <[u8; 32]>::try_from(tag.as_slice()) {
@@ -402,20 +401,20 @@ async fn read_windows(
     if actions.is_empty() {
         return Ok(windows);
     }
-    for chunk in refs.chunks(ROWS_PER_STATEMENT) {
+    for chunk in refs.chunks(MAX_PIECE) {
         let sql = format!(
             "SELECT subject, action, window_start, expires_at, n FROM rate_windows \
              WHERE action IN ({}) AND subject IN ({})",
             placeholders(1, actions.len()),
-            placeholders(actions.len() + 1, chunk.len())
+            placeholders(actions.len() + 1, padded_len(chunk.len()))
         );
         let mut query =
             sqlx::query_as::<_, (Vec<u8>, String, i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
         for action in actions {
             query = query.bind(*action);
         }
-        for account_ref in chunk {
-            query = query.bind(account_ref.as_slice());
+        for account_ref in padded(chunk) {
+            query = query.bind(account_ref.to_vec());
         }
         for (subject, action, window_start, expires_at, n) in query.fetch_all(&mut **tx).await? {
             let Some(action) = static_action(actions, &action) else { continue };
@@ -459,7 +458,7 @@ async fn update_indexes(
         .filter(|(_, a)| a.existed)
         .filter_map(|(account_ref, a)| Some((account_ref, a.index.as_ref()?)))
         .collect();
-    for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+    for chunk in pieces(&changed) {
         let n = chunk.len();
         // $1..$n: the refs; $n+1..$2n: the indexes; $2n+1..$3n: the counts.
         let mut index = String::from("CASE account_ref");
@@ -513,7 +512,7 @@ async fn charge_windows(
 ) -> Result<bool, StoreError> {
     const COLUMNS: usize = 5;
     let taken: Vec<(&WindowKey, &Window)> = windows.iter().filter(|(_, w)| w.taken > 0).collect();
-    for chunk in taken.chunks(ROWS_PER_STATEMENT) {
+    for chunk in pieces(&taken) {
         let mut sql = String::from(
             "INSERT INTO rate_windows (subject, action, window_start, expires_at, n) VALUES ",
         );
@@ -565,15 +564,15 @@ async fn prune_windows(
         }
     }
     for ((action, window_start), subjects) in groups {
-        for chunk in subjects.chunks(ROWS_PER_STATEMENT) {
+        for chunk in subjects.chunks(MAX_PIECE) {
             let sql = format!(
                 "DELETE FROM rate_windows WHERE action = $1 AND window_start < $2 \
                  AND subject IN ({})",
-                placeholders(3, chunk.len())
+                placeholders(3, padded_len(chunk.len()))
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(action).bind(window_start);
-            for subject in chunk {
-                query = query.bind(*subject);
+            for subject in padded(chunk) {
+                query = query.bind(subject);
             }
             query.execute(&mut **tx).await?;
         }
@@ -589,7 +588,7 @@ async fn put_events(
     const COLUMNS: usize = 5;
     let events: Vec<&&MintJob> =
         accepted.iter().filter(|job| job.charges.reputation_per_pseudonym != 0).collect();
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+    for chunk in pieces(&events) {
         let mut sql = String::from(
             "INSERT INTO reputation_events (id, account_ref, points, at, decays, kind) VALUES ",
         );
@@ -620,7 +619,7 @@ async fn put_relations(
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+    for chunk in pieces(&pairs) {
         let mut sql = String::from("INSERT INTO account_relations (tag, account_ref) VALUES ");
         push_placeholders(&mut sql, chunk.len(), 2, "");
         sql.push_str(" ON CONFLICT (tag, account_ref) DO NOTHING");

@@ -3,6 +3,7 @@
 //! and under load those, not the SQL, are what a mint costs.
 
 use super::pseudonyms::placeholders;
+use super::shapes::{padded, padded_len};
 use super::{Store, StoreError};
 use crate::core::account::AccountState;
 use crate::core::linkage::AccountRef;
@@ -41,8 +42,9 @@ type SightRow = (Option<String>, Option<i64>, Option<i64>, Option<i64>, i64, i64
 impl Store {
     /// Everything [`SightQuery`] asks, in one statement.
     pub async fn mint_sight(&self, query: &SightQuery<'_>) -> Result<MintSight, StoreError> {
-        let keys = query.public_keys.len();
-        let tags = query.client_key_tags.len();
+        // Padded lists: one statement text per power of two of keys.
+        let keys = padded_len(query.public_keys.len());
+        let tags = padded_len(query.client_key_tags.len());
         // $1 the account, $2..$5 the windows, $6 the events' horizon, then
         // the keys and the tags.
         let in_list = |first: usize, n: usize, sql: &str| match n {
@@ -69,13 +71,15 @@ impl Store {
             .bind(day_action)
             .bind(day_start)
             .bind(query.events_since);
-        for key in query.public_keys {
-            statement = statement.bind(*key);
+        for key in padded(query.public_keys) {
+            statement = statement.bind(key);
         }
-        for tag in query.client_key_tags {
-            statement = statement.bind(tag.as_slice());
+        for tag in padded(query.client_key_tags) {
+            statement = statement.bind(tag.to_vec());
         }
-        let (status, until, hour, day, events, keys_used) = statement.fetch_one(&self.pool).await?;
+        let mut reader = self.readers.take(&self.pool).await?;
+        let read = statement.fetch_one(reader.conn()).await;
+        let (status, until, hour, day, events, keys_used) = reader.finish(read)?;
         let status = match status {
             None => None,
             Some(text) => Some((

@@ -46,10 +46,6 @@ macro_rules! select_pseudonyms {
 /// Columns of a pseudonym row (the last, `revoked_at`, is written NULL).
 const COLUMNS_PER_ROW: usize = 8;
 
-/// Rows per multi-row INSERT: 7 binds each stays far below every backend's
-/// bind limit (SQLite 32,766, PostgreSQL 65,535).
-const ROWS_PER_STATEMENT: usize = 1000;
-
 /// Ids per `IN (…)` list: far below every backend's bind limit.
 pub(super) const IDS_PER_STATEMENT: usize = 500;
 
@@ -228,7 +224,7 @@ pub(super) async fn insert_rows(
     tx: &mut Transaction<'static, Any>,
     rows: &[&NewPseudonym],
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in super::shapes::pieces(rows) {
         let mut sql = String::from(
             "INSERT INTO pseudonyms (id, public_key, ops_link, connection_only, created_hour, \
              not_before, not_after, revoked_at) VALUES ",
