@@ -60,6 +60,18 @@ enum Mix {
     Ten,
 }
 
+/// What each request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Route {
+    /// `POST /v1/pseudonyms`: mint one pseudonym for a fresh key.
+    Mint,
+    /// `GET /v1/pseudonyms/{id}`: look up one of pseudonyms minted before
+    /// the clock starts (at random), a read on the same HTTP and auth path
+    /// as a mint: the floor a mint's own work stands on, and the lookup
+    /// that must stay flat however many pseudonyms are stored.
+    Lookup,
+}
+
 #[derive(Debug, Parser)]
 #[command(about = "Drive POST /v1/pseudonyms and report mints/s against raw P-256 signing")]
 struct Opts {
@@ -81,6 +93,12 @@ struct Opts {
     /// Which accounts the requests name.
     #[arg(long, value_enum, default_value_t = Mix::New)]
     mix: Mix,
+    /// What each request does.
+    #[arg(long, value_enum, default_value_t = Route::Mint)]
+    route: Route,
+    /// Pseudonyms minted (not timed) for `--route lookup` to look up.
+    #[arg(long, default_value_t = 2_000)]
+    lookup_ids: usize,
     /// Client keys generated before the run (the run stops early when they run out).
     #[arg(long, default_value_t = 200_000)]
     keys: usize,
@@ -134,10 +152,17 @@ async fn run(opts: Opts) -> Res<()> {
     eprintln!("generating {} client keys (not timed)…", opts.keys);
     let keys = Arc::new(generate_jwks(opts.keys)?);
     let next = Arc::new(AtomicUsize::new(0));
+    let lookups = match opts.route {
+        Route::Mint => Arc::default(),
+        Route::Lookup => {
+            eprintln!("minting {} pseudonyms to look up (not timed)…", opts.lookup_ids);
+            Arc::new(mint_lookup_ids(&http, &url, &token, &keys, &next, opts.lookup_ids).await?)
+        }
+    };
     let deadline = Instant::now() + Duration::from_secs(opts.seconds);
     eprintln!(
-        "driving {url}/v1/pseudonyms: {} connections, {} s, mix {:?}",
-        opts.connections, opts.seconds, opts.mix
+        "driving {url}/v1/pseudonyms ({:?}): {} connections, {} s, mix {:?}",
+        opts.route, opts.connections, opts.seconds, opts.mix
     );
     let started = Instant::now();
     let cpu_before = cpu_seconds();
@@ -150,6 +175,7 @@ async fn run(opts: Opts) -> Res<()> {
             keys: keys.clone(),
             next: next.clone(),
             mix: opts.mix,
+            lookups: lookups.clone(),
             deadline,
         };
         workers.push(tokio::spawn(worker.run()));
@@ -178,28 +204,33 @@ async fn run(opts: Opts) -> Res<()> {
 
     let signatures = raw_signatures_per_second()?;
     latencies.sort_unstable();
-    let ok = statuses.get("201").copied().unwrap_or(0);
+    let (success, noun) = match opts.route {
+        Route::Mint => ("201", "mint"),
+        Route::Lookup => ("200", "lookup"),
+    };
+    let ok = statuses.get(success).copied().unwrap_or(0);
     let mints_per_second = ok as f64 / elapsed;
     println!("requests      {}", latencies.len());
     println!("elapsed       {elapsed:.2} s");
-    println!("mints/s       {mints_per_second:.0}");
+    println!("{:<13} {mints_per_second:.0}", format!("{noun}s/s"));
     for (label, q) in [("p50", 0.50), ("p99", 0.99), ("p999", 0.999)] {
         println!("{label:<13} {:.1} ms", percentile(&latencies, q) as f64 / 1000.0);
     }
     let errors: Vec<String> = statuses
         .iter()
-        .filter(|(s, _)| s.as_str() != "201")
+        .filter(|(s, _)| s.as_str() != success)
         .map(|(s, n)| format!("{s}: {n}"))
         .collect();
     println!("errors        {}", if errors.is_empty() { "none".into() } else { errors.join(", ") });
     println!("P-256 sign/s  {signatures:.0} (ring, one core, same run)");
-    println!("ratio         {:.3} mints/s per raw signature/s", mints_per_second / signatures);
+    println!("ratio         {:.3} {noun}s/s per raw signature/s", mints_per_second / signatures);
     if let Some(cpu) = cpu.filter(|_| ok > 0) {
         // CPU per mint, against one signature's: steadier than the rate on
         // a shared machine, since other processes' load does not enter it.
         let per_mint = cpu / ok as f64;
         println!(
-            "CPU per mint  {:.0} µs = {:.1} raw signatures (this process: veil and the load generator)",
+            "{:<13} {:.0} µs = {:.1} raw signatures (this process: veil and the load generator)",
+            format!("CPU per {noun}"),
             per_mint * 1e6,
             per_mint * signatures
         );
@@ -211,7 +242,7 @@ async fn run(opts: Opts) -> Res<()> {
     if let Some(rss) = rss {
         println!("RSS           {rss} MiB (this process: veil and the load generator)");
     }
-    if keys.len() <= next.load(Ordering::Relaxed) {
+    if opts.route == Route::Mint && keys.len() <= next.load(Ordering::Relaxed) {
         println!("note          the run used every pre-generated key; raise --keys");
     }
     Ok(())
@@ -248,6 +279,8 @@ struct Worker {
     keys: Arc<Vec<Value>>,
     next: Arc<AtomicUsize>,
     mix: Mix,
+    /// `--route lookup`: the ids to look up (empty: mint).
+    lookups: Arc<Vec<String>>,
     deadline: Instant,
 }
 
@@ -260,24 +293,28 @@ struct Report {
 impl Worker {
     async fn run(self) -> Report {
         let mut report = Report::default();
+        let mut pick = (uuid::Uuid::new_v4().as_u128() as u64) | 1;
         while Instant::now() < self.deadline {
-            let n = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(key) = self.keys.get(n) else { break };
-            let account = match self.mix {
-                Mix::New => format!("load-{n}"),
-                Mix::Reuse => format!("load-{}", n % 500),
-                Mix::Ten => format!("load-{}", n / 10),
+            let request = if self.lookups.is_empty() {
+                let n = self.next.fetch_add(1, Ordering::Relaxed);
+                let Some(key) = self.keys.get(n) else { break };
+                let account = match self.mix {
+                    Mix::New => format!("load-{n}"),
+                    Mix::Reuse => format!("load-{}", n % 500),
+                    Mix::Ten => format!("load-{}", n / 10),
+                };
+                let body = json!({"account": account, "keys": [key], "validity_days": 1});
+                self.http.post(&self.endpoint).json(&body)
+            } else {
+                // xorshift: a spread of ids, no lock, nothing to tune.
+                pick ^= pick << 13;
+                pick ^= pick >> 7;
+                pick ^= pick << 17;
+                let id = &self.lookups[(pick % self.lookups.len() as u64) as usize];
+                self.http.get(format!("{}/{id}", self.endpoint))
             };
-            let body = json!({"account": account, "keys": [key], "validity_days": 1});
             let sent = Instant::now();
-            let status = match self
-                .http
-                .post(&self.endpoint)
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await
-            {
+            let status = match request.bearer_auth(&self.token).send().await {
                 Ok(response) => {
                     let status = response.status().as_u16().to_string();
                     // Read the body so the connection is reused.
@@ -292,6 +329,35 @@ impl Worker {
         }
         report
     }
+}
+
+/// Mints `n` pseudonyms (one key each, accounts of their own) and returns
+/// their ids, for `--route lookup`.
+async fn mint_lookup_ids(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    keys: &[Value],
+    next: &AtomicUsize,
+    n: usize,
+) -> Res<Vec<String>> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = keys.get(next.fetch_add(1, Ordering::Relaxed)).ok_or("raise --keys")?;
+        let body = json!({"account": format!("lookup-{i}"), "keys": [key], "validity_days": 1});
+        let response: Value = http
+            .post(format!("{url}/v1/pseudonyms"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = response["pseudonyms"][0]["id"].as_str().ok_or("no id in the mint response")?;
+        ids.push(id.to_string());
+    }
+    Ok(ids)
 }
 
 fn percentile(sorted: &[u64], q: f64) -> u64 {
