@@ -24,6 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::error::Error;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -102,6 +103,12 @@ struct Opts {
     /// Client keys generated before the run (the run stops early when they run out).
     #[arg(long, default_value_t = 200_000)]
     keys: usize,
+    /// Keep the in-process veil's database, keys and policies in this
+    /// directory (created if missing) instead of a temporary one, so a
+    /// seeded database serves several runs: `--dir D --seed 10000000
+    /// --seconds 0` once, then `--dir D --route lookup`, `--dir D --mix new`.
+    #[arg(long, conflicts_with = "url")]
+    dir: Option<PathBuf>,
     /// Pseudonyms to store before the run (the in-process veil only).
     #[arg(long, default_value_t = 0, conflicts_with = "url")]
     seed: usize,
@@ -127,7 +134,7 @@ async fn run(opts: Opts) -> Res<()> {
         (Some(url), Some(token)) => (url.clone(), token.clone(), None),
         (Some(_), None) => return Err("--url needs --token (a backend token)".into()),
         _ => {
-            let server = InProcess::start(opts.postgres.as_deref()).await?;
+            let server = InProcess::start(opts.postgres.as_deref(), opts.dir.as_deref()).await?;
             let token = server.backend_token(&http).await?;
             if opts.seed > 0 {
                 let now = SystemClock.now();
@@ -437,19 +444,31 @@ struct InProcess {
     url: String,
     admin: String,
     state: veil::api::AppState,
-    _dir: tempfile::TempDir,
+    /// A temporary directory, removed at the end (`None`: `--dir`'s, kept).
+    _dir: Option<tempfile::TempDir>,
     _shutdown: oneshot::Sender<()>,
 }
 
 impl InProcess {
-    async fn start(postgres: Option<&str>) -> Res<Self> {
-        let dir = tempfile::tempdir()?;
-        let policies = write_policies(dir.path())?;
+    async fn start(postgres: Option<&str>, kept: Option<&Path>) -> Res<Self> {
+        let temporary = match kept {
+            Some(_) => None,
+            None => Some(tempfile::tempdir()?),
+        };
+        let path = match (kept, &temporary) {
+            (Some(path), _) => {
+                std::fs::create_dir_all(path)?;
+                path.to_path_buf()
+            }
+            (None, Some(dir)) => dir.path().to_path_buf(),
+            (None, None) => return Err("no directory".into()),
+        };
+        let policies = write_policies(&path)?;
         let database = match postgres {
             Some(url) => fresh_schema(url).await?,
-            None => format!("sqlite://{}", dir.path().join("veil.db").display()),
+            None => format!("sqlite://{}", path.join("veil.db").display()),
         };
-        let keys = dir.path().join("keys").display().to_string();
+        let keys = path.join("keys").display().to_string();
         let config = Config::load(|name| match name {
             "VEIL_DATABASE_URL" => Some(database.clone()),
             "VEIL_LISTEN" => Some("127.0.0.1:0".into()),
@@ -459,12 +478,21 @@ impl InProcess {
             _ => std::env::var(name).ok(),
         })?;
         let served = veil::testkit::serve(config, Arc::new(SystemClock)).await?;
-        let admin = served.admin_token.ok_or("no admin token")?;
+        // A kept directory's admin token is written by its first run only.
+        let saved = path.join("admin-token");
+        let admin = match served.admin_token {
+            Some(token) => {
+                std::fs::write(&saved, &token)?;
+                std::fs::set_permissions(&saved, std::fs::Permissions::from_mode(0o600))?;
+                token
+            }
+            None => std::fs::read_to_string(&saved)?.trim().to_string(),
+        };
         Ok(Self {
             url: served.url,
             admin,
             state: served.state,
-            _dir: dir,
+            _dir: temporary,
             _shutdown: served.shutdown,
         })
     }
