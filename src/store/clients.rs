@@ -80,13 +80,18 @@ impl Store {
         token_hash: &[u8],
     ) -> Result<Option<ClientRow>, StoreError> {
         // Every request asks: off the pool (see `readers`).
-        let mut reader = self.readers.take(&self.pool).await?;
-        let found =
-            sqlx::query_as(select_clients!("WHERE c.token_hash = $1 AND c.revoked_at IS NULL"))
-                .bind(token_hash)
-                .fetch_optional(reader.conn())
-                .await;
-        reader.finish(found)
+        let hash = token_hash.to_vec();
+        self.readers
+            .read(&self.pool, |conn| {
+                Box::pin(
+                    sqlx::query_as(select_clients!(
+                        "WHERE c.token_hash = $1 AND c.revoked_at IS NULL"
+                    ))
+                    .bind(hash.clone())
+                    .fetch_optional(conn),
+                )
+            })
+            .await
     }
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRow>, StoreError> {

@@ -62,24 +62,26 @@ impl Store {
             in_list(7, keys, "SELECT COUNT(*) FROM pseudonyms WHERE public_key IN"),
             in_list(7 + keys, tags, "SELECT COUNT(*) FROM pseudonym_clients WHERE key_tag IN"),
         );
-        // Only placeholders are formatted in; every value is bound.
+        // Only placeholders are formatted in; every value is bound (owned:
+        // a read that meets a broken connection runs again on a fresh one).
         let [(hour_action, hour_start), (day_action, day_start)] = query.windows;
-        let mut statement = sqlx::query_as::<_, SightRow>(sqlx::AssertSqlSafe(sql))
-            .bind(query.account_ref.0.as_slice())
-            .bind(hour_action)
-            .bind(hour_start)
-            .bind(day_action)
-            .bind(day_start)
-            .bind(query.events_since);
-        for key in padded(query.public_keys) {
-            statement = statement.bind(key);
-        }
-        for tag in padded(query.client_key_tags) {
-            statement = statement.bind(tag.to_vec());
-        }
-        let mut reader = self.readers.take(&self.pool).await?;
-        let read = statement.fetch_one(reader.conn()).await;
-        let (status, until, hour, day, events, keys_used) = reader.finish(read)?;
+        let account_ref = query.account_ref.0.to_vec();
+        let keys: Vec<Vec<u8>> = padded(query.public_keys).map(<[u8]>::to_vec).collect();
+        let tags: Vec<Vec<u8>> = padded(query.client_key_tags).map(|t| t.to_vec()).collect();
+        let read = self.readers.read(&self.pool, |conn| {
+            let mut statement = sqlx::query_as::<_, SightRow>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(account_ref.clone())
+                .bind(hour_action)
+                .bind(hour_start)
+                .bind(day_action)
+                .bind(day_start)
+                .bind(query.events_since);
+            for value in keys.iter().chain(&tags) {
+                statement = statement.bind(value.clone());
+            }
+            Box::pin(statement.fetch_one(conn))
+        });
+        let (status, until, hour, day, events, keys_used) = read.await?;
         let status = match status {
             None => None,
             Some(text) => Some((

@@ -160,9 +160,9 @@ impl Store {
                     if backend == Backend::Sqlite {
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                        // 16 MiB of pages per connection (the default is
-                        // 2 MiB): the random keys of every table touch pages
-                        // all over their B-trees, and a miss is a read.
+                        // Up to 16 MiB of pages per connection (the default
+                        // is 2 MiB): the random keys of every table touch
+                        // pages all over their B-trees, and a miss is a read.
                         sqlx::query("PRAGMA cache_size = -16384").execute(&mut *conn).await?;
                         // ... but 48 MiB for every connection together (the
                         // limit is the process's): past it SQLite reuses its
@@ -279,6 +279,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.readers.close().await;
         self.pool.close().await;
     }
 }

@@ -156,3 +156,46 @@ fn pem_der(pem: &str) -> Vec<u8> {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// PostgreSQL only: the server ends every connection of this veil, as a
+/// restart, a failover or a proxy's idle cut would, and the next requests
+/// still pass. The reads every request makes (its token's, a mint's look
+/// before signing) run on connections kept outside the pool
+/// (`store/readers.rs`); one found broken must be replaced, not reported
+/// (before that, the first requests after the cut got 500).
+mod requests_outlive_their_connections {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs VEIL_TEST_POSTGRES_URL (cargo test -- --ignored postgres)"]
+    async fn postgres() {
+        let app = crate::support::TestApp::spawn(crate::support::Db::Postgres).await;
+        super::requests_outlive_their_connections(app).await;
+    }
+}
+
+async fn requests_outlive_their_connections(app: TestApp) {
+    let backend = app.token(&["backend"]).await;
+    let mint = |n: usize| {
+        let (app, backend) = (&app, &backend);
+        async move { app.mint(backend, &format!("cut-{n}"), vec![MlsClient::new().jwk()]).await }
+    };
+    // A reader connection is open and idle (used a moment ago, so the
+    // next read takes it without a test).
+    for n in 0..2 {
+        let (status, body) = mint(n).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let killer = app.raw_pool().await;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = current_setting('application_name') \
+         AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&killer)
+    .await
+    .unwrap();
+    assert!(cut >= 2, "the cut reached this veil's connections ({cut})");
+    for n in 2..6 {
+        let (status, body) = mint(n).await;
+        assert_eq!(status, 201, "mint {n} after the cut: {body}");
+    }
+}

@@ -442,7 +442,11 @@ async fn fresh_postgres_schema() -> String {
         .expect("schema");
     pool.close().await;
     let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options=-c%20search_path%3D{schema}")
+    // The schema also names the connections (`application_name`), so a
+    // test can find its own veil's among every test's.
+    format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}%20-c%20application_name%3D{schema}"
+    )
 }
 
 /// Audit entries as `GET /v1/admin/audit` serves them (`at` in RFC 3339),
