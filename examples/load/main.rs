@@ -216,10 +216,10 @@ async fn run(opts: Opts) -> Res<()> {
         Route::Lookup => ("200", "lookup"),
     };
     let ok = statuses.get(success).copied().unwrap_or(0);
-    let mints_per_second = ok as f64 / elapsed;
+    let per_second = ok as f64 / elapsed;
     println!("requests      {}", latencies.len());
     println!("elapsed       {elapsed:.2} s");
-    println!("{:<13} {mints_per_second:.0}", format!("{noun}s/s"));
+    println!("{:<13} {per_second:.0}", format!("{noun}s/s"));
     for (label, q) in [("p50", 0.50), ("p99", 0.99), ("p999", 0.999)] {
         println!("{label:<13} {:.1} ms", percentile(&latencies, q) as f64 / 1000.0);
     }
@@ -230,16 +230,16 @@ async fn run(opts: Opts) -> Res<()> {
         .collect();
     println!("errors        {}", if errors.is_empty() { "none".into() } else { errors.join(", ") });
     println!("P-256 sign/s  {signatures:.0} (ring, one core, same run)");
-    println!("ratio         {:.3} {noun}s/s per raw signature/s", mints_per_second / signatures);
+    println!("ratio         {:.3} {noun}s/s per raw signature/s", per_second / signatures);
     if let Some(cpu) = cpu.filter(|_| ok > 0) {
         // CPU per mint, against one signature's: steadier than the rate on
         // a shared machine, since other processes' load does not enter it.
-        let per_mint = cpu / ok as f64;
+        let per_request = cpu / ok as f64;
         println!(
             "{:<13} {:.0} µs = {:.1} raw signatures (this process: veil and the load generator)",
             format!("CPU per {noun}"),
-            per_mint * 1e6,
-            per_mint * signatures
+            per_request * 1e6,
+            per_request * signatures
         );
     }
     if let Some((stored, bytes)) = disk {

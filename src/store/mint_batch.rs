@@ -293,7 +293,7 @@ pub(super) async fn lock_batch(
             sql.push_str(") AS v (k) ORDER BY k) AS ordered");
             let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
             for key in padded(chunk) {
-                query = query.bind(key);
+                query = query.bind(*key);
             }
             query.fetch_one(&mut **tx).await?;
         }
@@ -332,7 +332,7 @@ async fn lock_accounts(
         // Only placeholders are formatted in; every value is bound.
         let mut query = sqlx::query_as::<_, RefAndAccount>(sqlx::AssertSqlSafe(sql));
         for account_ref in padded(chunk) {
-            query = query.bind(account_ref.to_vec());
+            query = query.bind(account_ref.as_slice());
         }
         for row in query.fetch_all(&mut **tx).await? {
             let account_ref = <[u8; 32]>::try_from(row.account_ref.as_slice())
@@ -380,7 +380,7 @@ async fn tombstoned(
         );
         let mut query = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
         for tag in padded(chunk) {
-            query = query.bind(tag.to_vec());
+            query = query.bind(tag.as_slice());
         }
         for tag in query.fetch_all(&mut **tx).await? {
             if let Ok(tag) = <[u8; 32]>::try_from(tag.as_slice()) {
@@ -414,7 +414,7 @@ async fn read_windows(
             query = query.bind(*action);
         }
         for account_ref in padded(chunk) {
-            query = query.bind(account_ref.to_vec());
+            query = query.bind(account_ref.as_slice());
         }
         for (subject, action, window_start, expires_at, n) in query.fetch_all(&mut **tx).await? {
             let Some(action) = static_action(actions, &action) else { continue };
@@ -572,7 +572,7 @@ async fn prune_windows(
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(action).bind(window_start);
             for subject in padded(chunk) {
-                query = query.bind(subject);
+                query = query.bind(*subject);
             }
             query.execute(&mut **tx).await?;
         }

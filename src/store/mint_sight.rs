@@ -66,7 +66,7 @@ impl Store {
         // a read that meets a broken connection runs again on a fresh one).
         let [(hour_action, hour_start), (day_action, day_start)] = query.windows;
         let account_ref = query.account_ref.0.to_vec();
-        let keys: Vec<Vec<u8>> = padded(query.public_keys).map(<[u8]>::to_vec).collect();
+        let keys: Vec<Vec<u8>> = padded(query.public_keys).map(|k| k.to_vec()).collect();
         let tags: Vec<Vec<u8>> = padded(query.client_key_tags).map(|t| t.to_vec()).collect();
         let read = self.readers.read(&self.pool, |conn| {
             let mut statement = sqlx::query_as::<_, SightRow>(sqlx::AssertSqlSafe(sql.clone()))

@@ -76,8 +76,8 @@ impl Default for Readers {
 
 impl Readers {
     /// Runs one read on a reader connection. A reused connection that
-    /// turns out broken (an I/O or protocol error) is closed and the read
-    /// runs once more on a fresh one; any other error is the read's.
+    /// turns out broken (see [`broken`]) is closed and the read runs once
+    /// more on a fresh one; any other error is the read's.
     pub(super) async fn read<T, F>(&self, pool: &AnyPool, run: F) -> Result<T, StoreError>
     where
         F: for<'c> Fn(&'c mut AnyConnection) -> ReadFuture<'c, T>,
@@ -85,30 +85,25 @@ impl Readers {
         // Closed only by `close`: then the pool is closed too, and the
         // fresh connection below is refused with `PoolClosed`.
         let _turn: Option<SemaphorePermit<'_>> = self.turns.acquire().await.ok();
-        if let Some(mut idle) = self.reusable().await {
-            let result = run(&mut idle.conn).await;
+        let mut reused = self.reusable().await;
+        loop {
+            let (mut conn, opened, fresh) = match reused.take() {
+                Some(idle) => (idle.conn, idle.opened, false),
+                // Detached: the pool no longer counts it, nor tests it.
+                None => (pool.acquire().await?.detach(), Instant::now(), true),
+            };
+            let result = run(&mut conn).await;
+            // Only a connection whose read succeeded goes back: one that
+            // failed is in a state nobody knows, and dropping it (or the
+            // future, half way) closes it.
+            if result.is_ok() {
+                self.idle().push(Idle { conn, opened, used: Instant::now() });
+            }
             match result {
-                Err(error) if broken(&error) => {}
-                result => {
-                    // Only a connection whose read succeeded goes back: one
-                    // that failed is in a state nobody knows, and dropping
-                    // it (or the future, half way) closes it.
-                    if result.is_ok() {
-                        idle.used = Instant::now();
-                        self.idle().push(idle);
-                    }
-                    return Ok(result?);
-                }
+                Err(error) if !fresh && broken(&error) => continue,
+                result => return Ok(result?),
             }
         }
-        // Detached: the pool no longer counts it, nor tests it.
-        let mut conn = pool.acquire().await?.detach();
-        let opened = Instant::now();
-        let result = run(&mut conn).await;
-        if result.is_ok() {
-            self.idle().push(Idle { conn, opened, used: Instant::now() });
-        }
-        Ok(result?)
     }
 
     /// An idle connection fit to use, if there is one: the most recently

@@ -50,9 +50,9 @@ pub(super) fn padded_len(n: usize) -> usize {
 
 /// `values` padded to [`padded_len`] with its last value (nothing when
 /// empty), for an `IN (…)` list.
-pub(super) fn padded<T: Copy>(values: &[T]) -> impl Iterator<Item = T> + '_ {
+pub(super) fn padded<T>(values: &[T]) -> impl Iterator<Item = &T> {
     let pad = padded_len(values.len()) - values.len();
-    values.iter().copied().chain(values.last().copied().into_iter().cycle().take(pad))
+    values.iter().chain(values.last().into_iter().cycle().take(pad))
 }
 
 #[cfg(test)]
@@ -73,8 +73,9 @@ mod tests {
     #[test]
     fn padding_repeats_the_last_value_up_to_a_power_of_two() {
         assert_eq!((padded_len(0), padded::<u8>(&[]).count()), (0, 0));
-        assert_eq!(padded(&[7]).collect::<Vec<_>>(), [7]);
-        assert_eq!(padded(&[1, 2, 3]).collect::<Vec<_>>(), [1, 2, 3, 3]);
-        assert_eq!(padded(&[1, 2, 3, 4, 5]).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 5, 5, 5]);
+        assert_eq!(padded(&[7]).copied().collect::<Vec<_>>(), [7]);
+        assert_eq!(padded(&[1, 2, 3]).copied().collect::<Vec<_>>(), [1, 2, 3, 3]);
+        let five = padded(&[1, 2, 3, 4, 5]).copied().collect::<Vec<_>>();
+        assert_eq!(five, [1, 2, 3, 4, 5, 5, 5, 5]);
     }
 }
