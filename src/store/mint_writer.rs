@@ -323,7 +323,7 @@ fn is_refusal(error: &StoreError) -> bool {
 
 /// PostgreSQL aborted the transaction to break a deadlock or a
 /// serialization conflict: the same batch may pass on a second try.
-fn retryable(error: &StoreError) -> bool {
+pub(super) fn retryable(error: &StoreError) -> bool {
     match error {
         StoreError::Database(sqlx::Error::Database(db)) => {
             matches!(db.code().as_deref(), Some("40P01") | Some("40001"))

@@ -21,6 +21,7 @@ mod remedies;
 mod replay;
 mod reports;
 mod reputation;
+mod seen_writer;
 mod shapes;
 mod status_entries;
 mod upgrade;
@@ -125,6 +126,8 @@ pub struct Store {
     sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
     /// The group-commit writer of mints, started by the first mint.
     mint_writer: Arc<std::sync::OnceLock<mint_writer::MintWriter>>,
+    /// The group-commit writer of replay records, started by the first.
+    seen_writer: Arc<std::sync::OnceLock<seen_writer::SeenWriter>>,
     /// Connections outside the pool for the reads of every request.
     readers: Arc<readers::Readers>,
     /// Tests only: holds the next batch between its two transactions.
@@ -199,6 +202,7 @@ impl Store {
             backend,
             sqlite_writer,
             mint_writer: Arc::default(),
+            seen_writer: Arc::default(),
             readers: Arc::default(),
             #[cfg(feature = "testkit")]
             between_sides: Arc::default(),

@@ -134,10 +134,18 @@ impl Store {
     }
 
     pub async fn pseudonym(&self, id: &PseudonymId) -> Result<Option<PseudonymRow>, StoreError> {
-        Ok(sqlx::query_as(select_pseudonyms!("WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?)
+        // Hubs' lookups and every verification ask: off the pool (see
+        // `readers`); the statement owns what it binds.
+        let id = id.as_str().to_string();
+        self.readers
+            .read(&self.pool, |conn| {
+                Box::pin(
+                    sqlx::query_as(select_pseudonyms!("WHERE id = $1"))
+                        .bind(id.clone())
+                        .fetch_optional(conn),
+                )
+            })
+            .await
     }
 
     /// The pseudonym certified for this SEC1 key (unique index on `public_key`):
@@ -146,10 +154,16 @@ impl Store {
         &self,
         public_key: &[u8],
     ) -> Result<Option<PseudonymRow>, StoreError> {
-        Ok(sqlx::query_as(select_pseudonyms!("WHERE public_key = $1"))
-            .bind(public_key)
-            .fetch_optional(&self.pool)
-            .await?)
+        let public_key = public_key.to_vec();
+        self.readers
+            .read(&self.pool, |conn| {
+                Box::pin(
+                    sqlx::query_as(select_pseudonyms!("WHERE public_key = $1"))
+                        .bind(public_key.clone())
+                        .fetch_optional(conn),
+                )
+            })
+            .await
     }
 
     /// Marks a pseudonym revoked; false when it is unknown or already revoked.

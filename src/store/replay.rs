@@ -1,7 +1,9 @@
 //! Seen key bindings and proof-of-possession `jti`s, for replay protection
 //! across replicas: the primary key decides, so two replicas racing on the
-//! same presentation or proof cannot both accept it.
+//! same presentation or proof cannot both accept it. Records are written
+//! by a group-commit writer (`seen_writer`).
 
+use super::seen_writer::{Record, SeenWriter};
 use super::{Store, StoreError};
 
 /// Expired rows removed per prune: bounded, so one request never pays for a
@@ -11,8 +13,8 @@ const PRUNE_BATCH: i64 = 100;
 /// The two replay tables share one shape and one rule: a record is taken
 /// over once it has expired, so a value may recur only when the earlier one
 /// could no longer be accepted.
-#[derive(Debug, Clone, Copy)]
-enum Seen {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Seen {
     /// `kb_replay`: key bindings of presentations.
     KeyBindings,
     /// `pop_replay`: SHA-256 of proof-of-possession `jti`s.
@@ -20,7 +22,7 @@ enum Seen {
 }
 
 impl Seen {
-    fn record_sql(self) -> &'static str {
+    pub(super) fn record_sql(self) -> &'static str {
         match self {
             Seen::KeyBindings => {
                 "INSERT INTO kb_replay (binding, expires_at) VALUES ($1, $2) \
@@ -90,13 +92,9 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(table.record_sql())
-            .bind(value)
-            .bind(expires_at)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let record = Record { table, value: value.to_vec(), expires_at, now };
+        let writer = self.seen_writer.get_or_init(|| SeenWriter::spawn(self));
+        writer.submit(record).await
     }
 
     async fn prune_seen(&self, table: Seen, now: i64) -> Result<u64, StoreError> {

@@ -2,6 +2,8 @@
 //! holder's MLS private key, verify over HTTP against room policies; every
 //! rejection with its own code; independent verifiers (OpenSSL, Python).
 
+use std::sync::Arc;
+
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde_json::{Value, json};
 use veil::core::clock::{Clock, ManualClock};
@@ -16,6 +18,7 @@ on_both_backends!(
     round_trip_in_every_format_with_a_unicode_name,
     sd_jwt_rejections_each_have_their_own_code,
     sd_cwt_and_x509_rejections_each_have_their_own_code,
+    a_presentation_raced_on_two_replicas_is_accepted_once,
     revoked_pseudonym_is_refused_everywhere,
     another_account_gets_the_same_404_as_an_unknown_pseudonym,
     bad_issuance_requests_are_4xx,
@@ -303,6 +306,49 @@ async fn sd_jwt_rejections_each_have_their_own_code(app: TestApp) {
     let verdict = check(good, nonce, leaf.clone(), "adults-only").await;
     assert_refused(&verdict, "required_claim_missing");
     assert_eq!(verdict["policy"]["missing_required"], json!(["age_over_18"]));
+}
+
+/// Replay records are committed in batches (`store::seen_writer`): one
+/// presentation sent 24 times at once, half to each of two replicas, so
+/// equal records meet in one batch and in two writers, among 24 fresh
+/// presentations in the same batches. Exactly one copy is accepted, every
+/// other copy is `replayed`, and every fresh one is accepted.
+async fn a_presentation_raced_on_two_replicas_is_accepted_once(app: TestApp) {
+    let f = fixture(&app).await;
+    let issued = issue_all(&app, &f, "sd-jwt").await;
+    let leaf = f.client.jwk();
+    let nonce = fresh_nonce();
+    let copied =
+        request_for(&present_jwt(&f, &issued, &["name"], &nonce, unix_now()), &nonce, leaf.clone());
+    let replicas = [Arc::new(app.replica().await), Arc::new(app)];
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let target = replicas[i % 2].clone();
+        let body = match i % 4 < 2 {
+            true => copied.clone(),
+            false => {
+                let nonce = fresh_nonce();
+                let presentation = present_jwt(&f, &issued, &["name"], &nonce, unix_now());
+                request_for(&presentation, &nonce, leaf.clone())
+            }
+        };
+        let hub = f.hub.clone();
+        tasks.push(tokio::spawn(async move { (i % 4 < 2, verify(&target, &hub, body).await) }));
+    }
+    let (mut accepted_copies, mut replayed, mut fresh_accepted) = (0, 0, 0);
+    for task in tasks {
+        let (copy, verdict) = task.await.expect("task");
+        match (copy, verdict["valid"] == true) {
+            (true, true) => accepted_copies += 1,
+            (true, false) => {
+                assert_refused(&verdict, "replayed");
+                replayed += 1;
+            }
+            (false, true) => fresh_accepted += 1,
+            (false, false) => panic!("a fresh presentation was refused: {verdict}"),
+        }
+    }
+    assert_eq!((accepted_copies, replayed, fresh_accepted), (1, 23, 24));
 }
 
 async fn sd_cwt_and_x509_rejections_each_have_their_own_code(app: TestApp) {
