@@ -1,11 +1,14 @@
-//! Load generator for the mint route: drives `POST /v1/pseudonyms` over HTTP
-//! from many connections and reports throughput, latency percentiles, errors
-//! by status, and the ratio of mints per second to raw P-256 signatures per
-//! second measured on one core in the same run (the machines this runs on
-//! are shared and noisy, so only ratios measured together compare).
+//! Load generator: drives `POST /v1/pseudonyms` (or a lookup, or a
+//! presentation's verification) over HTTP from many connections and reports
+//! throughput, latency percentiles, errors by status, and the ratio of
+//! requests per second to raw P-256 signatures (verifications, for
+//! `--route verify`) per second measured on one core in the same run (the
+//! machines this runs on are shared and noisy, so only ratios measured
+//! together compare).
 //!
 //! ```text
 //! cargo run --release --example load -- --connections 64 --seconds 10 --mix new
+//! cargo run --release --example load -- --route verify
 //! cargo run --release --example load -- --postgres postgres://postgres@127.0.0.1:5432/test
 //! cargo run --release --example load -- --url http://127.0.0.1:8080 --token veil_…
 //! ```
@@ -39,6 +42,7 @@ use tokio::sync::oneshot;
 use veil::core::clock::{Clock, SystemClock};
 use veil::services::config::Config;
 
+mod presentations;
 mod seed;
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
@@ -71,10 +75,16 @@ enum Route {
     /// as a mint: the floor a mint's own work stands on, and the lookup
     /// that must stay flat however many pseudonyms are stored.
     Lookup,
+    /// `POST /v1/presentations/verify`: verify an SD-JWT presentation with
+    /// a key binding of its own (made before the clock starts) against a
+    /// room policy: two P-256 verifications and one replay record.
+    Verify,
 }
 
 #[derive(Debug, Parser)]
-#[command(about = "Drive POST /v1/pseudonyms and report mints/s against raw P-256 signing")]
+#[command(
+    about = "Drive veil over HTTP and report requests/s against raw P-256 signing (or verifying)"
+)]
 struct Opts {
     /// A running veild (default: start one in this process).
     #[arg(long)]
@@ -100,7 +110,12 @@ struct Opts {
     /// Pseudonyms minted (not timed) for `--route lookup` to look up.
     #[arg(long, default_value_t = 2_000)]
     lookup_ids: usize,
-    /// Client keys generated before the run (the run stops early when they run out).
+    /// Holders (a pseudonym and an SD-JWT each) whose presentations
+    /// `--route verify` sends.
+    #[arg(long, default_value_t = 100)]
+    holders: usize,
+    /// Client keys (`--route verify`: presentations) made before the run
+    /// (the run stops early when they run out).
     #[arg(long, default_value_t = 200_000)]
     keys: usize,
     /// Keep the in-process veil's database, keys and policies in this
@@ -156,20 +171,38 @@ async fn run(opts: Opts) -> Res<()> {
     if opts.seconds == 0 {
         return Ok(());
     }
-    eprintln!("generating {} client keys (not timed)…", opts.keys);
-    let keys = Arc::new(generate_jwks(opts.keys)?);
-    let next = Arc::new(AtomicUsize::new(0));
-    let lookups = match opts.route {
-        Route::Mint => Arc::default(),
+    let workload = Arc::new(match opts.route {
+        Route::Mint => {
+            eprintln!("generating {} client keys (not timed)…", opts.keys);
+            Workload::Mint { keys: generate_jwks(opts.keys)?, mix: opts.mix }
+        }
         Route::Lookup => {
             eprintln!("minting {} pseudonyms to look up (not timed)…", opts.lookup_ids);
-            Arc::new(mint_lookup_ids(&http, &url, &token, &keys, &next, opts.lookup_ids).await?)
+            let keys = generate_jwks(opts.lookup_ids)?;
+            Workload::Lookup(mint_lookup_ids(&http, &url, &token, &keys).await?)
         }
-    };
+        Route::Verify => {
+            eprintln!(
+                "issuing {} SD-JWTs, making {} presentations (not timed)…",
+                opts.holders, opts.keys
+            );
+            Workload::Verify(
+                presentations::bodies(&http, &url, &token, opts.holders, opts.keys).await?,
+            )
+        }
+    });
+    let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(opts.seconds);
+    let mix = match opts.route {
+        Route::Mint => format!(", mix {:?}", opts.mix),
+        _ => String::new(),
+    };
     eprintln!(
-        "driving {url}/v1/pseudonyms ({:?}): {} connections, {} s, mix {:?}",
-        opts.route, opts.connections, opts.seconds, opts.mix
+        "driving {url}{} ({:?}): {} connections, {} s{mix}",
+        workload.path(),
+        opts.route,
+        opts.connections,
+        opts.seconds,
     );
     let started = Instant::now();
     let cpu_before = cpu_seconds();
@@ -177,12 +210,10 @@ async fn run(opts: Opts) -> Res<()> {
     for _ in 0..opts.connections {
         let worker = Worker {
             http: http.clone(),
-            endpoint: format!("{url}/v1/pseudonyms"),
+            url: url.clone(),
             token: token.clone(),
-            keys: keys.clone(),
+            workload: workload.clone(),
             next: next.clone(),
-            mix: opts.mix,
-            lookups: lookups.clone(),
             deadline,
         };
         workers.push(tokio::spawn(worker.run()));
@@ -210,10 +241,15 @@ async fn run(opts: Opts) -> Res<()> {
     drop(server);
 
     let signatures = raw_signatures_per_second()?;
+    let verifications = match opts.route {
+        Route::Verify => Some(presentations::raw_verifications_per_second()?),
+        _ => None,
+    };
     latencies.sort_unstable();
     let (success, noun) = match opts.route {
         Route::Mint => ("201", "mint"),
         Route::Lookup => ("200", "lookup"),
+        Route::Verify => (VALID, "verification"),
     };
     let ok = statuses.get(success).copied().unwrap_or(0);
     let per_second = ok as f64 / elapsed;
@@ -231,6 +267,13 @@ async fn run(opts: Opts) -> Res<()> {
     println!("errors        {}", if errors.is_empty() { "none".into() } else { errors.join(", ") });
     println!("P-256 sign/s  {signatures:.0} (ring, one core, same run)");
     println!("ratio         {:.3} {noun}s/s per raw signature/s", per_second / signatures);
+    if let Some(verifications) = verifications {
+        println!("P-256 verify/s {verifications:.0} (ring, one core, same run)");
+        println!(
+            "verify ratio  {:.3} {noun}s/s per raw verification/s",
+            per_second / verifications
+        );
+    }
     if let Some(cpu) = cpu.filter(|_| ok > 0) {
         // CPU per mint, against one signature's: steadier than the rate on
         // a shared machine, since other processes' load does not enter it.
@@ -249,8 +292,8 @@ async fn run(opts: Opts) -> Res<()> {
     if let Some(rss) = rss {
         println!("RSS           {rss} MiB (this process: veil and the load generator)");
     }
-    if opts.route == Route::Mint && keys.len() <= next.load(Ordering::Relaxed) {
-        println!("note          the run used every pre-generated key; raise --keys");
+    if workload.len() <= next.load(Ordering::Relaxed) {
+        println!("note          the run used every pre-made request; raise --keys");
     }
     Ok(())
 }
@@ -279,15 +322,47 @@ async fn time_status_publication(state: &veil::api::AppState) -> Res<()> {
     Ok(())
 }
 
+/// The `200` of a verification whose verdict is valid: a `200` with an
+/// invalid verdict means the run measured something else (a replay, an
+/// expired binding) and is counted apart.
+const VALID: &str = "200 valid";
+
+/// The requests a run makes, made before the clock starts.
+enum Workload {
+    Mint {
+        keys: Vec<Value>,
+        mix: Mix,
+    },
+    /// Pseudonym ids to look up, at random.
+    Lookup(Vec<String>),
+    /// Request bodies, each a presentation with a key binding of its own.
+    Verify(Vec<String>),
+}
+
+impl Workload {
+    fn path(&self) -> &'static str {
+        match self {
+            Workload::Mint { .. } | Workload::Lookup(_) => "/v1/pseudonyms",
+            Workload::Verify(_) => "/v1/presentations/verify",
+        }
+    }
+
+    /// How many requests were made ahead (lookups repeat: unbounded).
+    fn len(&self) -> usize {
+        match self {
+            Workload::Mint { keys, .. } => keys.len(),
+            Workload::Lookup(_) => usize::MAX,
+            Workload::Verify(bodies) => bodies.len(),
+        }
+    }
+}
+
 struct Worker {
     http: reqwest::Client,
-    endpoint: String,
+    url: String,
     token: String,
-    keys: Arc<Vec<Value>>,
+    workload: Arc<Workload>,
     next: Arc<AtomicUsize>,
-    mix: Mix,
-    /// `--route lookup`: the ids to look up (empty: mint).
-    lookups: Arc<Vec<String>>,
     deadline: Instant,
 }
 
@@ -301,32 +376,47 @@ impl Worker {
     async fn run(self) -> Report {
         let mut report = Report::default();
         let mut pick = (uuid::Uuid::new_v4().as_u128() as u64) | 1;
+        let endpoint = format!("{}{}", self.url, self.workload.path());
         while Instant::now() < self.deadline {
-            let request = if self.lookups.is_empty() {
-                let n = self.next.fetch_add(1, Ordering::Relaxed);
-                let Some(key) = self.keys.get(n) else { break };
-                let account = match self.mix {
-                    Mix::New => format!("load-{n}"),
-                    Mix::Reuse => format!("load-{}", n % 500),
-                    Mix::Ten => format!("load-{}", n / 10),
-                };
-                let body = json!({"account": account, "keys": [key], "validity_days": 1});
-                self.http.post(&self.endpoint).json(&body)
-            } else {
-                // xorshift: a spread of ids, no lock, nothing to tune.
-                pick ^= pick << 13;
-                pick ^= pick >> 7;
-                pick ^= pick << 17;
-                let id = &self.lookups[(pick % self.lookups.len() as u64) as usize];
-                self.http.get(format!("{}/{id}", self.endpoint))
+            let request = match &*self.workload {
+                Workload::Mint { keys, mix } => {
+                    let n = self.next.fetch_add(1, Ordering::Relaxed);
+                    let Some(key) = keys.get(n) else { break };
+                    let account = match mix {
+                        Mix::New => format!("load-{n}"),
+                        Mix::Reuse => format!("load-{}", n % 500),
+                        Mix::Ten => format!("load-{}", n / 10),
+                    };
+                    let body = json!({"account": account, "keys": [key], "validity_days": 1});
+                    self.http.post(&endpoint).json(&body)
+                }
+                Workload::Lookup(ids) => {
+                    // xorshift: a spread of ids, no lock, nothing to tune.
+                    pick ^= pick << 13;
+                    pick ^= pick >> 7;
+                    pick ^= pick << 17;
+                    let id = &ids[(pick % ids.len() as u64) as usize];
+                    self.http.get(format!("{endpoint}/{id}"))
+                }
+                Workload::Verify(bodies) => {
+                    let n = self.next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(n) else { break };
+                    self.http
+                        .post(&endpoint)
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body.clone())
+                }
             };
             let sent = Instant::now();
             let status = match request.bearer_auth(&self.token).send().await {
                 Ok(response) => {
                     let status = response.status().as_u16().to_string();
                     // Read the body so the connection is reused.
-                    let _ = response.bytes().await;
-                    status
+                    let body = response.bytes().await;
+                    match &*self.workload {
+                        Workload::Verify(_) if status == "200" => verdict(body.ok().as_deref()),
+                        _ => status,
+                    }
                 }
                 Err(error) if error.is_timeout() => "timeout".to_string(),
                 Err(_) => "connection error".to_string(),
@@ -338,19 +428,26 @@ impl Worker {
     }
 }
 
-/// Mints `n` pseudonyms (one key each, accounts of their own) and returns
+/// `200 valid`, or `200 invalid: <first error code>`.
+fn verdict(body: Option<&[u8]>) -> String {
+    let verdict: Value = body.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+    if verdict["valid"] == Value::Bool(true) {
+        return VALID.to_string();
+    }
+    let code = verdict["errors"][0]["code"].as_str().unwrap_or("?");
+    format!("200 invalid: {code}")
+}
+
+/// Mints a pseudonym for each key (accounts of their own) and returns
 /// their ids, for `--route lookup`.
 async fn mint_lookup_ids(
     http: &reqwest::Client,
     url: &str,
     token: &str,
     keys: &[Value],
-    next: &AtomicUsize,
-    n: usize,
 ) -> Res<Vec<String>> {
-    let mut ids = Vec::with_capacity(n);
-    for i in 0..n {
-        let key = keys.get(next.fetch_add(1, Ordering::Relaxed)).ok_or("raise --keys")?;
+    let mut ids = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
         let body = json!({"account": format!("lookup-{i}"), "keys": [key], "validity_days": 1});
         let response: Value = http
             .post(format!("{url}/v1/pseudonyms"))
@@ -418,7 +515,6 @@ fn raw_signatures_per_second() -> Res<f64> {
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
-/// This process's resident memory, from /proc (Linux).
 /// CPU seconds this process has used (user and system), from
 /// `/proc/self/stat` (fields 14 and 15, in clock ticks of 1/100 s).
 fn cpu_seconds() -> Option<f64> {
@@ -431,6 +527,7 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// This process's resident memory, from /proc (Linux).
 fn resident_mib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
