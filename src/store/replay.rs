@@ -4,7 +4,7 @@
 //! by a group-commit writer (`seen_writer`).
 
 use super::seen_writer::{Record, SeenWriter};
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 
 /// Expired rows removed per prune: bounded, so one request never pays for a
 /// long backlog.
@@ -38,15 +38,30 @@ impl Seen {
     }
 
     /// Deletes a bounded batch of expired rows (index range on `expires_at`).
-    fn prune_sql(self) -> &'static str {
-        match self {
-            Seen::KeyBindings => {
-                "DELETE FROM kb_replay WHERE binding IN \
+    /// The outer condition is checked again on the row as it is when
+    /// deleted, so a record the writer took over meanwhile (a new expiry)
+    /// stays; on PostgreSQL rows a replay batch holds are skipped, not
+    /// waited for: the prune never waits on a batch, so the two cannot
+    /// deadlock.
+    fn prune_sql(self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (Seen::KeyBindings, Backend::Sqlite) => {
+                "DELETE FROM kb_replay WHERE expires_at <= $1 AND binding IN \
                  (SELECT binding FROM kb_replay WHERE expires_at <= $1 LIMIT $2)"
             }
-            Seen::Proofs => {
-                "DELETE FROM pop_replay WHERE jti_hash IN \
+            (Seen::KeyBindings, Backend::Postgres) => {
+                "DELETE FROM kb_replay WHERE expires_at <= $1 AND binding IN \
+                 (SELECT binding FROM kb_replay WHERE expires_at <= $1 LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED)"
+            }
+            (Seen::Proofs, Backend::Sqlite) => {
+                "DELETE FROM pop_replay WHERE expires_at <= $1 AND jti_hash IN \
                  (SELECT jti_hash FROM pop_replay WHERE expires_at <= $1 LIMIT $2)"
+            }
+            (Seen::Proofs, Backend::Postgres) => {
+                "DELETE FROM pop_replay WHERE expires_at <= $1 AND jti_hash IN \
+                 (SELECT jti_hash FROM pop_replay WHERE expires_at <= $1 LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED)"
             }
         }
     }
@@ -98,8 +113,11 @@ impl Store {
     }
 
     async fn prune_seen(&self, table: Seen, now: i64) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query(table.prune_sql()).bind(now).bind(PRUNE_BATCH).execute(&self.pool).await?;
+        let done = sqlx::query(table.prune_sql(self.backend))
+            .bind(now)
+            .bind(PRUNE_BATCH)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -10,9 +10,11 @@
 //! `INSERT … ON CONFLICT` in the transaction, so of two equal records (in
 //! one batch, or in two replicas' batches) exactly one is fresh. Records
 //! are written sorted, so two writers lock their keys in the same order
-//! and never deadlock. A batch whose transaction fails answers each of its
-//! records with the error: nothing of it was stored, and a request that
-//! cannot tell a replay from a fresh presentation fails closed.
+//! and never deadlock (the prune skips rows a batch holds). A batch whose
+//! transaction fails answers each of its records with the error (a
+//! request that cannot tell a replay from a fresh presentation fails
+//! closed); it rolled back, unless the failure was the commit's answer
+//! itself, lost on the wire, as with any single statement.
 
 use std::time::Duration;
 
@@ -88,6 +90,13 @@ impl Task {
     async fn run(self, mut records: mpsc::Receiver<(Record, Reply)>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while records.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            // A request that went away (its client, or its deadline) gets
+            // no answer: its record is not written, so the presentation or
+            // proof it carried is not used up by a check nobody saw.
+            batch.retain(|(_, reply)| !reply.is_closed());
+            if batch.is_empty() {
+                continue;
+            }
             // Sorted (stably: of equal records the first queued is the
             // fresh one), each with its reply.
             batch.sort_by(|(a, _), (b, _)| key(a).cmp(&key(b)));
@@ -109,7 +118,11 @@ impl Task {
             match self.write(records).await {
                 Ok(fresh) => return fresh.into_iter().map(Ok).collect(),
                 Err(error) if attempt < ATTEMPTS && super::mint_writer::retryable(&error) => {
-                    tokio::time::sleep(Duration::from_millis(2 << attempt)).await;
+                    // 4, 8, 16 ms, plus up to as much again at random, so
+                    // two replicas' writers do not collide again in step.
+                    let base = 2u64 << attempt;
+                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % base;
+                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
                 }
                 Err(error) => {
                     let text = error.to_string();

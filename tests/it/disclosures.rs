@@ -19,6 +19,7 @@ on_both_backends!(
     sd_jwt_rejections_each_have_their_own_code,
     sd_cwt_and_x509_rejections_each_have_their_own_code,
     a_presentation_raced_on_two_replicas_is_accepted_once,
+    replay_records_expire_and_prune_exactly,
     revoked_pseudonym_is_refused_everywhere,
     another_account_gets_the_same_404_as_an_unknown_pseudonym,
     bad_issuance_requests_are_4xx,
@@ -309,35 +310,53 @@ async fn sd_jwt_rejections_each_have_their_own_code(app: TestApp) {
 }
 
 /// Replay records are committed in batches (`store::seen_writer`): one
-/// presentation sent 24 times at once, half to each of two replicas, so
-/// equal records meet in one batch and in two writers, among 24 fresh
-/// presentations in the same batches. Exactly one copy is accepted, every
-/// other copy is `replayed`, and every fresh one is accepted.
+/// presentation sent 24 times at once, half to each of two replicas, among
+/// 24 fresh presentations. The test holds the replay table's write lock
+/// while they arrive, so each replica's writer is stuck on a first record
+/// and the 48 queue behind it: equal records meet in one batch and in two
+/// writers. Exactly one copy is accepted, every other copy is `replayed`,
+/// and every fresh one is accepted.
 async fn a_presentation_raced_on_two_replicas_is_accepted_once(app: TestApp) {
     let f = fixture(&app).await;
     let issued = issue_all(&app, &f, "sd-jwt").await;
     let leaf = f.client.jwk();
-    let nonce = fresh_nonce();
-    let copied =
-        request_for(&present_jwt(&f, &issued, &["name"], &nonce, unix_now()), &nonce, leaf.clone());
+    let fresh = || {
+        let nonce = fresh_nonce();
+        request_for(&present_jwt(&f, &issued, &["name"], &nonce, unix_now()), &nonce, leaf.clone())
+    };
+    let copied = fresh();
+    let bodies: Vec<(bool, Value)> = (0..48)
+        .map(|i| if i % 4 < 2 { (true, copied.clone()) } else { (false, fresh()) })
+        .collect();
+    let blockers = [fresh(), fresh()];
     let replicas = [Arc::new(app.replica().await), Arc::new(app)];
-    let mut tasks = Vec::new();
-    for i in 0..48 {
-        let target = replicas[i % 2].clone();
-        let body = match i % 4 < 2 {
-            true => copied.clone(),
-            false => {
-                let nonce = fresh_nonce();
-                let presentation = present_jwt(&f, &issued, &["name"], &nonce, unix_now());
-                request_for(&presentation, &nonce, leaf.clone())
-            }
-        };
-        let hub = f.hub.clone();
-        tasks.push(tokio::spawn(async move { (i % 4 < 2, verify(&target, &hub, body).await) }));
+
+    let raw = replicas[1].raw_pool().await;
+    let lock = match replicas[1].db {
+        Db::Sqlite => raw.begin_with("BEGIN IMMEDIATE").await.unwrap(),
+        Db::Postgres => {
+            let mut tx = raw.begin().await.unwrap();
+            sqlx::query("LOCK TABLE kb_replay IN SHARE MODE").execute(&mut *tx).await.unwrap();
+            tx
+        }
+    };
+    let spawn = |i: usize, body: Value| {
+        let (target, hub) = (replicas[i % 2].clone(), f.hub.clone());
+        tokio::spawn(async move { verify(&target, &hub, body).await })
+    };
+    let blocked: Vec<_> = blockers.into_iter().enumerate().map(|(i, b)| spawn(i, b)).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let tasks: Vec<_> =
+        bodies.into_iter().enumerate().map(|(i, (copy, body))| (copy, spawn(i, body))).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    lock.commit().await.unwrap();
+
+    for task in blocked {
+        assert_valid(&task.await.expect("task"));
     }
     let (mut accepted_copies, mut replayed, mut fresh_accepted) = (0, 0, 0);
-    for task in tasks {
-        let (copy, verdict) = task.await.expect("task");
+    for (copy, task) in tasks {
+        let verdict = task.await.expect("task");
         match (copy, verdict["valid"] == true) {
             (true, true) => accepted_copies += 1,
             (true, false) => {
@@ -349,6 +368,39 @@ async fn a_presentation_raced_on_two_replicas_is_accepted_once(app: TestApp) {
         }
     }
     assert_eq!((accepted_copies, replayed, fresh_accepted), (1, 23, 24));
+}
+
+/// The store's replay records on their own: a record is fresh once; an
+/// expired one may be taken over; the prune deletes expired records only;
+/// two equal records submitted together are one fresh, one replay.
+async fn replay_records_expire_and_prune_exactly(app: TestApp) {
+    let store = &app.state.store;
+    for (name, record) in [("key bindings", 0), ("proofs", 1)] {
+        let value = |tag: u8| [tag + 16 * record; 32];
+        let seen = |tag: u8, expires_at: i64, now: i64| async move {
+            match record {
+                0 => store.record_key_binding(&value(tag), expires_at, now).await.unwrap(),
+                _ => store.record_proof_jti(&value(tag), expires_at, now).await.unwrap(),
+            }
+        };
+        let prune = |now: i64| async move {
+            match record {
+                0 => store.prune_key_bindings(now).await.unwrap(),
+                _ => store.prune_proof_jtis(now).await.unwrap(),
+            }
+        };
+        assert!(seen(1, 100, 50).await, "{name}: first");
+        assert!(seen(2, 1000, 50).await, "{name}");
+        assert!(!seen(1, 200, 60).await, "{name}: live, so a replay");
+        assert!(seen(3, 100, 50).await, "{name}");
+        assert!(seen(3, 400, 150).await, "{name}: expired, so taken over");
+        assert_eq!(prune(150).await, 1, "{name}: only the expired record goes");
+        assert!(seen(1, 300, 150).await, "{name}: pruned, so fresh again");
+        assert!(!seen(2, 1000, 150).await, "{name}: the live record stayed");
+        assert!(!seen(3, 500, 160).await, "{name}: the taken-over record stayed");
+        let (a, b) = tokio::join!(seen(4, 100, 50), seen(4, 100, 50));
+        assert!(a ^ b, "{name}: two equal records at once: exactly one fresh");
+    }
 }
 
 async fn sd_cwt_and_x509_rejections_each_have_their_own_code(app: TestApp) {
