@@ -477,11 +477,7 @@ fn generate_jwks(n: usize) -> Res<Vec<Value>> {
     let rng = SystemRandom::new();
     (0..n)
         .map(|_| {
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| "key generation failed")?;
-            let pair =
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                    .map_err(|_| "key parsing failed")?;
+            let pair = p256_key_pair(&rng)?;
             let point = pair.public_key().as_ref();
             let (x, y) =
                 (point.get(1..33).ok_or("short key")?, point.get(33..65).ok_or("short key")?);
@@ -499,16 +495,26 @@ fn generate_jwks(n: usize) -> Res<Vec<Value>> {
 /// second: the yardstick the mint rate is divided by.
 fn raw_signatures_per_second() -> Res<f64> {
     let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-        .map_err(|_| "key generation failed")?;
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-        .map_err(|_| "key parsing failed")?;
+    let pair = p256_key_pair(&rng)?;
     let message = [0x5au8; 256];
+    per_second(|| pair.sign(&rng, &message).map(drop).map_err(|_| "signing failed".into()))
+}
+
+/// A fresh P-256 key pair (ring).
+fn p256_key_pair(rng: &SystemRandom) -> Res<EcdsaKeyPair> {
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, rng)
+        .map_err(|_| "key generation failed")?;
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), rng)
+        .map_err(|_| "key parsing failed".into())
+}
+
+/// How many times a second `op` runs on this thread, over one second.
+fn per_second(mut op: impl FnMut() -> Res<()>) -> Res<f64> {
     let started = Instant::now();
     let mut count = 0u64;
     while started.elapsed() < Duration::from_secs(1) {
         for _ in 0..100 {
-            pair.sign(&rng, &message).map_err(|_| "signing failed")?;
+            op()?;
         }
         count += 100;
     }

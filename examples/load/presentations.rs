@@ -6,21 +6,16 @@
 //! and each costs veil what a hub's check costs: the issuer's signature,
 //! the key binding's signature, the room policy and one replay record.
 
-use std::time::{Duration, Instant};
-
 use base64ct::{Base64, Encoding};
 use ring::rand::SystemRandom;
-use ring::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
-    UnparsedPublicKey,
-};
+use ring::signature::{ECDSA_P256_SHA256_FIXED, KeyPair, UnparsedPublicKey};
 use serde_json::{Map, Value, json};
 use veil::core::clock::{Clock, SystemClock};
 use veil::formats::disclosure::sd_jwt;
 use veil::services::disclose::{CredentialFormat, DisclosureRequest};
 use veil::testkit::HolderKey;
 
-use super::Res;
+use super::{Res, p256_key_pair, per_second};
 
 /// The room every presentation is shown in, and the policy it names (one
 /// of the repository's room policies: `age_over_18` required).
@@ -111,20 +106,11 @@ async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> R
 /// second: the yardstick the verify route is divided by.
 pub fn raw_verifications_per_second() -> Res<f64> {
     let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-        .map_err(|_| "key generation failed")?;
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-        .map_err(|_| "key parsing failed")?;
+    let pair = p256_key_pair(&rng)?;
     let message = [0x5au8; 256];
     let signature = pair.sign(&rng, &message).map_err(|_| "signing failed")?;
     let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref());
-    let started = Instant::now();
-    let mut count = 0u64;
-    while started.elapsed() < Duration::from_secs(1) {
-        for _ in 0..100 {
-            public.verify(&message, signature.as_ref()).map_err(|_| "verification failed")?;
-        }
-        count += 100;
-    }
-    Ok(count as f64 / started.elapsed().as_secs_f64())
+    per_second(|| {
+        public.verify(&message, signature.as_ref()).map_err(|_| "verification failed".into())
+    })
 }
