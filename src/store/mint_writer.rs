@@ -152,12 +152,7 @@ impl Task {
                 Ok(Sides::Done(accepted)) => break accepted,
                 Ok(Sides::SharedChanged) => lock_first = true,
                 Ok(Sides::Fallback) => exact = true,
-                Err(error) if attempt < ATTEMPTS && retryable(&error) => {
-                    // 4, 8, 16, 32, 64 ms, plus up to as much again at random.
-                    let base = 2u64 << attempt.min(5);
-                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % base;
-                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-                }
+                Err(error) if attempt < ATTEMPTS && retryable(&error) => back_off(attempt).await,
                 Err(error) => {
                     let text = error.to_string();
                     tracing::error!(error = %text, requests = jobs.len(), "mint batch failed");
@@ -319,6 +314,15 @@ fn is_refusal(error: &StoreError) -> bool {
             | StoreError::Corrupt(_)
             | StoreError::Conflict(_)
     )
+}
+
+/// The pause after failed attempt `attempt` (from 1) of a batch: 4, 8,
+/// 16, 32, then 64 ms, plus up to as much again at random, so two writers
+/// (two replicas') that collided do not collide again in step.
+pub(super) async fn back_off(attempt: u32) {
+    let base = 2u64 << attempt.min(5);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % base;
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
 
 /// PostgreSQL aborted the transaction to break a deadlock or a

@@ -16,12 +16,11 @@
 //! closed); it rolled back, unless the failure was the commit's answer
 //! itself, lost on the wire, as with any single statement.
 
-use std::time::Duration;
-
 use sqlx::AnyPool;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::mint_writer::{back_off, retryable};
 use super::replay::Seen;
 use super::{Backend, Store, StoreError};
 
@@ -117,13 +116,7 @@ impl Task {
             attempt += 1;
             match self.write(records).await {
                 Ok(fresh) => return fresh.into_iter().map(Ok).collect(),
-                Err(error) if attempt < ATTEMPTS && super::mint_writer::retryable(&error) => {
-                    // 4, 8, 16 ms, plus up to as much again at random, so
-                    // two replicas' writers do not collide again in step.
-                    let base = 2u64 << attempt;
-                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % base;
-                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-                }
+                Err(error) if attempt < ATTEMPTS && retryable(&error) => back_off(attempt).await,
                 Err(error) => {
                     let text = error.to_string();
                     tracing::error!(error = %text, records = records.len(), "replay batch failed");
