@@ -448,20 +448,35 @@ async fn mint_lookup_ids(
 ) -> Res<Vec<String>> {
     let mut ids = Vec::with_capacity(keys.len());
     for (i, key) in keys.iter().enumerate() {
-        let body = json!({"account": format!("lookup-{i}"), "keys": [key], "validity_days": 1});
-        let response: Value = http
-            .post(format!("{url}/v1/pseudonyms"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let id = response["pseudonyms"][0]["id"].as_str().ok_or("no id in the mint response")?;
-        ids.push(id.to_string());
+        ids.push(mint_one(http, url, token, &format!("lookup-{i}"), key).await?);
     }
     Ok(ids)
+}
+
+/// Mints one pseudonym (not timed) for `key` under `account`; its id.
+async fn mint_one(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    account: &str,
+    key: &Value,
+) -> Res<String> {
+    let body = json!({"account": account, "keys": [key], "validity_days": 1});
+    let minted = post(http, &format!("{url}/v1/pseudonyms"), token, &body).await?;
+    let id = minted["pseudonyms"][0]["id"].as_str().ok_or("no id in the mint response")?;
+    Ok(id.to_string())
+}
+
+/// POSTs JSON with a bearer token; an answer other than 2xx is an error
+/// that carries its body.
+async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Res<Value> {
+    let response = http.post(url).bearer_auth(token).json(body).send().await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if !status.is_success() {
+        return Err(format!("{url}: {status}: {body}").into());
+    }
+    Ok(body)
 }
 
 fn percentile(sorted: &[u64], q: f64) -> u64 {
@@ -601,13 +616,9 @@ impl InProcess {
     }
 
     async fn backend_token(&self, http: &reqwest::Client) -> Res<String> {
-        let response = http
-            .post(format!("{}/v1/admin/clients", self.url))
-            .bearer_auth(&self.admin)
-            .json(&json!({"name": "load generator", "scopes": ["backend"]}))
-            .send()
-            .await?;
-        let body: Value = response.json().await?;
+        let body = json!({"name": "load generator", "scopes": ["backend"]});
+        let body =
+            post(http, &format!("{}/v1/admin/clients", self.url), &self.admin, &body).await?;
         Ok(body["token"].as_str().ok_or("no token in the client response")?.to_string())
     }
 }

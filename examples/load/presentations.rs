@@ -15,7 +15,7 @@ use veil::formats::disclosure::sd_jwt;
 use veil::services::disclose::{CredentialFormat, DisclosureRequest};
 use veil::testkit::HolderKey;
 
-use super::{Res, p256_key_pair, per_second};
+use super::{Res, mint_one, p256_key_pair, per_second, post};
 
 /// The room every presentation is shown in, and the policy it names (one
 /// of the repository's room policies: `age_over_18` required).
@@ -31,6 +31,9 @@ pub async fn bodies(
     holders: usize,
     n: usize,
 ) -> Res<Vec<String>> {
+    if holders == 0 {
+        return Err("--holders must be at least 1".into());
+    }
     let issuer = issuer(http, url).await?;
     let now = SystemClock.now();
     let mut issued = Vec::with_capacity(holders);
@@ -38,14 +41,7 @@ pub async fn bodies(
         let key = HolderKey::generate()?;
         let signer = key.es256_signer()?;
         let account = format!("verify-{i}");
-        let minted = post(
-            http,
-            &format!("{url}/v1/pseudonyms"),
-            token,
-            &json!({"account": account, "keys": [key.jwk()?]}),
-        )
-        .await?;
-        let id = minted["pseudonyms"][0]["id"].as_str().ok_or("no id in the mint response")?;
+        let id = mint_one(http, url, token, &account, &key.jwk()?).await?;
         let mut claims = Map::new();
         claims.insert("given_name".into(), json!(format!("Holder {i}")));
         claims.insert("age_over_18".into(), json!(true));
@@ -57,7 +53,7 @@ pub async fn bodies(
             validity_days: 1,
             client: None,
         };
-        let proof = request.prove(&signer, &issuer, id, now)?;
+        let proof = request.prove(&signer, &issuer, &id, now)?;
         let body = json!({"account": account, "format": "sd-jwt", "claims": claims,
                           "disclosable": request.disclosable, "validity_days": 1, "proof": proof});
         let disclosed =
@@ -66,8 +62,7 @@ pub async fn bodies(
         issued.push((credential, signer, Base64::encode_string(&key.public_key())));
     }
     let mut bodies = Vec::with_capacity(n);
-    for k in 0..n {
-        let (credential, signer, leaf_key) = &issued[k % issued.len()];
+    for (k, (credential, signer, leaf_key)) in (0..n).zip(issued.iter().cycle()) {
         let nonce = format!("load-{k}");
         let presentation =
             sd_jwt::present(credential, &["age_over_18"], signer, ROOM, &nonce, now)?;
@@ -90,16 +85,6 @@ async fn issuer(http: &reqwest::Client, url: &str) -> Res<String> {
         .await?;
     let domain = metadata["domain"].as_str().ok_or("no domain in the issuer metadata")?;
     Ok(format!("https://{domain}"))
-}
-
-async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Res<Value> {
-    let response = http.post(url).bearer_auth(token).json(body).send().await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    if !status.is_success() {
-        return Err(format!("{url}: {status}: {body}").into());
-    }
-    Ok(body)
 }
 
 /// Raw ECDSA P-256 verifications per second with ring on one core, for one
